@@ -1,0 +1,32 @@
+/* bridge.h -- UNS-style MQTT -> Kafka routes: topic filter matching, Kafka topic naming and JSON
+ * attribute filtering. Pure functions; any thread. */
+#ifndef KITGATE_BRIDGE_H
+#define KITGATE_BRIDGE_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "kitgate/config.h"
+
+/* Standard MQTT matching of a concrete topic against a filter ('+' one level, '#' the rest,
+ * including the parent level: "a/#" matches "a"). A filter starting with '+' or '#' never matches
+ * a topic starting with '$'. Returns 1 on match. */
+int kg_topic__matches(const char *filter, const char *topic);
+
+/* Whether a publish on topic is to be bridged: it matches one of cfg->bridge_topics. */
+int kg_bridge__wanted(const struct kg_config *cfg, const char *topic);
+
+/* Kafka topic name for an MQTT topic: '/' -> separator, every character outside
+ * [A-Za-z0-9._-] -> '_'. Returns the length, or -1 when the name would be empty or longer than
+ * 249 characters (a refused route), writing nothing useful. out must hold 250 bytes. */
+int kg_bridge__kafka_topic(const char *mqtt_topic, const char *separator, char out[250]);
+
+/* The Kafka value and timestamp for a bridged payload. If the payload is a JSON object, the dot
+ * paths of every ignored_attributes rule whose filter matches topic are removed and the result
+ * is re-serialised; if cfg->timestamp_attribute names a top-level number (epoch ms) it becomes
+ * *timestamp_ms (else 0). A non-JSON or non-object payload is returned unchanged.
+ * On return *value points either at payload (unchanged, *owned = 0) or at a malloc'd buffer
+ * (*owned = 1, caller frees). Returns 0, or -1 on out of memory. */
+int kg_bridge__transform(const struct kg_config *cfg, const char *topic, const uint8_t *payload,
+		size_t len, const uint8_t **value, size_t *value_len, int *owned, int64_t *timestamp_ms);
+
+#endif

@@ -1,0 +1,73 @@
+/* config.h -- plugin and tool configuration: plugin_opt_* keys, environment fallbacks, defaults. */
+#ifndef KITGATE_CONFIG_H
+#define KITGATE_CONFIG_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "kitgate/topic.h"
+
+/* Same layout as mosquitto's struct mosquitto_opt, so the plugin can pass its array as is. */
+struct kg_opt {
+	char *key;
+	char *value;
+};
+
+enum kg_sink_kind { KG_SINK_POSTGRES = 0, KG_SINK_KAFKA, KG_SINK_NONE };
+
+struct kg_kv {
+	char *key;
+	char *value;
+};
+
+/* ignored_attributes <filter>=<path>[,<path>...] : one entry per line. */
+struct kg_ignore_rule {
+	char *filter;
+	char **paths;   /* dot paths, e.g. "meta.debug" */
+	size_t npaths;
+};
+
+struct kg_config {
+	enum kg_sink_kind sink;
+	char *database_url;           /* already normalised to a libpq URI */
+	char *kafka_brokers;
+	char *kafka_username, *kafka_password; /* NULL when unset */
+	struct kg_kv *kafka_props;    /* kafka.<property> options, in order */
+	size_t nkafka_props;
+	char *kafka_topic_raw, *kafka_topic_aggregate;
+	char **service_users;
+	size_t nservice_users;
+	enum kg_other_topics other_topics;
+	size_t queue_limit;
+	int batch_size;
+	int batch_ms;
+	char *spool_dir;
+	size_t max_payload;
+	int64_t max_clock_skew_s;
+	int log_level;                /* enum kg_log_level */
+	/* bridge routes */
+	char **bridge_topics;
+	size_t nbridge_topics;
+	char *kafka_topic_separator;
+	struct kg_ignore_rule *ignored;
+	size_t nignored;
+	char *timestamp_attribute;
+	/* durability */
+	uint64_t spool_segment_bytes; /* spool_segment_mb, default 64 MiB */
+	int shutdown_timeout_ms;      /* drain deadline at cleanup, default 5000 */
+	int stats_interval_s;         /* $SYS status publishing period, default 10 */
+};
+
+/* Fill cfg from opts (may be NULL/0), then the environment, then defaults. Unknown keys are an
+ * error (a typo must not silently change behaviour). On error returns -1 and writes one line
+ * naming the option and the problem into err; cfg is left freed. Main thread (reads getenv). */
+int kg_config__parse(struct kg_config *cfg, const struct kg_opt *opts, int nopts, char *err, size_t errlen);
+void kg_config__free(struct kg_config *cfg);
+
+/* Accepts postgresql://, postgres://, and SQLAlchemy forms (postgresql+psycopg2://, postgres+x://).
+ * Returns a malloc'd libpq URI, or NULL on a form it cannot read. */
+char *kg_config__normalize_db_url(const char *url);
+
+/* true if username is one of cfg->service_users. */
+int kg_config__is_service(const struct kg_config *cfg, const char *username);
+
+#endif

@@ -1,0 +1,70 @@
+/* record.h -- an accepted message as the broker thread hands it on: decoded form and the compact
+ * binary encoding that the hand-off queue and the spool carry. */
+#ifndef KITGATE_RECORD_H
+#define KITGATE_RECORD_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+enum kg_kind {
+	KG_KIND_RAW = 1,       /* kit/<serial>/measurement/raw */
+	KG_KIND_AGGREGATE = 2, /* kit/<serial>/measurement/aggregate */
+	KG_KIND_BRIDGE = 3,    /* any other topic matched by bridge_topics: forwarded verbatim */
+};
+
+#define KG_SERIAL_MAX 64    /* bytes; AstroPlant serials are varchar(20) */
+#define KG_AGG_MAX 16       /* aggregate "values" entries */
+#define KG_AGG_NAME_MAX 50  /* characters per aggregate value name */
+#define KG_RECORD_MAX_FIXED 2048 /* upper bound of an encoded RAW/AGGREGATE record */
+
+struct kg_agg_value {
+	char name[KG_AGG_NAME_MAX * 4 + 1]; /* UTF-8, NUL-terminated; <= 50 characters */
+	double value;
+};
+
+/* Decoded record. For RAW/AGGREGATE every field is inline. For BRIDGE, topic and payload are
+ * views into the buffer the record was decoded from (valid only while that buffer lives). */
+struct kg_record {
+	uint8_t kind;                      /* enum kg_kind */
+	uint8_t id[16];                    /* UUID bytes, RFC 4122 order */
+	char serial[KG_SERIAL_MAX + 1];    /* kit serial (from the topic when the payload had none) */
+	int32_t peripheral;
+	int32_t quantity_type;
+	int64_t datetime_ms;               /* RAW */
+	double value;                      /* RAW */
+	int64_t start_ms, end_ms;          /* AGGREGATE */
+	uint8_t nvalues;                   /* AGGREGATE, 1..KG_AGG_MAX */
+	struct kg_agg_value values[KG_AGG_MAX];
+	const char *topic;                 /* BRIDGE: view, not NUL-terminated */
+	uint16_t topic_len;
+	const uint8_t *payload;            /* BRIDGE: view */
+	uint32_t payload_len;
+};
+
+/* Encode rec into buf. Returns the encoded length; if it is > cap nothing useful was written and
+ * the caller must retry with a buffer of that size. Pure, any thread. */
+size_t kg_record__encode(const struct kg_record *rec, uint8_t *buf, size_t cap);
+
+/* Decode len bytes. Returns 0, or -1 when the bytes are not a well-formed record. BRIDGE views
+ * point into buf. Pure, any thread. */
+int kg_record__decode(const uint8_t *buf, size_t len, struct kg_record *out);
+
+/* The Kafka value for a RAW/AGGREGATE record: canonical JSON with kitSerial filled, e.g.
+ * {"id":"…","kitSerial":"…","datetime":1700000000000,"peripheral":7,"quantityType":1,"value":21.5}.
+ * Doubles are printed in the shortest form that round-trips. Returns the length written
+ * (NUL-terminated), or the length needed (> cap-1) when cap is too small. */
+size_t kg_record__to_json(const struct kg_record *rec, char *buf, size_t cap);
+
+/* Canonical lower-case 8-4-4-4-12 form; out must hold 37 bytes. */
+void kg_uuid__format(const uint8_t id[16], char out[37]);
+/* Parse a canonical UUID string (36 chars, hex either case). Returns 0 or -1. */
+int kg_uuid__parse(const char *s, size_t len, uint8_t id[16]);
+
+/* "YYYY-MM-DD HH:MM:SS.mmm+00" for a PostgreSQL timestamptz; out must hold 40 bytes.
+ * Millisecond exact for any ms >= 0. Returns the length. */
+int kg_time__format_pg(int64_t ms, char out[40]);
+
+/* Shortest "%.*g" text of a finite double that parses back to the same value; out >= 32 bytes. */
+int kg_double__format(double v, char out[32]);
+
+#endif

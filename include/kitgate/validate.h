@@ -1,0 +1,44 @@
+/* validate.h -- measurement payload validation: the SPEC's rules and their stable reason names. */
+#ifndef KITGATE_VALIDATE_H
+#define KITGATE_VALIDATE_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "kitgate/record.h"
+
+enum kg_reason {
+	KG_OK = 0,
+	KG_TOO_LARGE,        /* "too_large" */
+	KG_MALFORMED,        /* "malformed": not a UTF-8 JSON object */
+	KG_MISSING_FIELD,    /* "missing_field" */
+	KG_BAD_TYPE,         /* "bad_type" */
+	KG_SERIAL_MISMATCH,  /* "serial_mismatch" */
+	KG_BAD_TIME,         /* "bad_time" */
+	KG_BAD_VALUE,        /* "bad_value" */
+	KG_OVERLOAD,         /* "overload": accepted by the rules, but neither memory nor spool could
+	                      * hold it (set by the plugin, never by kg_validate__measurement) */
+	KG_REASON_COUNT
+};
+
+struct kg_limits {
+	size_t max_payload;          /* bytes */
+	int64_t max_clock_skew_ms;   /* timestamps later than now + this are bad_time */
+};
+
+/* Stable snake_case name of a reason ("ok" for KG_OK). */
+const char *kg_reason__name(enum kg_reason r);
+
+/* Validate a measurement payload published on kit/<serial>/measurement/{raw,aggregate}.
+ * kind is KG_KIND_RAW or KG_KIND_AGGREGATE; serial/serial_len is the topic's serial; payload
+ * need not be NUL-terminated (may be NULL when len == 0). On KG_OK, *out is filled (kitSerial
+ * taken from the topic when the payload's is absent or empty). On failure, *detail (if not NULL)
+ * points to a short static string naming the field or problem, e.g. "id". Pure, any thread; no
+ * allocation survives the call. */
+enum kg_reason kg_validate__measurement(int kind, const char *serial, size_t serial_len,
+		const void *payload, size_t len, int64_t now_ms, const struct kg_limits *limits,
+		struct kg_record *out, const char **detail);
+
+/* Strict UTF-8 check (no overlongs, no surrogates, <= U+10FFFF). Returns 1 if valid. */
+int kg_utf8__valid(const uint8_t *s, size_t len);
+
+#endif
