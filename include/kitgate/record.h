@@ -15,7 +15,7 @@ enum kg_kind {
 #define KG_SERIAL_MAX 64    /* bytes; AstroPlant serials are varchar(20) */
 #define KG_AGG_MAX 16       /* aggregate "values" entries */
 #define KG_AGG_NAME_MAX 50  /* characters per aggregate value name */
-#define KG_RECORD_MAX_FIXED 2048 /* upper bound of an encoded RAW/AGGREGATE record */
+#define KG_RECORD_MAX_FIXED 4096 /* upper bound of an encoded RAW/AGGREGATE record (worst case 3451) */
 
 struct kg_agg_value {
 	char name[KG_AGG_NAME_MAX * 4 + 1]; /* UTF-8, NUL-terminated; <= 50 characters */

@@ -1,0 +1,282 @@
+/* validate.c -- measurement payload validation (SPEC "Measurement payloads (JSON)") and strict UTF-8. */
+#include <assert.h>
+#include <math.h>
+#include <stdint.h>
+#include <string.h>
+
+#include <cjson/cJSON.h>
+
+#include "kitgate/record.h"
+#include "kitgate/validate.h"
+
+static const char *const reason_names[KG_REASON_COUNT] = {
+	[KG_OK] = "ok",
+	[KG_TOO_LARGE] = "too_large",
+	[KG_MALFORMED] = "malformed",
+	[KG_MISSING_FIELD] = "missing_field",
+	[KG_BAD_TYPE] = "bad_type",
+	[KG_SERIAL_MISMATCH] = "serial_mismatch",
+	[KG_BAD_TIME] = "bad_time",
+	[KG_BAD_VALUE] = "bad_value",
+	[KG_OVERLOAD] = "overload",
+};
+
+const char *kg_reason__name(enum kg_reason r)
+{
+	if((int)r < 0 || r >= KG_REASON_COUNT) return "unknown";
+	return reason_names[r];
+}
+
+/* Strict UTF-8 (RFC 3629): no overlong forms, no surrogates, nothing above U+10FFFF, no truncated
+ * sequences. NUL bytes are valid UTF-8. Returns 1 if valid, 0 otherwise. Any thread. */
+int kg_utf8__valid(const uint8_t *s, size_t len)
+{
+	size_t i = 0;
+
+	if(!s) return len == 0;
+	while(i < len){
+		uint8_t c = s[i];
+		uint8_t lo = 0x80, hi = 0xBF;
+		size_t ncont;
+
+		if(c < 0x80){
+			i++;
+			continue;
+		}
+		if(c >= 0xC2 && c <= 0xDF){
+			ncont = 1;
+		}else if(c >= 0xE0 && c <= 0xEF){
+			ncont = 2;
+			if(c == 0xE0) lo = 0xA0;      /* overlong */
+			else if(c == 0xED) hi = 0x9F; /* surrogates */
+		}else if(c >= 0xF0 && c <= 0xF4){
+			ncont = 3;
+			if(c == 0xF0) lo = 0x90;      /* overlong */
+			else if(c == 0xF4) hi = 0x8F; /* > U+10FFFF */
+		}else{
+			return 0; /* continuation byte, C0/C1 overlong lead, F5..FF */
+		}
+		if(len - i - 1 < ncont) return 0;
+		if(s[i + 1] < lo || s[i + 1] > hi) return 0;
+		for(size_t k = 2; k <= ncont; k++){
+			if((s[i + k] & 0xC0) != 0x80) return 0;
+		}
+		i += ncont + 1;
+	}
+	return 1;
+}
+
+/* Number of characters of a valid UTF-8 string. */
+static size_t utf8_chars(const char *s, size_t n)
+{
+	size_t c = 0;
+	for(size_t i = 0; i < n; i++){
+		if(((unsigned char)s[i] & 0xC0) != 0x80) c++;
+	}
+	return c;
+}
+
+#define TWO_POW_53 9007199254740992.0
+
+/* 1 if d is an integer that a double represents exactly (|d| <= 2^53). */
+static int is_integral(double d)
+{
+	return isfinite(d) && d == trunc(d) && d >= -TWO_POW_53 && d <= TWO_POW_53;
+}
+
+struct vctx {
+	const cJSON *root;
+	const char **detail;
+};
+
+static enum kg_reason fail(struct vctx *c, enum kg_reason r, const char *detail)
+{
+	if(c->detail) *c->detail = detail;
+	return r;
+}
+
+/* A required field, or NULL with *r set to KG_MISSING_FIELD. */
+static const cJSON *field(struct vctx *c, const char *name, enum kg_reason *r)
+{
+	const cJSON *it = cJSON_GetObjectItemCaseSensitive(c->root, name);
+	if(!it) *r = fail(c, KG_MISSING_FIELD, name);
+	return it;
+}
+
+/* Epoch-ms time field: number (else bad_type), integral, >= 0 and <= limit_ms (else bad_time). */
+static enum kg_reason get_time(struct vctx *c, const char *name, int64_t limit_ms, int64_t *out)
+{
+	enum kg_reason r = KG_OK;
+	const cJSON *it = field(c, name, &r);
+	double d;
+
+	if(!it) return r;
+	if(!cJSON_IsNumber(it)) return fail(c, KG_BAD_TYPE, name);
+	d = it->valuedouble;
+	if(!is_integral(d) || d < 0) return fail(c, KG_BAD_TIME, name);
+	*out = (int64_t)d;
+	if(*out > limit_ms) return fail(c, KG_BAD_TIME, name);
+	return KG_OK;
+}
+
+/* Positive int32 id field (peripheral, quantityType): anything else is bad_type. */
+static enum kg_reason get_id32(struct vctx *c, const char *name, int32_t *out)
+{
+	enum kg_reason r = KG_OK;
+	const cJSON *it = field(c, name, &r);
+	double d;
+
+	if(!it) return r;
+	if(!cJSON_IsNumber(it)) return fail(c, KG_BAD_TYPE, name);
+	d = it->valuedouble;
+	if(!is_integral(d) || d < 1 || d > INT32_MAX) return fail(c, KG_BAD_TYPE, name);
+	*out = (int32_t)d;
+	return KG_OK;
+}
+
+/* "values" of an aggregate: object (else bad_type) of 1..KG_AGG_MAX finite numbers whose names
+ * are 1..KG_AGG_NAME_MAX characters (else bad_value). Stored in document order. */
+static enum kg_reason get_values(struct vctx *c, struct kg_record *out)
+{
+	enum kg_reason r = KG_OK;
+	const cJSON *obj = field(c, "values", &r);
+	const cJSON *it;
+	int n = 0;
+
+	if(!obj) return r;
+	if(!cJSON_IsObject(obj)) return fail(c, KG_BAD_TYPE, "values");
+	cJSON_ArrayForEach(it, obj){
+		size_t nlen;
+
+		if(n >= KG_AGG_MAX) return fail(c, KG_BAD_VALUE, "values");
+		if(!it->string || !cJSON_IsNumber(it) || !isfinite(it->valuedouble)){
+			return fail(c, KG_BAD_VALUE, "values");
+		}
+		/* The name came out of validated UTF-8 or a \u escape cJSON checked; check again
+		 * rather than trust the library for what we store. */
+		nlen = strlen(it->string);
+		if(nlen < 1 || nlen > KG_AGG_NAME_MAX * 4
+				|| !kg_utf8__valid((const uint8_t *)it->string, nlen)
+				|| utf8_chars(it->string, nlen) > KG_AGG_NAME_MAX){
+			return fail(c, KG_BAD_VALUE, "values");
+		}
+		memcpy(out->values[n].name, it->string, nlen + 1);
+		out->values[n].value = it->valuedouble;
+		n++;
+	}
+	if(n == 0) return fail(c, KG_BAD_VALUE, "values");
+	out->nvalues = (uint8_t)n;
+	return KG_OK;
+}
+
+/* Checks of the parsed object, in field order; the first failure wins. */
+static enum kg_reason check_object(struct vctx *c, int kind, const char *serial, size_t serial_len,
+		int64_t limit_ms, struct kg_record *out)
+{
+	enum kg_reason r = KG_OK;
+	const cJSON *it;
+
+	it = field(c, "id", &r);
+	if(!it) return r;
+	if(!cJSON_IsString(it) || kg_uuid__parse(it->valuestring, strlen(it->valuestring), out->id)){
+		return fail(c, KG_BAD_TYPE, "id");
+	}
+
+	it = cJSON_GetObjectItemCaseSensitive(c->root, "kitSerial");
+	if(it){
+		size_t n;
+		if(!cJSON_IsString(it)) return fail(c, KG_BAD_TYPE, "kitSerial");
+		n = strlen(it->valuestring);
+		if(n > 0 && (n != serial_len || memcmp(it->valuestring, serial, n) != 0)){
+			return fail(c, KG_SERIAL_MISMATCH, "kitSerial");
+		}
+	}
+	memcpy(out->serial, serial, serial_len);
+	out->serial[serial_len] = '\0';
+
+	if(kind == KG_KIND_RAW){
+		if((r = get_time(c, "datetime", limit_ms, &out->datetime_ms)) != KG_OK) return r;
+	}else{
+		if((r = get_time(c, "datetimeStart", limit_ms, &out->start_ms)) != KG_OK) return r;
+		if((r = get_time(c, "datetimeEnd", limit_ms, &out->end_ms)) != KG_OK) return r;
+		if(out->end_ms < out->start_ms) return fail(c, KG_BAD_TIME, "datetimeEnd");
+	}
+	if((r = get_id32(c, "peripheral", &out->peripheral)) != KG_OK) return r;
+	if((r = get_id32(c, "quantityType", &out->quantity_type)) != KG_OK) return r;
+
+	if(kind == KG_KIND_RAW){
+		it = field(c, "value", &r);
+		if(!it) return r;
+		if(!cJSON_IsNumber(it)) return fail(c, KG_BAD_TYPE, "value");
+		if(!isfinite(it->valuedouble)) return fail(c, KG_BAD_VALUE, "value");
+		out->value = it->valuedouble;
+		return KG_OK;
+	}
+	return get_values(c, out);
+}
+
+/* See validate.h. Order: too_large (before anything is read), then the topic serial, then
+ * malformed (empty, UTF-8, JSON syntax, trailing bytes, not an object), then the fields in
+ * document order of the SPEC example. cJSON allocates during the call; everything is freed before
+ * returning. Broker thread (any thread). */
+enum kg_reason kg_validate__measurement(int kind, const char *serial, size_t serial_len,
+		const void *payload, size_t len, int64_t now_ms, const struct kg_limits *limits,
+		struct kg_record *out, const char **detail)
+{
+	struct vctx c = {NULL, detail};
+	const char *text = payload;
+	const char *end = NULL;
+	int64_t limit_ms;
+	cJSON *root;
+	enum kg_reason r;
+
+	assert(limits && out);
+	assert(kind == KG_KIND_RAW || kind == KG_KIND_AGGREGATE);
+	if(detail) *detail = "";
+	if(len > limits->max_payload) return fail(&c, KG_TOO_LARGE, "payload");
+	/* A topic serial the record cannot hold is not the publisher's payload's fault and not a
+	 * kitSerial disagreement either: the topic itself is unusable, so the message is malformed.
+	 * The ACL layer normally refuses such topics before we get here. */
+	if(serial_len > KG_SERIAL_MAX) return fail(&c, KG_MALFORMED, "serial too long");
+	if(!serial || serial_len == 0) return fail(&c, KG_MALFORMED, "serial empty");
+	if(len == 0 || !payload) return fail(&c, KG_MALFORMED, "empty");
+	if(!kg_utf8__valid(payload, len)) return fail(&c, KG_MALFORMED, "utf8");
+	/* cJSON keeps raw NUL bytes inside strings but its C strings end there: refuse them. */
+	if(memchr(payload, '\0', len)) return fail(&c, KG_MALFORMED, "nul byte");
+
+	/* Not require_null_terminated: with a length, cJSON 1.7.15 then demands a NUL inside that
+	 * length, which a non-NUL-terminated payload never has. Trailing bytes are checked here. */
+	root = cJSON_ParseWithLengthOpts(text, len, &end, 0);
+	if(!root) return fail(&c, KG_MALFORMED, "json");
+	assert(end >= text && end <= text + len);
+	while(end < text + len && (*end == ' ' || *end == '\t' || *end == '\n' || *end == '\r')) end++;
+	if(end != text + len){
+		cJSON_Delete(root);
+		return fail(&c, KG_MALFORMED, "trailing data");
+	}
+	if(!cJSON_IsObject(root)){
+		cJSON_Delete(root);
+		return fail(&c, KG_MALFORMED, "not an object");
+	}
+
+	if(now_ms > 0 && limits->max_clock_skew_ms > INT64_MAX - now_ms){
+		limit_ms = INT64_MAX;
+	}else{
+		limit_ms = now_ms + limits->max_clock_skew_ms;
+	}
+	out->kind = (uint8_t)kind;
+	out->datetime_ms = 0;
+	out->value = 0;
+	out->start_ms = 0;
+	out->end_ms = 0;
+	out->nvalues = 0;
+	out->topic = NULL;
+	out->topic_len = 0;
+	out->payload = NULL;
+	out->payload_len = 0;
+	c.root = root;
+	r = check_object(&c, kind, serial, serial_len, limit_ms, out);
+	cJSON_Delete(root);
+	if(r == KG_OK && detail) *detail = "";
+	return r;
+}
