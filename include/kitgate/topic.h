@@ -13,7 +13,7 @@ enum kg_topic_class {
 	KG_TOPIC_KIT_INVALID,  /* "kit" or "kit/" or "kit//..." : under kit/ but no serial */
 };
 
-/* Classify a concrete topic; for KIT* classes sets *serial/*serial_len to the serial level. */
+/* Classify a concrete topic; for KIT* classes sets *serial and *serial_len to the serial level. */
 enum kg_topic_class kg_topic__classify(const char *topic, const char **serial, size_t *serial_len);
 
 enum kg_acl_result { KG_ACL_DEFER = 0, KG_ACL_ALLOW, KG_ACL_DENY };

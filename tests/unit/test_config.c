@@ -1,0 +1,700 @@
+/* test_config.c -- unit tests for plugin/config.c: options, environment fallbacks, defaults, errors. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "kitgate/config.h"
+#include "kitgate/log.h"
+
+#define N(a) ((int)(sizeof(a) / sizeof((a)[0])))
+
+static const char *const env_names[] = {
+	"KITGATE_SINK", "DATABASE_URL", "KAFKA_HOST", "KAFKA_PORT", "KAFKA_USERNAME", "KAFKA_PASSWORD", "LOG_LEVEL",
+};
+
+static int clear_env(void **state)
+{
+	int i;
+
+	(void)state;
+	for(i = 0; i < N(env_names); i++) unsetenv(env_names[i]);
+	return 0;
+}
+
+/* Parses a single option; on failure checks the error is exactly one non-empty line. */
+static int parse1(struct kg_config *cfg, const char *key, const char *value, char *err, size_t errlen)
+{
+	struct kg_opt opt = {(char *)key, (char *)value};
+	int rc = kg_config__parse(cfg, &opt, 1, err, errlen);
+
+	if(rc){
+		assert_true(err[0] != '\0');
+		assert_null(strchr(err, '\n'));
+	}
+	return rc;
+}
+
+/* Numeric fields by option name, for the range tables. */
+static long long num_field(const struct kg_config *c, const char *key)
+{
+	if(!strcmp(key, "queue_limit")) return (long long)c->queue_limit;
+	if(!strcmp(key, "batch_size")) return c->batch_size;
+	if(!strcmp(key, "batch_ms")) return c->batch_ms;
+	if(!strcmp(key, "max_payload")) return (long long)c->max_payload;
+	if(!strcmp(key, "max_clock_skew_s")) return c->max_clock_skew_s;
+	if(!strcmp(key, "spool_segment_mb")) return (long long)(c->spool_segment_bytes / (1024 * 1024));
+	if(!strcmp(key, "shutdown_timeout_ms")) return c->shutdown_timeout_ms;
+	if(!strcmp(key, "stats_interval_s")) return c->stats_interval_s;
+	fail_msg("no numeric field %s", key);
+	return -1;
+}
+
+static void test_defaults(void **state)
+{
+	struct kg_config c;
+	char err[256];
+
+	(void)state;
+	assert_int_equal(kg_config__parse(&c, NULL, 0, err, sizeof(err)), 0);
+	assert_int_equal(c.sink, KG_SINK_POSTGRES);
+	assert_string_equal(c.database_url, "postgresql://astroplant:astroplant@localhost/astroplant");
+	assert_string_equal(c.kafka_brokers, "localhost:9092");
+	assert_null(c.kafka_username);
+	assert_null(c.kafka_password);
+	assert_int_equal(c.nkafka_props, 0);
+	assert_string_equal(c.kafka_topic_raw, "raw");
+	assert_string_equal(c.kafka_topic_aggregate, "aggregate");
+	assert_int_equal(c.nservice_users, 1);
+	assert_string_equal(c.service_users[0], "server");
+	assert_int_equal(c.other_topics, KG_OTHER_DEFER);
+	assert_int_equal(c.queue_limit, 100000);
+	assert_int_equal(c.batch_size, 1000);
+	assert_int_equal(c.batch_ms, 50);
+	assert_string_equal(c.spool_dir, "/var/lib/mosquitto/kitgate");
+	assert_int_equal(c.max_payload, 16384);
+	assert_int_equal(c.max_clock_skew_s, 86400);
+	assert_int_equal(c.log_level, KG_LOG_INFO);
+	assert_int_equal(c.nbridge_topics, 0);
+	assert_string_equal(c.kafka_topic_separator, "_");
+	assert_int_equal(c.nignored, 0);
+	assert_string_equal(c.timestamp_attribute, "timestamp");
+	assert_int_equal(c.spool_segment_bytes, 64ull * 1024 * 1024);
+	assert_int_equal(c.shutdown_timeout_ms, 5000);
+	assert_int_equal(c.stats_interval_s, 10);
+	assert_true(kg_config__is_service(&c, "server"));
+	assert_false(kg_config__is_service(&c, "k-1"));
+	assert_false(kg_config__is_service(&c, NULL));
+	kg_config__free(&c);
+	assert_null(c.database_url);
+	kg_config__free(&c); /* twice is harmless */
+}
+
+static void test_every_option(void **state)
+{
+	static const struct kg_opt opts[] = {
+		{"sink", "kafka"},
+		{"database_url", "postgres+psycopg2://u:p@db:5433/x"},
+		{"kafka_brokers", "b1:9093,b2:9094"},
+		{"kafka_username", "ku"},
+		{"kafka_password", "kp"},
+		{"kafka.security.protocol", "SASL_SSL"},
+		{"kafka_topic_raw", "m_raw"},
+		{"kafka_topic_aggregate", "m_agg"},
+		{"service_users", "server,admin"},
+		{"other_topics", "allow"},
+		{"queue_limit", "5"},
+		{"batch_size", "7"},
+		{"batch_ms", "0"},
+		{"spool_dir", "/tmp/spool"},
+		{"max_payload", "100"},
+		{"max_clock_skew_s", "0"},
+		{"log_level", "debug"},
+		{"bridge_topics", "uns/#"},
+		{"kafka_topic_separator", "."},
+		{"ignored_attributes", "uns/#=meta.debug"},
+		{"timestamp_attribute", "ts"},
+		{"spool_segment_mb", "2"},
+		{"shutdown_timeout_ms", "0"},
+		{"stats_interval_s", "0"},
+		{"kafka.linger.ms", "5"},
+	};
+	struct kg_config c;
+	char err[256];
+
+	(void)state;
+	assert_int_equal(kg_config__parse(&c, opts, N(opts), err, sizeof(err)), 0);
+	assert_int_equal(c.sink, KG_SINK_KAFKA);
+	assert_string_equal(c.database_url, "postgresql://u:p@db:5433/x");
+	assert_string_equal(c.kafka_brokers, "b1:9093,b2:9094");
+	assert_string_equal(c.kafka_username, "ku");
+	assert_string_equal(c.kafka_password, "kp");
+	assert_int_equal(c.nkafka_props, 2);
+	assert_string_equal(c.kafka_props[0].key, "security.protocol");
+	assert_string_equal(c.kafka_props[0].value, "SASL_SSL");
+	assert_string_equal(c.kafka_props[1].key, "linger.ms");
+	assert_string_equal(c.kafka_props[1].value, "5");
+	assert_string_equal(c.kafka_topic_raw, "m_raw");
+	assert_string_equal(c.kafka_topic_aggregate, "m_agg");
+	assert_int_equal(c.nservice_users, 2);
+	assert_string_equal(c.service_users[1], "admin");
+	assert_true(kg_config__is_service(&c, "admin"));
+	assert_false(kg_config__is_service(&c, "admi"));
+	assert_int_equal(c.other_topics, KG_OTHER_ALLOW);
+	assert_int_equal(c.queue_limit, 5);
+	assert_int_equal(c.batch_size, 7);
+	assert_int_equal(c.batch_ms, 0);
+	assert_string_equal(c.spool_dir, "/tmp/spool");
+	assert_int_equal(c.max_payload, 100);
+	assert_int_equal(c.max_clock_skew_s, 0);
+	assert_int_equal(c.log_level, KG_LOG_DEBUG);
+	assert_int_equal(c.nbridge_topics, 1);
+	assert_string_equal(c.bridge_topics[0], "uns/#");
+	assert_string_equal(c.kafka_topic_separator, ".");
+	assert_int_equal(c.nignored, 1);
+	assert_string_equal(c.ignored[0].filter, "uns/#");
+	assert_int_equal(c.ignored[0].npaths, 1);
+	assert_string_equal(c.ignored[0].paths[0], "meta.debug");
+	assert_string_equal(c.timestamp_attribute, "ts");
+	assert_int_equal(c.spool_segment_bytes, 2ull * 1024 * 1024);
+	assert_int_equal(c.shutdown_timeout_ms, 0);
+	assert_int_equal(c.stats_interval_s, 0);
+	kg_config__free(&c);
+}
+
+static void test_enum_values(void **state)
+{
+	static const struct {
+		const char *key, *value;
+		int want;
+	} cases[] = {
+		{"sink", "postgres", KG_SINK_POSTGRES},
+		{"sink", "kafka", KG_SINK_KAFKA},
+		{"sink", "none", KG_SINK_NONE},
+		{"sink", "KAFKA", KG_SINK_KAFKA},
+		{"other_topics", "defer", KG_OTHER_DEFER},
+		{"other_topics", "allow", KG_OTHER_ALLOW},
+		{"other_topics", "deny", KG_OTHER_DENY},
+		{"log_level", "DEBUG", KG_LOG_DEBUG},
+		{"log_level", "INFO", KG_LOG_INFO},
+		{"log_level", "WARNING", KG_LOG_WARNING},
+		{"log_level", "warn", KG_LOG_WARNING},
+		{"log_level", "ERROR", KG_LOG_ERROR},
+	};
+	struct kg_config c;
+	char err[256];
+	int i, got;
+
+	(void)state;
+	for(i = 0; i < N(cases); i++){
+		assert_int_equal(parse1(&c, cases[i].key, cases[i].value, err, sizeof(err)), 0);
+		if(!strcmp(cases[i].key, "sink")) got = (int)c.sink;
+		else if(!strcmp(cases[i].key, "other_topics")) got = (int)c.other_topics;
+		else got = c.log_level;
+		assert_int_equal(got, cases[i].want);
+		kg_config__free(&c);
+	}
+}
+
+/* Range boundaries: every numeric option's min and max are accepted. */
+static void test_numeric_bounds(void **state)
+{
+	static const struct {
+		const char *key, *value;
+		long long want;
+	} cases[] = {
+		{"queue_limit", "1", 1},
+		{"queue_limit", "9223372036854775807", 9223372036854775807LL},
+		{"batch_size", "1", 1},
+		{"batch_size", "100000", 100000},
+		{"batch_ms", "0", 0},
+		{"batch_ms", "60000", 60000},
+		{"max_payload", "1", 1},
+		{"max_payload", "268435455", 268435455},
+		{"max_clock_skew_s", "0", 0},
+		{"max_clock_skew_s", "31536000", 31536000},
+		{"spool_segment_mb", "1", 1},
+		{"spool_segment_mb", "4096", 4096},
+		{"shutdown_timeout_ms", "0", 0},
+		{"shutdown_timeout_ms", "600000", 600000},
+		{"stats_interval_s", "0", 0},
+		{"stats_interval_s", "3600", 3600},
+	};
+	struct kg_config c;
+	char err[256];
+	int i;
+
+	(void)state;
+	for(i = 0; i < N(cases); i++){
+		if(parse1(&c, cases[i].key, cases[i].value, err, sizeof(err))) fail_msg("%s %s: %s", cases[i].key, cases[i].value, err);
+		assert_int_equal(num_field(&c, cases[i].key), cases[i].want);
+		kg_config__free(&c);
+	}
+}
+
+/* Every malformed value fails with one line that names the option and quotes the value. */
+static void test_malformed_options(void **state)
+{
+	static const struct {
+		const char *key, *value;
+	} cases[] = {
+		{"sink", "mysql"},
+		{"sink", ""},
+		{"database_url", "mysql://x/y"},
+		{"database_url", "localhost"},
+		{"other_topics", "maybe"},
+		{"log_level", "TRACE"},
+		{"queue_limit", "abc"},
+		{"queue_limit", "0"},
+		{"queue_limit", "-1"},
+		{"queue_limit", "10x"},
+		{"queue_limit", " 10"},
+		{"queue_limit", "+10"},
+		{"queue_limit", ""},
+		{"queue_limit", "99999999999999999999"},
+		{"batch_size", "0"},
+		{"batch_size", "100001"},
+		{"batch_size", "1.5"},
+		{"batch_ms", "-1"},
+		{"batch_ms", "60001"},
+		{"max_payload", "0"},
+		{"max_payload", "268435456"},
+		{"max_clock_skew_s", "-1"},
+		{"max_clock_skew_s", "1e3"},
+		{"spool_segment_mb", "0"},
+		{"spool_segment_mb", "4097"},
+		{"shutdown_timeout_ms", "600001"},
+		{"shutdown_timeout_ms", "x"},
+		{"stats_interval_s", "3601"},
+		{"stats_interval_s", "-5"},
+		{"kafka_topic_separator", ""},
+		{"kafka_topic_separator", "__"},
+		{"kafka_topic_separator", "/"},
+		{"kafka_topic_separator", " "},
+		{"kafka_topic_separator", "#"},
+		{"service_users", "a,,b"},
+		{"service_users", "server,k+1"},
+		{"service_users", "a/b"},
+		{"service_users", "#"},
+		{"service_users", " "},
+		{"bridge_topics", "a/#/b"},
+		{"bridge_topics", "a+/b"},
+		{"bridge_topics", "a/b#"},
+		{"bridge_topics", "a/+b"},
+		{"bridge_topics", "##"},
+		{"bridge_topics", ""},
+		{"ignored_attributes", "uns/#"},
+		{"ignored_attributes", "a/#/b=x"},
+		{"ignored_attributes", "=x"},
+		{"ignored_attributes", "uns/#="},
+		{"ignored_attributes", "uns/#=a..b"},
+		{"ignored_attributes", "uns/#=.a"},
+		{"ignored_attributes", "uns/#=a."},
+		{"ignored_attributes", "uns/#=a,,b"},
+		{"ignored_attributes", "uns/#=a,"},
+		{"kafka_topic_raw", ""},
+		{"spool_dir", ""},
+		{"timestamp_attribute", ""},
+		{"kafka_brokers", ""},
+	};
+	struct kg_config c;
+	char err[256], want[128];
+	int i;
+
+	(void)state;
+	for(i = 0; i < N(cases); i++){
+		if(parse1(&c, cases[i].key, cases[i].value, err, sizeof(err)) != -1){
+			kg_config__free(&c);
+			fail_msg("%s \"%s\" was accepted", cases[i].key, cases[i].value);
+		}
+		snprintf(want, sizeof(want), "option %s ", cases[i].key);
+		if(!strstr(err, want)) fail_msg("error for %s does not name it: %s", cases[i].key, err);
+		snprintf(want, sizeof(want), "\"%s\"", cases[i].value);
+		if(!strstr(err, want)) fail_msg("error for %s does not quote the value: %s", cases[i].key, err);
+		/* cfg is left freed */
+		assert_null(c.database_url);
+		assert_null(c.bridge_topics);
+		assert_int_equal(c.nignored, 0);
+	}
+}
+
+static void test_exact_error_text(void **state)
+{
+	struct kg_config c;
+	char err[256];
+
+	(void)state;
+	assert_int_equal(parse1(&c, "queue_limit", "abc", err, sizeof(err)), -1);
+	assert_string_equal(err, "kitgate: invalid value \"abc\" for option queue_limit (expected an integer 1..)");
+	assert_int_equal(parse1(&c, "batch_size", "0", err, sizeof(err)), -1);
+	assert_string_equal(err, "kitgate: invalid value \"0\" for option batch_size (expected an integer 1..100000)");
+	/* a value with a newline still gives one line */
+	assert_int_equal(parse1(&c, "sink", "a\nb", err, sizeof(err)), -1);
+	/* a tiny buffer is truncated, never overrun */
+	assert_int_equal(parse1(&c, "sink", "bad", err, 8), -1);
+	assert_int_equal(strlen(err), 7);
+	/* NULL err is allowed */
+	{
+		struct kg_opt o = {"sink", "bad"};
+		assert_int_equal(kg_config__parse(&c, &o, 1, NULL, 0), -1);
+	}
+}
+
+static void test_unknown_key(void **state)
+{
+	static const char *const keys[] = {"queue_limt", "kafka_broker", "Sink", "kafka", ""};
+	struct kg_config c;
+	char err[256];
+	int i;
+
+	(void)state;
+	for(i = 0; i < N(keys); i++){
+		assert_int_equal(parse1(&c, keys[i], "1", err, sizeof(err)), -1);
+		if(keys[i][0] && !strstr(err, keys[i])) fail_msg("error does not name %s: %s", keys[i], err);
+	}
+	/* "kafka." with no property name */
+	assert_int_equal(parse1(&c, "kafka.", "x", err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "kafka."));
+}
+
+/* Environment fallbacks, each on its own. */
+static void test_env_fallbacks(void **state)
+{
+	struct kg_config c;
+	char err[256];
+
+	(void)state;
+	setenv("KITGATE_SINK", "none", 1);
+	setenv("DATABASE_URL", "postgres://a:b@h/d", 1);
+	setenv("KAFKA_HOST", "kh", 1);
+	setenv("KAFKA_PORT", "19092", 1);
+	setenv("KAFKA_USERNAME", "eu", 1);
+	setenv("KAFKA_PASSWORD", "ep", 1);
+	setenv("LOG_LEVEL", "WARNING", 1);
+	assert_int_equal(kg_config__parse(&c, NULL, 0, err, sizeof(err)), 0);
+	assert_int_equal(c.sink, KG_SINK_NONE);
+	assert_string_equal(c.database_url, "postgresql://a:b@h/d");
+	assert_string_equal(c.kafka_brokers, "kh:19092");
+	assert_string_equal(c.kafka_username, "eu");
+	assert_string_equal(c.kafka_password, "ep");
+	assert_int_equal(c.log_level, KG_LOG_WARNING);
+	kg_config__free(&c);
+
+	/* an empty variable counts as unset */
+	setenv("KITGATE_SINK", "", 1);
+	setenv("DATABASE_URL", "", 1);
+	setenv("KAFKA_HOST", "", 1);
+	setenv("KAFKA_PORT", "", 1);
+	setenv("KAFKA_USERNAME", "", 1);
+	setenv("KAFKA_PASSWORD", "", 1);
+	setenv("LOG_LEVEL", "", 1);
+	assert_int_equal(kg_config__parse(&c, NULL, 0, err, sizeof(err)), 0);
+	assert_int_equal(c.sink, KG_SINK_POSTGRES);
+	assert_string_equal(c.database_url, "postgresql://astroplant:astroplant@localhost/astroplant");
+	assert_string_equal(c.kafka_brokers, "localhost:9092");
+	assert_null(c.kafka_username);
+	assert_null(c.kafka_password);
+	assert_int_equal(c.log_level, KG_LOG_INFO);
+	kg_config__free(&c);
+	clear_env(NULL);
+}
+
+/* Options win over the environment. */
+static void test_option_overrides_env(void **state)
+{
+	static const struct kg_opt opts[] = {
+		{"sink", "kafka"},
+		{"database_url", "postgresql://opt/db"},
+		{"kafka_brokers", "ob:1"},
+		{"kafka_username", "ou"},
+		{"kafka_password", "op"},
+		{"log_level", "ERROR"},
+	};
+	struct kg_config c;
+	char err[256];
+
+	(void)state;
+	setenv("KITGATE_SINK", "none", 1);
+	setenv("DATABASE_URL", "postgresql://env/db", 1);
+	setenv("KAFKA_HOST", "eh", 1);
+	setenv("KAFKA_PORT", "2", 1);
+	setenv("KAFKA_USERNAME", "eu", 1);
+	setenv("KAFKA_PASSWORD", "ep", 1);
+	setenv("LOG_LEVEL", "DEBUG", 1);
+	assert_int_equal(kg_config__parse(&c, opts, N(opts), err, sizeof(err)), 0);
+	assert_int_equal(c.sink, KG_SINK_KAFKA);
+	assert_string_equal(c.database_url, "postgresql://opt/db");
+	assert_string_equal(c.kafka_brokers, "ob:1");
+	assert_string_equal(c.kafka_username, "ou");
+	assert_string_equal(c.kafka_password, "op");
+	assert_int_equal(c.log_level, KG_LOG_ERROR);
+	kg_config__free(&c);
+
+	/* a malformed env value is ignored when the option is given */
+	setenv("KITGATE_SINK", "bogus", 1);
+	assert_int_equal(parse1(&c, "sink", "postgres", err, sizeof(err)), 0);
+	assert_int_equal(c.sink, KG_SINK_POSTGRES);
+	kg_config__free(&c);
+	clear_env(NULL);
+}
+
+/* A malformed environment value names both the option and the variable. */
+static void test_malformed_env(void **state)
+{
+	static const struct {
+		const char *env, *value, *option;
+	} cases[] = {
+		{"KITGATE_SINK", "mysql", "sink"},
+		{"DATABASE_URL", "mysql://x", "database_url"},
+		{"LOG_LEVEL", "LOUD", "log_level"},
+		{"KAFKA_PORT", "x", "kafka_brokers"},
+		{"KAFKA_PORT", "0", "kafka_brokers"},
+		{"KAFKA_PORT", "65536", "kafka_brokers"},
+		{"KAFKA_HOST", "a,,b", "kafka_brokers"},
+	};
+	struct kg_config c;
+	char err[256], want[64];
+	int i;
+
+	(void)state;
+	for(i = 0; i < N(cases); i++){
+		clear_env(NULL);
+		setenv(cases[i].env, cases[i].value, 1);
+		if(kg_config__parse(&c, NULL, 0, err, sizeof(err)) != -1){
+			kg_config__free(&c);
+			fail_msg("%s=%s was accepted", cases[i].env, cases[i].value);
+		}
+		assert_null(strchr(err, '\n'));
+		snprintf(want, sizeof(want), "option %s ", cases[i].option);
+		if(!strstr(err, want) || !strstr(err, cases[i].env)) fail_msg("%s: %s", cases[i].env, err);
+	}
+	clear_env(NULL);
+}
+
+static void test_kafka_env_brokers(void **state)
+{
+	static const struct {
+		const char *host, *port, *want;
+	} cases[] = {
+		{NULL, NULL, "localhost:9092"},
+		{"kafka", NULL, "kafka:9092"},
+		{NULL, "9093", "localhost:9093"},
+		{"kafka", "9093", "kafka:9093"},
+		{"kafka:1234", "9093", "kafka:1234"},
+		{"a, b:2 ,c", "7", "a:7,b:2,c:7"},
+		{"[::1]", NULL, "[::1]:9092"},
+		{"[::1]:5", NULL, "[::1]:5"},
+	};
+	struct kg_config c;
+	char err[256];
+	int i;
+
+	(void)state;
+	for(i = 0; i < N(cases); i++){
+		clear_env(NULL);
+		if(cases[i].host) setenv("KAFKA_HOST", cases[i].host, 1);
+		if(cases[i].port) setenv("KAFKA_PORT", cases[i].port, 1);
+		if(kg_config__parse(&c, NULL, 0, err, sizeof(err))) fail_msg("%s", err);
+		assert_string_equal(c.kafka_brokers, cases[i].want);
+		kg_config__free(&c);
+	}
+	clear_env(NULL);
+}
+
+static void test_db_url_normalisation(void **state)
+{
+	static const struct {
+		const char *in, *want;
+	} cases[] = {
+		{"postgresql://u:p@h:5432/d", "postgresql://u:p@h:5432/d"},
+		{"postgres://u:p@h/d", "postgresql://u:p@h/d"},
+		{"postgresql+psycopg2://u:p@h/d", "postgresql://u:p@h/d"},
+		{"postgres+psycopg2://u:p@h/d", "postgresql://u:p@h/d"},
+		{"postgresql+asyncpg://h/d?sslmode=require", "postgresql://h/d?sslmode=require"},
+		{"POSTGRESQL://h/d", "postgresql://h/d"},
+		{"postgresql://", "postgresql://"},
+		{"postgresql+://h/d", NULL},
+		{"postgre://h/d", NULL},
+		{"postgresqlx://h/d", NULL},
+		{"mysql://h/d", NULL},
+		{"mysql+postgresql://h/d", NULL},
+		{"host=h dbname=d", NULL},
+		{"", NULL},
+		{NULL, NULL},
+	};
+	int i;
+
+	(void)state;
+	for(i = 0; i < N(cases); i++){
+		char *got = kg_config__normalize_db_url(cases[i].in);
+
+		if(cases[i].want){
+			if(!got) fail_msg("%s -> NULL", cases[i].in);
+			assert_string_equal(got, cases[i].want);
+		}else if(got){
+			fail_msg("%s -> %s, want NULL", cases[i].in ? cases[i].in : "(null)", got);
+		}
+		free(got);
+	}
+}
+
+static void test_repeatable(void **state)
+{
+	static const struct kg_opt opts[] = {
+		{"bridge_topics", "uns/#"},
+		{"ignored_attributes", "uns/+/x = meta.debug, raw"},
+		{"bridge_topics", "factory/+/temp"},
+		{"bridge_topics", "#"},
+		{"ignored_attributes", "a=b/#=c.d.e"},
+		{"bridge_topics", "+"},
+		{"bridge_topics", "a//b"},
+	};
+	struct kg_config c;
+	char err[256];
+
+	(void)state;
+	if(kg_config__parse(&c, opts, N(opts), err, sizeof(err))) fail_msg("%s", err);
+	assert_int_equal(c.nbridge_topics, 5);
+	assert_string_equal(c.bridge_topics[0], "uns/#");
+	assert_string_equal(c.bridge_topics[1], "factory/+/temp");
+	assert_string_equal(c.bridge_topics[2], "#");
+	assert_string_equal(c.bridge_topics[3], "+");
+	assert_string_equal(c.bridge_topics[4], "a//b");
+	assert_int_equal(c.nignored, 2);
+	assert_string_equal(c.ignored[0].filter, "uns/+/x");
+	assert_int_equal(c.ignored[0].npaths, 2);
+	assert_string_equal(c.ignored[0].paths[0], "meta.debug");
+	assert_string_equal(c.ignored[0].paths[1], "raw");
+	/* the filter ends at the last '=' */
+	assert_string_equal(c.ignored[1].filter, "a=b/#");
+	assert_int_equal(c.ignored[1].npaths, 1);
+	assert_string_equal(c.ignored[1].paths[0], "c.d.e");
+	kg_config__free(&c);
+}
+
+static void test_last_wins(void **state)
+{
+	static const struct kg_opt opts[] = {
+		{"queue_limit", "5"},
+		{"sink", "kafka"},
+		{"queue_limit", "6"},
+		{"sink", "none"},
+		{"service_users", "a"},
+		{"service_users", "b"},
+	};
+	struct kg_config c;
+	char err[256];
+
+	(void)state;
+	assert_int_equal(kg_config__parse(&c, opts, N(opts), err, sizeof(err)), 0);
+	assert_int_equal(c.queue_limit, 6);
+	assert_int_equal(c.sink, KG_SINK_NONE);
+	assert_int_equal(c.nservice_users, 1);
+	assert_string_equal(c.service_users[0], "b");
+	kg_config__free(&c);
+}
+
+static void test_separator(void **state)
+{
+	static const char *const good[] = {"_", ".", "-", "a", "Z", "0"};
+	struct kg_config c;
+	char err[256];
+	int i;
+
+	(void)state;
+	for(i = 0; i < N(good); i++){
+		if(parse1(&c, "kafka_topic_separator", good[i], err, sizeof(err))) fail_msg("%s", err);
+		assert_string_equal(c.kafka_topic_separator, good[i]);
+		kg_config__free(&c);
+	}
+}
+
+static void test_service_users_trim(void **state)
+{
+	static const struct {
+		const char *value;
+		int n;
+		const char *u[3];
+	} cases[] = {
+		{"server", 1, {"server"}},
+		{" server , admin ", 2, {"server", "admin"}},
+		{"a,b,c", 3, {"a", "b", "c"}},
+		{"\tx\t,y", 2, {"x", "y"}},
+		{"with space", 1, {"with space"}},
+	};
+	struct kg_config c;
+	char err[256];
+	int i, j;
+
+	(void)state;
+	for(i = 0; i < N(cases); i++){
+		if(parse1(&c, "service_users", cases[i].value, err, sizeof(err))) fail_msg("%s", err);
+		assert_int_equal(c.nservice_users, cases[i].n);
+		for(j = 0; j < cases[i].n; j++){
+			assert_string_equal(c.service_users[j], cases[i].u[j]);
+			assert_true(kg_config__is_service(&c, cases[i].u[j]));
+		}
+		assert_false(kg_config__is_service(&c, " server"));
+		kg_config__free(&c);
+	}
+}
+
+/* A failure after lists and strings were allocated frees all of it (ASan checks for leaks). */
+static void test_free_after_failure(void **state)
+{
+	static const struct kg_opt late_fail[] = {
+		{"bridge_topics", "a/#"},
+		{"ignored_attributes", "a/#=x,y"},
+		{"kafka.acks", "all"},
+		{"service_users", "s1,s2"},
+		{"kafka_username", "u"},
+		{"stats_interval_s", "-1"}, /* resolved last */
+	};
+	static const struct kg_opt early_fail[] = {
+		{"kafka.acks", "all"},
+		{"bridge_topics", "a/#"},
+		{"ignored_attributes", "a/#=x,y"},
+		{"bridge_topics", "a/#/b"},
+	};
+	struct kg_config c, zero;
+	char err[256];
+
+	(void)state;
+	memset(&zero, 0, sizeof(zero));
+	assert_int_equal(kg_config__parse(&c, late_fail, N(late_fail), err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "stats_interval_s"));
+	assert_memory_equal(&c, &zero, sizeof(c));
+	assert_int_equal(kg_config__parse(&c, early_fail, N(early_fail), err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "bridge_topics"));
+	assert_memory_equal(&c, &zero, sizeof(c));
+	kg_config__free(&c);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup(test_defaults, clear_env),
+		cmocka_unit_test_setup(test_every_option, clear_env),
+		cmocka_unit_test_setup(test_enum_values, clear_env),
+		cmocka_unit_test_setup(test_numeric_bounds, clear_env),
+		cmocka_unit_test_setup(test_malformed_options, clear_env),
+		cmocka_unit_test_setup(test_exact_error_text, clear_env),
+		cmocka_unit_test_setup(test_unknown_key, clear_env),
+		cmocka_unit_test_setup(test_env_fallbacks, clear_env),
+		cmocka_unit_test_setup(test_option_overrides_env, clear_env),
+		cmocka_unit_test_setup(test_malformed_env, clear_env),
+		cmocka_unit_test_setup(test_kafka_env_brokers, clear_env),
+		cmocka_unit_test_setup(test_db_url_normalisation, clear_env),
+		cmocka_unit_test_setup(test_repeatable, clear_env),
+		cmocka_unit_test_setup(test_last_wins, clear_env),
+		cmocka_unit_test_setup(test_separator, clear_env),
+		cmocka_unit_test_setup(test_service_users_trim, clear_env),
+		cmocka_unit_test_setup(test_free_after_failure, clear_env),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
