@@ -1,0 +1,228 @@
+/* handoff.c -- bounded queue between the broker thread and the worker, spilling to the spool. */
+#include <assert.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "kitgate/handoff.h"
+#include "kitgate/log.h"
+#include "kitgate/spool.h"
+
+int kg_handoff__init(struct kg_handoff *h, size_t limit, struct kg_spool *spool)
+{
+	memset(h, 0, sizeof(*h));
+	if(limit == 0) return -1;
+	if(pthread_mutex_init(&h->lock, NULL)) return -1;
+	pthread_condattr_t attr;
+	pthread_condattr_init(&attr);
+	pthread_condattr_setclock(&attr, CLOCK_MONOTONIC); /* deadlines are monotonic */
+	if(pthread_cond_init(&h->cond, &attr)){
+		pthread_condattr_destroy(&attr);
+		pthread_mutex_destroy(&h->lock);
+		return -1;
+	}
+	pthread_condattr_destroy(&attr);
+	h->limit = limit;
+	h->spool = spool;
+	if(spool){
+		h->read_pos = kg_spool__checkpoint(spool);
+		if(kg_spool__end(spool) > h->read_pos){
+			h->spilling = true;
+			kg_log(KG_LOG_INFO, "replaying %llu bytes of spooled records",
+					(unsigned long long)(kg_spool__end(spool) - h->read_pos));
+		}
+	}
+	return 0;
+}
+
+static struct kg_item *item_new(const uint8_t *body, uint32_t len, uint64_t end)
+{
+	struct kg_item *it = malloc(sizeof(*it) + len);
+	if(!it) return NULL;
+	it->next = NULL;
+	it->end = end;
+	it->len = len;
+	it->settled = 0;
+	memcpy(it->body, body, len);
+	return it;
+}
+
+static void queue_append(struct kg_handoff *h, struct kg_item *it)
+{
+	if(h->tail) h->tail->next = it;
+	else h->head = it;
+	h->tail = it;
+	h->count++;
+}
+
+int kg_handoff__push(struct kg_handoff *h, const uint8_t *body, uint32_t len)
+{
+	struct kg_item *it;
+	uint64_t end = 0;
+	int spooled = 0;
+
+	/* Allocate outside the lock; in the rare spill case the item is simply freed. */
+	it = item_new(body, len, 0);
+
+	pthread_mutex_lock(&h->lock);
+	if(h->spool && kg_spool__append(h->spool, body, len, &end) == 0){
+		spooled = 1;
+	}
+	if(!h->spilling && h->count < h->limit && it){
+		it->end = spooled ? end : 0;
+		queue_append(h, it);
+		it = NULL;
+	}else if(spooled){
+		h->spilling = true; /* on disk only: the worker reads it back in order */
+		h->spilled++;
+	}else{
+		pthread_mutex_unlock(&h->lock);
+		free(it);
+		return -1;
+	}
+	if(h->worker_waiting) pthread_cond_signal(&h->cond);
+	pthread_mutex_unlock(&h->lock);
+	free(it);
+	return 0;
+}
+
+static void deadline_in(struct timespec *ts, int ms)
+{
+	clock_gettime(CLOCK_MONOTONIC, ts);
+	ts->tv_sec += ms / 1000;
+	ts->tv_nsec += (long)(ms % 1000) * 1000000L;
+	if(ts->tv_nsec >= 1000000000L){
+		ts->tv_sec++;
+		ts->tv_nsec -= 1000000000L;
+	}
+}
+
+/* Worker, lock held: is there anything to take right now? */
+static bool have_work(struct kg_handoff *h)
+{
+	if(h->count) return true;
+	return h->spilling && h->read_pos < kg_spool__end(h->spool);
+}
+
+/* Read up to max spooled records from h->read_pos, below limit. Worker, lock not held. */
+static size_t read_spool(struct kg_handoff *h, struct kg_item **out, size_t max, uint64_t limit)
+{
+	size_t n = 0;
+
+	while(n < max){
+		uint8_t *body = NULL;
+		uint32_t len = 0;
+		int rc = kg_spool__read(h->spool, &h->read_pos, limit, &body, &len);
+		if(rc <= 0){
+			if(rc < 0) kg_log(KG_LOG_ERROR, "spool read failed: %s", strerror(-rc));
+			break;
+		}
+		out[n] = item_new(body, len, h->read_pos);
+		free(body);
+		if(!out[n]) break;
+		n++;
+	}
+	return n;
+}
+
+size_t kg_handoff__take(struct kg_handoff *h, struct kg_item **out, size_t max, int timeout_ms)
+{
+	struct timespec until;
+	size_t n = 0;
+
+	assert(max > 0);
+	pthread_mutex_lock(&h->lock);
+	if(!have_work(h) && !h->stopping && timeout_ms > 0){
+		deadline_in(&until, timeout_ms);
+		h->worker_waiting = true;
+		while(!have_work(h) && !h->stopping){
+			if(pthread_cond_timedwait(&h->cond, &h->lock, &until) == ETIMEDOUT) break;
+		}
+		h->worker_waiting = false;
+	}
+	while(n < max && h->head){
+		struct kg_item *it = h->head;
+		h->head = it->next;
+		if(!h->head) h->tail = NULL;
+		h->count--;
+		it->next = NULL;
+		if(it->end) h->read_pos = it->end;
+		out[n++] = it;
+	}
+	if(n == 0 && h->spilling){
+		uint64_t limit = kg_spool__end(h->spool);
+		if(h->read_pos >= limit){
+			h->spilling = false; /* caught up: new records queue in memory again */
+		}else{
+			pthread_mutex_unlock(&h->lock);
+			n = read_spool(h, out, max, limit);
+			pthread_mutex_lock(&h->lock);
+			if(h->read_pos >= kg_spool__end(h->spool)) h->spilling = false; /* caught up */
+			pthread_mutex_unlock(&h->lock);
+			return n;
+		}
+	}
+	pthread_mutex_unlock(&h->lock);
+	return n;
+}
+
+void kg_handoff__rewind(struct kg_handoff *h, uint64_t pos)
+{
+	struct kg_item *it, *next;
+
+	if(!h->spool) return;
+	pthread_mutex_lock(&h->lock);
+	for(it = h->head; it; it = next){
+		next = it->next;
+		free(it);
+	}
+	h->head = h->tail = NULL;
+	h->count = 0;
+	h->read_pos = pos;
+	h->spilling = true;
+	pthread_mutex_unlock(&h->lock);
+}
+
+bool kg_handoff__empty(struct kg_handoff *h)
+{
+	bool empty;
+
+	pthread_mutex_lock(&h->lock);
+	empty = !have_work(h);
+	pthread_mutex_unlock(&h->lock);
+	return empty;
+}
+
+size_t kg_handoff__depth(struct kg_handoff *h, bool *spilling)
+{
+	size_t n;
+
+	pthread_mutex_lock(&h->lock);
+	n = h->count;
+	if(spilling) *spilling = h->spilling;
+	pthread_mutex_unlock(&h->lock);
+	return n;
+}
+
+void kg_handoff__stop(struct kg_handoff *h)
+{
+	pthread_mutex_lock(&h->lock);
+	h->stopping = true;
+	pthread_cond_broadcast(&h->cond);
+	pthread_mutex_unlock(&h->lock);
+}
+
+void kg_handoff__destroy(struct kg_handoff *h)
+{
+	struct kg_item *it, *next;
+
+	for(it = h->head; it; it = next){
+		next = it->next;
+		free(it);
+	}
+	h->head = h->tail = NULL;
+	h->count = 0;
+	pthread_cond_destroy(&h->cond);
+	pthread_mutex_destroy(&h->lock);
+}
