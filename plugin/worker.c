@@ -188,6 +188,7 @@ static void kafka_dr(void *opaque, int err, const char *errstr, void *ud)
 
 	assert(w->kafka_pending > 0);
 	w->kafka_pending--;
+	atomic_store_explicit(&w->c->sink_connected, err == 0, memory_order_relaxed);
 	if(err == 0){
 		atomic_fetch_add_explicit(&w->c->delivered, 1, memory_order_relaxed);
 		settle(w, it);
@@ -372,9 +373,8 @@ static size_t take_batch(struct worker *w, int idle_ms)
 static void maybe_sync(struct worker *w)
 {
 	if(!w->p->spool || now_ms() - w->last_sync_ms < SYNC_INTERVAL_MS) return;
-	if(kg_spool__sync(w->p->spool) != 0){
-		kg_log(KG_LOG_WARNING, "spool fdatasync failed: %s", strerror(errno));
-	}
+	int rc = kg_spool__sync(w->p->spool);
+	if(rc != 0) kg_log(KG_LOG_WARNING, "spool fdatasync failed: %s", strerror(-rc));
 	w->last_sync_ms = now_ms();
 }
 

@@ -1,0 +1,680 @@
+/* test_spool.c -- unit tests for the durable spool (plugin/spool.c): round trip, rotation,
+ * recovery from torn tails and corruption, errors, and one appender + one reader concurrently. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "kitgate/log.h"
+#include "kitgate/spool.h"
+
+#define HDR 12u
+
+/* ---- helpers ---- */
+
+static char *make_dir(void)
+{
+	char tmpl[] = "/tmp/kg-test-spool-XXXXXX";
+	char *d = mkdtemp(tmpl);
+	assert_non_null(d);
+	return strdup(d);
+}
+
+static int rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void)st; (void)flag; (void)ftw;
+	return remove(path);
+}
+
+static void rm_dir(char *dir)
+{
+	nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+	free(dir);
+}
+
+/* Record i: 4-byte index then bytes derived from i; varied sizes, including empty bodies and
+ * some larger than the spool's 64 KiB read-ahead. */
+static uint32_t body_len(uint32_t i, int allow_big)
+{
+	if(allow_big && i % 97 == 50) return 70000 + i;
+	if(i % 13 == 3) return 0;
+	return 4 + (i * 7919u) % 300;
+}
+
+static void fill_body(uint32_t i, uint8_t *b, uint32_t len)
+{
+	for(uint32_t j = 0; j < len; j++) b[j] = (uint8_t)(i * 31u + j * 7u);
+	if(len >= 4) memcpy(b, &i, 4);
+}
+
+static void check_body(uint32_t i, const uint8_t *b, uint32_t len, int allow_big)
+{
+	assert_int_equal(len, body_len(i, allow_big));
+	for(uint32_t j = 0; j < len; j++){
+		uint8_t want = (uint8_t)(i * 31u + j * 7u);
+		if(j < 4 && len >= 4) want = ((const uint8_t *)&i)[j];
+		if(b[j] != want) fail_msg("record %u byte %u: %u != %u", i, j, b[j], want);
+	}
+}
+
+/* Append records [from, to) and store their ends in ends[i]. */
+static void append_range(struct kg_spool *sp, uint32_t from, uint32_t to, uint64_t *ends, int allow_big)
+{
+	static uint8_t buf[80000];
+	for(uint32_t i = from; i < to; i++){
+		uint32_t len = body_len(i, allow_big);
+		uint64_t e = 0;
+		fill_body(i, buf, len);
+		assert_int_equal(kg_spool__append(sp, buf, len, &e), 0);
+		assert_int_equal(e, kg_spool__end(sp));
+		if(ends) ends[i] = e;
+	}
+}
+
+/* Read from *pos up to limit, expecting the records listed in ids (n of them) in order, then 0. */
+static void expect_records(struct kg_spool *sp, uint64_t *pos, uint64_t limit, const uint32_t *ids, size_t n,
+	const uint64_t *ends, int allow_big)
+{
+	for(size_t k = 0; k < n; k++){
+		uint8_t *b = NULL;
+		uint32_t len = 0;
+		uint64_t before = *pos;
+		int r = kg_spool__read(sp, pos, limit, &b, &len);
+		if(r != 1) fail_msg("record #%zu (id %u): read returned %d at %llu", k, ids[k], r, (unsigned long long)before);
+		assert_true(*pos > before);
+		assert_true(*pos <= limit);
+		if(ends) assert_int_equal(*pos, ends[ids[k]]);
+		check_body(ids[k], b, len, allow_big);
+		free(b);
+	}
+	uint8_t *b = NULL;
+	uint32_t len;
+	assert_int_equal(kg_spool__read(sp, pos, limit, &b, &len), 0);
+	assert_null(b);
+}
+
+static size_t count_segments(const char *dir)
+{
+	DIR *d = opendir(dir);
+	struct dirent *de;
+	size_t n = 0;
+	assert_non_null(d);
+	while((de = readdir(d))){
+		size_t l = strlen(de->d_name);
+		if(l > 4 && !strcmp(de->d_name + l - 4, ".kgs")) n++;
+	}
+	closedir(d);
+	return n;
+}
+
+/* Path of the segment holding logical position pos (the one with the greatest base <= pos). */
+static void segment_for(const char *dir, uint64_t pos, char *path, size_t n, uint64_t *base)
+{
+	DIR *d = opendir(dir);
+	struct dirent *de;
+	unsigned long long best = 0;
+	int found = 0;
+	assert_non_null(d);
+	while((de = readdir(d))){
+		unsigned long long b;
+		if(strlen(de->d_name) != 24 || sscanf(de->d_name, "%20llu.kgs", &b) != 1) continue;
+		if(b <= pos && (!found || b > best)){
+			best = b;
+			found = 1;
+		}
+	}
+	closedir(d);
+	assert_true(found);
+	snprintf(path, n, "%s/%020llu.kgs", dir, best);
+	*base = best;
+}
+
+static off_t file_size(const char *path)
+{
+	struct stat st;
+	assert_int_equal(stat(path, &st), 0);
+	return st.st_size;
+}
+
+static void xor_byte_at(const char *dir, uint64_t pos, uint8_t mask)
+{
+	char path[512];
+	uint64_t base;
+	uint8_t c;
+	int fd;
+
+	segment_for(dir, pos, path, sizeof(path), &base);
+	fd = open(path, O_RDWR);
+	assert_true(fd >= 0);
+	assert_int_equal(pread(fd, &c, 1, (off_t)(pos - base)), 1);
+	c ^= mask;
+	assert_int_equal(pwrite(fd, &c, 1, (off_t)(pos - base)), 1);
+	close(fd);
+}
+
+static uint64_t stat_of(struct kg_spool *sp, size_t field)
+{
+	struct kg_spool_stats st;
+	kg_spool__stats(sp, &st);
+	return *(uint64_t *)((char *)&st + field);
+}
+#define STAT(sp, f) stat_of(sp, offsetof(struct kg_spool_stats, f))
+
+/* ---- tests ---- */
+
+static void test_roundtrip_and_limit(void **state)
+{
+	enum { N = 2000 };
+	static uint64_t ends[N];
+	static uint32_t ids[N];
+	char *dir = make_dir();
+	struct kg_spool *sp;
+	uint64_t pos = 0;
+	(void)state;
+
+	assert_int_equal(kg_spool__open(&sp, dir, 0), 0);
+	assert_int_equal(kg_spool__end(sp), 0);
+	assert_int_equal(kg_spool__checkpoint(sp), 0);
+	append_range(sp, 0, N, ends, 1);
+	for(uint32_t i = 0; i < N; i++){
+		ids[i] = i;
+		if(i) assert_true(ends[i] == ends[i - 1] + HDR + body_len(i, 1));
+	}
+	assert_int_equal(STAT(sp, appended), N);
+	assert_int_equal(STAT(sp, end), ends[N - 1]);
+	assert_int_equal(STAT(sp, bytes), ends[N - 1]);
+
+	/* the limit stops the reader exactly at a record boundary */
+	expect_records(sp, &pos, ends[9], ids, 10, ends, 1);
+	assert_int_equal(pos, ends[9]);
+	expect_records(sp, &pos, ends[N - 1], ids + 10, N - 10, ends, 1);
+	/* a limit past the end is clamped to the end */
+	pos = ends[N - 2];
+	expect_records(sp, &pos, UINT64_MAX, ids + N - 1, 1, ends, 1);
+
+	/* oversize bodies are refused without touching the spool */
+	assert_int_equal(kg_spool__append(sp, "x", 16u * 1024 * 1024 + 1, NULL), -EMSGSIZE);
+	assert_int_equal(kg_spool__end(sp), ends[N - 1]);
+	assert_int_equal(kg_spool__sync(sp), 0);
+	assert_int_equal(STAT(sp, corrupt_skipped), 0);
+	kg_spool__close(sp);
+
+	/* reopen without a commit: everything is still there */
+	assert_int_equal(kg_spool__open(&sp, dir, 0), 0);
+	assert_int_equal(kg_spool__end(sp), ends[N - 1]);
+	assert_int_equal(STAT(sp, torn_tails), 0);
+	pos = kg_spool__checkpoint(sp);
+	assert_int_equal(pos, 0);
+	expect_records(sp, &pos, kg_spool__end(sp), ids, N, ends, 1);
+	kg_spool__close(sp);
+	rm_dir(dir);
+}
+
+static void test_rotation_commit_reopen(void **state)
+{
+	enum { N = 1000, DONE = 600 };
+	static uint64_t ends[N];
+	static uint32_t ids[N];
+	char *dir = make_dir();
+	struct kg_spool *sp;
+	uint64_t pos = 0;
+	size_t nseg_before;
+	(void)state;
+
+	for(uint32_t i = 0; i < N; i++) ids[i] = i;
+	assert_int_equal(kg_spool__open(&sp, dir, 4096), 0);
+	append_range(sp, 0, N, ends, 0);
+	nseg_before = count_segments(dir);
+	assert_true(nseg_before > 10);
+	assert_int_equal(kg_spool__sync(sp), 0);
+
+	expect_records(sp, &pos, ends[DONE - 1], ids, DONE, ends, 0);
+	assert_int_equal(kg_spool__commit(sp, pos), 0);
+	assert_int_equal(kg_spool__checkpoint(sp), ends[DONE - 1]);
+	assert_true(count_segments(dir) < nseg_before);
+	assert_true(count_segments(dir) >= 2);
+	/* bytes = what is left on disk, covering everything from the checkpoint */
+	assert_true(STAT(sp, bytes) >= ends[N - 1] - ends[DONE - 1]);
+	assert_true(STAT(sp, bytes) < ends[N - 1]);
+	/* commits never go backwards or beyond the end */
+	assert_int_equal(kg_spool__commit(sp, ends[10]), -EINVAL);
+	assert_int_equal(kg_spool__commit(sp, ends[N - 1] + 1), -EINVAL);
+	assert_int_equal(kg_spool__commit(sp, ends[DONE - 1]), 0);
+	kg_spool__close(sp);
+
+	assert_int_equal(kg_spool__open(&sp, dir, 4096), 0);
+	assert_int_equal(kg_spool__checkpoint(sp), ends[DONE - 1]);
+	assert_int_equal(kg_spool__end(sp), ends[N - 1]);
+	pos = kg_spool__checkpoint(sp);
+	expect_records(sp, &pos, kg_spool__end(sp), ids + DONE, N - DONE, ends, 0);
+
+	/* reading from a deleted position jumps to the oldest live segment without complaint */
+	pos = 0;
+	{
+		uint8_t *b = NULL;
+		uint32_t len;
+		assert_int_equal(kg_spool__read(sp, &pos, kg_spool__end(sp), &b, &len), 1);
+		assert_true(pos > ends[0]);
+		free(b);
+	}
+	/* commit everything: only the active segment stays */
+	assert_int_equal(kg_spool__commit(sp, ends[N - 1]), 0);
+	assert_int_equal(count_segments(dir), 1);
+	append_range(sp, N, N + 5, NULL, 0);
+	kg_spool__close(sp);
+
+	assert_int_equal(kg_spool__open(&sp, dir, 4096), 0);
+	pos = kg_spool__checkpoint(sp);
+	assert_int_equal(pos, ends[N - 1]);
+	{
+		static uint32_t more[5] = { N, N + 1, N + 2, N + 3, N + 4 };
+		expect_records(sp, &pos, kg_spool__end(sp), more, 5, NULL, 0);
+	}
+	assert_int_equal(STAT(sp, corrupt_skipped), 0);
+	kg_spool__close(sp);
+	rm_dir(dir);
+}
+
+static void test_torn_tail(void **state)
+{
+	enum { N = 20 };
+	uint64_t ends[N + 1];
+	uint32_t ids[N + 1];
+	(void)state;
+
+	for(uint32_t i = 0; i <= N; i++) ids[i] = i;
+	for(uint32_t seg_bytes = 0; seg_bytes <= 1; seg_bytes++){
+		/* one big segment, then small segments so the last one holds only a few records */
+		uint64_t segsz = seg_bytes ? 600 : 0;
+		uint32_t last_frame = HDR + body_len(N - 1, 0);
+		for(uint32_t cut = 1; cut < last_frame; cut++){
+			char *dir = make_dir();
+			struct kg_spool *sp;
+			char path[512];
+			uint64_t base, pos;
+
+			assert_int_equal(kg_spool__open(&sp, dir, segsz), 0);
+			append_range(sp, 0, N, ends, 0);
+			kg_spool__close(sp);
+			segment_for(dir, ends[N - 1] - 1, path, sizeof(path), &base);
+			assert_int_equal(truncate(path, file_size(path) - cut), 0);
+
+			assert_int_equal(kg_spool__open(&sp, dir, segsz), 0);
+			assert_int_equal(STAT(sp, torn_tails), 1);
+			assert_int_equal(STAT(sp, corrupt_skipped), 0);
+			assert_int_equal(kg_spool__end(sp), ends[N - 2]);
+			assert_int_equal(file_size(path), (off_t)(ends[N - 2] - base));
+			pos = 0;
+			expect_records(sp, &pos, kg_spool__end(sp), ids, N - 1, ends, 0);
+			/* the lost record is appended again and reads back after it */
+			append_range(sp, N - 1, N + 1, ends, 0);
+			expect_records(sp, &pos, kg_spool__end(sp), ids + N - 1, 2, ends, 0);
+			kg_spool__close(sp);
+
+			assert_int_equal(kg_spool__open(&sp, dir, segsz), 0);
+			assert_int_equal(STAT(sp, torn_tails), 0);
+			pos = 0;
+			expect_records(sp, &pos, kg_spool__end(sp), ids, N + 1, ends, 0);
+			kg_spool__close(sp);
+			rm_dir(dir);
+		}
+	}
+}
+
+/* Corruption table: which record, which byte of its frame, and what open and read must see. */
+struct corrupt_case {
+	const char *name;
+	uint32_t record;   /* index of the damaged record */
+	int field;         /* byte offset inside the frame; -1 = last byte of the body */
+	uint64_t segsz;
+	int truncated;     /* expected: the damaged record is cut off at open (it was the last) */
+	uint64_t corrupt;  /* expected corrupt_skipped */
+	uint64_t torn;     /* expected torn_tails */
+};
+
+static const struct corrupt_case corrupt_cases[] = {
+	{ "body byte, middle",          7,  HDR + 5, 0,   0, 1, 0 },
+	{ "last body byte, middle",     7,  -1,      0,   0, 1, 0 },
+	{ "length field low byte",      7,  4,       0,   0, 1, 0 },
+	{ "length field high byte",     7,  7,       0,   0, 1, 0 },
+	{ "magic",                      7,  0,       0,   0, 1, 0 },
+	{ "crc",                        7,  9,       0,   0, 1, 0 },
+	{ "first record",               0,  HDR + 1, 0,   0, 1, 0 },
+	{ "length, small segments",     7,  5,       500, 0, 1, 0 },
+	{ "body end, small segments",   7,  -1,      500, 0, 1, 0 },
+	/* the last record: a complete frame with a bad checksum is cut off and counted as corrupt;
+	 * one whose length now reaches past the end of the file looks torn and is counted so */
+	{ "last record body",           19, HDR + 2, 0,   1, 1, 0 },
+	{ "last record length (grows)", 19, 4,       0,   1, 0, 1 },
+};
+
+static void test_corrupt_records(void **state)
+{
+	enum { N = 20 };
+	(void)state;
+
+	for(size_t c = 0; c < sizeof(corrupt_cases) / sizeof(corrupt_cases[0]); c++){
+		const struct corrupt_case *cc = &corrupt_cases[c];
+		char *dir = make_dir();
+		struct kg_spool *sp;
+		uint64_t ends[N + 1], start, pos, at;
+		uint32_t ids[N + 1], n = 0;
+
+		print_message("corrupt case: %s\n", cc->name);
+		assert_int_equal(kg_spool__open(&sp, dir, cc->segsz), 0);
+		append_range(sp, 0, N, ends, 0);
+		kg_spool__close(sp);
+		start = cc->record ? ends[cc->record - 1] : 0;
+		at = cc->field < 0 ? ends[cc->record] - 1 : start + (uint64_t)cc->field;
+		xor_byte_at(dir, at, cc->field == 7 ? 0x01 : 0x5a);
+
+		assert_int_equal(kg_spool__open(&sp, dir, cc->segsz), 0);
+		assert_int_equal(STAT(sp, corrupt_skipped), cc->corrupt);
+		assert_int_equal(STAT(sp, torn_tails), cc->torn);
+		assert_int_equal(kg_spool__end(sp), cc->truncated ? start : ends[N - 1]);
+		for(uint32_t i = 0; i < N; i++) if(i != cc->record) ids[n++] = i;
+		pos = 0;
+		expect_records(sp, &pos, kg_spool__end(sp), ids, n, NULL, 0);
+		/* counted once: at open, not again on read */
+		assert_int_equal(STAT(sp, corrupt_skipped), cc->corrupt);
+		/* appends after the damage read back */
+		append_range(sp, N, N + 1, ends, 0);
+		ids[0] = N;
+		expect_records(sp, &pos, kg_spool__end(sp), ids, 1, NULL, 0);
+		kg_spool__close(sp);
+		rm_dir(dir);
+	}
+}
+
+/* Damage that appears after open is found and counted by the reader, once. */
+static void test_corrupt_after_open(void **state)
+{
+	enum { N = 20 };
+	char *dir = make_dir();
+	struct kg_spool *sp;
+	uint64_t ends[N], pos;
+	uint32_t ids[N], n = 0;
+	(void)state;
+
+	assert_int_equal(kg_spool__open(&sp, dir, 0), 0);
+	append_range(sp, 0, N, ends, 0);
+	xor_byte_at(dir, ends[4] + HDR + 2, 0xff); /* body of record 5 */
+	for(uint32_t i = 0; i < N; i++) if(i != 5) ids[n++] = i;
+	pos = 0;
+	expect_records(sp, &pos, kg_spool__end(sp), ids, n, NULL, 0);
+	assert_int_equal(STAT(sp, corrupt_skipped), 1);
+	pos = 0;
+	expect_records(sp, &pos, kg_spool__end(sp), ids, n, NULL, 0);
+	assert_int_equal(STAT(sp, corrupt_skipped), 1);
+	kg_spool__close(sp);
+	rm_dir(dir);
+}
+
+static void test_bad_checkpoint(void **state)
+{
+	static const char *contents[] = { NULL, "", "garbage\n", "KGCP1 60 00000000\n" };
+	enum { N = 10 };
+	(void)state;
+
+	for(size_t c = 0; c < sizeof(contents) / sizeof(contents[0]); c++){
+		char *dir = make_dir(), path[512];
+		struct kg_spool *sp;
+		uint64_t ends[N], pos;
+		uint32_t ids[N];
+		FILE *f;
+
+		for(uint32_t i = 0; i < N; i++) ids[i] = i;
+		assert_int_equal(kg_spool__open(&sp, dir, 0), 0);
+		append_range(sp, 0, N, ends, 0);
+		assert_int_equal(kg_spool__commit(sp, ends[4]), 0);
+		kg_spool__close(sp);
+		snprintf(path, sizeof(path), "%s/checkpoint", dir);
+		if(!contents[c]){
+			assert_int_equal(unlink(path), 0);
+		}else{
+			assert_non_null(f = fopen(path, "w"));
+			fputs(contents[c], f);
+			fclose(f);
+		}
+		/* a missing or corrupt checkpoint replays everything (at least once) */
+		assert_int_equal(kg_spool__open(&sp, dir, 0), 0);
+		assert_int_equal(kg_spool__checkpoint(sp), 0);
+		pos = kg_spool__checkpoint(sp);
+		expect_records(sp, &pos, kg_spool__end(sp), ids, N, ends, 0);
+		kg_spool__close(sp);
+		rm_dir(dir);
+	}
+}
+
+static void test_unusable_dir(void **state)
+{
+	char *dir = make_dir(), file[512], sub[600];
+	struct kg_spool *sp = (struct kg_spool *)&sp;
+	FILE *f;
+	(void)state;
+
+	snprintf(file, sizeof(file), "%s/plainfile", dir);
+	assert_non_null(f = fopen(file, "w"));
+	fclose(f);
+	snprintf(sub, sizeof(sub), "%s/spool", file);
+	assert_int_equal(kg_spool__open(&sp, sub, 0), -ENOTDIR);
+	assert_null(sp);
+	assert_int_equal(kg_spool__open(&sp, file, 0), -ENOTDIR);
+	assert_int_equal(kg_spool__open(&sp, "", 0), -EINVAL);
+	/* a nested path that does not exist yet is created */
+	snprintf(sub, sizeof(sub), "%s/a/b/c", dir);
+	assert_int_equal(kg_spool__open(&sp, sub, 0), 0);
+	kg_spool__close(sp);
+	rm_dir(dir);
+}
+
+/* A failed write (here EFBIG from RLIMIT_FSIZE) is cut back; the spool stays usable. */
+static void test_append_error(void **state)
+{
+	enum { N = 10 };
+	char *dir = make_dir(), path[512];
+	struct kg_spool *sp;
+	struct rlimit old, lim;
+	uint8_t big[200];
+	uint64_t ends[N + 1], base, pos;
+	uint32_t ids[N + 1];
+	(void)state;
+
+	for(uint32_t i = 0; i <= N; i++) ids[i] = i;
+	signal(SIGXFSZ, SIG_IGN);
+	assert_int_equal(kg_spool__open(&sp, dir, 0), 0);
+	append_range(sp, 0, N, ends, 0);
+	segment_for(dir, 0, path, sizeof(path), &base);
+
+	assert_int_equal(getrlimit(RLIMIT_FSIZE, &old), 0);
+	lim = old;
+	lim.rlim_cur = (rlim_t)ends[N - 1] + 50; /* room for part of the frame only */
+	assert_int_equal(setrlimit(RLIMIT_FSIZE, &lim), 0);
+	memset(big, 0xab, sizeof(big));
+	int r = kg_spool__append(sp, big, sizeof(big), NULL);
+	assert_int_equal(setrlimit(RLIMIT_FSIZE, &old), 0);
+	signal(SIGXFSZ, SIG_DFL);
+
+	assert_int_equal(r, -EFBIG);
+	assert_int_equal(STAT(sp, append_errors), 1);
+	assert_int_equal(kg_spool__end(sp), ends[N - 1]);
+	assert_int_equal(file_size(path), (off_t)ends[N - 1]);
+	append_range(sp, N, N + 1, ends, 0);
+	pos = 0;
+	expect_records(sp, &pos, kg_spool__end(sp), ids, N + 1, ends, 0);
+	assert_int_equal(STAT(sp, appended), N + 1);
+	kg_spool__close(sp);
+	rm_dir(dir);
+}
+
+/* ---- one appender, one reader ---- */
+
+enum { CONC_N = 200000 };
+
+struct conc {
+	struct kg_spool *sp;
+	_Atomic uint64_t published; /* end of the last appended record */
+	_Atomic int failed;
+	uint32_t read;
+	uint32_t commits;
+};
+
+static uint32_t conc_len(uint32_t i)
+{
+	return 4 + (i * 2654435761u) % 150;
+}
+
+static void *conc_appender(void *arg)
+{
+	struct conc *c = arg;
+	uint8_t buf[200];
+
+	for(uint32_t i = 0; i < CONC_N; i++){
+		uint32_t len = conc_len(i);
+		uint64_t e;
+		memset(buf, (int)(i & 0xff), len);
+		memcpy(buf, &i, 4);
+		if(kg_spool__append(c->sp, buf, len, &e)){
+			atomic_store(&c->failed, 1);
+			return NULL;
+		}
+		atomic_store_explicit(&c->published, e, memory_order_release);
+	}
+	return NULL;
+}
+
+static void *conc_reader(void *arg)
+{
+	struct conc *c = arg;
+	uint64_t pos = kg_spool__checkpoint(c->sp), last_commit = 0;
+
+	while(c->read < CONC_N && !atomic_load(&c->failed)){
+		uint64_t limit = atomic_load_explicit(&c->published, memory_order_acquire);
+		uint8_t *b;
+		uint32_t len, id;
+		int r = kg_spool__read(c->sp, &pos, limit, &b, &len);
+		if(r < 0){
+			atomic_store(&c->failed, 2);
+			break;
+		}
+		if(r == 0){
+			sched_yield();
+			continue;
+		}
+		memcpy(&id, b, 4);
+		if(id != c->read || len != conc_len(id) || b[len - 1] != (len > 4 ? (uint8_t)(id & 0xff) : b[len - 1])){
+			atomic_store(&c->failed, 3);
+			free(b);
+			break;
+		}
+		free(b);
+		c->read++;
+		if(c->read - last_commit >= 20000){
+			if(kg_spool__sync(c->sp) || kg_spool__commit(c->sp, pos)){
+				atomic_store(&c->failed, 4);
+				break;
+			}
+			last_commit = c->read;
+			c->commits++;
+		}
+	}
+	if(!atomic_load(&c->failed) && kg_spool__commit(c->sp, pos)) atomic_store(&c->failed, 5);
+	return NULL;
+}
+
+static void test_concurrent(void **state)
+{
+	char *dir = make_dir();
+	struct conc c = { 0 };
+	pthread_t ta, tr;
+	struct timespec t0, t1;
+	(void)state;
+
+	assert_int_equal(kg_spool__open(&c.sp, dir, 1 << 20), 0);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	assert_int_equal(pthread_create(&tr, NULL, conc_reader, &c), 0);
+	assert_int_equal(pthread_create(&ta, NULL, conc_appender, &c), 0);
+	pthread_join(ta, NULL);
+	pthread_join(tr, NULL);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	assert_int_equal(atomic_load(&c.failed), 0);
+	assert_int_equal(c.read, CONC_N);
+	assert_true(c.commits >= 5);
+	assert_int_equal(STAT(c.sp, appended), CONC_N);
+	assert_int_equal(STAT(c.sp, corrupt_skipped), 0);
+	assert_int_equal(kg_spool__checkpoint(c.sp), kg_spool__end(c.sp));
+	/* everything committed: only the active segment is left */
+	assert_int_equal(count_segments(dir), 1);
+	print_message("concurrent: %d records appended and read in %.1f ms\n", CONC_N,
+		(double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e6);
+	kg_spool__close(c.sp);
+	rm_dir(dir);
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+	return x < y ? -1 : x > y;
+}
+
+/* Prints the median cost of one 80-byte append; informative only (not an assertion). */
+static void test_append_timing(void **state)
+{
+	enum { N = 200000 };
+	char *dir = make_dir();
+	struct kg_spool *sp;
+	uint64_t *ns = malloc(N * sizeof(*ns));
+	uint8_t body[80];
+	(void)state;
+
+	assert_non_null(ns);
+	memset(body, 'm', sizeof(body));
+	assert_int_equal(kg_spool__open(&sp, dir, 0), 0);
+	for(int i = 0; i < N; i++){
+		struct timespec a, b;
+		clock_gettime(CLOCK_MONOTONIC, &a);
+		assert_int_equal(kg_spool__append(sp, body, sizeof(body), NULL), 0);
+		clock_gettime(CLOCK_MONOTONIC, &b);
+		ns[i] = (uint64_t)((b.tv_sec - a.tv_sec) * 1000000000LL + (b.tv_nsec - a.tv_nsec));
+	}
+	qsort(ns, N, sizeof(*ns), cmp_u64);
+	print_message("append of 80 bytes: median %llu ns, p99 %llu ns (this build)\n",
+		(unsigned long long)ns[N / 2], (unsigned long long)ns[N * 99 / 100]);
+	free(ns);
+	kg_spool__close(sp);
+	rm_dir(dir);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_roundtrip_and_limit),
+		cmocka_unit_test(test_rotation_commit_reopen),
+		cmocka_unit_test(test_torn_tail),
+		cmocka_unit_test(test_corrupt_records),
+		cmocka_unit_test(test_corrupt_after_open),
+		cmocka_unit_test(test_bad_checkpoint),
+		cmocka_unit_test(test_unusable_dir),
+		cmocka_unit_test(test_append_error),
+		cmocka_unit_test(test_concurrent),
+		cmocka_unit_test(test_append_timing),
+	};
+	kg_log__configure(NULL, KG_LOG_ERROR + 1); /* quiet: the tests provoke errors on purpose */
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
