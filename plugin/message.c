@@ -85,7 +85,20 @@ static int on_bridged(struct kg_plugin *p, struct mosquitto_evt_message *ed)
 	int64_t t0 = clock_ns(CLOCK_MONOTONIC);
 	int rc;
 
-	if(tlen > UINT16_MAX) return MOSQ_ERR_SUCCESS;
+	char ktopic[250];
+	uint64_t suppressed;
+
+	/* A topic with no legal Kafka name is refused here, where it is cheap, and still routed to
+	 * MQTT subscribers as usual. */
+	if(tlen > UINT16_MAX || kg_bridge__kafka_topic(ed->topic, p->cfg.kafka_topic_separator, ktopic) < 0){
+		p->counters.bridge_refused++;
+		if(kg_ratelimit__allow(&p->bridge_log, &suppressed)){
+			mosquitto_log_printf(MOSQ_LOG_WARNING, "kitgate: bridge: topic \"%.100s…\" has no legal "
+					"Kafka name (over 249 characters); not forwarded (+%llu more suppressed)",
+					ed->topic, (unsigned long long)suppressed);
+		}
+		return MOSQ_ERR_SUCCESS;
+	}
 	memset(&rec, 0, sizeof(rec.kind) + sizeof(rec.id));
 	rec.kind = KG_KIND_BRIDGE;
 	rec.topic = ed->topic;
