@@ -52,6 +52,7 @@ kg_broker_start kill9 <<CONF
 plugin_opt_database_url $url
 plugin_opt_other_topics allow
 CONF
+rm -f "$KG_SCRATCH/kill9.acked"
 echo "publishing at 3,000/s; the broker is killed with SIGKILL after 3 s"
 "$LOADGEN" -p "$KG_BROKER_PORT" --kits 10 --messages 60000 --rate 3000 --qos 1 --window 100 --quiet \
 	--acked-log "$KG_SCRATCH/kill9.acked" >"$KG_SCRATCH/kill9.loadgen" 2>&1 &
