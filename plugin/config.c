@@ -534,7 +534,7 @@ static int resolve(struct kg_config *cfg, struct val vals[O_COUNT], char *err, s
 	cfg->queue_limit = (size_t)n;
 	if(get_int(&vals[O_BATCH_SIZE], "batch_size", 1, 100000, 1000, &n, err, errlen)) return -1;
 	cfg->batch_size = (int)n;
-	if(get_int(&vals[O_BATCH_MS], "batch_ms", 0, 60000, 50, &n, err, errlen)) return -1;
+	if(get_int(&vals[O_BATCH_MS], "batch_ms", 0, 60000, 10, &n, err, errlen)) return -1;
 	cfg->batch_ms = (int)n;
 	if(get_str(&vals[O_SPOOL_DIR], "spool_dir", "/var/lib/mosquitto/kitgate", &cfg->spool_dir, err, errlen)) return -1;
 	if(get_int(&vals[O_MAX_PAYLOAD], "max_payload", 1, 268435455, 16384, &n, err, errlen)) return -1;

@@ -81,7 +81,10 @@ int kg_handoff__push(struct kg_handoff *h, const uint8_t *body, uint32_t len)
 		free(it);
 		return -1;
 	}
-	if(h->worker_waiting) pthread_cond_signal(&h->cond);
+	if(h->worker_waiting && (h->count >= h->wake_at || h->spilling)){
+		h->worker_waiting = false; /* one wake-up per wait: the rest would be wasted syscalls */
+		pthread_cond_signal(&h->cond);
+	}
 	pthread_mutex_unlock(&h->lock);
 	free(it);
 	return 0;
@@ -98,10 +101,10 @@ static void deadline_in(struct timespec *ts, int ms)
 	}
 }
 
-/* Worker, lock held: is there anything to take right now? */
-static bool have_work(struct kg_handoff *h)
+/* Worker, lock held: are there at least min records to take right now? */
+static bool have_work(struct kg_handoff *h, size_t min)
 {
-	if(h->count) return true;
+	if(h->count >= min) return true;
 	return h->spilling && h->read_pos < kg_spool__end(h->spool);
 }
 
@@ -126,27 +129,42 @@ static size_t read_spool(struct kg_handoff *h, struct kg_item **out, size_t max,
 	return n;
 }
 
-size_t kg_handoff__take(struct kg_handoff *h, struct kg_item **out, size_t max, int timeout_ms)
+size_t kg_handoff__take(struct kg_handoff *h, struct kg_item **out, size_t max, size_t min, int timeout_ms)
 {
 	struct timespec until;
 	size_t n = 0;
 
-	assert(max > 0);
+	assert(max > 0 && min > 0);
 	pthread_mutex_lock(&h->lock);
-	if(!have_work(h) && !h->stopping && timeout_ms > 0){
+	if(!have_work(h, min) && !h->stopping && timeout_ms > 0){
 		deadline_in(&until, timeout_ms);
 		h->worker_waiting = true;
-		while(!have_work(h) && !h->stopping){
+		h->wake_at = min;
+		while(!have_work(h, min) && !h->stopping){
+			h->worker_waiting = true;
 			if(pthread_cond_timedwait(&h->cond, &h->lock, &until) == ETIMEDOUT) break;
 		}
 		h->worker_waiting = false;
+	}
+	if(h->count && h->count <= max){
+		/* Common case: detach the whole queue in O(1) and walk it after unlocking, so the broker
+		 * thread never waits for the walk. */
+		struct kg_item *it = h->head;
+		h->head = h->tail = NULL;
+		h->count = 0;
+		pthread_mutex_unlock(&h->lock);
+		for(; it; it = it->next){
+			if(it->end) h->read_pos = it->end; /* read_pos is the worker's own */
+			out[n++] = it;
+		}
+		assert(n <= max);
+		return n;
 	}
 	while(n < max && h->head){
 		struct kg_item *it = h->head;
 		h->head = it->next;
 		if(!h->head) h->tail = NULL;
 		h->count--;
-		it->next = NULL;
 		if(it->end) h->read_pos = it->end;
 		out[n++] = it;
 	}
@@ -189,7 +207,7 @@ bool kg_handoff__empty(struct kg_handoff *h)
 	bool empty;
 
 	pthread_mutex_lock(&h->lock);
-	empty = !have_work(h);
+	empty = !have_work(h, 1);
 	pthread_mutex_unlock(&h->lock);
 	return empty;
 }

@@ -348,26 +348,17 @@ static void route(struct worker *w, struct kg_item *it)
 	}
 }
 
-/* Take up to batch_size records: wait up to idle_ms for the first, then up to batch_ms more for
- * the batch to fill. */
+/* Take up to batch_size records: wait up to idle_ms for the first, then linger up to batch_ms
+ * for the batch to fill (one wait, woken only when the rest of the batch is queued). While the
+ * sink is busy, records accumulate on their own, so batches grow with the load. */
 static size_t take_batch(struct worker *w, int idle_ms)
 {
 	const struct kg_config *cfg = &w->p->cfg;
 	size_t max = (size_t)cfg->batch_size, n;
-	int64_t until;
 
-	n = kg_handoff__take(&w->p->handoff, w->batch, max, idle_ms);
+	n = kg_handoff__take(&w->p->handoff, w->batch, max, 1, idle_ms);
 	if(n == 0 || n >= max || cfg->batch_ms <= 0) return n;
-	until = now_ms() + cfg->batch_ms;
-	while(n < max){
-		int64_t left = until - now_ms();
-		size_t m;
-		if(left <= 0) break;
-		m = kg_handoff__take(&w->p->handoff, w->batch + n, max - n, (int)left);
-		if(m == 0) break;
-		n += m;
-	}
-	return n;
+	return n + kg_handoff__take(&w->p->handoff, w->batch + n, max - n, max - n, cfg->batch_ms);
 }
 
 static void maybe_sync(struct worker *w)

@@ -36,6 +36,7 @@ struct kg_handoff {
 	bool spilling;                 /* records after the queue's tail are on disk only */
 	bool stopping;
 	bool worker_waiting;
+	size_t wake_at;                /* the waiting worker wants a signal once count reaches this */
 	uint64_t read_pos;             /* worker-only: next spool position to read when spilling */
 	uint64_t spilled;              /* records that went to disk only (stat) */
 };
@@ -51,9 +52,12 @@ int kg_handoff__init(struct kg_handoff *h, size_t limit, struct kg_spool *spool)
 int kg_handoff__push(struct kg_handoff *h, const uint8_t *body, uint32_t len);
 
 /* Worker: move up to max records into out[] (oldest first), from memory or, when spilling, from
- * the spool. Waits up to timeout_ms for the first record. Returns the count; 0 on timeout or
- * when stopping with nothing left. Items are the caller's to free(). */
-size_t kg_handoff__take(struct kg_handoff *h, struct kg_item **out, size_t max, int timeout_ms);
+ * the spool. Waits up to timeout_ms until at least min (>= 1) records are queued (or any can be
+ * read from the spool), then takes what there is. The broker thread signals the waiting worker
+ * only when that threshold is reached, so lingering for a fuller batch costs the broker nothing.
+ * Returns the count; 0 on timeout or when stopping with nothing left. Items are the caller's to
+ * free(). */
+size_t kg_handoff__take(struct kg_handoff *h, struct kg_item **out, size_t max, size_t min, int timeout_ms);
 
 /* Worker: forget what is queued and read the spool again from pos (after a sink failure). No-op
  * without a spool. */

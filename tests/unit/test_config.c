@@ -74,7 +74,7 @@ static void test_defaults(void **state)
 	assert_int_equal(c.other_topics, KG_OTHER_DEFER);
 	assert_int_equal(c.queue_limit, 100000);
 	assert_int_equal(c.batch_size, 1000);
-	assert_int_equal(c.batch_ms, 50);
+	assert_int_equal(c.batch_ms, 10);
 	assert_string_equal(c.spool_dir, "/var/lib/mosquitto/kitgate");
 	assert_int_equal(c.max_payload, 16384);
 	assert_int_equal(c.max_clock_skew_s, 86400);

@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <pthread.h>
+#include <time.h>
 #include <cmocka.h>
 
 #include "kitgate/handoff.h"
@@ -42,7 +44,7 @@ static void take_expect(struct kg_handoff *h, uint32_t from, uint32_t n)
 	uint32_t next = from;
 
 	while(next < from + n){
-		size_t got = kg_handoff__take(h, items, 64, 50);
+		size_t got = kg_handoff__take(h, items, 64, 1, 50);
 		assert_true(got > 0);
 		for(size_t i = 0; i < got; i++){
 			uint32_t v;
@@ -69,7 +71,7 @@ static void test_memory_only_bounded(void **state)
 	take_expect(&h, 0, 10);
 	push_n(&h, 10, 3, 0);           /* room again */
 	take_expect(&h, 10, 3);
-	assert_int_equal(kg_handoff__take(&h, items, 8, 10), 0); /* timeout, nothing */
+	assert_int_equal(kg_handoff__take(&h, items, 8, 1, 10), 0); /* timeout, nothing */
 	kg_handoff__destroy(&h);
 }
 
@@ -110,7 +112,7 @@ static void test_replay_after_restart(void **state)
 	assert_int_equal(kg_handoff__init(&h, 100, sp), 0);
 	push_n(&h, 0, 10, 0);
 	/* The worker settles the first 4 and commits; the rest are lost from memory (a crash). */
-	assert_int_equal(kg_handoff__take(&h, items, 4, 10), 4);
+	assert_int_equal(kg_handoff__take(&h, items, 4, 1, 10), 4);
 	committed = items[3]->end;
 	for(int i = 0; i < 4; i++) free(items[i]);
 	assert_int_equal(kg_spool__commit(sp, committed), 0);
@@ -139,7 +141,7 @@ static void test_rewind(void **state)
 	assert_int_equal(kg_spool__open(&sp, dir, 1 << 20), 0);
 	assert_int_equal(kg_handoff__init(&h, 100, sp), 0);
 	push_n(&h, 0, 10, 0);
-	n = kg_handoff__take(&h, items, 3, 10);
+	n = kg_handoff__take(&h, items, 3, 1, 10);
 	assert_int_equal(n, 3);
 	pos = items[1]->end;            /* 0 and 1 are done; 2 failed */
 	for(size_t i = 0; i < n; i++) free(items[i]);
@@ -158,7 +160,61 @@ static void test_stop_wakes_taker(void **state)
 
 	assert_int_equal(kg_handoff__init(&h, 4, NULL), 0);
 	kg_handoff__stop(&h);
-	assert_int_equal(kg_handoff__take(&h, items, 4, 10000), 0); /* returns at once */
+	assert_int_equal(kg_handoff__take(&h, items, 4, 1, 10000), 0); /* returns at once */
+	kg_handoff__destroy(&h);
+}
+
+struct producer {
+	struct kg_handoff *h;
+	uint32_t n;
+};
+
+static void *produce_slowly(void *arg)
+{
+	struct producer *pr = arg;
+	for(uint32_t i = 0; i < pr->n; i++){
+		struct timespec ts = { 0, 2000000L }; /* 2 ms */
+		nanosleep(&ts, NULL);
+		kg_handoff__push(pr->h, (const uint8_t *)&i, sizeof(i));
+	}
+	return NULL;
+}
+
+static int64_t mono_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* A lingering take returns once min records are queued, or what there is at its deadline. */
+static void test_linger_threshold(void **state)
+{
+	struct kg_handoff h;
+	struct kg_item *items[32];
+	struct producer pr;
+	pthread_t th;
+	int64_t t0;
+	size_t n;
+	(void)state;
+
+	assert_int_equal(kg_handoff__init(&h, 100, NULL), 0);
+	push_n(&h, 0, 3, 0);
+	t0 = mono_ms();
+	n = kg_handoff__take(&h, items, 32, 5, 100);  /* only 3 there: waits out the 100 ms */
+	assert_int_equal(n, 3);
+	assert_true(mono_ms() - t0 >= 90);
+	for(size_t i = 0; i < n; i++) free(items[i]);
+
+	pr.h = &h;
+	pr.n = 10;
+	assert_int_equal(pthread_create(&th, NULL, produce_slowly, &pr), 0);
+	t0 = mono_ms();
+	n = kg_handoff__take(&h, items, 32, 10, 5000); /* woken when the 10th arrives, not at 5 s */
+	assert_int_equal(pthread_join(th, NULL), 0);
+	assert_int_equal(n, 10);
+	assert_true(mono_ms() - t0 < 2000);
+	for(size_t i = 0; i < n; i++) free(items[i]);
 	kg_handoff__destroy(&h);
 }
 
@@ -170,6 +226,7 @@ int main(void)
 		cmocka_unit_test(test_replay_after_restart),
 		cmocka_unit_test(test_rewind),
 		cmocka_unit_test(test_stop_wakes_taker),
+		cmocka_unit_test(test_linger_threshold),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
