@@ -572,7 +572,7 @@ static int broker_start(struct bench *b, enum cfgid cfg, const char *tag, struct
 			"allow_anonymous false\n"
 			"password_file %s\n"
 			"persistence false\n"
-			"max_queued_messages 0\n"
+			"max_queued_messages 10000000\n"
 			"set_tcp_nodelay true\n"
 			"%s"
 			"log_dest file %s/mosquitto.log\n"

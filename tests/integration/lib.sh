@@ -298,7 +298,7 @@ kg_broker_start() {
 		echo "allow_anonymous $KG_ALLOW_ANON"
 		echo "password_file $KG_PASSWD"
 		echo "persistence false"
-		echo "max_queued_messages 0"
+		echo "max_queued_messages 10000000"
 		echo "user root"
 		echo "log_dest file $KG_BROKER_LOG"
 		echo "log_type all"
