@@ -74,18 +74,19 @@ kg_eq "value is the canonical JSON (id, kitSerial, datetime, peripheral, quantit
 	'["datetime","id","kitSerial","peripheral","quantityType","value"]' "$(jq -c 'keys' <<<"$value")"
 kg_eq "status: sink kind" kafka "$(kg_status_get .sink.kind)"
 
-# ---- 2. all Kafka brokers down for 10 s while kits k-test-0004..6 publish
-"$LOADGEN" -p "$KG_BROKER_PORT" --kits 3 --start-kit 4 --duration 18 --rate 150 --quiet \
+# ---- 2. all Kafka brokers down for 20 s while kits k-test-0004..6 publish
+"$LOADGEN" -p "$KG_BROKER_PORT" --kits 3 --start-kit 4 --duration 28 --rate 150 --quiet \
 	--acked-log "$dir/acked2" >"$dir/loadgen2.out" 2>&1 &
 lg=$!
 sleep 3
 kg_kafka_cmd "down all"
-sleep 10
+echo "all Kafka brokers down for 20 s"
+sleep 20
 kg_kafka_cmd "up all"
 wait "$lg"
 kg_eq "loadgen 2 exit status" 0 "$?"
 n2=$(sort -u "$dir/acked2" | wc -l)
-[ "$n2" -gt 1000 ] && kg_pass "loadgen 2 acked $n2 messages" || kg_fail "loadgen 2 acked only $n2 messages"
+[ "$n2" -gt 2000 ] && kg_pass "loadgen 2 acked $n2 messages" || kg_fail "loadgen 2 acked only $n2 messages"
 grep -q 'ok down all' "$KG_KAFKA_DIR/out" && grep -q 'ok up all' "$KG_KAFKA_DIR/out" &&
 	kg_pass "kafka-mock took the down/up commands" || kg_fail "kafka-mock did not answer down/up"
 cat "$dir/acked1" "$dir/acked2" >"$dir/acked_all"
