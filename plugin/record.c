@@ -97,15 +97,6 @@ static int get_f64(struct rbuf *r, double *out)
 	return 0;
 }
 
-/* Number of UTF-8 characters in valid UTF-8 (continuation bytes not counted). */
-static size_t utf8_chars(const char *s, size_t n)
-{
-	size_t c = 0;
-	for(size_t i = 0; i < n; i++){
-		if(((unsigned char)s[i] & 0xC0) != 0x80) c++;
-	}
-	return c;
-}
 
 /* A string field of a decoded record: valid UTF-8 without NUL (it is stored NUL-terminated). */
 static int text_ok(const char *s, size_t n)
@@ -237,7 +228,7 @@ int kg_record__decode(const uint8_t *buf, size_t len, struct kg_record *out)
 			if(nlen < 1 || nlen > NAME_BYTES_MAX) return -1;
 			if(get_bytes(&r, v->name, nlen)) return -1;
 			v->name[nlen] = '\0';
-			if(!text_ok(v->name, nlen) || utf8_chars(v->name, nlen) > KG_AGG_NAME_MAX) return -1;
+			if(!text_ok(v->name, nlen) || kg_utf8__chars(v->name, nlen) > KG_AGG_NAME_MAX) return -1;
 			if(get_f64(&r, &v->value)) return -1;
 			if(!isfinite(v->value)) return -1;
 		}

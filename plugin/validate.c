@@ -66,8 +66,7 @@ int kg_utf8__valid(const uint8_t *s, size_t len)
 	return 1;
 }
 
-/* Number of characters of a valid UTF-8 string. */
-static size_t utf8_chars(const char *s, size_t n)
+size_t kg_utf8__chars(const char *s, size_t n)
 {
 	size_t c = 0;
 	for(size_t i = 0; i < n; i++){
@@ -157,7 +156,7 @@ static enum kg_reason get_values(struct vctx *c, struct kg_record *out)
 		nlen = strlen(it->string);
 		if(nlen < 1 || nlen > KG_AGG_NAME_MAX * 4
 				|| !kg_utf8__valid((const uint8_t *)it->string, nlen)
-				|| utf8_chars(it->string, nlen) > KG_AGG_NAME_MAX){
+				|| kg_utf8__chars(it->string, nlen) > KG_AGG_NAME_MAX){
 			return fail(c, KG_BAD_VALUE, "values");
 		}
 		memcpy(out->values[n].name, it->string, nlen + 1);
