@@ -10,25 +10,51 @@
  * A record frame (all integers little-endian):
  *   u32 magic 'KGS1' | u32 body length | u32 CRC32C(length bytes || body) | body
  * Logical positions count frame bytes; a record's "end" is the position just after its body.
+ * A segment's data is its frames from offset 0; its file may be longer: the rest is zeros
+ * (preallocation, see below). A segment's data ends where the next segment begins; the last
+ * one's data ends at its last valid frame.
+ *
+ * Appending (the broker thread, before the PUBACK): the active segment is preallocated with
+ * posix_fallocate to segment_bytes (real blocks, so a page fault into it can never need disk
+ * space and SIGBUS the broker) and mapped MAP_SHARED; an append is a bounds check, a memcpy of the
+ * frame into the mapping and an atomic store of the new end -- no syscall. The mapped pages are
+ * the file's page cache, so a record is as safe as after write(2): it survives kill -9 of the
+ * process, and a machine crash once kg_spool__sync has run (fdatasync on the fd, which on Linux
+ * also writes back pages dirtied through a mapping). The frame is copied body first and magic
+ * last, so a process killed part way leaves a frame without its magic, recognisably torn.
+ * A record that does not fit in the rest of the mapping starts a new segment, preallocated to
+ * max(segment_bytes, frame) -- a record larger than a segment gets a segment of its own. When
+ * a segment cannot be preallocated or mapped (disk full, a filesystem without fallocate, the
+ * test switch kg_spool__test_disable_mmap) the reason is logged and appends to that segment
+ * use one pwritev(2) each, as before; the next segment tries the mapping again. kg_spool__close
+ * cuts every mapped file back to its data, so a cleanly closed spool holds exactly its frames.
  *
  * Threads (who may touch what):
  *   - the appender (one thread at a time, serialised by the caller): kg_spool__append,
- *     kg_spool__end. It writes only the active (last) segment, through sp->active, and takes
- *     sp->lock only to add a segment when it rotates. No fsync, no malloc on the common path.
+ *     kg_spool__end. It writes only the active (last) segment, through sp->active and its
+ *     mapping (seg->map/map_len belong to the appender while the segment is active), and takes
+ *     sp->lock only to add a segment when it rotates. No syscall, no malloc on the common path.
+ *     After a rotation it never touches the old segment again; the old mapping stays until the
+ *     segment is dropped.
  *   - the reader (one thread): kg_spool__read, kg_spool__sync, kg_spool__commit. It owns the
  *     read-ahead buffer, the scan buffer and the corrupt-count watermark, and is the only thread
- *     that removes segments (never the active one, so the appender's pointer stays valid). It
- *     takes sp->lock to look segments up and to unlink them from the list.
+ *     that removes segments (never the active one, so the appender's pointer and mapping stay
+ *     valid): munmap, close, unlink. It reads with pread (the same page cache the mapping
+ *     writes) and takes sp->lock to look segments up and to unlink them from the list.
  *   - any thread: kg_spool__stats, kg_spool__checkpoint, kg_spool__end (atomics only).
  *   - kg_spool__open / kg_spool__close: no other thread may use the spool.
- *   The reader only reads below a limit the caller got after an append returned, so it never
- *   reads bytes the appender is still writing; the kernel orders the file data for us.
+ *   The reader only reads below a limit the caller got after an append returned (the end is
+ *   stored with release after the memcpy), so it never reads bytes the appender is still writing.
  *
- * Recovery and counting: open scans every frame from the checkpoint to the end. A bad region at
- * the end of the last segment (no valid frame after it) is cut off with ftruncate: counted in
- * torn_tails when the frame is incomplete (a torn write), in corrupt_skipped when it is complete
- * but fails its checksum. Bad regions followed by valid frames stay in place; open counts each
- * once in corrupt_skipped and the reader skips them (resyncing on the next frame that validates).
+ * Recovery and counting: open scans every frame from the checkpoint to the end. In the last
+ * segment, a region of only zeros after the last valid frame is the end of the data, not damage.
+ * Any other bad region at the end of the last segment (no valid frame after it) is cut off with
+ * ftruncate (the file is re-extended with zeros when it is mapped), counted in torn_tails when it
+ * looks like an append that stopped part way -- the file ends inside the frame, the magic is
+ * missing, or the frame's last bytes were never written (its end lies beyond the last non-zero
+ * byte) -- and in corrupt_skipped when the frame is complete but fails its checksum. Bad regions
+ * followed by valid frames stay in place; open counts each once in corrupt_skipped and the reader
+ * skips them (resyncing on the next frame that validates).
  * The reader counts a bad region only if it starts at or beyond everything already counted (a
  * watermark), so reading the same bytes twice (at open and on replay) never double-counts.
  */
@@ -42,6 +68,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <sys/uio.h>
@@ -68,8 +95,10 @@ enum frame_result {
 struct kg_seg {
 	uint64_t base;
 	int fd;
-	_Atomic uint64_t size; /* bytes of the file that belong to the spool */
+	_Atomic uint64_t size; /* data bytes (the file may be longer: preallocated zeros) */
 	atomic_bool dirty;     /* written since the last sync */
+	uint8_t *map;          /* MAP_SHARED mapping of the file's [0, map_len), or NULL: pwritev */
+	size_t map_len;
 };
 
 struct kg_spool {
@@ -92,9 +121,10 @@ struct kg_spool {
 	_Atomic uint64_t torn_tails;
 	atomic_bool dir_dirty; /* a segment was created since the last sync */
 
-	/* appender only */
+	/* appender only (and open) */
 	struct timespec last_err_log;
 	uint64_t errs_unlogged;
+	bool map_fallback_logged;
 
 	/* reader only (and open) */
 	uint8_t *rbuf;         /* read-ahead of rbuf_seg bytes [rbuf_off, rbuf_off + rbuf_len) */
@@ -264,6 +294,94 @@ static struct kg_seg *seg_open(struct kg_spool *sp, uint64_t base, bool create)
 	return seg;
 }
 
+/* ---- the memory-mapped append path ---- */
+
+static atomic_int test_no_mmap;
+
+/* TEST ONLY (not in spool.h; tests declare it themselves): while on is non-zero, segments that
+ * become active are not mapped, so appends take the pwritev path. */
+void kg_spool__test_disable_mmap(int on);
+void kg_spool__test_disable_mmap(int on)
+{
+	atomic_store(&test_no_mmap, on);
+}
+
+/* Drop seg's mapping, if any. The pages stay in the page cache (dirty ones are written back as
+ * usual). Whoever owns seg: the appender for the active one, else the reader or close. */
+static void seg_unmap(struct kg_seg *seg)
+{
+	if(!seg->map) return;
+	munmap(seg->map, seg->map_len);
+	seg->map = NULL;
+	seg->map_len = 0;
+}
+
+/* Preallocate seg's file with real blocks for at least need bytes past its data (and at least
+ * segment_bytes in all) and map that much MAP_SHARED, replacing a smaller mapping. Returns 0, or
+ * -errno with seg unmapped (appends use pwritev), the file cut back to its data and the reason
+ * logged -- as an error when the disk is full, else once per spool. Appender thread (active
+ * segment) or open. */
+static int seg_map(struct kg_spool *sp, struct kg_seg *seg, uint64_t need)
+{
+	uint64_t data = atomic_load_explicit(&seg->size, memory_order_relaxed);
+	uint64_t cap = data + need > sp->segment_bytes ? data + need : sp->segment_bytes;
+	const char *what = "preallocate";
+	void *m;
+	int err;
+
+	seg_unmap(seg);
+	if(atomic_load_explicit(&test_no_mmap, memory_order_relaxed)){
+		err = EOPNOTSUPP;
+		what = "map (switched off by a test)";
+		goto fallback;
+	}
+	if(cap > SIZE_MAX || cap > (uint64_t)INT64_MAX){
+		err = EFBIG;
+		goto fallback;
+	}
+	err = posix_fallocate(seg->fd, 0, (off_t)cap);
+	if(err) goto fallback;
+	what = "map";
+	m = mmap(NULL, (size_t)cap, PROT_READ | PROT_WRITE, MAP_SHARED, seg->fd, 0);
+	if(m == MAP_FAILED){
+		err = errno;
+		goto fallback;
+	}
+	seg->map = m;
+	seg->map_len = (size_t)cap;
+	return 0;
+fallback:
+	/* give back what a failed fallocate may have allocated; the data stays */
+	if(ftruncate(seg->fd, (off_t)data) < 0 && !sp->map_fallback_logged){
+		kg_log(KG_LOG_WARNING, "spool %s: cannot cut segment %llu back to its data: %s", sp->dir,
+			(unsigned long long)seg->base, strerror(errno));
+	}
+	if(err == ENOSPC || err == EDQUOT){
+		kg_log(KG_LOG_ERROR, "spool %s: cannot preallocate %llu bytes for segment %llu: %s (disk full); "
+			"appending with write(2), which fails until space is freed", sp->dir, (unsigned long long)cap,
+			(unsigned long long)seg->base, strerror(err));
+	}else if(!sp->map_fallback_logged){
+		kg_log(KG_LOG_WARNING, "spool %s: cannot %s segment %llu: %s; appending with write(2) instead "
+			"(logged once)", sp->dir, what, (unsigned long long)seg->base, strerror(err));
+	}
+	sp->map_fallback_logged = true;
+	return -err;
+}
+
+/* Copy one frame into seg's mapping at off, which has room for it: the body, then length and
+ * checksum, then -- after a compiler barrier -- the magic, so a process killed part way leaves a
+ * frame without its magic (see recovery). Cannot fail: the blocks are allocated. Appender. */
+static void append_mapped(struct kg_seg *seg, uint64_t off, const uint8_t *hdr, const void *body, uint32_t len)
+{
+	uint8_t *p = seg->map + off;
+
+	assert(seg->map && off + SPOOL_HDR + len <= seg->map_len);
+	if(len) memcpy(p + SPOOL_HDR, body, len);
+	memcpy(p + 4, hdr + 4, SPOOL_HDR - 4);
+	atomic_signal_fence(memory_order_seq_cst);
+	memcpy(p, hdr, 4);
+}
+
 /* Close, optionally unlink, and free a segment no other thread can reach. */
 static void seg_drop(struct kg_spool *sp, struct kg_seg *seg, bool unlink_it)
 {
@@ -276,6 +394,7 @@ static void seg_drop(struct kg_spool *sp, struct kg_seg *seg, bool unlink_it)
 		}
 	}
 	if(sp->rbuf_seg == seg) sp->rbuf_seg = NULL;
+	seg_unmap(seg);
 	close(seg->fd);
 	free(seg);
 }
@@ -490,19 +609,54 @@ static void count_corrupt(struct kg_spool *sp, uint64_t start, uint64_t stop)
 
 /* ---- open / recovery ---- */
 
-/* Verify every frame of segs[i] from logical position from on; cut off a bad tail of the last
- * segment. Returns 0 or -errno (I/O errors only). Open only. */
+/* The end of the last non-zero byte of seg's file in [off, bound) (off if there is none). Returns
+ * 0 and *nz_end, or -errno. Open only. */
+static int last_nonzero(struct kg_spool *sp, struct kg_seg *seg, uint64_t off, uint64_t bound, uint64_t *nz_end)
+{
+	*nz_end = off;
+	while(off < bound){
+		size_t want = bound - off > SPOOL_RBUF ? SPOOL_RBUF : (size_t)(bound - off), n;
+		ssize_t got = pread_full(seg->fd, sp->scan, want, off);
+		if(got < 0) return (int)got;
+		n = (size_t)got;
+		if(n && (sp->scan[0] || memcmp(sp->scan, sp->scan + 1, n - 1))){
+			while(!sp->scan[n - 1]) n--;
+			*nz_end = off + n;
+		}
+		if((size_t)got < want) break;
+		off += (size_t)got;
+	}
+	return 0;
+}
+
+/* Is the bad tail [off, nz_end) of the last segment an append that stopped part way (torn), rather
+ * than a complete frame that is damaged? kind is what frame_try said at off. Open only. */
+static bool tail_is_torn(const struct kg_seg *seg, uint64_t off, uint64_t nz_end, int kind)
+{
+	uint8_t hdr[SPOOL_HDR];
+	uint32_t magic, blen;
+
+	if(kind == FRAME_SHORT) return true; /* the file ends inside the frame */
+	if(pread_full(seg->fd, hdr, SPOOL_HDR, off) != (ssize_t)SPOOL_HDR) return true;
+	magic = get_le32(hdr);
+	blen = get_le32(hdr + 4);
+	if(magic == 0) return true; /* the mapped path stores the magic last */
+	/* a sound header whose frame reaches past the last byte ever written */
+	return magic == SPOOL_MAGIC && blen <= SPOOL_MAX_BODY && off + SPOOL_HDR + blen > nz_end;
+}
+
+/* Verify every frame of segs[i] from logical position from on and set the segment's data size:
+ * up to the next segment for all but the last; for the last, up to its last valid frame, where a
+ * tail of zeros is the end and any other bad tail is counted and cut off. Returns 0 or -errno (I/O
+ * errors only). Open only. */
 static int recover_segment(struct kg_spool *sp, size_t i, uint64_t from)
 {
 	struct kg_seg *seg = sp->segs[i];
 	bool last = i + 1 == sp->nsegs;
-	uint64_t bound = atomic_load(&seg->size), off;
+	uint64_t bound = atomic_load(&seg->size), off, nz_end = 0;
 
-	if(!last && sp->segs[i + 1]->base - seg->base < bound){
-		kg_log(KG_LOG_WARNING, "spool %s: segment %llu overlaps the next one; ignoring its excess bytes",
-			sp->dir, (unsigned long long)seg->base);
-		bound = sp->segs[i + 1]->base - seg->base;
-	}
+	/* a file reaching past the next segment's base holds preallocated zeros there: ignore them */
+	if(!last && sp->segs[i + 1]->base - seg->base < bound) bound = sp->segs[i + 1]->base - seg->base;
 	off = from > seg->base ? from - seg->base : 0;
 	while(off < bound){
 		uint8_t *b;
@@ -516,6 +670,10 @@ static int recover_segment(struct kg_spool *sp, size_t i, uint64_t from)
 			off += SPOOL_HDR + l;
 			continue;
 		}
+		if(last){
+			if((r = last_nonzero(sp, seg, off, bound, &nz_end))) return r;
+			if(nz_end == off) break; /* only zeros follow: the end of the data */
+		}
 		r = frame_resync(sp, seg, off, bound, &found);
 		if(r < 0) return r;
 		if(r == 1 || !last){
@@ -525,19 +683,20 @@ static int recover_segment(struct kg_spool *sp, size_t i, uint64_t from)
 			continue;
 		}
 		/* a bad tail of the last segment: cut it off */
+		bool torn = tail_is_torn(seg, off, nz_end, kind);
 		if(ftruncate(seg->fd, (off_t)off) < 0) return -errno;
 		kg_log(KG_LOG_WARNING, "spool %s: cut off %s tail of %llu bytes at %llu", sp->dir,
-			kind == FRAME_SHORT ? "a torn" : "a corrupt", (unsigned long long)(bound - off),
+			torn ? "a torn" : "a corrupt", (unsigned long long)(nz_end - off),
 			(unsigned long long)(seg->base + off));
-		if(kind == FRAME_SHORT){
+		if(torn){
 			atomic_fetch_add(&sp->torn_tails, 1);
 		}else{
-			count_corrupt(sp, seg->base + off, seg->base + bound);
+			count_corrupt(sp, seg->base + off, seg->base + nz_end);
 		}
-		atomic_store(&seg->size, off);
 		atomic_store(&seg->dirty, true);
 		break;
 	}
+	atomic_store(&seg->size, last && off < bound ? off : bound);
 	return 0;
 }
 
@@ -664,6 +823,7 @@ int kg_spool__open(struct kg_spool **out, const char *dir, uint64_t segment_byte
 	sp->rbuf_seg = NULL; /* recovery may have truncated what the buffer holds */
 
 	sp->active = sp->segs[sp->nsegs - 1];
+	seg_map(sp, sp->active, 0); /* on failure the write(2) path is used (logged) */
 	for(size_t i = 0; i < sp->nsegs; i++) bytes += atomic_load(&sp->segs[i]->size);
 	end = sp->active->base + atomic_load(&sp->active->size);
 	sp->corrupt_mark = end;
@@ -700,18 +860,21 @@ static void log_append_error(struct kg_spool *sp, const char *what, int err)
 	sp->errs_unlogged = 0;
 }
 
-/* Start a new segment at the append position. On failure the caller keeps appending to the
- * current one (logged). Appender thread. */
-static void rotate(struct kg_spool *sp)
+/* Start a new segment at the append position, mapped with room for at least need bytes (or on
+ * the pwritev path if that fails). Returns 0, or -errno with the current segment still active
+ * (logged). Never touches the old segment after publishing the new one. Appender thread. */
+static int rotate(struct kg_spool *sp, uint64_t need)
 {
 	uint64_t base = sp->active->base + atomic_load_explicit(&sp->active->size, memory_order_relaxed);
 	struct kg_seg *seg = seg_open(sp, base, true);
 	int rc;
 
 	if(!seg){
+		rc = -errno;
 		log_append_error(sp, "cannot create a new segment", errno);
-		return;
+		return rc;
 	}
+	seg_map(sp, seg, need);
 	pthread_mutex_lock(&sp->lock);
 	rc = seg_push(sp, seg);
 	pthread_mutex_unlock(&sp->lock);
@@ -720,44 +883,31 @@ static void rotate(struct kg_spool *sp)
 		char name[64];
 		seg_name(name, sizeof(name), base);
 		unlinkat(sp->dirfd, name, 0);
+		seg_unmap(seg);
 		close(seg->fd);
 		free(seg);
 		log_append_error(sp, "cannot add a new segment", -rc);
-		return;
+		return rc;
 	}
 	sp->active = seg;
 	atomic_store_explicit(&sp->dir_dirty, true, memory_order_relaxed);
+	return 0;
 }
 
-/* See spool.h. One pwritev(2) of header + body at the active segment's end; on failure the file
- * is cut back so the segment stays well-formed. -EMSGSIZE for a body over 16 MiB. */
-int kg_spool__append(struct kg_spool *sp, const void *body, uint32_t len, uint64_t *end)
+/* Write one frame at off of an unmapped segment with pwritev; on failure the file is cut back
+ * to off so the segment stays well-formed. Returns 0 or -errno (not logged). Appender thread. */
+static int append_write(struct kg_spool *sp, struct kg_seg *seg, uint64_t off, const uint8_t *hdr,
+	const void *body, uint32_t len)
 {
-	struct kg_seg *seg = sp->active;
-	uint8_t hdr[SPOOL_HDR];
 	struct iovec iov[2];
 	int niov = len ? 2 : 1, err;
-	uint64_t off;
 	size_t total = SPOOL_HDR + (size_t)len, done = 0;
 
-	if(len > SPOOL_MAX_BODY) return -EMSGSIZE;
-	if(len && !body) return -EINVAL;
-
-	off = atomic_load_explicit(&seg->size, memory_order_relaxed);
-	if(off > 0 && off >= sp->segment_bytes){
-		rotate(sp);
-		seg = sp->active;
-		off = atomic_load_explicit(&seg->size, memory_order_relaxed);
-	}
-
-	put_le32(hdr, SPOOL_MAGIC);
-	put_le32(hdr + 4, len);
-	put_le32(hdr + 8, crc32c_update(crc32c_update(0, hdr + 4, 4), body, len));
-	iov[0].iov_base = hdr;
+	assert(!seg->map);
+	iov[0].iov_base = (void *)hdr;
 	iov[0].iov_len = SPOOL_HDR;
 	iov[1].iov_base = (void *)body;
 	iov[1].iov_len = len;
-
 	for(;;){
 		ssize_t w = pwritev(seg->fd, iov, niov, (off_t)(off + done));
 		if(w < 0){
@@ -770,18 +920,7 @@ int kg_spool__append(struct kg_spool *sp, const void *body, uint32_t len, uint64
 			break;
 		}
 		done += (size_t)w;
-		if(done == total){
-			uint64_t e = seg->base + off + total;
-			atomic_store_explicit(&seg->size, off + total, memory_order_relaxed);
-			atomic_store_explicit(&seg->dirty, true, memory_order_relaxed);
-			atomic_fetch_add_explicit(&sp->bytes, total, memory_order_relaxed);
-			/* single writer: a plain load + store is enough */
-			atomic_store_explicit(&sp->appended, atomic_load_explicit(&sp->appended, memory_order_relaxed) + 1,
-				memory_order_relaxed);
-			atomic_store_explicit(&sp->end, e, memory_order_release);
-			if(end) *end = e;
-			return 0;
-		}
+		if(done == total) return 0;
 		/* short write: continue with the rest */
 		size_t skip = (size_t)w;
 		while(skip){
@@ -795,14 +934,62 @@ int kg_spool__append(struct kg_spool *sp, const void *body, uint32_t len, uint64
 			}
 		}
 	}
-
-	atomic_fetch_add_explicit(&sp->append_errors, 1, memory_order_relaxed);
 	if(ftruncate(seg->fd, (off_t)off) < 0){
 		/* the next append overwrites from off anyway; a leftover tail is cut at the next open */
 		log_append_error(sp, "cannot cut back a failed append", errno);
 	}
-	log_append_error(sp, "append failed", err);
 	return -err;
+}
+
+/* See spool.h. The frame goes into the active segment's mapping (append_mapped) or, for a
+ * segment that could not be mapped, through one pwritev (append_write). A mapped segment
+ * rotates when the frame does not fit in the rest of its mapping, an unmapped one once it holds
+ * segment_bytes; an empty mapped segment too small for the frame is re-mapped bigger instead.
+ * If a mapped segment is full and no new segment can be created, the append fails. -EMSGSIZE for
+ * a body over 16 MiB. */
+int kg_spool__append(struct kg_spool *sp, const void *body, uint32_t len, uint64_t *end)
+{
+	struct kg_seg *seg = sp->active;
+	uint8_t hdr[SPOOL_HDR];
+	uint64_t off, e, total = SPOOL_HDR + (uint64_t)len;
+	bool room;
+	int rc = 0;
+
+	if(len > SPOOL_MAX_BODY) return -EMSGSIZE;
+	if(len && !body) return -EINVAL;
+
+	off = atomic_load_explicit(&seg->size, memory_order_relaxed);
+	room = seg->map ? total <= seg->map_len - off : off == 0 || off < sp->segment_bytes;
+	if(!room){
+		rc = off > 0 ? rotate(sp, total) : seg_map(sp, seg, total);
+		seg = sp->active;
+		off = atomic_load_explicit(&seg->size, memory_order_relaxed);
+		if(rc && seg->map && total > seg->map_len - off) goto fail; /* full, and no new segment */
+	}
+
+	put_le32(hdr, SPOOL_MAGIC);
+	put_le32(hdr + 4, len);
+	put_le32(hdr + 8, crc32c_update(crc32c_update(0, hdr + 4, 4), body, len));
+	if(seg->map){
+		append_mapped(seg, off, hdr, body, len);
+	}else if((rc = append_write(sp, seg, off, hdr, body, len))){
+		log_append_error(sp, "append failed", -rc);
+		goto fail;
+	}
+
+	e = seg->base + off + total;
+	atomic_store_explicit(&seg->size, off + total, memory_order_relaxed);
+	atomic_store_explicit(&seg->dirty, true, memory_order_relaxed);
+	atomic_fetch_add_explicit(&sp->bytes, total, memory_order_relaxed);
+	/* single writer: a plain load + store is enough */
+	atomic_store_explicit(&sp->appended, atomic_load_explicit(&sp->appended, memory_order_relaxed) + 1,
+		memory_order_relaxed);
+	atomic_store_explicit(&sp->end, e, memory_order_release); /* publishes the frame's bytes */
+	if(end) *end = e;
+	return 0;
+fail:
+	atomic_fetch_add_explicit(&sp->append_errors, 1, memory_order_relaxed);
+	return rc;
 }
 
 uint64_t kg_spool__end(const struct kg_spool *sp)
@@ -937,11 +1124,23 @@ void kg_spool__stats(struct kg_spool *sp, struct kg_spool_stats *st)
 	st->end = atomic_load(&sp->end);
 }
 
-/* See spool.h. Accepts a half-opened spool (used by open's error path) and NULL. */
+/* See spool.h. Cuts mapped segment files back to their data. Accepts a half-opened spool (used by
+ * open's error path) and NULL. */
 void kg_spool__close(struct kg_spool *sp)
 {
 	if(!sp) return;
-	for(size_t i = 0; i < sp->nsegs; i++) seg_drop(sp, sp->segs[i], false);
+	for(size_t i = 0; i < sp->nsegs; i++){
+		struct kg_seg *seg = sp->segs[i];
+		if(seg->map){
+			/* leave the file as the pwritev path would: exactly its data */
+			seg_unmap(seg);
+			if(ftruncate(seg->fd, (off_t)atomic_load(&seg->size)) < 0){
+				kg_log(KG_LOG_WARNING, "spool %s: cannot cut segment %llu back to its data: %s", sp->dir,
+					(unsigned long long)seg->base, strerror(errno));
+			}
+		}
+		seg_drop(sp, seg, false);
+	}
 	if(sp->dirfd >= 0) close(sp->dirfd);
 	pthread_mutex_destroy(&sp->lock);
 	free(sp->segs);

@@ -20,20 +20,23 @@ struct kg_spool_stats {
 	uint64_t append_errors;   /* failed appends (disk full, EIO, ...) */
 	uint64_t corrupt_skipped; /* records skipped because the checksum or framing was bad */
 	uint64_t torn_tails;      /* truncated last records found (and cut off) at open */
-	uint64_t bytes;           /* bytes on disk in live segments */
+	uint64_t bytes;           /* data bytes in live segments (not preallocated space) */
 	uint64_t checkpoint;      /* committed position */
 	uint64_t end;             /* append position */
 };
 
 /* Open (creating dir if needed) and recover: read the checkpoint, scan from it to the end,
  * verifying checksums, cut off a torn tail, count corrupt records. Returns 0 or -errno (the
- * reason is logged with kg_log). segment_bytes: rotate when a segment grows past this.
- * Main thread, at start-up. */
+ * reason is logged with kg_log). segment_bytes: the active segment is preallocated to this
+ * and mapped; a new one starts when the next record does not fit (a record larger than this gets
+ * a segment of its own). Main thread, at start-up. */
 int kg_spool__open(struct kg_spool **out, const char *dir, uint64_t segment_bytes);
 
-/* Append one record body (<= 16 MiB). write(2) only, no fsync: survives a crash of the process,
- * not of the machine until the next kg_spool__sync. Returns 0 and sets *end, or -errno; after an
- * error the spool stays usable (the partial write is cut off). Appender thread. */
+/* Append one record body (<= 16 MiB): a memcpy into a shared mapping of the active segment (the
+ * page cache), or one pwritev(2) for a segment that could not be preallocated and mapped; no
+ * fsync. Survives a crash of the process, not of the machine until the next kg_spool__sync.
+ * Returns 0 and sets *end, or -errno; after an error the spool stays usable (the partial write
+ * is cut off). Appender thread. */
 int kg_spool__append(struct kg_spool *sp, const void *body, uint32_t len, uint64_t *end);
 
 /* Append position (the end of the last appended record). Appender thread, or any thread holding
@@ -45,7 +48,8 @@ uint64_t kg_spool__end(const struct kg_spool *sp);
  * corrupt records on the way are skipped and counted. -errno on I/O error. Reader thread. */
 int kg_spool__read(struct kg_spool *sp, uint64_t *pos, uint64_t limit, uint8_t **body, uint32_t *len);
 
-/* fdatasync the segments written since the last sync. Reader thread. Returns 0 or -errno. */
+/* fdatasync the segments written since the last sync (this also writes back pages dirtied
+ * through the mapping). Reader thread. Returns 0 or -errno. */
 int kg_spool__sync(struct kg_spool *sp);
 
 /* Persist the checkpoint (everything before pos is done): write a temporary file, fsync, rename.
@@ -55,7 +59,8 @@ int kg_spool__commit(struct kg_spool *sp, uint64_t pos);
 uint64_t kg_spool__checkpoint(const struct kg_spool *sp);
 void kg_spool__stats(struct kg_spool *sp, struct kg_spool_stats *st);
 
-/* Close files and free. Does not commit. Either thread, once the other has stopped. */
+/* Unmap, cut preallocated files back to their data, close files and free. Does not commit.
+ * Either thread, once the other has stopped. */
 void kg_spool__close(struct kg_spool *sp);
 
 #endif

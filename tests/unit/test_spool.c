@@ -1,5 +1,7 @@
 /* test_spool.c -- unit tests for the durable spool (plugin/spool.c): round trip, rotation,
- * recovery from torn tails and corruption, errors, and one appender + one reader concurrently. */
+ * recovery from torn tails and corruption, errors, the memory-mapped append path (preallocation,
+ * crashes of the appending process, records larger than a segment, the pwritev fallback), and
+ * one appender + one reader concurrently. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -17,7 +19,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -25,6 +29,10 @@
 #include "kitgate/spool.h"
 
 #define HDR 12u
+
+/* Test-only switch in plugin/spool.c (deliberately not in spool.h): while on, segments are not
+ * mapped and appends take the pwritev path. */
+extern void kg_spool__test_disable_mmap(int on);
 
 /* ---- helpers ---- */
 
@@ -150,6 +158,64 @@ static off_t file_size(const char *path)
 	struct stat st;
 	assert_int_equal(stat(path, &st), 0);
 	return st.st_size;
+}
+
+/* Assert that the file's bytes [from, to) (clamped to its size) are all zero. */
+static void assert_zeros(const char *path, uint64_t from, uint64_t to)
+{
+	static uint8_t buf[65536];
+	int fd = open(path, O_RDONLY);
+	assert_true(fd >= 0);
+	while(from < to){
+		size_t want = to - from > sizeof(buf) ? sizeof(buf) : (size_t)(to - from);
+		ssize_t got = pread(fd, buf, want, (off_t)from);
+		assert_true(got >= 0);
+		if(got == 0) break;
+		for(ssize_t i = 0; i < got; i++){
+			if(buf[i]) fail_msg("%s: byte %llu is %u, not 0", path, (unsigned long long)from + (unsigned long long)i, buf[i]);
+		}
+		from += (uint64_t)got;
+	}
+	close(fd);
+}
+
+/* The ends of records [0, n) as append_range produces them from an empty spool. */
+static void expected_ends(uint64_t *ends, uint32_t n, int allow_big)
+{
+	uint64_t e = 0;
+	for(uint32_t i = 0; i < n; i++){
+		e += HDR + body_len(i, allow_big);
+		ends[i] = e;
+	}
+}
+
+/* Fork a child that opens the spool in dir, appends records [0, n) and dies without closing it:
+ * _exit(0) (how 0) or SIGKILL (how 1), leaving its mapped segments preallocated. */
+static void crash_child(const char *dir, uint64_t segsz, uint32_t n, int allow_big, int how)
+{
+	int status;
+	pid_t pid = fork();
+
+	assert_true(pid >= 0);
+	if(pid == 0){
+		static uint8_t buf[80000];
+		struct kg_spool *sp;
+		if(kg_spool__open(&sp, dir, segsz)) _exit(2);
+		for(uint32_t i = 0; i < n; i++){
+			uint32_t len = body_len(i, allow_big);
+			fill_body(i, buf, len);
+			if(kg_spool__append(sp, buf, len, NULL)) _exit(3);
+		}
+		if(how == 1) raise(SIGKILL);
+		_exit(0);
+	}
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	if(how == 1){
+		assert_true(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+	}else{
+		assert_true(WIFEXITED(status));
+		assert_int_equal(WEXITSTATUS(status), 0);
+	}
 }
 
 static void xor_byte_at(const char *dir, uint64_t pos, uint8_t mask)
@@ -313,22 +379,29 @@ static void test_torn_tail(void **state)
 			append_range(sp, 0, N, ends, 0);
 			kg_spool__close(sp);
 			segment_for(dir, ends[N - 1] - 1, path, sizeof(path), &base);
-			assert_int_equal(truncate(path, file_size(path) - cut), 0);
+			/* cut inside the last frame, counting from the data end (the file may be longer) */
+			assert_int_equal(truncate(path, (off_t)(ends[N - 1] - base - cut)), 0);
 
 			assert_int_equal(kg_spool__open(&sp, dir, segsz), 0);
 			assert_int_equal(STAT(sp, torn_tails), 1);
 			assert_int_equal(STAT(sp, corrupt_skipped), 0);
 			assert_int_equal(kg_spool__end(sp), ends[N - 2]);
-			assert_int_equal(file_size(path), (off_t)(ends[N - 2] - base));
+			/* re-extended for the mapping, with the torn bytes gone */
+			assert_true(file_size(path) >= (off_t)(segsz ? segsz : 64u << 20));
+			assert_zeros(path, ends[N - 2] - base, ends[N - 1] - base);
 			pos = 0;
 			expect_records(sp, &pos, kg_spool__end(sp), ids, N - 1, ends, 0);
 			/* the lost record is appended again and reads back after it */
 			append_range(sp, N - 1, N + 1, ends, 0);
 			expect_records(sp, &pos, kg_spool__end(sp), ids + N - 1, 2, ends, 0);
 			kg_spool__close(sp);
+			/* a clean close cuts the file back to its data */
+			segment_for(dir, ends[N] - 1, path, sizeof(path), &base);
+			assert_int_equal(file_size(path), (off_t)(ends[N] - base));
 
 			assert_int_equal(kg_spool__open(&sp, dir, segsz), 0);
 			assert_int_equal(STAT(sp, torn_tails), 0);
+			assert_int_equal(STAT(sp, corrupt_skipped), 0);
 			pos = 0;
 			expect_records(sp, &pos, kg_spool__end(sp), ids, N + 1, ends, 0);
 			kg_spool__close(sp);
@@ -484,7 +557,8 @@ static void test_unusable_dir(void **state)
 	rm_dir(dir);
 }
 
-/* A failed write (here EFBIG from RLIMIT_FSIZE) is cut back; the spool stays usable. */
+/* On the pwritev path (mapping switched off), a failed write (here EFBIG from RLIMIT_FSIZE) is
+ * cut back; the spool stays usable. */
 static void test_append_error(void **state)
 {
 	enum { N = 10 };
@@ -498,9 +572,12 @@ static void test_append_error(void **state)
 
 	for(uint32_t i = 0; i <= N; i++) ids[i] = i;
 	signal(SIGXFSZ, SIG_IGN);
+	kg_spool__test_disable_mmap(1);
 	assert_int_equal(kg_spool__open(&sp, dir, 0), 0);
+	kg_spool__test_disable_mmap(0);
 	append_range(sp, 0, N, ends, 0);
 	segment_for(dir, 0, path, sizeof(path), &base);
+	assert_int_equal(file_size(path), (off_t)ends[N - 1]); /* not preallocated: the write path */
 
 	assert_int_equal(getrlimit(RLIMIT_FSIZE, &old), 0);
 	lim = old;
@@ -519,6 +596,399 @@ static void test_append_error(void **state)
 	pos = 0;
 	expect_records(sp, &pos, kg_spool__end(sp), ids, N + 1, ends, 0);
 	assert_int_equal(STAT(sp, appended), N + 1);
+	kg_spool__close(sp);
+	rm_dir(dir);
+}
+
+/* ---- the memory-mapped append path ---- */
+
+/* While open, the active segment is preallocated and appends land in it through the mapping;
+ * the bytes stat counts data, not allocation; a clean close cuts the files back to their data. */
+static void test_mmap_prealloc(void **state)
+{
+	enum { N = 600 };
+	static const uint64_t sizes[] = { 0, 4096 };
+	static uint64_t ends[N + 3];
+	static uint32_t ids[N + 3];
+	(void)state;
+
+	for(uint32_t i = 0; i < N + 3; i++) ids[i] = i;
+	for(size_t c = 0; c < sizeof(sizes) / sizeof(sizes[0]); c++){
+		uint64_t segsz = sizes[c], alloc = segsz ? segsz : 64u << 20, base, pos;
+		char *dir = make_dir(), path[512];
+		struct kg_spool *sp;
+
+		assert_int_equal(kg_spool__open(&sp, dir, segsz), 0);
+		append_range(sp, 0, N, ends, 0);
+		segment_for(dir, ends[N - 1] - 1, path, sizeof(path), &base);
+		assert_int_equal(file_size(path), (off_t)alloc);
+		assert_zeros(path, ends[N - 1] - base, ends[N - 1] - base + 4096);
+		assert_int_equal(STAT(sp, bytes), ends[N - 1]);
+		assert_int_equal(STAT(sp, end), ends[N - 1]);
+		if(segsz) assert_true(count_segments(dir) > 10);
+		pos = 0;
+		expect_records(sp, &pos, kg_spool__end(sp), ids, N, ends, 0);
+		assert_int_equal(kg_spool__sync(sp), 0);
+		kg_spool__close(sp);
+		assert_int_equal(file_size(path), (off_t)(ends[N - 1] - base));
+
+		/* reopened: mapped again after the last record, appends continue there */
+		assert_int_equal(kg_spool__open(&sp, dir, segsz), 0);
+		assert_int_equal(file_size(path), (off_t)alloc);
+		assert_int_equal(kg_spool__end(sp), ends[N - 1]);
+		assert_int_equal(STAT(sp, bytes), ends[N - 1]);
+		append_range(sp, N, N + 3, ends, 0);
+		pos = 0;
+		expect_records(sp, &pos, kg_spool__end(sp), ids, N + 3, ends, 0);
+		assert_int_equal(STAT(sp, corrupt_skipped), 0);
+		assert_int_equal(STAT(sp, torn_tails), 0);
+		kg_spool__close(sp);
+		rm_dir(dir);
+	}
+}
+
+/* The appending process dies without closing (exit or SIGKILL): every appended record is in the
+ * page cache and is read back; the preallocated zeros after them are not damage. */
+static void test_crash_recovery(void **state)
+{
+	enum { N = 300 };
+	static const struct { int how; uint64_t segsz; int big; } cases[] = {
+		{ 0, 0, 0 }, { 1, 0, 1 }, { 0, 4096, 1 }, { 1, 4096, 0 },
+	};
+	static uint64_t ends[N + 2];
+	static uint32_t ids[N + 2];
+	(void)state;
+
+	for(uint32_t i = 0; i < N + 2; i++) ids[i] = i;
+	for(size_t c = 0; c < sizeof(cases) / sizeof(cases[0]); c++){
+		char *dir = make_dir(), path[512];
+		struct kg_spool *sp;
+		uint64_t base, pos;
+
+		print_message("crash case: %s, segment %llu, big records %d\n", cases[c].how ? "SIGKILL" : "_exit",
+			(unsigned long long)cases[c].segsz, cases[c].big);
+		crash_child(dir, cases[c].segsz, N, cases[c].big, cases[c].how);
+		expected_ends(ends, N, cases[c].big);
+		segment_for(dir, ends[N - 1] - 1, path, sizeof(path), &base);
+		assert_true(file_size(path) > (off_t)(ends[N - 1] - base)); /* left preallocated */
+
+		assert_int_equal(kg_spool__open(&sp, dir, cases[c].segsz), 0);
+		assert_int_equal(kg_spool__end(sp), ends[N - 1]);
+		assert_int_equal(STAT(sp, bytes), ends[N - 1]);
+		assert_int_equal(STAT(sp, torn_tails), 0);
+		assert_int_equal(STAT(sp, corrupt_skipped), 0);
+		pos = 0;
+		expect_records(sp, &pos, kg_spool__end(sp), ids, N, ends, cases[c].big);
+		append_range(sp, N, N + 2, ends, cases[c].big);
+		expect_records(sp, &pos, kg_spool__end(sp), ids + N, 2, ends, cases[c].big);
+		kg_spool__close(sp);
+
+		assert_int_equal(kg_spool__open(&sp, dir, cases[c].segsz), 0);
+		pos = 0;
+		expect_records(sp, &pos, kg_spool__end(sp), ids, N + 2, ends, cases[c].big);
+		assert_int_equal(STAT(sp, torn_tails) + STAT(sp, corrupt_skipped), 0);
+		kg_spool__close(sp);
+		rm_dir(dir);
+	}
+}
+
+/* SIGKILL at a random moment while a child appends as fast as it can: at least every record it
+ * saw appended is read back, in order and intact; at most one more (killed after the copy,
+ * before it counted); at most a torn tail, never corruption. */
+static void test_kill_during_appends(void **state)
+{
+	static const uint64_t sizes[] = { 0, 4096, 0, 4096, 600 };
+	_Atomic uint64_t *done = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	(void)state;
+
+	assert_true(done != MAP_FAILED);
+	srand((unsigned)time(NULL));
+	for(size_t c = 0; c < sizeof(sizes) / sizeof(sizes[0]); c++){
+		char *dir = make_dir();
+		struct kg_spool *sp;
+		uint64_t pos = 0, counted, e = 0;
+		uint32_t nread = 0;
+		int status;
+		pid_t pid;
+
+		atomic_store(done, 0);
+		pid = fork();
+		assert_true(pid >= 0);
+		if(pid == 0){
+			static uint8_t buf[80000];
+			if(kg_spool__open(&sp, dir, sizes[c])) _exit(2);
+			for(uint32_t i = 0; ; i++){
+				uint32_t len = body_len(i, 1);
+				fill_body(i, buf, len);
+				if(kg_spool__append(sp, buf, len, NULL)) _exit(3);
+				atomic_store(done, (uint64_t)i + 1);
+			}
+		}
+		while(atomic_load(done) < 500) usleep(100);
+		usleep((useconds_t)(rand() % 5000));
+		kill(pid, SIGKILL);
+		assert_int_equal(waitpid(pid, &status, 0), pid);
+		assert_true(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+		counted = atomic_load(done);
+
+		assert_int_equal(kg_spool__open(&sp, dir, sizes[c]), 0);
+		assert_int_equal(STAT(sp, corrupt_skipped), 0);
+		assert_true(STAT(sp, torn_tails) <= 1);
+		for(;;){
+			uint8_t *b = NULL;
+			uint32_t len;
+			int r = kg_spool__read(sp, &pos, kg_spool__end(sp), &b, &len);
+			assert_true(r >= 0);
+			if(r == 0) break;
+			check_body(nread, b, len, 1);
+			e += HDR + len;
+			assert_int_equal(pos, e);
+			free(b);
+			nread++;
+		}
+		print_message("killed after %llu counted appends (segment %llu): %u read back, torn tails %llu\n",
+			(unsigned long long)counted, (unsigned long long)sizes[c], nread,
+			(unsigned long long)STAT(sp, torn_tails));
+		assert_true(nread >= counted && nread <= counted + 1);
+		assert_int_equal(STAT(sp, corrupt_skipped), 0);
+		kg_spool__close(sp);
+		rm_dir(dir);
+	}
+	munmap((void *)done, 4096);
+}
+
+/* What a crash can leave after the last record of a preallocated segment, written there by
+ * hand, and how open must count it. In every case the damage is cleared and appends continue
+ * right after the last good record. */
+struct tail_case {
+	const char *name;
+	int magic;        /* write the magic */
+	int lencrc;       /* write length and (a wrong) checksum */
+	uint32_t body;    /* body bytes written (of a 200-byte body), 0xab each */
+	const char *raw;  /* instead of a frame: these bytes */
+	uint64_t torn, corrupt;
+};
+
+static const struct tail_case tail_cases[] = {
+	{ "nothing (zeros)",                          0, 0, 0,   NULL,        0, 0 },
+	{ "header and half the body",                 1, 1, 100, NULL,        1, 0 },
+	{ "header only",                              1, 1, 0,   NULL,        1, 0 },
+	{ "half the body, no magic (killed memcpy)",  0, 0, 100, NULL,        1, 0 },
+	{ "body, length and checksum, no magic",      0, 1, 200, NULL,        1, 0 },
+	{ "complete frame, bad checksum",             1, 1, 200, NULL,        0, 1 },
+	{ "not a frame",                              0, 0, 0,   "garbage!!", 0, 1 },
+};
+
+static void test_damaged_tail_in_mapping(void **state)
+{
+	enum { N = 20 };
+	uint64_t ends[N + 1];
+	uint32_t ids[N + 1];
+	(void)state;
+
+	for(uint32_t i = 0; i <= N; i++) ids[i] = i;
+	for(size_t c = 0; c < sizeof(tail_cases) / sizeof(tail_cases[0]); c++){
+		const struct tail_case *tc = &tail_cases[c];
+		char *dir = make_dir(), path[512];
+		uint8_t frame[HDR + 200];
+		struct kg_spool *sp;
+		uint64_t base, pos, at;
+		size_t n = 0;
+		int fd;
+
+		print_message("tail case: %s\n", tc->name);
+		crash_child(dir, 0, N, 0, 0);
+		expected_ends(ends, N, 0);
+		segment_for(dir, ends[N - 1] - 1, path, sizeof(path), &base);
+		at = ends[N - 1] - base;
+		memset(frame, 0, sizeof(frame));
+		if(tc->raw){
+			n = strlen(tc->raw);
+			memcpy(frame, tc->raw, n);
+		}else{
+			uint32_t v;
+			v = 0x4B475331u; /* 'KGS1', little-endian on the test hosts */
+			if(tc->magic) memcpy(frame, &v, 4);
+			v = 200;
+			if(tc->lencrc) memcpy(frame + 4, &v, 4);
+			v = 0x12345678u;
+			if(tc->lencrc) memcpy(frame + 8, &v, 4);
+			memset(frame + HDR, 0xab, tc->body);
+			n = tc->body ? HDR + tc->body : tc->lencrc ? HDR : 0;
+		}
+		fd = open(path, O_RDWR);
+		assert_true(fd >= 0);
+		if(n) assert_int_equal(pwrite(fd, frame, n, (off_t)at), (ssize_t)n);
+		close(fd);
+
+		assert_int_equal(kg_spool__open(&sp, dir, 0), 0);
+		assert_int_equal(STAT(sp, torn_tails), tc->torn);
+		assert_int_equal(STAT(sp, corrupt_skipped), tc->corrupt);
+		assert_int_equal(kg_spool__end(sp), ends[N - 1]);
+		assert_int_equal(STAT(sp, bytes), ends[N - 1]);
+		assert_zeros(path, at, at + sizeof(frame));
+		pos = 0;
+		expect_records(sp, &pos, kg_spool__end(sp), ids, N, ends, 0);
+		append_range(sp, N, N + 1, ends, 0); /* shorter than the damage */
+		expect_records(sp, &pos, kg_spool__end(sp), ids + N, 1, ends, 0);
+		kg_spool__close(sp);
+
+		assert_int_equal(kg_spool__open(&sp, dir, 0), 0);
+		assert_int_equal(STAT(sp, torn_tails) + STAT(sp, corrupt_skipped), 0);
+		pos = 0;
+		expect_records(sp, &pos, kg_spool__end(sp), ids, N + 1, ends, 0);
+		kg_spool__close(sp);
+		rm_dir(dir);
+	}
+}
+
+/* Zeros after the data are never damage: in the last segment (the end of the data) and in an
+ * earlier one (up to where the next segment begins). */
+static void test_zero_tail(void **state)
+{
+	enum { N = 40 };
+	uint64_t ends[N + 1];
+	uint32_t ids[N + 1];
+	(void)state;
+
+	for(uint32_t i = 0; i <= N; i++) ids[i] = i;
+	for(int which = 0; which < 2; which++){
+		char *dir = make_dir(), path[512];
+		struct kg_spool *sp;
+		uint64_t base, pos;
+
+		assert_int_equal(kg_spool__open(&sp, dir, 600), 0);
+		append_range(sp, 0, N, ends, 0);
+		kg_spool__close(sp);
+		assert_true(count_segments(dir) > 3);
+		segment_for(dir, which ? 0 : ends[N - 1] - 1, path, sizeof(path), &base);
+		assert_int_equal(truncate(path, file_size(path) + 100000), 0);
+
+		assert_int_equal(kg_spool__open(&sp, dir, 600), 0);
+		assert_int_equal(STAT(sp, torn_tails) + STAT(sp, corrupt_skipped), 0);
+		assert_int_equal(kg_spool__end(sp), ends[N - 1]);
+		assert_int_equal(STAT(sp, bytes), ends[N - 1]);
+		pos = 0;
+		expect_records(sp, &pos, kg_spool__end(sp), ids, N, ends, 0);
+		append_range(sp, N, N + 1, ends, 0);
+		kg_spool__close(sp);
+
+		assert_int_equal(kg_spool__open(&sp, dir, 600), 0);
+		assert_int_equal(STAT(sp, torn_tails) + STAT(sp, corrupt_skipped), 0);
+		pos = 0;
+		expect_records(sp, &pos, kg_spool__end(sp), ids, N + 1, ends, 0);
+		kg_spool__close(sp);
+		rm_dir(dir);
+	}
+}
+
+/* Records larger than a segment, as the first record of a fresh segment (re-mapped bigger) and
+ * after others (a segment of their own), on the mapped and on the write path. */
+static void test_big_records(void **state)
+{
+	static const uint32_t lens[] = { 10000, 5, 0, 300, 20000, 7, 4084, 4085, 16u << 20, 9, 70000, 1 };
+	enum { NL = sizeof(lens) / sizeof(lens[0]) };
+	uint8_t *buf = malloc(16u << 20);
+	(void)state;
+
+	assert_non_null(buf);
+	for(int nomap = 0; nomap < 2; nomap++){
+		char *dir = make_dir();
+		struct kg_spool *sp;
+		uint64_t ends[NL], pos;
+
+		kg_spool__test_disable_mmap(nomap);
+		assert_int_equal(kg_spool__open(&sp, dir, 4096), 0);
+		for(uint32_t i = 0; i < NL; i++){
+			fill_body(i, buf, lens[i]);
+			assert_int_equal(kg_spool__append(sp, buf, lens[i], &ends[i]), 0);
+			assert_int_equal(ends[i], (i ? ends[i - 1] : 0) + HDR + lens[i]);
+		}
+		kg_spool__test_disable_mmap(0);
+		assert_int_equal(STAT(sp, bytes), ends[NL - 1]);
+		assert_true(count_segments(dir) >= 6);
+		for(int round = 0; round < 2; round++){
+			pos = 0;
+			for(uint32_t i = 0; i < NL; i++){
+				uint8_t *b = NULL;
+				uint32_t len = 0;
+				assert_int_equal(kg_spool__read(sp, &pos, kg_spool__end(sp), &b, &len), 1);
+				assert_int_equal(len, lens[i]);
+				assert_int_equal(pos, ends[i]);
+				fill_body(i, buf, lens[i]);
+				assert_memory_equal(b, buf, len);
+				free(b);
+			}
+			assert_int_equal(STAT(sp, torn_tails) + STAT(sp, corrupt_skipped), 0);
+			kg_spool__close(sp);
+			if(round == 0){
+				assert_int_equal(kg_spool__open(&sp, dir, 4096), 0);
+				assert_int_equal(kg_spool__end(sp), ends[NL - 1]);
+			}
+		}
+		rm_dir(dir);
+	}
+	free(buf);
+}
+
+/* When the segment cannot be preallocated (here: EFBIG from RLIMIT_FSIZE, as ENOSPC would on a
+ * full disk) the spool appends with pwritev: writes that fit succeed, the rest fail cleanly and
+ * are counted; once the limit is lifted appends succeed again and everything reads back. */
+static void test_prealloc_fails(void **state)
+{
+	enum { N = 60 };
+	char *dir = make_dir(), path[512];
+	struct kg_spool *sp;
+	struct rlimit old, lim;
+	uint64_t ends[N], base, pos;
+	uint32_t ids[N], ok = 0, failed = 0;
+	static uint8_t buf[400];
+	(void)state;
+
+	signal(SIGXFSZ, SIG_IGN);
+	assert_int_equal(getrlimit(RLIMIT_FSIZE, &old), 0);
+	lim = old;
+	lim.rlim_cur = 3000;
+	assert_int_equal(setrlimit(RLIMIT_FSIZE, &lim), 0);
+	assert_int_equal(kg_spool__open(&sp, dir, 4096), 0); /* fallocate to 4096 fails */
+	for(uint32_t i = 0; i < N / 2; i++){
+		uint32_t len = body_len(ok, 0);
+		uint64_t e;
+		fill_body(ok, buf, len);
+		int r = kg_spool__append(sp, buf, len, &e);
+		if(r == 0){
+			ends[ok] = e;
+			ids[ok] = ok;
+			ok++;
+		}else{
+			assert_int_equal(r, -EFBIG);
+			failed++;
+		}
+	}
+	assert_int_equal(setrlimit(RLIMIT_FSIZE, &old), 0);
+	signal(SIGXFSZ, SIG_DFL);
+	assert_true(ok > 3);
+	assert_true(failed > 0);
+	assert_int_equal(STAT(sp, append_errors), failed);
+	segment_for(dir, 0, path, sizeof(path), &base);
+	assert_int_equal(file_size(path), (off_t)ends[ok - 1]); /* not preallocated */
+
+	/* the limit is gone: the same segment takes writes again, the next one is mapped */
+	while(ok < N){
+		uint32_t len = body_len(ok, 0);
+		fill_body(ok, buf, len);
+		assert_int_equal(kg_spool__append(sp, buf, len, &ends[ok]), 0);
+		ids[ok] = ok;
+		ok++;
+	}
+	assert_true(count_segments(dir) >= 2);
+	pos = 0;
+	expect_records(sp, &pos, kg_spool__end(sp), ids, N, ends, 0);
+	kg_spool__close(sp);
+	assert_int_equal(kg_spool__open(&sp, dir, 4096), 0);
+	assert_int_equal(STAT(sp, torn_tails) + STAT(sp, corrupt_skipped), 0);
+	pos = 0;
+	expect_records(sp, &pos, kg_spool__end(sp), ids, N, ends, 0);
 	kg_spool__close(sp);
 	rm_dir(dir);
 }
@@ -672,6 +1142,13 @@ int main(void)
 		cmocka_unit_test(test_bad_checkpoint),
 		cmocka_unit_test(test_unusable_dir),
 		cmocka_unit_test(test_append_error),
+		cmocka_unit_test(test_mmap_prealloc),
+		cmocka_unit_test(test_crash_recovery),
+		cmocka_unit_test(test_kill_during_appends),
+		cmocka_unit_test(test_damaged_tail_in_mapping),
+		cmocka_unit_test(test_zero_tail),
+		cmocka_unit_test(test_big_records),
+		cmocka_unit_test(test_prealloc_fails),
 		cmocka_unit_test(test_concurrent),
 		cmocka_unit_test(test_append_timing),
 	};
