@@ -42,7 +42,7 @@ int kg_acl__on_basic_auth(int event, void *event_data, void *userdata)
 
 	(void)event;
 	if(ed->username && !kg_username__ok(ed->username)){
-		if(kg_ratelimit__allow(&p->reject_log[KG_OK], &suppressed)){
+		if(kg_ratelimit__allow(&p->auth_log, &suppressed)){
 			mosquitto_log_printf(MOSQ_LOG_NOTICE, "kitgate: refused CONNECT from %s: username \"%s\" "
 					"contains '+', '#' or '/' (+%llu more suppressed)",
 					mosquitto_client_address(ed->client), ed->username, (unsigned long long)suppressed);

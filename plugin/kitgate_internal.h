@@ -55,6 +55,7 @@ struct kg_plugin {
 	struct kg_counters counters;
 	struct kg_ratelimit reject_log[KG_REASON_COUNT]; /* [broker] */
 	struct kg_ratelimit bridge_log;                  /* [broker] */
+	struct kg_ratelimit auth_log;                    /* [broker] */
 	time_t next_status;            /* [broker] */
 	pthread_t main_thread;
 };

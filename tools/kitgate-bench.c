@@ -1078,6 +1078,7 @@ static void report(struct bench *b)
 	char c1[32], c2[32], c3[32], c4[32], c5[32], c6[32], c7[32];
 	int cfg, r, i, R = b->nruns;
 	double pg_ratio = NAN, pg_alone1000 = NAN, k_alone1000 = NAN, pg_p99 = NAN, ns_pg = NAN;
+	double main_bare = NAN, main_pg = NAN;
 
 	char load_end[64];
 
@@ -1110,6 +1111,8 @@ static void report(struct bench *b)
 		fmt_num(c4, sizeof(c4), median(v, R), "%.1f");
 		for(r = 0; r < R; r++) v[r] = b->tp[cfg][r].main_us_per_msg;
 		fmt_num(c5, sizeof(c5), median(v, R), "%.1f");
+		if(cfg == C_BARE) main_bare = median(v, R);
+		if(cfg == C_PG) main_pg = median(v, R);
 		for(r = 0; r < R; r++) v[r] = b->tp[cfg][r].ns_per_msg;
 		fmt_num(c6, sizeof(c6), median(v, R), "%.0f");
 		if(cfg == C_PG) ns_pg = median(v, R);
@@ -1170,7 +1173,14 @@ static void report(struct bench *b)
 	GOAL("PostgreSQL sink >= 50,000 rows/s (batch 1000)", pg_alone1000, "%.0f", pg_alone1000 >= 50000);
 	GOAL("Kafka sink >= 100,000 msg/s to the mock (batch 1000)", k_alone1000, "%.0f", k_alone1000 >= 100000);
 	GOAL("p99 publish -> committed row <= 100 ms at the fixed rate", pg_p99, "%.1f ms", pg_p99 <= 100);
-	GOAL("broker-thread cost of validation + hand-off <= 3 us/msg (sink postgres)", ns_pg / 1000.0, "%.2f us", ns_pg <= 3000);
+	/* Two views of the broker-thread cost: the CPU the broker thread spends per message beyond bare
+	 * mosquitto (the cost itself), and the wall time inside the MESSAGE callback, which on a small
+	 * machine also counts the time the thread is preempted by the sink and PostgreSQL. The
+	 * isolated path is printed by tools/kitgate-microbench (ci/bench). */
+	GOAL("broker-thread cost <= 3 us/msg: broker-thread CPU beyond bare (sink postgres)", main_pg - main_bare,
+			"%.1f us", main_pg - main_bare <= 3.0);
+	GOAL("broker-thread cost <= 3 us/msg: wall time in the MESSAGE callback (sink postgres)", ns_pg / 1000.0,
+			"%.2f us", ns_pg <= 3000);
 #undef GOAL
 	if(b->notes[0]) printf("\nNotes from this run:\n\n%s", b->notes);
 	fflush(stdout);
