@@ -9,6 +9,8 @@ LOADGEN="$KG_TOOLS/kitgate-loadgen"
 rows() { kg_psql "$1" "select count(*) from raw_measurements"; }
 dups() { kg_psql "$1" "select count(*) - count(distinct id) from raw_measurements"; }
 field() { sed -n "s/.*$1=\([0-9.]*\).*/\1/p"; }
+# For kg_wait_until: re-evaluated on every try (a "$(…)" argument would be evaluated only once).
+rows_at_least() { test "$(rows "$1")" -ge "$2"; }
 
 # ---- 1. PostgreSQL stopped for 20 s during a 50,000-message run -------------------------------
 db=dur_pg
@@ -32,7 +34,7 @@ wait $lg
 tail -n 1 "$KG_SCRATCH/pgout.loadgen"
 acked=$(tail -n 1 "$KG_SCRATCH/pgout.loadgen" | field acked)
 kg_eq "every one of the 50,000 measurements was acked" 50000 "$acked"
-kg_wait_until 120 test "$(rows $db)" -ge "${acked:-50000}"
+kg_wait_until 120 rows_at_least $db "${acked:-50000}"
 kg_eq "rows after the outage == accepted messages" "$acked" "$(rows $db)"
 kg_eq "no duplicate rows" 0 "$(dups $db)"
 sleep 1.2
@@ -67,7 +69,8 @@ kg_broker_restart
 kg__psql -d $db -c "create table acked (id uuid primary key)" >/dev/null
 kg__psql -d $db -c "\\copy acked from '$KG_SCRATCH/kill9.acked'" >/dev/null
 missing() { kg_psql $db "select count(*) from acked a where not exists (select 1 from raw_measurements r where r.id = a.id)"; }
-kg_wait_until 120 test "$(missing)" -eq 0
+none_missing() { test "$(missing)" -eq 0; }
+kg_wait_until 120 none_missing
 kg_eq "every PUBACKed message is in PostgreSQL after kill -9 and restart" 0 "$(missing)"
 kg_eq "no duplicate rows" 0 "$(dups $db)"
 echo "rows: $(rows $db) (acked $nacked; the others were accepted but their PUBACK died with the broker)"
@@ -95,7 +98,7 @@ truncate -s $((size - 7)) "$seg"                                                
 printf '\xff' | dd of="$seg" bs=1 seek=$((65 * 50 + 30)) conv=notrunc status=none # corrupt record 51
 sed -i "s|^plugin_opt_database_url .*|plugin_opt_database_url $url|" "$KG_BROKER_DIR/mosquitto.conf"
 kg_broker_restart
-kg_wait_until 60 test "$(rows $db)" -ge 98
+kg_wait_until 60 rows_at_least $db 98
 sleep 1.5
 kg_eq "the 98 intact records were replayed" 98 "$(rows $db)"
 kg_eq "status: one torn tail" 1 "$(kg_status_get .spool.torn_tails)"

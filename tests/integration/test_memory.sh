@@ -33,7 +33,8 @@ fi
 kg_eq "status: spilling to the spool" true "$(kg_status_get .spilling)"
 kg_pg_start
 echo "PostgreSQL is back; waiting for $N rows"
-kg_wait_until 600 test "$(kg_psql $db 'select count(*) from raw_measurements')" -ge "$N"
+landed() { test "$(kg_psql $db 'select count(*) from raw_measurements')" -ge "$N"; }  # re-evaluated per try
+kg_wait_until 600 landed
 kg_eq "all $N rows landed" "$N" "$(kg_psql $db 'select count(*) from raw_measurements')"
 kg_eq "no duplicates" 0 "$(kg_psql $db 'select count(*) - count(distinct id) from raw_measurements')"
 kg_broker_stop
