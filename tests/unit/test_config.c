@@ -26,6 +26,14 @@ static int clear_env(void **state)
 	return 0;
 }
 
+/* Sets every variable of env_names to the value at the same index (in env_names order). */
+static void set_env(const char *const values[])
+{
+	int i;
+
+	for(i = 0; i < N(env_names); i++) setenv(env_names[i], values[i], 1);
+}
+
 /* Parses a single option; on failure checks the error is exactly one non-empty line. */
 static int parse1(struct kg_config *cfg, const char *key, const char *value, char *err, size_t errlen)
 {
@@ -368,13 +376,7 @@ static void test_env_fallbacks(void **state)
 	char err[256];
 
 	(void)state;
-	setenv("KITGATE_SINK", "none", 1);
-	setenv("DATABASE_URL", "postgres://a:b@h/d", 1);
-	setenv("KAFKA_HOST", "kh", 1);
-	setenv("KAFKA_PORT", "19092", 1);
-	setenv("KAFKA_USERNAME", "eu", 1);
-	setenv("KAFKA_PASSWORD", "ep", 1);
-	setenv("LOG_LEVEL", "WARNING", 1);
+	set_env((const char *const[]){"none", "postgres://a:b@h/d", "kh", "19092", "eu", "ep", "WARNING"});
 	assert_int_equal(kg_config__parse(&c, NULL, 0, err, sizeof(err)), 0);
 	assert_int_equal(c.sink, KG_SINK_NONE);
 	assert_string_equal(c.database_url, "postgresql://a:b@h/d");
@@ -385,13 +387,7 @@ static void test_env_fallbacks(void **state)
 	kg_config__free(&c);
 
 	/* an empty variable counts as unset */
-	setenv("KITGATE_SINK", "", 1);
-	setenv("DATABASE_URL", "", 1);
-	setenv("KAFKA_HOST", "", 1);
-	setenv("KAFKA_PORT", "", 1);
-	setenv("KAFKA_USERNAME", "", 1);
-	setenv("KAFKA_PASSWORD", "", 1);
-	setenv("LOG_LEVEL", "", 1);
+	set_env((const char *const[]){"", "", "", "", "", "", ""});
 	assert_int_equal(kg_config__parse(&c, NULL, 0, err, sizeof(err)), 0);
 	assert_int_equal(c.sink, KG_SINK_POSTGRES);
 	assert_string_equal(c.database_url, "postgresql://astroplant:astroplant@localhost/astroplant");
@@ -418,13 +414,7 @@ static void test_option_overrides_env(void **state)
 	char err[256];
 
 	(void)state;
-	setenv("KITGATE_SINK", "none", 1);
-	setenv("DATABASE_URL", "postgresql://env/db", 1);
-	setenv("KAFKA_HOST", "eh", 1);
-	setenv("KAFKA_PORT", "2", 1);
-	setenv("KAFKA_USERNAME", "eu", 1);
-	setenv("KAFKA_PASSWORD", "ep", 1);
-	setenv("LOG_LEVEL", "DEBUG", 1);
+	set_env((const char *const[]){"none", "postgresql://env/db", "eh", "2", "eu", "ep", "DEBUG"});
 	assert_int_equal(kg_config__parse(&c, opts, N(opts), err, sizeof(err)), 0);
 	assert_int_equal(c.sink, KG_SINK_KAFKA);
 	assert_string_equal(c.database_url, "postgresql://opt/db");
