@@ -179,7 +179,22 @@ int kg_kafka__produce(struct kg_kafka *k, const char *topic, const void *key, si
 	}
 	kg_log(KG_LOG_ERROR, "kafka: produce to %s failed: %s", topic, rd_kafka_error_string(error));
 	rd_kafka_error_destroy(error);
-	return -1;
+	return kg_kafka__fatal(k) ? -2 : -1;
+}
+
+/* Contract in kafka.h. */
+int kg_kafka__fatal(struct kg_kafka *k)
+{
+	assert(k && k->rk);
+	return rd_kafka_fatal_error(k->rk, NULL, 0) != RD_KAFKA_RESP_ERR_NO_ERROR;
+}
+
+/* Test-only (declared by the tests themselves, not in kafka.h): put the producer into the fatal
+ * state an idempotence failure would leave it in. */
+void kg_kafka__test_fatal(struct kg_kafka *k);
+void kg_kafka__test_fatal(struct kg_kafka *k)
+{
+	rd_kafka_test_fatal_error(k->rk, RD_KAFKA_RESP_ERR_OUT_OF_ORDER_SEQUENCE_NUMBER, "kitgate test");
 }
 
 /* Contract in kafka.h. */

@@ -41,7 +41,8 @@ struct worker {
 	struct kg_item *fifo_head, *fifo_tail; /* taken, oldest first, not yet released */
 	size_t fifo_len;
 	size_t kafka_pending;
-	bool kafka_failed;
+	bool kafka_failed;       /* a delivery failed: rewind to the spool */
+	bool kafka_fatal;        /* the producer is unusable: rewind and create a new one */
 	uint64_t released_pos;   /* spool end of the newest released record */
 	uint64_t committed_pos;
 	int64_t last_commit_ms, last_sync_ms;
@@ -206,14 +207,21 @@ static void kafka_dr(void *opaque, int err, const char *errstr, void *ud)
 }
 
 /* Produce one message for it, waiting (polling) while librdkafka's queue is full. A message
- * librdkafka refuses outright is settled as failed. */
+ * librdkafka refuses outright (it can never be delivered, e.g. too large) is settled as failed;
+ * when the producer itself is broken the record stays unsettled and the main loop replays it
+ * from the spool with a new producer. */
 static void kafka_send(struct worker *w, struct kg_item *it, const char *topic, const void *key,
 		size_t keylen, const void *value, size_t vlen, int64_t ts, const char *hdr)
 {
+	if(w->kafka_fatal) return; /* left for the replay */
 	for(;;){
 		int rc = kg_kafka__produce(w->kafka, topic, key, keylen, value, vlen, ts, hdr, it);
 		if(rc == 0){
 			w->kafka_pending++;
+			return;
+		}
+		if(rc == -2 && w->p->spool && it->end){
+			w->kafka_fatal = true;
 			return;
 		}
 		if(rc < 0 || past_deadline(w)){
@@ -312,6 +320,13 @@ static void kafka_rewind(struct worker *w)
 	w->fifo_len = 0;
 	w->nrecs = 0;
 	kg_handoff__rewind(&w->p->handoff, w->released_pos);
+	if(w->kafka_fatal || kg_kafka__fatal(w->kafka)){
+		kg_log(KG_LOG_WARNING, "Kafka producer hit a fatal error: creating a new one and replaying "
+				"from the spool");
+		kg_kafka__free(w->kafka);
+		w->kafka = NULL; /* the main loop creates the next one before taking records */
+		w->kafka_fatal = false;
+	}
 	w->kafka_failed = false;
 	backoff_sleep(w, 1000);
 }
@@ -374,10 +389,19 @@ static bool kafka_needed(const struct kg_config *cfg)
 	return cfg->sink == KG_SINK_KAFKA || cfg->nbridge_topics > 0;
 }
 
+/* Create the Kafka producer; false (logged) on a bad property or out of memory. */
+static bool kafka_create(struct worker *w)
+{
+	char err[512];
+
+	w->kafka = kg_kafka__new(&w->p->cfg, kafka_dr, w, err, sizeof(err));
+	if(!w->kafka) kg_log(KG_LOG_ERROR, "Kafka producer: %s", err);
+	return w->kafka != NULL;
+}
+
 static int worker_init(struct worker *w, struct kg_plugin *p)
 {
 	const struct kg_config *cfg = &p->cfg;
-	char err[512];
 
 	memset(w, 0, sizeof(*w));
 	w->p = p;
@@ -392,13 +416,7 @@ static int worker_init(struct worker *w, struct kg_plugin *p)
 		w->pg = kg_pg__new(cfg->database_url);
 		if(!w->pg) return -1;
 	}
-	if(kafka_needed(cfg)){
-		w->kafka = kg_kafka__new(cfg, kafka_dr, w, err, sizeof(err));
-		if(!w->kafka){
-			kg_log(KG_LOG_ERROR, "Kafka producer: %s", err);
-			return -1;
-		}
-	}
+	if(kafka_needed(cfg) && !kafka_create(w)) return -1;
 	return 0;
 }
 
@@ -445,6 +463,10 @@ static void *worker_main(void *arg)
 
 		if(past_deadline(&w)) break;
 		if(w.deadline_ms && !busy && kg_handoff__empty(&p->handoff)) break; /* drained */
+		if(!w.kafka && kafka_needed(&p->cfg) && !kafka_create(&w)){
+			backoff_sleep(&w, 1000); /* nothing is taken without a producer: it waits in the spool */
+			continue;
+		}
 
 		n = 0;
 		if(w.fifo_len < KAFKA_INFLIGHT_MAX){
@@ -455,7 +477,7 @@ static void *worker_main(void *arg)
 		pg_flush(&w);
 		if(w.kafka){
 			kg_kafka__poll(w.kafka, n == 0 && w.kafka_pending ? 10 : 0);
-			if(w.kafka_failed) kafka_rewind(&w);
+			if(w.kafka_failed || w.kafka_fatal) kafka_rewind(&w);
 		}
 		release_settled(&w, n == 0 && w.fifo_len == 0);
 	}

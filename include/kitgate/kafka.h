@@ -22,11 +22,16 @@ typedef void (*kg_kafka_dr_fn)(void *opaque, int err, const char *errstr, void *
 struct kg_kafka *kg_kafka__new(const struct kg_config *cfg, kg_kafka_dr_fn dr, void *ud, char *err, size_t errlen);
 
 /* Enqueue one message (copied). timestamp_ms 0 = now. header_mqtt_topic may be NULL (no header).
- * Returns 0, 1 when librdkafka's local queue is full (poll and try again), -1 on another error
- * (logged). Owning thread. */
+ * Returns 0; 1 when librdkafka's local queue is full (poll and try again); -1 when librdkafka
+ * refuses this message (e.g. larger than message.max.bytes: it will never be accepted); -2 when
+ * the producer itself is unusable (a fatal error, e.g. broken idempotence state): nothing more
+ * can be produced until it is freed and created again. Errors are logged. Owning thread. */
 int kg_kafka__produce(struct kg_kafka *k, const char *topic, const void *key, size_t keylen,
 		const void *value, size_t valuelen, int64_t timestamp_ms, const char *header_mqtt_topic,
 		void *opaque);
+
+/* Whether the producer has hit a fatal error (see kg_kafka__produce's -2). */
+int kg_kafka__fatal(struct kg_kafka *k);
 
 /* Serve delivery reports, waiting up to timeout_ms. Returns the number served. */
 int kg_kafka__poll(struct kg_kafka *k, int timeout_ms);
