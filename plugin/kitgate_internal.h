@@ -15,6 +15,7 @@
 
 #include "kitgate/config.h"
 #include "kitgate/handoff.h"
+#include "kitgate/log.h"
 #include "kitgate/pgwriter.h"
 #include "kitgate/validate.h"
 
@@ -35,12 +36,6 @@ struct kg_counters {
 	_Atomic uint64_t corrupt_records;  /* spooled bytes that no longer decode */
 	_Atomic int sink_connected;
 	_Atomic uint64_t bridge_refused_worker; /* bridged topics whose Kafka name is refused */
-};
-
-/* Rate limiter for log lines: at most one line per interval, counting what it suppressed. */
-struct kg_ratelimit {
-	time_t last;
-	uint64_t suppressed;
 };
 
 struct kg_plugin {
@@ -66,9 +61,6 @@ int kg_worker__start(struct kg_plugin *p);
  * Main thread, at cleanup. */
 void kg_worker__stop(struct kg_plugin *p);
 
-/* Returns true if a line may be logged now (at most one per second), and in *suppressed how many
- * were held back since the last one. Caller's thread owns rl. */
-bool kg_ratelimit__allow(struct kg_ratelimit *rl, uint64_t *suppressed);
 
 /* ---- broker thread only (plugin.c, acl.c, message.c, status.c, outbox.c) ------------------- */
 

@@ -29,7 +29,6 @@
 #define NEGATIVE_TTL_MS 5000     /* how long an unknown peripheral/quantity type stays unknown */
 #define POSITIVE_TTL_MS 600000   /* known ones are looked up again after this (renamed kits) */
 #define CACHE_MAX_ENTRIES 65536  /* a cache growing past this is cleared (bounds memory) */
-#define LOG_INTERVAL_MS 1000     /* at most one line per reason per interval */
 #define SPLIT_MIN_ROWS 200       /* batches from this size run on two connections in parallel */
 #define SECOND_RETRY_MS 30000    /* after the second connection failed, try it again after this */
 
@@ -229,11 +228,6 @@ static struct centry *cache_put(struct cache *c, int32_t id)
 
 /* ---- the writer ---- */
 
-struct ratelimit {
-	int64_t last_ms;
-	uint64_t suppressed;
-};
-
 enum { RL_SERVER = KG_PG_ROW_COUNT, RL_COUNT };
 
 /* The arrays of one INSERT statement under construction. */
@@ -254,7 +248,7 @@ struct kg_pg {
 	struct cache periph, qtypes;
 	struct rowset rs[2];
 	struct sbuf ids, json;
-	struct ratelimit rl[RL_COUNT];
+	struct kg_ratelimit rl[RL_COUNT];  /* log lines, per rejection reason and for server errors */
 	char data_error[256];   /* message of the last SQLSTATE 22/23 error */
 };
 
@@ -272,21 +266,6 @@ const char *kg_pg__row_name(enum kg_pg_row r)
 
 /* Whether a line of category cat may be logged now; *suppressed gets the count of lines
  * swallowed since the last one that was. */
-static bool rl_allow(struct kg_pg *pg, int cat, uint64_t *suppressed)
-{
-	struct ratelimit *rl = &pg->rl[cat];
-	int64_t now = now_ms();
-
-	if(rl->last_ms && now - rl->last_ms < LOG_INTERVAL_MS){
-		rl->suppressed++;
-		return false;
-	}
-	rl->last_ms = now;
-	*suppressed = rl->suppressed;
-	rl->suppressed = 0;
-	return true;
-}
-
 /* Copy a libpq message (multi-line, ending in a newline) into out as one line. */
 static void one_line(const char *msg, char *out, size_t cap)
 {
@@ -319,7 +298,7 @@ static void log_server(struct kg_pg *pg, const char *what, const char *msg)
 	char line[512], note[64];
 	uint64_t sup;
 
-	if(!rl_allow(pg, RL_SERVER, &sup)) return;
+	if(!kg_ratelimit__allow(&pg->rl[RL_SERVER], &sup)) return;
 	one_line(msg, line, sizeof(line));
 	kg_log(KG_LOG_ERROR, "pg: %s: %s%s", what, line, suppressed_note(sup, note, sizeof(note)));
 }
@@ -332,7 +311,7 @@ static void reject_row(struct kg_pg *pg, const struct kg_record *rec, uint8_t *s
 
 	*status = (uint8_t)why;
 	pg->st.rows_rejected[why]++;
-	if(!rl_allow(pg, why, &sup)) return;
+	if(!kg_ratelimit__allow(&pg->rl[why], &sup)) return;
 	kg_uuid__format(rec->id, uuid);
 	kg_log(KG_LOG_WARNING, "pg: rejected %s measurement %s from kit %s: peripheral %" PRId32
 			", quantity type %" PRId32 ": %s%s%s%s",
