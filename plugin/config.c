@@ -40,6 +40,7 @@ enum opt_id {
 	O_SPOOL_SEGMENT_MB,
 	O_SHUTDOWN_TIMEOUT_MS,
 	O_STATS_INTERVAL_S,
+	O_PG_CONNECTIONS,
 	O_COUNT
 };
 
@@ -72,6 +73,7 @@ static const struct opt_def opt_table[O_COUNT] = {
 	[O_SPOOL_SEGMENT_MB] = {"spool_segment_mb", NULL},
 	[O_SHUTDOWN_TIMEOUT_MS] = {"shutdown_timeout_ms", NULL},
 	[O_STATS_INTERVAL_S] = {"stats_interval_s", NULL},
+	[O_PG_CONNECTIONS] = {"pg_connections", NULL},
 };
 
 #define KAFKA_PROP_PREFIX "kafka."
@@ -536,6 +538,8 @@ static int resolve(struct kg_config *cfg, struct val vals[O_COUNT], char *err, s
 	cfg->batch_size = (int)n;
 	if(get_int(&vals[O_BATCH_MS], "batch_ms", 0, 60000, 10, &n, err, errlen)) return -1;
 	cfg->batch_ms = (int)n;
+	if(get_int(&vals[O_PG_CONNECTIONS], "pg_connections", 1, 16, 2, &n, err, errlen)) return -1;
+	cfg->pg_connections = (int)n;
 	if(get_str(&vals[O_SPOOL_DIR], "spool_dir", "/var/lib/mosquitto/kitgate", &cfg->spool_dir, err, errlen)) return -1;
 	if(get_int(&vals[O_MAX_PAYLOAD], "max_payload", 1, 268435455, 16384, &n, err, errlen)) return -1;
 	cfg->max_payload = (size_t)n;
