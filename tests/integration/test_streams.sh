@@ -86,4 +86,22 @@ kg_eq "rows after adopting the old layout" 750 "$(rows $db)"
 kg_eq "no duplicate rows after the adoption" 0 "$(dups $db)"
 kg_broker_log_has "adopted .* single-stream layout" && kg_pass "adoption logged" || kg_fail "no adoption line in the log"
 kg_broker_stop
+
+# ---- 5. an unusable spool_dir stops the start, with one log line naming it ---------------------
+bad="$KG_SCRATCH/streams-badspool"
+rm -rf "$bad"
+mkdir -p "$bad"
+echo x >"$bad/file"
+sed -e "s|^plugin_opt_spool_dir .*|plugin_opt_spool_dir $bad/file|" -e "s|^log_dest file .*|log_dest file $bad/log|" \
+	-e "s|^listener .*|listener $(kg_free_port) 127.0.0.1|" "$KG_BROKER_DIR/mosquitto.conf" >"$bad/mosquitto.conf"
+mapfile -t envs < <(kg__sanitizer_env)
+env "${envs[@]}" timeout 20 mosquitto -c "$bad/mosquitto.conf" >"$bad/out" 2>&1
+rc=$?
+if [ "$rc" -ne 0 ] && [ "$rc" -ne 124 ]; then
+	kg_pass "the broker refuses to start when spool_dir is a file (exit $rc)"
+else
+	kg_fail "the broker did not refuse an unusable spool_dir (exit $rc)"
+fi
+kg_eq "one log line names spool_dir and the reason" 1 \
+	"$(cat "$bad/log" "$bad/out" 2>/dev/null | grep -c "spool_dir $bad/file is unusable.*Not a directory")"
 kg_finish
