@@ -32,6 +32,7 @@
 #include "kitgate/kafka.h"
 #include "kitgate/pgwriter.h"
 #include "kitgate/record.h"
+#include "kitgate/json.h"
 #include "pubengine.h"
 
 #define MAXREP 50
@@ -1031,14 +1032,14 @@ static double kafka_alone_run(struct bench *b, int batch, double seconds)
 	}
 	/* warm up: metadata, producer id */
 	fill_records(&rec, 1, b->o.kits, &seq);
-	jl = kg_record__to_json(&rec, json, sizeof(json));
+	jl = kg_json__record(&rec, json, sizeof(json));
 	kg_kafka__produce(k, "raw", rec.serial, strlen(rec.serial), json, jl, 0, NULL, NULL);
 	kg_kafka__flush(k, 10000);
 	d.ok = d.failed = 0;
 	t0 = mono_ns();
 	do{
 		fill_records(&rec, 1, b->o.kits, &seq);
-		jl = kg_record__to_json(&rec, json, sizeof(json));
+		jl = kg_json__record(&rec, json, sizeof(json));
 		snprintf(topic, sizeof(topic), "kit/%s/measurement/raw", rec.serial);
 		while((rc = kg_kafka__produce(k, "raw", rec.serial, strlen(rec.serial), json, jl, 0, topic, NULL)) == 1){
 			kg_kafka__poll(k, 1);
