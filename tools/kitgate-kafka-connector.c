@@ -15,8 +15,10 @@
 
 #include "kitgate/config.h"
 #include "kitgate/log.h"
+#include "kitgate/rdkconf.h"
 #include "kitgate/pgwriter.h"
 #include "kitgate/record.h"
+#include "kitgate/uuid.h"
 #include "kitgate/validate.h"
 #include "metrics_http.h"
 
@@ -80,53 +82,37 @@ static void log_cb(const rd_kafka_t *rk, int level, const char *fac, const char 
 	kg_log(level <= LOG_ERR ? KG_LOG_ERROR : KG_LOG_WARNING, "kafka: %s: %s", fac, buf);
 }
 
-static int conf_set(rd_kafka_conf_t *conf, const char *name, const char *value)
-{
-	char why[256];
-
-	if(rd_kafka_conf_set(conf, name, value, why, sizeof(why)) == RD_KAFKA_CONF_OK) return 0;
-	kg_log(KG_LOG_ERROR, "kafka property %s: %s", name, why);
-	return -1;
-}
-
 /* The consumer handle, subscribed to topics. NULL on error (logged). librdkafka's threads are
  * started with every signal blocked, so SIGTERM/SIGINT reach the main thread's handler. */
 static rd_kafka_t *make_consumer(const struct kg_config *cfg, const char *group, rd_kafka_topic_partition_list_t *topics)
 {
-	rd_kafka_conf_t *conf = rd_kafka_conf_new();
+	const struct kg_rdkconf_prop defaults[] = {
+		{"client.id", "kitgate-kafka-connector"},
+		{"group.id", group},
+		{"enable.auto.commit", "false"},
+		{"enable.auto.offset.store", "false"},
+		{"auto.offset.reset", "earliest"},
+		{"enable.partition.eof", "false"},
+		/* a killed connector's partitions move to the others after 10 s, not 45 */
+		{"session.timeout.ms", "10000"},
+	};
+	rd_kafka_conf_t *conf;
 	rd_kafka_t *rk;
 	rd_kafka_resp_err_t rc;
-	sigset_t all, old;
 	char why[512];
-	size_t i;
 
-	if(conf_set(conf, "bootstrap.servers", cfg->kafka_brokers)
-			|| conf_set(conf, "client.id", "kitgate-kafka-connector")
-			|| conf_set(conf, "group.id", group)
-			|| conf_set(conf, "enable.auto.commit", "false")
-			|| conf_set(conf, "enable.auto.offset.store", "false")
-			|| conf_set(conf, "auto.offset.reset", "earliest")
-			|| conf_set(conf, "enable.partition.eof", "false")
-			/* a killed connector's partitions move to the others after 10 s, not 45 */
-			|| conf_set(conf, "session.timeout.ms", "10000")) goto fail;
-	if(cfg->kafka_username){
-		if(conf_set(conf, "security.protocol", "SASL_PLAINTEXT")
-				|| conf_set(conf, "sasl.mechanisms", "PLAIN")
-				|| conf_set(conf, "sasl.username", cfg->kafka_username)
-				|| conf_set(conf, "sasl.password", cfg->kafka_password ? cfg->kafka_password : "")) goto fail;
-	}
-	for(i = 0; i < cfg->nkafka_props; i++){
-		if(conf_set(conf, cfg->kafka_props[i].key, cfg->kafka_props[i].value)) goto fail;
+	conf = kg_rdkconf__new(cfg, defaults, sizeof(defaults) / sizeof(defaults[0]), why, sizeof(why));
+	if(!conf){
+		kg_log(KG_LOG_ERROR, "%s", why);
+		return NULL;
 	}
 	rd_kafka_conf_set_log_cb(conf, log_cb);
 
-	sigfillset(&all);
-	pthread_sigmask(SIG_SETMASK, &all, &old);
-	rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, why, sizeof(why));
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	rk = kg_rdkconf__create(RD_KAFKA_CONSUMER, conf, why, sizeof(why));
 	if(!rk){
-		kg_log(KG_LOG_ERROR, "kafka: cannot create consumer: %s", why);
-		goto fail;
+		kg_log(KG_LOG_ERROR, "kafka: %s", why);
+		rd_kafka_conf_destroy(conf);
+		return NULL;
 	}
 	rd_kafka_poll_set_consumer(rk);
 	rc = rd_kafka_subscribe(rk, topics);
@@ -136,9 +122,6 @@ static rd_kafka_t *make_consumer(const struct kg_config *cfg, const char *group,
 		return NULL;
 	}
 	return rk;
-fail:
-	rd_kafka_conf_destroy(conf);
-	return NULL;
 }
 
 struct counters {
