@@ -18,6 +18,7 @@
 #include "kitgate/config.h"
 #include "kitgate/ingest.h"
 #include "kitgate/log.h"
+#include "kitgate/ratelimit.h"
 #include "kitgate/validate.h"
 
 struct kg_spool;

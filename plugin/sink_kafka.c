@@ -11,8 +11,10 @@
 #include <time.h>
 
 #include "kitgate/bridge.h"
+#include "kitgate/json.h"
 #include "kitgate/kafka.h"
 #include "kitgate/log.h"
+#include "kitgate/ratelimit.h"
 #include "kitgate/sink.h"
 
 #define REWIND_WAIT_MS 5000 /* bound on waiting for purge reports before dropping the producer */
@@ -41,7 +43,7 @@ struct kafka_sink {
 
 static void note_error(struct kafka_sink *s, const char *what, const char *detail)
 {
-	snprintf(s->last_error, sizeof(s->last_error), "%s: %s", what, detail ? detail : "-");
+	snprintf(s->last_error, sizeof(s->last_error), "%.40s: %.110s", what, detail ? detail : "-");
 }
 
 /* Queue a report; on out of memory the item is left unreported, which the worker would wait on
@@ -146,10 +148,10 @@ static int send_measurement(struct kafka_sink *s, void *item, const struct kg_re
 	char hdr[KG_SERIAL_MAX + 40];
 	size_t n;
 
-	n = kg_record__to_json(rec, s->json, s->json_cap);
+	n = kg_json__record(rec, s->json, s->json_cap);
 	if(n >= s->json_cap){
 		if(!ensure_json(s, n + 1)) return 1; /* out of memory: try again later */
-		n = kg_record__to_json(rec, s->json, s->json_cap);
+		n = kg_json__record(rec, s->json, s->json_cap);
 	}
 	snprintf(hdr, sizeof(hdr), "kit/%s/measurement/%s", rec->serial,
 			rec->kind == KG_KIND_RAW ? "raw" : "aggregate");

@@ -15,6 +15,7 @@
 
 #include "kitgate/handoff.h"
 #include "kitgate/log.h"
+#include "kitgate/ratelimit.h"
 #include "kitgate/record.h"
 #include "kitgate/spool.h"
 #include "kitgate/worker.h"
