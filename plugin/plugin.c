@@ -90,7 +90,7 @@ static bool spool_enabled(const struct kg_config *cfg)
  * into spool_dir/measurements (unless that already holds a spool), so the measurement stream
  * replays them. A bridge record among them is settled there with a counted warning (worker.c).
  * Returns 0 or -errno. Main thread, before the spools are opened. */
-static int adopt_old_layout(const char *dir, const char *sub)
+static int adopt_old_layout(const char *dir, const char *sub, const char **what)
 {
 	char from[PATH_MAX], to[PATH_MAX];
 	struct dirent *de;
@@ -110,8 +110,10 @@ static int adopt_old_layout(const char *dir, const char *sub)
 		}
 		closedir(dsub);
 	}
+	*what = "";
 	d = opendir(dir);
 	if(!d) return errno == ENOENT ? 0 : -errno;
+	*what = " (moving the single-stream layout into its measurements directory)";
 	while((de = readdir(d))){
 		size_t n = strlen(de->d_name);
 		if(!(n > 4 && !strcmp(de->d_name + n - 4, ".kgs")) && strcmp(de->d_name, "checkpoint")) continue;
@@ -143,6 +145,7 @@ static int stream_open(struct kg_plugin *p, enum kg_stream_id id)
 	struct kg_worker_config wc;
 	struct kg_sink sink = { 0 };
 	char path[PATH_MAX], err[512];
+	const char *what = "";
 	int rc;
 
 	st->name = id == KG_STREAM_MEASUREMENTS ? "measurements" : "bridge";
@@ -155,9 +158,9 @@ static int stream_open(struct kg_plugin *p, enum kg_stream_id id)
 			mosquitto_log_printf(MOSQ_LOG_ERR, "kitgate: spool_dir %s is unusable: %s", cfg->spool_dir, strerror(errno));
 			return MOSQ_ERR_INVAL;
 		}
-		if(id == KG_STREAM_MEASUREMENTS && (rc = adopt_old_layout(cfg->spool_dir, st->name)) != 0){
-			mosquitto_log_printf(MOSQ_LOG_ERR, "kitgate: spool_dir %s is unusable: cannot adopt the "
-					"single-stream layout: %s", cfg->spool_dir, strerror(-rc));
+		if(id == KG_STREAM_MEASUREMENTS && (rc = adopt_old_layout(cfg->spool_dir, st->name, &what)) != 0){
+			mosquitto_log_printf(MOSQ_LOG_ERR, "kitgate: spool_dir %s is unusable: %s%s",
+					cfg->spool_dir, strerror(-rc), what);
 			return MOSQ_ERR_INVAL;
 		}
 		rc = kg_spool__open(&st->spool, path, cfg->spool_segment_bytes);

@@ -74,7 +74,8 @@ struct kg_worker *kg_worker__new(const struct kg_worker_config *cfg, struct kg_s
 int kg_worker__start(struct kg_worker *w);
 
 /* Stop the hand-off, drain within shutdown_timeout_ms, leave the rest in the spool, join.
- * Main thread; idempotent. */
+ * (kg_handoff__stop on the stream's hand-off alone starts the drain: the plugin stops both
+ * streams' hand-offs first so they drain concurrently.) Main thread; idempotent. */
 void kg_worker__stop(struct kg_worker *w);
 
 /* Copy the counters. Any thread. */
