@@ -13,6 +13,10 @@
 #include <kj/io.h>
 
 #include "astroplant.capnp.h"
+extern "C" { /* C headers without their own guards */
+#include "kitgate/record.h"
+#include "kitgate/validate.h"
+}
 #include "kitgate/capnp.h"
 
 namespace {
