@@ -21,7 +21,9 @@
 #include <mosquitto.h>
 
 #include "kitgate/capnp.h"
+#include "kitgate/numfmt.h"
 #include "kitgate/record.h"
+#include "kitgate/uuid.h"
 
 #define MAX_STREAMS 16
 
@@ -252,7 +254,7 @@ static size_t to_json(const struct kg_record *rec, int inv, char *buf, size_t ca
 	kg_uuid__format(rec->id, id);
 	if(rec->kind == KG_KIND_RAW){
 		if(inv == INV_BAD_VALUE) snprintf(v, sizeof(v), "1e999");
-		else kg_double__format(rec->value, v);
+		else kg_numfmt__double(rec->value, v);
 		n = (size_t)snprintf(buf, cap, "{\"id\":\"%s\",\"kitSerial\":\"%s\",\"datetime\":%" PRId64
 				",\"peripheral\":%d,\"quantityType\":%d,\"value\":%s}", id, rec->serial, rec->datetime_ms,
 				rec->peripheral, rec->quantity_type, v);
@@ -261,7 +263,7 @@ static size_t to_json(const struct kg_record *rec, int inv, char *buf, size_t ca
 		size_t off = 0;
 		for(int i = 0; i < rec->nvalues; i++){
 			if(inv == INV_BAD_VALUE && i == 0) snprintf(v, sizeof(v), "1e999");
-			else kg_double__format(rec->values[i].value, v);
+			else kg_numfmt__double(rec->values[i].value, v);
 			off += (size_t)snprintf(vals + off, sizeof(vals) - off, "%s\"%s\":%s", i ? "," : "",
 					rec->values[i].name, v);
 		}
@@ -316,16 +318,16 @@ static int send_record(struct kit *k, struct kg_record *rec, int inv)
 	}
 	if(rec->kind == KG_KIND_RAW){
 		char v[32];
-		kg_double__format(rec->value, v);
+		kg_numfmt__double(rec->value, v);
 		printf("sent %s raw %s %d %d %" PRId64 " %s%s\n", k->serial, id, rec->peripheral, rec->quantity_type,
 				rec->datetime_ms, isfinite(rec->value) ? v : "nan", extra);
 		g_nraw++;
 	}else{
 		char c[32], a[32], mi[32], ma[32];
-		kg_double__format(rec->values[0].value, c);
-		kg_double__format(rec->values[1].value, a);
-		kg_double__format(rec->values[2].value, mi);
-		kg_double__format(rec->values[3].value, ma);
+		kg_numfmt__double(rec->values[0].value, c);
+		kg_numfmt__double(rec->values[1].value, a);
+		kg_numfmt__double(rec->values[2].value, mi);
+		kg_numfmt__double(rec->values[3].value, ma);
 		printf("sent %s aggregate %s %d %d %" PRId64 " %" PRId64 " count=%s average=%s minimum=%s maximum=%s%s\n",
 				k->serial, id, rec->peripheral, rec->quantity_type, rec->start_ms, rec->end_ms,
 				isfinite(rec->values[0].value) ? c : "nan", a, mi, ma, extra);
