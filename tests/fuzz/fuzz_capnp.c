@@ -6,7 +6,7 @@
  *
  * Until KITGATE_FUZZ is in the CMake, build by hand (after a normal build made build/schema/):
  *   F='-g -O1 -fsanitize=fuzzer,address,undefined -Iinclude -Ibuild/schema -D_GNU_SOURCE'
- *   clang $F -fsanitize=fuzzer-no-link -c plugin/validate.c plugin/payload.c plugin/record.c
+ *   clang $F -fsanitize=fuzzer-no-link -c plugin/validate.c plugin/payload.c plugin/uuid.c plugin/utf8.c
  *   clang $F -c tests/fuzz/fuzz_capnp.c
  *   clang++ $F -std=c++17 -c plugin/capnp_decode.cpp build/schema/astroplant.capnp.c++
  *   clang++ $F *.o -o fuzz_capnp -lcapnp -lkj -lcjson -lm
