@@ -42,7 +42,7 @@ nagg=$(grep -c '^sent k-test-000[123] aggregate ' "$W/sim1.out")
 # 3 kits x 5 streams x ~11 raw rounds; 3 x 5 x 2 aggregate windows
 [ "$nraw" -ge 120 ] && [ "$nagg" -ge 15 ] && kg_pass "simulator sent $nraw raw and $nagg aggregates" ||
 	kg_fail "simulator sent too little: raw=$nraw aggregate=$nagg: $(tail -3 "$W/sim1.out") $(cat "$W/sim1.err")"
-grep -q "^kitsim: kits=3 raw=$nraw aggregate=$nagg invalid=0 completed=$((nraw + nagg)) rejected=0\$" "$W/sim1.out" &&
+grep -q "^kitsim: kits=3 raw=$nraw aggregate=$nagg invalid=0 completed=$((nraw + nagg)) rejected=0 dropped=0\$" "$W/sim1.out" &&
 	kg_pass "simulator summary: every message completed" || kg_fail "simulator summary: $(tail -1 "$W/sim1.out")"
 
 raw_rows() { [ "$(q "select count(*) from raw_measurements where kit_id in (1,2,3)")" = "$nraw" ]; }
@@ -146,7 +146,7 @@ kg_eq "simulator --v5 --invalid-ratio exit status" 0 "$?"
 ninv=$(grep -c '^sent .* invalid=' "$W/sim3.out")
 ninv_agg=$(grep ' aggregate ' "$W/sim3.out" | grep -c ' invalid=')
 [ "$ninv" -ge 5 ] && kg_pass "simulator sent $ninv invalid messages" || kg_fail "too few invalid messages: $ninv"
-grep -q " invalid=$ninv completed=[0-9]* rejected=$ninv_agg\$" "$W/sim3.out" &&
+grep -q " invalid=$ninv completed=[0-9]* rejected=$ninv_agg dropped=0\$" "$W/sim3.out" &&
 	kg_pass "every invalid QoS 2 aggregate got 0x87 ($ninv_agg)" || kg_fail "simulator summary: $(tail -1 "$W/sim3.out")"
 for r in "${reasons[@]}"; do exp[$r]=$(grep -c " invalid=$r\$" "$W/sim3.out"); done
 kg_wait_until 10 counted && kg_pass "status JSON counts the simulator's invalid messages by reason" ||
