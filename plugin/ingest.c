@@ -7,6 +7,7 @@
 #include "kitgate/bridge.h"
 #include "kitgate/handoff.h"
 #include "kitgate/ingest.h"
+#include "kitgate/payload.h"
 #include "kitgate/record.h"
 #include "kitgate/topic.h"
 
@@ -59,7 +60,7 @@ static enum kg_ingest_result measurement(const struct kg_ingest *ig, int kind, c
 {
 	struct kg_record rec;
 
-	out->reason = kg_validate__measurement(kind, out->serial, out->serial_len, payload, len, now_ms,
+	out->reason = kg_payload__validate(ig->cfg->payload_format, kind, out->serial, out->serial_len, payload, len, now_ms,
 			&ig->limits, &rec, &out->detail);
 	if(out->reason != KG_OK) return KG_INGEST_REJECTED;
 	if(!ig->measurements) return KG_INGEST_ACCEPTED; /* sink none */
