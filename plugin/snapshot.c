@@ -516,10 +516,13 @@ static void *loader_main(void *arg)
 
 	while(!atomic_load(&l->stopping)){
 		now = now_ms();
-		if(!l->conn && connect_db(l) != 0){
-			wait_event(l, backoff);
-			backoff = backoff * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : backoff * 2;
-			continue;
+		if(!l->conn){
+			if(connect_db(l) != 0){
+				wait_event(l, backoff);
+				backoff = backoff * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : backoff * 2;
+				continue;
+			}
+			next_load = 0;   /* notifications sent while we were not listening are lost: reload */
 		}
 		if(now >= next_load){
 			s = load(l);
