@@ -142,9 +142,10 @@ int kg_snapshot__seal(struct kg_snapshot *s)
 
 	assert(!s->sealed);
 	if(s->nkits > UINT32_MAX) return -1;
-	qsort(s->kits, s->nkits, sizeof(*s->kits), cmp_kit_serial);
-	qsort(s->qts, s->nqts, sizeof(*s->qts), cmp_i32);
-	qsort(s->periphs, s->nperiphs, sizeof(*s->periphs), cmp_periph_id);
+	/* (empty arrays are NULL: qsort/bsearch/memcmp must not see them) */
+	if(s->nkits) qsort(s->kits, s->nkits, sizeof(*s->kits), cmp_kit_serial);
+	if(s->nqts) qsort(s->qts, s->nqts, sizeof(*s->qts), cmp_i32);
+	if(s->nperiphs) qsort(s->periphs, s->nperiphs, sizeof(*s->periphs), cmp_periph_id);
 	if(s->nkits){
 		byid = malloc(s->nkits * sizeof(*byid));
 		if(!byid) return -1;
@@ -223,6 +224,7 @@ static const struct periph *find_periph(const struct kg_snapshot *s, int32_t id)
 	struct periph key;
 
 	key.id = id;
+	if(!s->nperiphs) return NULL;
 	return bsearch(&key, s->periphs, s->nperiphs, sizeof(*s->periphs), cmp_periph_id);
 }
 
@@ -243,7 +245,7 @@ enum kg_reason kg_snapshot__check(const struct kg_snapshot *s, const char *seria
 	if(!p) return KG_UNKNOWN_PERIPHERAL;
 	owner = s->kits[p->kit].serial;
 	if(strlen(owner) != slen || memcmp(owner, serial, slen)) return KG_FOREIGN_PERIPHERAL;
-	if(!bsearch(&quantity_type, s->qts, s->nqts, sizeof(*s->qts), cmp_i32)) return KG_UNKNOWN_QUANTITY_TYPE;
+	if(!s->nqts || !bsearch(&quantity_type, s->qts, s->nqts, sizeof(*s->qts), cmp_i32)) return KG_UNKNOWN_QUANTITY_TYPE;
 	return KG_OK;
 }
 
@@ -264,7 +266,7 @@ int kg_snapshot__same(const struct kg_snapshot *a, const struct kg_snapshot *b)
 			return 0;
 		}
 	}
-	return memcmp(a->qts, b->qts, a->nqts * sizeof(*a->qts)) == 0;
+	return a->nqts == 0 || memcmp(a->qts, b->qts, a->nqts * sizeof(*a->qts)) == 0;
 }
 
 size_t kg_snapshot__diff(const struct kg_snapshot *old, const struct kg_snapshot *new_,

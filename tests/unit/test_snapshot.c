@@ -96,6 +96,9 @@ static void test_same_and_diff(void **state)
 	(void)state;
 
 	assert_int_equal(kg_snapshot__seal(empty), 0);
+	assert_null(kg_snapshot__kit(empty, "k-a", 3));
+	assert_int_equal(kg_snapshot__check(empty, "k-a", 3, 11, 1), KG_UNKNOWN_PERIPHERAL);
+	assert_null(kg_snapshot__peripheral_configuration(empty, 11));
 	assert_int_equal(kg_snapshot__same(a, a2), 1);
 	assert_int_equal(kg_snapshot__same(a, rotated), 0);
 	assert_int_equal(kg_snapshot__same(a, deleted), 0);
