@@ -4,7 +4,8 @@
  * counters, rate-limited log lines); tools/kitgate-microbench.c measures this very function.
  *
  * Threads: kg_ingest__message runs on the broker thread (the one appender of both hand-offs).
- * struct kg_ingest is read-only after kg_ingest__init. */
+ * struct kg_ingest is read-only after kg_ingest__init, except `snap`, which only the broker thread
+ * replaces (auth.c, on TICK) between two calls. */
 #ifndef KITGATE_INGEST_H
 #define KITGATE_INGEST_H
 
@@ -15,6 +16,7 @@
 #include "kitgate/validate.h"
 
 struct kg_handoff;
+struct kg_snapshot;
 
 enum kg_ingest_result {
 	KG_INGEST_PASS = 0,       /* not ours (other kit topics, topics not bridged): route untouched */
@@ -40,6 +42,8 @@ struct kg_ingest {
 	struct kg_limits limits;
 	struct kg_handoff *measurements; /* NULL: sink none (validated, not handed off) */
 	struct kg_handoff *bridge;       /* NULL: no bridge_topics */
+	const struct kg_snapshot *snap;  /* auth postgres: the current kits snapshot (borrowed; auth.c
+	                                  * holds the reference), NULL otherwise */
 };
 
 /* cfg and the hand-offs must outlive ig. Main thread. */
