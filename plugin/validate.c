@@ -2,6 +2,7 @@
 #include <assert.h>
 #include <math.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <cjson/cJSON.h>
@@ -116,6 +117,9 @@ static enum kg_reason get_values(struct vctx *c, struct kg_record *out)
 				|| kg_utf8__chars(it->string, nlen) > KG_AGG_NAME_MAX){
 			return fail(c, KG_BAD_VALUE, "values");
 		}
+		for(int k = 0; k < n; k++){ /* n <= KG_AGG_MAX: quadratic is 120 compares at most */
+			if(!strcmp(out->values[k].name, it->string)) return fail(c, KG_MALFORMED, "duplicate key in values");
+		}
 		memcpy(out->values[n].name, it->string, nlen + 1);
 		out->values[n].value = it->valuedouble;
 		n++;
@@ -123,6 +127,37 @@ static enum kg_reason get_values(struct vctx *c, struct kg_record *out)
 	if(n == 0) return fail(c, KG_BAD_VALUE, "values");
 	out->nvalues = (uint8_t)n;
 	return KG_OK;
+}
+
+static int cmp_keys(const void *a, const void *b)
+{
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* 1 if two members of the object root share a name, 0 if not, -1 out of memory. cJSON keeps
+ * duplicates as separate children and its getters return the first one, while most subscribers'
+ * parsers keep the last: a duplicate would let the sink and the subscribers read different values.
+ * Sorting the names keeps big objects O(n log n) (n is bounded by max_payload / 4). */
+static int has_duplicate_keys(const cJSON *root)
+{
+	const char *stack[32];
+	const char **keys = stack;
+	const cJSON *it;
+	size_t n = 0, i;
+	int dup = 0;
+
+	cJSON_ArrayForEach(it, root) n++;
+	if(n < 2) return 0;
+	if(n > sizeof(stack) / sizeof(stack[0])){
+		keys = malloc(n * sizeof(*keys));
+		if(!keys) return -1;
+	}
+	i = 0;
+	cJSON_ArrayForEach(it, root) keys[i++] = it->string ? it->string : "";
+	qsort(keys, n, sizeof(*keys), cmp_keys);
+	for(i = 1; i < n && !dup; i++) dup = !strcmp(keys[i - 1], keys[i]);
+	if(keys != stack) free(keys);
+	return dup;
 }
 
 /* Checks of the parsed object, in field order; the first failure wins. */
@@ -213,6 +248,10 @@ enum kg_reason kg_validate__measurement(int kind, const char *serial, size_t ser
 	if(!cJSON_IsObject(root)){
 		cJSON_Delete(root);
 		return fail(&c, KG_MALFORMED, "not an object");
+	}
+	if(has_duplicate_keys(root) != 0){ /* out of memory counts as malformed too: never accept */
+		cJSON_Delete(root);
+		return fail(&c, KG_MALFORMED, "duplicate key");
 	}
 
 	if(now_ms > 0 && limits->max_clock_skew_ms > INT64_MAX - now_ms){
