@@ -21,9 +21,9 @@
 #define MAX_WRITERS 2
 #define MAX_SIZES 8
 
-enum mode { MODE_ONE, MODE_LOCKSTEP, MODE_INDEPENDENT, MODE_COUNT };
-static const char *const mode_name[MODE_COUNT] = {"1 connection", "2 connections, lockstep",
-	"2 connections, independent"};
+enum mode { MODE_ONE, MODE_LOCKSTEP, MODE_INDEPENDENT, MODE_COUNT, MODE_COPY = MODE_COUNT };
+static const char *const mode_name[MODE_COUNT + 1] = {"1 connection", "2 connections, lockstep",
+	"2 connections, independent", "1 connection, COPY shape (prototype in this tool)"};
 
 struct opts {
 	const char *url, *nofk_url;
@@ -38,6 +38,8 @@ struct opts {
 struct writer {
 	pthread_t th;
 	struct kg_pg *pg;
+	PGconn *copy;      /* MODE_COPY: the prototype's own connection instead of pg */
+	struct sbuf_copy { char *p; size_t len, cap; } buf;
 	struct cell *cell;
 	int idx;
 	uint64_t rows;
@@ -101,11 +103,126 @@ static void make_batch(struct writer *w, size_t n, int nkits)
 	}
 }
 
+
+/* ---- the other statement shape, for comparison: COPY (FORMAT binary) into a temporary table,
+ * then INSERT ... SELECT ... ON CONFLICT (id) DO NOTHING and the kit_last_seen upsert, in one
+ * explicit transaction (3 round trips). A prototype for raw rows of the seed only (kit and
+ * configuration are the seed's peripheral id / 10): it measures the shape, not the writer. ---- */
+
+#define COPY_SETUP \
+	"SET client_min_messages = warning; " \
+	"CREATE TEMP TABLE IF NOT EXISTS kg_tmp (LIKE raw_measurements) ON COMMIT DELETE ROWS"
+#define COPY_FINISH \
+	"INSERT INTO raw_measurements SELECT * FROM kg_tmp ORDER BY id ON CONFLICT (id) DO NOTHING; " \
+	"INSERT INTO kit_last_seen AS l (kit_id, datetime_last_seen) " \
+	"SELECT DISTINCT kit_id, now() FROM kg_tmp ORDER BY 1 ON CONFLICT (kit_id) DO UPDATE SET " \
+	"datetime_last_seen = GREATEST(l.datetime_last_seen, EXCLUDED.datetime_last_seen); COMMIT"
+
+static int cb_add(struct sbuf_copy *b, const void *d, size_t n)
+{
+	if(b->len + n > b->cap){
+		size_t nc = b->cap ? b->cap : 65536;
+		char *np;
+
+		while(nc < b->len + n) nc *= 2;
+		np = realloc(b->p, nc);
+		if(!np) return -1;
+		b->p = np;
+		b->cap = nc;
+	}
+	memcpy(b->p + b->len, d, n);
+	b->len += n;
+	return 0;
+}
+
+static int cb_be(struct sbuf_copy *b, uint64_t v, int bytes)
+{
+	unsigned char d[8];
+	int i;
+
+	for(i = 0; i < bytes; i++) d[i] = (unsigned char)(v >> (8 * (bytes - 1 - i)));
+	return cb_add(b, d, (size_t)bytes);
+}
+
+/* One field: length, then the value (bytes big-endian). */
+static int cb_field(struct sbuf_copy *b, uint64_t v, int bytes)
+{
+	return cb_be(b, (uint64_t)bytes, 4) || cb_be(b, v, bytes);
+}
+
+static int exec_cmd(PGconn *c, const char *sql)
+{
+	PGresult *r = PQexec(c, sql);
+	int ok = PQresultStatus(r) == PGRES_COMMAND_OK;
+
+	if(!ok) fprintf(stderr, "kitgate-pgbench: copy shape: %s", PQerrorMessage(c));
+	PQclear(r);
+	return ok ? 0 : -1;
+}
+
+static int copy_write(struct writer *w, size_t n)
+{
+	static const char sig[11] = "PGCOPY\n\377\r\n";
+	struct sbuf_copy *b = &w->buf;
+	PGresult *r;
+	size_t i;
+	uint64_t f;
+
+	make_batch(w, n, w->cell->nkits);
+	b->len = 0;
+	if(cb_add(b, sig, 11) || cb_be(b, 0, 4) || cb_be(b, 0, 4)) return -1;
+	for(i = 0; i < n; i++){
+		const struct kg_record *rec = &w->recs[i];
+		int32_t kit = rec->peripheral / 10;
+
+		memcpy(&f, &rec->value, 8);
+		if(cb_be(b, 7, 2) || cb_be(b, 16, 4) || cb_add(b, rec->id, 16)
+				|| cb_field(b, (uint32_t)rec->peripheral, 4) || cb_field(b, (uint32_t)kit, 4)
+				|| cb_field(b, (uint32_t)kit, 4) || cb_field(b, (uint32_t)rec->quantity_type, 4)
+				|| cb_field(b, f, 8)
+				|| cb_field(b, (uint64_t)((rec->datetime_ms - INT64_C(946684800000)) * 1000), 8)){
+			return -1;
+		}
+	}
+	if(cb_be(b, 0xffff, 2)) return -1;
+	if(exec_cmd(w->copy, "BEGIN")) return -1;
+	r = PQexec(w->copy, "COPY kg_tmp FROM STDIN (FORMAT binary)");
+	if(PQresultStatus(r) != PGRES_COPY_IN){
+		PQclear(r);
+		return -1;
+	}
+	PQclear(r);
+	if(PQputCopyData(w->copy, b->p, (int)b->len) != 1 || PQputCopyEnd(w->copy, NULL) != 1) return -1;
+	while((r = PQgetResult(w->copy))){
+		int bad = PQresultStatus(r) != PGRES_COMMAND_OK;
+		if(bad) fprintf(stderr, "kitgate-pgbench: copy shape: %s", PQerrorMessage(w->copy));
+		PQclear(r);
+		if(bad) return -1;
+	}
+	if(exec_cmd(w->copy, COPY_FINISH)) return -1;
+	w->rows += n;
+	return 0;
+}
+
+static PGconn *copy_connect(const char *url)
+{
+	const char *keys[] = {"application_name", "dbname", NULL};
+	const char *vals[] = {"kitgate", url, NULL};
+	PGconn *c = PQconnectdbParams(keys, vals, 1);
+
+	if(PQstatus(c) != CONNECTION_OK || exec_cmd(c, COPY_SETUP)){
+		PQfinish(c);
+		return NULL;
+	}
+	return c;
+}
+
 /* Write one batch; 0, or -1 when the write failed or a row was not accepted. */
 static int write_batch(struct writer *w, size_t n)
 {
 	size_t i;
 
+	if(w->copy) return copy_write(w, n);
 	make_batch(w, n, w->cell->nkits);
 	if(kg_pg__write(w->pg, w->recs, n, w->status)) return -1;
 	for(i = 0; i < n; i++){
@@ -251,9 +368,9 @@ static int run_cell(const struct opts *o, const char *url, enum mode mode, size_
 	c->mode = mode;
 	c->batch = batch;
 	c->nkits = o->nkits;
-	c->nwriters = mode == MODE_ONE ? 1 : 2;
+	c->nwriters = mode == MODE_ONE || mode == MODE_COPY ? 1 : 2;
 	/* The same starting point for every cell: an empty table (index sizes alike). */
-	if(exec_ok(mon, "TRUNCATE raw_measurements") || exec_ok(mon, "CHECKPOINT")) goto out;
+	if(exec_ok(mon, "TRUNCATE raw_measurements")) goto out;
 	for(i = 0; i < c->nwriters; i++){
 		struct writer *w = &c->w[i];
 
@@ -262,9 +379,13 @@ static int run_cell(const struct opts *o, const char *url, enum mode mode, size_
 		w->seq = ((uint64_t)mode << 40) | ((uint64_t)batch << 20);
 		w->recs = calloc(batch, sizeof(*w->recs));
 		w->status = calloc(batch, 1);
-		w->pg = kg_pg__new(url);
+		if(mode == MODE_COPY){
+			w->copy = copy_connect(url);
+		}else{
+			w->pg = kg_pg__new(url);
+		}
 		/* Connect and warm the caches outside the timing. */
-		if(!w->recs || !w->status || !w->pg || write_batch(w, batch)) goto out;
+		if(!w->recs || !w->status || !(w->pg || w->copy) || write_batch(w, batch)) goto out;
 		w->rows = 0;
 	}
 	npids = writer_pids(mon, pids, MAX_WRITERS);
@@ -308,6 +429,8 @@ static int run_cell(const struct opts *o, const char *url, enum mode mode, size_
 out:
 	for(i = 0; c && i < c->nwriters; i++){
 		kg_pg__free(c->w[i].pg);
+		PQfinish(c->w[i].copy);
+		free(c->w[i].buf.p);
 		free(c->w[i].recs);
 		free(c->w[i].status);
 	}
@@ -335,7 +458,9 @@ static void usage(FILE *f)
 "process's CPU per row, and how busy the whole machine was (everyone's work: a busy machine\n"
 "makes every number provisional). With --nofk-url (the same schema without raw_measurements'\n"
 "four foreign keys) it also runs 1 connection at the largest batch there, for the server's\n"
-"per-row cost of the foreign keys.\n"
+"per-row cost of the foreign keys. Last, 1 connection at the largest batch with the other\n"
+"statement shape (COPY (FORMAT binary) into a temporary table, INSERT ... SELECT ... ON CONFLICT\n"
+"(id) DO NOTHING, kit_last_seen upsert, COMMIT; a prototype inside this tool) for comparison.\n"
 "\n"
 "  --database-url URL   libpq URI of the AstroPlant database (its raw_measurements is truncated)\n"
 "  --nofk-url URL       a second database without the foreign keys on raw_measurements\n"
@@ -448,6 +573,8 @@ int main(int argc, char **argv)
 			if(o.sizes[k] == big && m == MODE_LOCKSTEP) lock_big = r;
 		}
 	}
+	if(run_cell(&o, o.url, MODE_COPY, big, &r)) failures++;
+	print_row(mode_name[MODE_COPY], big, &r);
 	if(o.nofk_url){
 		if(run_cell(&o, o.nofk_url, MODE_ONE, big, &r)) failures++;
 		print_row("1 connection, no foreign keys", big, &r);
