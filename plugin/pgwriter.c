@@ -22,7 +22,6 @@
  */
 #include <assert.h>
 #include <inttypes.h>
-#include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -31,10 +30,14 @@
 
 #include <libpq-fe.h>
 
+#include "kitgate/json.h"
 #include "kitgate/log.h"
+#include "kitgate/numfmt.h"
 #include "kitgate/pgcache.h"
 #include "kitgate/pgwriter.h"
+#include "kitgate/ratelimit.h"
 #include "kitgate/record.h"
+#include "kitgate/uuid.h"
 
 #define NEGATIVE_TTL_MS 5000     /* how long an unknown peripheral/quantity type stays unknown */
 #define POSITIVE_TTL_MS 600000   /* known ones are looked up again after this (renamed kits) */
@@ -119,20 +122,6 @@ static int sb_add(struct sbuf *sb, const char *s, size_t n)
 static int sb_addc(struct sbuf *sb, char c)
 {
 	return sb_add(sb, &c, 1);
-}
-
-static int sb_addf(struct sbuf *sb, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static int sb_addf(struct sbuf *sb, const char *fmt, ...)
-{
-	char tmp[64];
-	va_list ap;
-	int n;
-
-	va_start(ap, fmt);
-	n = vsnprintf(tmp, sizeof(tmp), fmt, ap);
-	va_end(ap);
-	assert(n >= 0 && (size_t)n < sizeof(tmp));
-	return sb_add(sb, tmp, (size_t)n);
 }
 
 static int64_t now_ms(void)
@@ -598,20 +587,14 @@ static void check_rows(struct kg_pg *pg, const struct kg_record *recs, size_t n,
 	}
 }
 
-/* Append s as a JSON string body (no quotes) with JSON escaping. */
+/* Append s as a JSON string body (no quotes), escaped by kg_json__escape. */
 static int json_escape(struct sbuf *sb, const char *s)
 {
-	for(; *s; s++){
-		unsigned char c = (unsigned char)*s;
+	size_t len = strlen(s);
 
-		if(c == '"' || c == '\\'){
-			if(sb_addc(sb, '\\') || sb_addc(sb, (char)c)) return -1;
-		}else if(c < 0x20){
-			if(sb_addf(sb, "\\u%04x", c)) return -1;
-		}else if(sb_addc(sb, (char)c)){
-			return -1;
-		}
-	}
+	if(sb_reserve(sb, 6 * len)) return -1;
+	sb->len += kg_json__escape(sb->p + sb->len, 6 * len, s, len);
+	sb->p[sb->len] = '\0';
 	return 0;
 }
 
@@ -697,7 +680,7 @@ static int append_row(struct kg_pg *pg, const struct kg_record *rec)
 	js->len = 0;
 	if(sb_addc(js, '{')) return -1;
 	for(i = 0; i < rec->nvalues && i < KG_AGG_MAX; i++){
-		size_t dl = (size_t)kg_double__format(rec->values[i].value, d);
+		size_t dl = (size_t)kg_numfmt__double(rec->values[i].value, d);
 		if((i && sb_addc(js, ',')) || sb_addc(js, '"') || json_escape(js, rec->values[i].name)
 				|| sb_add(js, "\":", 2) || sb_add(js, d, dl)){
 			return -1;
