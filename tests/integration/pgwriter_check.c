@@ -231,8 +231,11 @@ static void check_killed_mid_batch(const char *uri)
 	}
 	PQclear(PQexec(locker, "BEGIN"));
 	PQclear(PQexec(locker, "INSERT INTO kit_last_seen VALUES (2, now()) ON CONFLICT DO NOTHING"));
-	check(PQresultStatus(PQexec(locker, "SELECT 1 FROM kit_last_seen WHERE kit_id = 2 FOR UPDATE"))
-			== PGRES_TUPLES_OK, "mid-batch kill: kit_last_seen row of kit 2 locked");
+	{
+		PGresult *lr = PQexec(locker, "SELECT 1 FROM kit_last_seen WHERE kit_id = 2 FOR UPDATE");
+		check(PQresultStatus(lr) == PGRES_TUPLES_OK, "mid-batch kill: kit_last_seen row of kit 2 locked");
+		PQclear(lr);
+	}
 	pthread_create(&b.th, NULL, bg_main, &b);
 	/* Wait until the writer's backend waits for that lock, i.e. is inside the batch. */
 	for(i = 0; i < 100 && !waited; i++){
