@@ -38,4 +38,11 @@ enum kg_reason kg_validate__measurement(int kind, const char *serial, size_t ser
 		const void *payload, size_t len, int64_t now_ms, const struct kg_limits *limits,
 		struct kg_record *out, const char **detail);
 
+/* The format-independent rules on a record a decoder filled (kind RAW or AGGREGATE): bad_time
+ * (negative, later than now_ms + max_clock_skew_ms, end before start), bad_type (peripheral or
+ * quantityType < 1), bad_value (value not finite; aggregate: 1..KG_AGG_MAX values, names 1..50
+ * characters of valid UTF-8, finite). First failure in field order wins; *detail as above. Pure. */
+enum kg_reason kg_validate__record(const struct kg_record *rec, int64_t now_ms,
+		const struct kg_limits *limits, const char **detail);
+
 #endif

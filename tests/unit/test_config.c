@@ -725,6 +725,39 @@ static void test_kafka_props_validated(void **state)
 	kg_config__free(&c);
 }
 
+/* payload_format: default auto, the three values in any case, anything else is an error. */
+static void test_payload_format(void **state)
+{
+	static const struct {
+		const char *value;
+		int want; /* -1: refused */
+	} cases[] = {
+		{"auto", KG_PAYLOAD_AUTO}, {"json", KG_PAYLOAD_JSON}, {"capnp", KG_PAYLOAD_CAPNP},
+		{"CAPNP", KG_PAYLOAD_CAPNP}, {"Json", KG_PAYLOAD_JSON},
+		{"", -1}, {"avro", -1}, {"capnp ", -1}, {"packed", -1},
+	};
+	struct kg_config c;
+	char err[256];
+	int i;
+
+	(void)state;
+	assert_int_equal(kg_config__parse(&c, NULL, 0, err, sizeof(err)), 0);
+	assert_int_equal(c.payload_format, KG_PAYLOAD_AUTO);
+	kg_config__free(&c);
+	for(i = 0; i < N(cases); i++){
+		int rc = parse1(&c, "payload_format", cases[i].value, err, sizeof(err));
+		if(cases[i].want < 0){
+			assert_int_equal(rc, -1);
+			assert_non_null(strstr(err, "payload_format"));
+			assert_non_null(strstr(err, "auto|json|capnp"));
+			continue;
+		}
+		assert_int_equal(rc, 0);
+		assert_int_equal((int)c.payload_format, cases[i].want);
+		kg_config__free(&c);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -746,6 +779,7 @@ int main(void)
 		cmocka_unit_test_setup(test_service_users_trim, clear_env),
 		cmocka_unit_test_setup(test_free_after_failure, clear_env),
 		cmocka_unit_test_setup(test_kafka_props_validated, clear_env),
+		cmocka_unit_test_setup(test_payload_format, clear_env),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
