@@ -64,6 +64,7 @@ static int on_measurement(struct kg_plugin *p, struct mosquitto_evt_message *ed,
 
 	r = kg_payload__validate(p->cfg.payload_format, kind, serial, slen, ed->payload, ed->payloadlen,
 			clock_ns(CLOCK_REALTIME) / 1000000, &p->limits, &rec, &detail);
+	if(r == KG_OK && p->auth.snap && (r = kg_snapshot__check(p->auth.snap, serial, slen, rec.peripheral, rec.quantity_type)) != KG_OK) detail = "kits snapshot";
 	if(r == KG_OK && p->handing_off && hand_off(p, &rec) != 0){
 		r = KG_OVERLOAD;
 		detail = "queue full and spool unavailable";
