@@ -8,6 +8,7 @@
 #include <mosquitto_plugin.h>
 #include <mosquitto.h>
 
+#include "kitgate/clientids.h"
 #include "kitgate/handoff.h"
 #include "kitgate/spool.h"
 #include "kitgate/worker.h"
@@ -105,6 +106,9 @@ static int status_format(struct kg_plugin *p, char *buf, size_t cap)
 	PUT("},\"bridge\":{");
 	if(stream_format(bs, bs->worker ? "kafka" : "none", buf, cap, off) != 0) return -1;
 	PUT("}}");
+	PUT(",\"wills\":{\"accepted\":%llu,\"unsaved\":%llu},\"clientid_refused\":%llu,\"clientid_evicted\":%llu",
+			(unsigned long long)c->wills_accepted, (unsigned long long)c->wills_unsaved,
+			(unsigned long long)c->clientid_refused, (unsigned long long)kg_clientids__evicted(p->idguard.ids));
 	PUT(",\"broker_thread_ns_per_msg\":%.1f}",
 			c->broker_msgs ? (double)c->broker_ns / (double)c->broker_msgs : 0.0);
 	return (int)o;
