@@ -21,6 +21,7 @@ static int on_tick(int event, void *event_data, void *userdata)
 	(void)event_data;
 	kg_outbox__drain(0);
 	kg_status__tick(userdata);
+	kg_live__tick(userdata);
 	return MOSQ_ERR_SUCCESS;
 }
 
@@ -53,6 +54,7 @@ static void plugin_free(struct kg_plugin *p)
 	for(i = 0; i < NCALLBACKS; i++){
 		mosquitto_callback_unregister(p->pid, callbacks[i].event, callbacks[i].cb, NULL);
 	}
+	kg_live__cleanup(p);
 	kg_worker__stop(p);
 	kg_handoff__destroy(&p->handoff);
 	if(p->spool) kg_spool__close(p->spool);
@@ -118,6 +120,10 @@ EXPORT int mosquitto_plugin_init(mosquitto_plugin_id_t *identifier, void **userd
 		return MOSQ_ERR_NOMEM;
 	}
 	if(p->handing_off && kg_worker__start(p) != 0){
+		plugin_free(p);
+		return MOSQ_ERR_NOMEM;
+	}
+	if(kg_live__init(p) != 0){
 		plugin_free(p);
 		return MOSQ_ERR_NOMEM;
 	}
