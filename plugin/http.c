@@ -285,6 +285,19 @@ static const cJSON *find_kit(const cJSON *kits, const char *field, const char *v
 	return NULL;
 }
 
+/* The kit with an open session of this client id, else the kit whose last session had it. */
+static const cJSON *find_client(const cJSON *kits, const char *client_id)
+{
+	const cJSON *k, *s;
+
+	cJSON_ArrayForEach(k, kits){
+		cJSON_ArrayForEach(s, cJSON_GetObjectItemCaseSensitive(k, "sessions")){
+			if(cJSON_IsString(s) && !strcmp(s->valuestring, client_id)) return k;
+		}
+	}
+	return find_kit(kits, "client_id", client_id);
+}
+
 static enum MHD_Result test_measurement(struct kg_http *h, struct MHD_Connection *c, const char *serial,
 		struct conn *cn)
 {
@@ -411,7 +424,7 @@ static enum MHD_Result route(struct kg_http *h, struct MHD_Connection *c, const 
 			k = find_kit(cJSON_GetObjectItemCaseSensitive(snap->state, "kits"), "serial", url + 13);
 			ret = k ? send_tree(h, c, 200, k) : send_error(h, c, 404, "unknown_kit", "no such kit has been seen");
 		}else if(!strncmp(url, "/api/v1/clients/", 16) && url[16]){
-			k = find_kit(cJSON_GetObjectItemCaseSensitive(snap->state, "kits"), "client_id", url + 16);
+			k = find_client(cJSON_GetObjectItemCaseSensitive(snap->state, "kits"), url + 16);
 			if(k){
 				cJSON *j = cJSON_CreateObject();
 

@@ -129,6 +129,36 @@ void kg_kits__touch(struct kg_kits *k, struct kg_kit *kit, int64_t now_ms)
 	}
 }
 
+void kg_kits__session_open(struct kg_kits *k, struct kg_kit *kit, const char *client_id, int64_t now_ms)
+{
+	kit->connections++;
+	snprintf(kit->client_id, sizeof(kit->client_id), "%s", client_id ? client_id : "");
+	if(kit->nsessions == KG_KITS_SESSIONS){
+		memmove(kit->sessions[0], kit->sessions[1], sizeof(kit->sessions[0]) * (KG_KITS_SESSIONS - 1));
+		kit->nsessions--;
+	}
+	memcpy(kit->sessions[kit->nsessions++], kit->client_id, sizeof(kit->client_id));
+	kit->urgent = true;
+	kg_kits__touch(k, kit, now_ms);
+}
+
+void kg_kits__session_close(struct kg_kits *k, struct kg_kit *kit, const char *client_id, int64_t now_ms)
+{
+	int i;
+
+	if(kit->connections > 0) kit->connections--;
+	for(i = kit->nsessions - 1; client_id && i >= 0; i--){
+		if(strncmp(kit->sessions[i], client_id, KG_KITS_CLIENT_ID_MAX)) continue;
+		memmove(kit->sessions[i], kit->sessions[i + 1], sizeof(kit->sessions[0]) * (size_t)(kit->nsessions - 1 - i));
+		kit->nsessions--;
+		break;
+	}
+	if(kit->connections == 0) kit->nsessions = 0;
+	if(kit->nsessions > 0) memcpy(kit->client_id, kit->sessions[kit->nsessions - 1], sizeof(kit->client_id));
+	kit->urgent = true;
+	kg_kits__touch(k, kit, now_ms);
+}
+
 void kg_kits__foreach(struct kg_kits *k, void (*cb)(struct kg_kit *kit, void *arg), void *arg)
 {
 	struct kg_kit *kit, *older;
@@ -222,21 +252,28 @@ size_t kg_kits__format_json(const struct kg_kit *kit, char *buf, size_t cap)
 	char cid[KG_KITS_CLIENT_ID_MAX * 6 + 1], addr[64 * 6 + 1], ser[KG_SERIAL_MAX * 6 + 1];
 	char at[32], seen[32];
 	size_t off;
-	int n, r;
+	int n, r, i;
 
 	put_escaped(cid, sizeof(cid), kit->client_id);
 	put_escaped(addr, sizeof(addr), kit->address);
 	put_escaped(ser, sizeof(ser), kit->serial);
 	if(kit->connected_at_ms) snprintf(at, sizeof(at), "%lld", (long long)kit->connected_at_ms); else strcpy(at, "null");
 	if(kit->last_seen_ms) snprintf(seen, sizeof(seen), "%lld", (long long)kit->last_seen_ms); else strcpy(seen, "null");
-	n = snprintf(buf, cap, "{\"serial\":\"%s\",\"online\":%s,\"client_id\":%s%s%s,\"address\":%s%s%s,"
-			"\"protocol_version\":%d,\"connected_at\":%s,\"last_seen\":%s,\"accepted\":%llu,\"rejected\":{",
+	n = snprintf(buf, cap, "{\"serial\":\"%s\",\"online\":%s,\"client_id\":%s%s%s,\"sessions\":[",
 			ser, kit->connections > 0 ? "true" : "false",
-			cid[0] ? "\"" : "", cid[0] ? cid : "null", cid[0] ? "\"" : "",
-			addr[0] ? "\"" : "", addr[0] ? addr : "null", addr[0] ? "\"" : "",
-			kit->protocol_version, at, seen, (unsigned long long)kit->accepted);
+			cid[0] ? "\"" : "", cid[0] ? cid : "null", cid[0] ? "\"" : "");
 	if(n < 0) return 0;
 	off = (size_t)n;
+	for(i = 0; i < kit->nsessions; i++){
+		put_escaped(cid, sizeof(cid), kit->sessions[i]);
+		n = snprintf(off < cap ? buf + off : NULL, off < cap ? cap - off : 0, "%s\"%s\"", i ? "," : "", cid);
+		off += (size_t)n;
+	}
+	n = snprintf(off < cap ? buf + off : NULL, off < cap ? cap - off : 0, "],\"address\":%s%s%s,"
+			"\"protocol_version\":%d,\"connected_at\":%s,\"last_seen\":%s,\"accepted\":%llu,\"rejected\":{",
+			addr[0] ? "\"" : "", addr[0] ? addr : "null", addr[0] ? "\"" : "",
+			kit->protocol_version, at, seen, (unsigned long long)kit->accepted);
+	off += (size_t)n;
 	for(r = 1; r < KG_REASON_COUNT; r++){
 		n = snprintf(off < cap ? buf + off : NULL, off < cap ? cap - off : 0, "%s\"%s\":%llu",
 				r > 1 ? "," : "", kg_reason__name(r), (unsigned long long)kit->rejected[r]);

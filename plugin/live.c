@@ -89,13 +89,10 @@ static bool is_kit_user(struct kg_plugin *p, const char *username)
 static void go_online(struct kg_plugin *p, struct kg_kit *kit, const char *client_id, const char *address,
 		int protocol_version, int64_t at_ms)
 {
-	kit->connections++;
-	copy_str(kit->client_id, sizeof(kit->client_id), client_id);
 	copy_str(kit->address, sizeof(kit->address), address);
 	kit->protocol_version = protocol_version;
 	kit->connected_at_ms = at_ms;
-	kit->urgent = true;
-	kg_kits__touch(p->live->kits, kit, at_ms);
+	kg_kits__session_open(p->live->kits, kit, client_id, at_ms);
 }
 
 static void promote(struct kg_plugin *p, const struct pending *pd)
@@ -151,9 +148,7 @@ static int on_disconnect(int event, void *event_data, void *userdata)
 	if(!is_kit_user(p, username)) return MOSQ_ERR_SUCCESS;
 	kit = kg_kits__find(p->live->kits, username, strlen(username));
 	if(!kit || kit->connections == 0) return MOSQ_ERR_SUCCESS;
-	kit->connections--;
-	kit->urgent = true;
-	kg_kits__touch(p->live->kits, kit, now_ms());
+	kg_kits__session_close(p->live->kits, kit, mosquitto_client_id(ed->client), now_ms());
 	return MOSQ_ERR_SUCCESS;
 }
 
@@ -240,7 +235,7 @@ static void publish_kit(struct kg_kit *kit, void *arg)
 {
 	struct kit_pub *kp = arg;
 	char topic[sizeof(STATUS_TOPIC_PREFIX) + KG_SERIAL_MAX];
-	char buf[1024];
+	char buf[2048];
 	size_t n;
 
 	if(!kit->dirty) return;
@@ -323,7 +318,7 @@ struct snap_ctx {
 static void snap_kit(struct kg_kit *kit, void *arg)
 {
 	struct snap_ctx *c = arg;
-	char buf[1024];
+	char buf[2048];
 	size_t n = kg_kits__format_json(kit, buf, sizeof(buf));
 	cJSON *o = n < sizeof(buf) ? cJSON_ParseWithLength(buf, n) : NULL;
 

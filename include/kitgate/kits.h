@@ -12,11 +12,14 @@
 
 #define KG_KITS_CLIENT_ID_MAX 128   /* longer client ids are truncated (display only) */
 #define KG_KITS_REJECTIONS 200      /* recent rejections kept */
+#define KG_KITS_SESSIONS 4          /* open sessions whose client ids a kit remembers */
 
 struct kg_kit {
 	char serial[KG_SERIAL_MAX + 1];
 	int connections;               /* sessions open under this serial (0 = offline) */
-	char client_id[KG_KITS_CLIENT_ID_MAX + 1]; /* of the latest session */
+	char client_id[KG_KITS_CLIENT_ID_MAX + 1]; /* of the latest open session, else the last one */
+	char sessions[KG_KITS_SESSIONS][KG_KITS_CLIENT_ID_MAX + 1]; /* open sessions' client ids */
+	int nsessions;
 	char address[64];
 	int protocol_version;          /* 3 (3.1), 4 (3.1.1), 5; 0 = unknown */
 	int64_t connected_at_ms;       /* latest session's start; 0 = never seen connected */
@@ -56,6 +59,10 @@ struct kg_kit *kg_kits__find(struct kg_kits *k, const char *serial, size_t slen)
 /* Mark a kit as just seen (moves it to the front of the eviction order). */
 void kg_kits__touch(struct kg_kits *k, struct kg_kit *kit, int64_t now_ms);
 
+/* A session with client_id opened / closed (connections, client_id and sessions updated). */
+void kg_kits__session_open(struct kg_kits *k, struct kg_kit *kit, const char *client_id, int64_t now_ms);
+void kg_kits__session_close(struct kg_kits *k, struct kg_kit *kit, const char *client_id, int64_t now_ms);
+
 /* Every kit, most recently seen first. */
 void kg_kits__foreach(struct kg_kits *k, void (*cb)(struct kg_kit *kit, void *arg), void *arg);
 size_t kg_kits__count(const struct kg_kits *k, size_t *online);
@@ -68,7 +75,8 @@ void kg_kits__reject(struct kg_kits *k, int64_t at_ms, enum kg_reason reason, co
 void kg_kits__rejections(const struct kg_kits *k, void (*cb)(const struct kg_rejection *r, void *arg), void *arg);
 
 /* Retained status JSON for $SYS/broker/kitgate/kits/<serial>: {"serial","online","client_id",
- * "address","protocol_version","connected_at","last_seen","accepted","rejected":{reason:n}}.
+ * "sessions":[client ids],"address","protocol_version","connected_at","last_seen","accepted",
+ * "rejected":{reason:n}}.
  * Times are epoch ms or null. Returns the length, or the length needed when it does not fit. */
 size_t kg_kits__format_json(const struct kg_kit *kit, char *buf, size_t cap);
 
