@@ -21,7 +21,9 @@
 #include "kitgate/http.h"
 #include "kitgate/log.h"
 #include "kitgate/pwfile.h"
+#include "kitgate/access.h"
 #include "kitgate/topic.h"
+#include "kitgate/uuid.h"
 
 #define CONNECTION_LIMIT 64
 #define PER_IP_LIMIT 16
@@ -310,7 +312,7 @@ static enum MHD_Result test_measurement(struct kg_http *h, struct MHD_Connection
 	cJSON *j;
 	int kind;
 
-	if(!kg_username__ok(serial) || strlen(serial) > KG_SERIAL_MAX){
+	if(!kg_access__username_ok(serial) || strlen(serial) > KG_SERIAL_MAX){
 		return send_error(h, c, 400, "bad_serial", "a kit serial: 1-64 bytes without '+', '#' or '/'");
 	}
 	if(!kind_s || !strcmp(kind_s, "raw")){

@@ -20,11 +20,13 @@
 #include <mosquitto_plugin.h>
 #include <mosquitto.h>
 
+#include "kitgate/access.h"
 #include "kitgate/bridge.h"
 #include "kitgate/http.h"
 #include "kitgate/kits.h"
 #include "kitgate/spool.h"
 #include "kitgate/stats.h"
+#include "kitgate/topic.h"
 #include "kitgate/view.h"
 #include "kitgate_internal.h"
 
@@ -81,7 +83,7 @@ static void copy_str(char *dst, size_t cap, const char *src)
 /* A username that may be a kit: a valid serial and not a service user. */
 static bool is_kit_user(struct kg_plugin *p, const char *username)
 {
-	return username && kg_username__ok(username) && strlen(username) <= KG_SERIAL_MAX
+	return username && kg_access__username_ok(username) && strlen(username) <= KG_SERIAL_MAX
 		&& !kg_config__is_service(&p->cfg, username);
 }
 

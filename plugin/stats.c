@@ -10,7 +10,7 @@
 
 #include <cjson/cJSON.h>
 
-#include "kitgate/record.h"
+#include "kitgate/numfmt.h"
 #include "kitgate/stats.h"
 
 const int64_t kg_stats_window_ms[KG_STATS_WINDOWS] = { 60000, 300000, 1800000 };
@@ -356,9 +356,9 @@ size_t kg_stats__format_json(const struct kg_stats_view *v, char *buf, size_t ca
 	int w, n;
 
 	for(w = 0; w < KG_STATS_WINDOWS; w++){
-		if(v->count[w]) kg_double__format(v->avg[w], num[w]); else strcpy(num[w], "null");
+		if(v->count[w]) kg_numfmt__double(v->avg[w], num[w]); else strcpy(num[w], "null");
 	}
-	if(v->has_latest) kg_double__format(v->latest, latest); else strcpy(latest, "null");
+	if(v->has_latest) kg_numfmt__double(v->latest, latest); else strcpy(latest, "null");
 	n = snprintf(buf, cap, "{\"avg_%s\":%s,\"avg_%s\":%s,\"avg_%s\":%s,\"count_%s\":%llu,"
 			"\"count_%s\":%llu,\"count_%s\":%llu,\"latest\":%s,\"latest_at\":",
 			names[0], num[0], names[1], num[1], names[2], num[2],
