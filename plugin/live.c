@@ -157,6 +157,14 @@ static int on_disconnect(int event, void *event_data, void *userdata)
 
 /* ---- the MESSAGE-path hooks ------------------------------------------------------------------ */
 
+/* Whether client is logged in as this kit (a service user publishing for a kit is not the kit). */
+static bool is_own(const void *client, const char *serial, size_t slen)
+{
+	const char *u = mosquitto_client_username((const struct mosquitto *)client);
+
+	return u && strlen(u) == slen && !memcmp(u, serial, slen);
+}
+
 static void stats_key(char *out, size_t cap, const char *serial, size_t slen, int32_t peripheral, int32_t qt)
 {
 	snprintf(out, cap, "kit/%.*s/stats/%" PRId32 "/%" PRId32, (int)slen, serial, peripheral, qt);
@@ -176,7 +184,7 @@ void kg_live__measurement(struct kg_plugin *p, const void *client, const char *s
 	if(kit){
 		if(client && take_pending(l, client, &pd)){
 			go_online(p, kit, pd.client_id, pd.address, pd.protocol_version, pd.at_ms);
-		}else if(client && kit->connections == 0){
+		}else if(client && kit->connections == 0 && is_own(client, serial, slen)){
 			go_online(p, kit, mosquitto_client_id((struct mosquitto *)client),
 					mosquitto_client_address((struct mosquitto *)client),
 					mosquitto_client_protocol_version((struct mosquitto *)client), now);

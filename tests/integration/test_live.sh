@@ -125,6 +125,11 @@ kg_eq "non-numeric stats payloads counted" "kitgate_stats_ignored_total 1" "$(gr
 j=$(curl -s "${AUTH[@]}" "$H/api/v1/kits/k-test-0001")
 kg_eq "one kit with its streams (the 31-minute-old value made none)" "k-test-0001 2 50" \
 	"$(jq -r '"\(.serial) \(.streams|length) \(.streams[]|select(.peripheral==11)|.avg_5min)"' <<<"$j")"
+pub server kit/k-test-0008/measurement/raw "$(raw "$(uuid)" "" "$(now_ms)" 81 1 3)"
+sleep 1
+j=$(curl -s "${AUTH[@]}" "$H/api/v1/kits/k-test-0008")
+kg_eq "a service user publishing for a kit counts for the kit but does not make it online" "1 false" \
+	"$(jq -r '"\(.accepted) \(.online)"' <<<"$j")"
 j=$(curl -s "${AUTH[@]}" "$H/api/v1/clients/kit3-client")
 kg_eq "client-id lookup" "k-test-0003 false" "$(jq -r '"\(.kit.serial) \(.kit.online)"' <<<"$j")"
 kg_eq "unknown client id: 404" 404 "$(code "${AUTH[@]}" "$H/api/v1/clients/nobody")"
@@ -133,7 +138,7 @@ kg_eq "recent rejections, newest first, with reason/detail/topic/serial" \
 	"bad_type id kit/k-test-0002/measurement/raw k-test-0002|bad_value value" \
 	"$(jq -r '"\(.[0].reason) \(.[0].detail) \(.[0].topic) \(.[0].serial)|\(.[1].reason) \(.[1].detail)"' <<<"$j")"
 j=$(curl -s "${AUTH[@]}" "$H/api/v1/status")
-kg_eq "status: accepted, rejected by reason, sink" "5 1 postgres true" \
+kg_eq "status: accepted, rejected by reason, sink" "6 1 postgres true" \
 	"$(jq -r '"\(.accepted) \(.rejected.bad_value) \(.sink.kind) \(.sink.connected)"' <<<"$j")"
 kg_eq "generic streams listed" 2 "$(curl -s "${AUTH[@]}" "$H/api/v1/streams" | jq length)"
 
