@@ -23,7 +23,6 @@ struct sample {
 };
 
 struct stream {
-	char *key;
 	uint32_t hash;
 	struct stream *hnext;          /* hash chain */
 	struct stream *older, *newer;  /* update order (eviction takes the oldest) */
@@ -35,8 +34,11 @@ struct stream {
 	bool has_latest;
 	double latest;
 	int64_t latest_at;
+	int64_t first_t[KG_STATS_WINDOWS]; /* time of each window's first sample (INT64_MAX: empty), so that
+	                                    * the common case of add (nothing to expire) stays in this struct */
 	uint64_t version, published_version;
 	int64_t published_at;
+	char key[];                    /* NUL-terminated, allocated with the struct */
 };
 
 struct kg_stats {
@@ -85,12 +87,23 @@ static void window_remove(struct stream *s, int w, double x)
 	}
 }
 
+static void refresh_first(struct stream *s)
+{
+	int w;
+
+	for(w = 0; w < KG_STATS_WINDOWS; w++) s->first_t[w] = s->off[w] < s->n ? at(s, s->off[w])->t : INT64_MAX;
+}
+
 /* Drop samples that left each window at now. Returns whether anything changed. */
 static bool expire(struct kg_stats *st, struct stream *s, int64_t now)
 {
 	bool changed = false;
 	int w;
 
+	for(w = 0; w < KG_STATS_WINDOWS; w++){
+		if(s->first_t[w] < now - kg_stats_window_ms[w]) break;
+	}
+	if(w == KG_STATS_WINDOWS) return false; /* nothing to expire: the ring is not touched */
 	for(w = 0; w < LONGEST; w++){
 		int64_t cutoff = now - kg_stats_window_ms[w];
 
@@ -111,6 +124,7 @@ static bool expire(struct kg_stats *st, struct stream *s, int64_t now)
 		st->c.samples--;
 		changed = true;
 	}
+	refresh_first(s);
 	if(changed) s->version++;
 	return changed;
 }
@@ -132,6 +146,7 @@ static void drop_oldest(struct kg_stats *st, struct stream *s)
 	s->n--;
 	st->c.samples--;
 	st->c.samples_dropped++;
+	refresh_first(s);
 }
 
 /* Double the ring (a power of two, at most the power of two >= max_samples). 0 or -1. */
@@ -167,7 +182,6 @@ static void link_newest(struct kg_stats *st, struct stream *s)
 
 static void stream_free(struct stream *s)
 {
-	free(s->key);
 	free(s->ring);
 	free(s);
 }
@@ -242,12 +256,15 @@ int kg_stats__add(struct kg_stats *st, const char *key, int64_t t_ms, double val
 			st->c.too_old++;
 			return 1;
 		}
-		s = calloc(1, sizeof(*s));
-		if(!s || !(s->key = strdup(key)) || grow(s) != 0){
-			if(s) free(s->key);
+		size_t klen = strlen(key);
+
+		s = calloc(1, sizeof(*s) + klen + 1);
+		if(!s || grow(s) != 0){
 			free(s);
 			return -1;
 		}
+		memcpy(s->key, key, klen + 1);
+		for(w = 0; w < KG_STATS_WINDOWS; w++) s->first_t[w] = INT64_MAX;
 		if(st->c.streams >= st->max_streams) evict_oldest(st);
 		s->hash = h;
 		s->published_at = INT64_MIN / 2;
@@ -280,6 +297,7 @@ int kg_stats__add(struct kg_stats *st, const char *key, int64_t t_ms, double val
 			assert(pos >= s->off[w]);
 			sum_add(s, w, value);
 			s->cnt[w]++;
+			if(pos == s->off[w]) s->first_t[w] = t_ms; /* the window's new first sample */
 		}else{
 			assert(pos <= s->off[w]);
 			s->off[w]++; /* inserted before the window's first sample */
