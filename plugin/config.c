@@ -47,6 +47,9 @@ enum opt_id {
 	O_STATS_MAX_SAMPLES,
 	O_HTTP_LISTEN,
 	O_HTTP_PASSWORD_FILE,
+	O_PAYLOAD_FORMAT,
+	O_AUTH,
+	O_AUTH_REFRESH_S,
 	O_COUNT
 };
 
@@ -85,6 +88,9 @@ static const struct opt_def opt_table[O_COUNT] = {
 	[O_STATS_MAX_SAMPLES] = {"stats_max_samples", NULL},
 	[O_HTTP_LISTEN] = {"http_listen", NULL},
 	[O_HTTP_PASSWORD_FILE] = {"http_password_file", NULL},
+	[O_PAYLOAD_FORMAT] = {"payload_format", NULL},
+	[O_AUTH] = {"auth", NULL},
+	[O_AUTH_REFRESH_S] = {"auth_refresh_s", NULL},
 };
 
 #define KAFKA_PROP_PREFIX "kafka."
@@ -621,6 +627,29 @@ static int resolve(struct kg_config *cfg, struct val vals[O_COUNT], char *err, s
 		if(get_str(v, "http_listen", NULL, &cfg->http_listen, err, errlen)) return -1;
 	}
 	if(get_str(&vals[O_HTTP_PASSWORD_FILE], "http_password_file", NULL, &cfg->http_password_file, err, errlen)) return -1;
+
+	/* payload_format */
+	v = &vals[O_PAYLOAD_FORMAT];
+	if(!v->value || !strcasecmp(v->value, "auto")){
+		cfg->payload_format = KG_PAYLOAD_AUTO;
+	}else if(!strcasecmp(v->value, "json")){
+		cfg->payload_format = KG_PAYLOAD_JSON;
+	}else if(!strcasecmp(v->value, "capnp")){
+		cfg->payload_format = KG_PAYLOAD_CAPNP;
+	}else{
+		return bad_value(err, errlen, "payload_format", v, "auto|json|capnp");
+	}
+	/* auth, auth_refresh_s */
+	v = &vals[O_AUTH];
+	if(!v->value || !strcasecmp(v->value, "none")){
+		cfg->auth = KG_AUTH_NONE;
+	}else if(!strcasecmp(v->value, "postgres")){
+		cfg->auth = KG_AUTH_POSTGRES;
+	}else{
+		return bad_value(err, errlen, "auth", v, "none|postgres");
+	}
+	if(get_int(&vals[O_AUTH_REFRESH_S], "auth_refresh_s", 1, 86400, 30, &n, err, errlen)) return -1;
+	cfg->auth_refresh_s = (int)n;
 	return 0;
 }
 

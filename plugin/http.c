@@ -1,7 +1,7 @@
 /* http.c -- the HTTP endpoint: libmicrohttpd with an internal polling thread and one thread per
  * connection (bounded in number, per IP and in time), so neither a slow client nor an event stream
- * ever touches the broker thread. Every handler reads an immutable kg_snapshot; test measurements
- * are validated here (kg_validate__measurement, as the broker does) and handed to the broker
+ * ever touches the broker thread. Every handler reads an immutable kg_view_snapshot; test measurements
+ * are validated here (kg_payload__validate, as the broker does) and handed to the broker
  * thread through the kg_view. Never calls mosquitto_*. Contract in http.h. */
 #include <arpa/inet.h>
 #include <netdb.h>
@@ -20,6 +20,7 @@
 
 #include "kitgate/http.h"
 #include "kitgate/log.h"
+#include "kitgate/payload.h"
 #include "kitgate/pwfile.h"
 #include "kitgate/access.h"
 #include "kitgate/topic.h"
@@ -211,7 +212,7 @@ struct sse {
 static ssize_t sse_read(void *cls, uint64_t pos, char *out, size_t max)
 {
 	struct sse *s = cls;
-	struct kg_snapshot *snap;
+	struct kg_view_snapshot *snap;
 	char *json;
 	size_t n;
 
@@ -324,8 +325,8 @@ static enum MHD_Result test_measurement(struct kg_http *h, struct MHD_Connection
 	}
 	req = calloc(1, sizeof(*req));
 	if(!req) return MHD_NO;
-	r = kg_validate__measurement(kind, serial, strlen(serial), cn->body, cn->len, now_ms(), h->limits,
-			&req->rec, &detail);
+	r = kg_payload__validate(h->cfg->payload_format, kind, serial, strlen(serial), cn->body, cn->len,
+			now_ms(), h->limits, &req->rec, &detail);
 	if(r != KG_OK){
 		free(req);
 		j = cJSON_CreateObject();
@@ -355,7 +356,7 @@ static enum MHD_Result test_measurement(struct kg_http *h, struct MHD_Connection
 		cJSON_AddStringToObject(j, "topic", req->topic);
 	}else{
 		cJSON_AddStringToObject(j, "error", "rejected");
-		cJSON_AddStringToObject(j, "reason", kg_reason__name(KG_OVERLOAD));
+		cJSON_AddStringToObject(j, "reason", kg_reason__name(req->reason));
 	}
 	cJSON_AddStringToObject(j, "message", req->message);
 	ret = send_json(h, c, (unsigned)req->status, j);
@@ -380,7 +381,7 @@ static enum MHD_Result route(struct kg_http *h, struct MHD_Connection *c, const 
 	bool get = !strcmp(method, "GET") || !strcmp(method, "HEAD");
 	bool post = !strcmp(method, "POST");
 	const struct kg_asset *a;
-	struct kg_snapshot *snap;
+	struct kg_view_snapshot *snap;
 	enum MHD_Result ret;
 	const cJSON *k;
 	const char *rest;

@@ -24,6 +24,7 @@
 #include "kitgate/bridge.h"
 #include "kitgate/http.h"
 #include "kitgate/kits.h"
+#include "kitgate/snapshot.h"
 #include "kitgate/spool.h"
 #include "kitgate/stats.h"
 #include "kitgate/topic.h"
@@ -266,25 +267,33 @@ static void run_test_requests(struct kg_plugin *p)
 	struct kg_live *l = p->live;
 	struct kg_test_req *req = kg_view__take_requests(l->view), *next;
 	uint8_t buf[KG_RECORD_MAX_FIXED];
-	struct kg_kit *kit;
 	size_t n;
 
 	for(; req; req = next){
+		enum kg_reason r = KG_OK;
+
 		next = req->next;
+		/* the rest of the broker's checks: the kits snapshot (auth postgres) */
+		if(p->auth.snap) r = kg_snapshot__check(p->auth.snap, req->rec.serial, strlen(req->rec.serial),
+				req->rec.peripheral, req->rec.quantity_type);
+		if(r != KG_OK){
+			req->reason = r;
+			kg_view__complete(l->view, req, 422, "kits snapshot");
+			continue;
+		}
 		n = kg_record__encode(&req->rec, buf, sizeof(buf));
 		if(n == 0 || n > sizeof(buf) || (p->handing_off && kg_handoff__push(&p->handoff, buf, (uint32_t)n) != 0)){
 			p->counters.rejected[KG_OVERLOAD]++;
 			kg_live__measurement(p, NULL, req->rec.serial, strlen(req->rec.serial), req->topic,
 					KG_OVERLOAD, "test measurement: queue full and spool unavailable", &req->rec);
-			kg_view__complete(l->view, req, 503, "overload");
+			req->reason = KG_OVERLOAD;
+			kg_view__complete(l->view, req, 503, "queue full and spool unavailable");
 			continue;
 		}
 		p->counters.accepted++;
 		l->test_accepted++;
 		kg_live__measurement(p, NULL, req->rec.serial, strlen(req->rec.serial), req->topic, KG_OK, NULL, &req->rec);
 		mosquitto_broker_publish_copy(NULL, req->topic, (int)req->len, req->payload, 1, false, NULL);
-		kit = kg_kits__find(l->kits, req->rec.serial, strlen(req->rec.serial));
-		(void)kit;
 		kg_view__complete(l->view, req, 202, p->handing_off ? "accepted: handed to the sink and published"
 				: "accepted: published (sink none)");
 	}

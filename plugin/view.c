@@ -14,7 +14,7 @@
 struct kg_view {
 	pthread_mutex_t lock;
 	pthread_cond_t cond;           /* new snapshot, request outcome, or stop */
-	struct kg_snapshot *current;
+	struct kg_view_snapshot *current;
 	uint64_t seq;
 	bool stopping;
 	struct kg_test_req *head, *tail;
@@ -35,7 +35,7 @@ struct kg_view *kg_view__new(void)
 	return v;
 }
 
-static void snapshot_free(struct kg_snapshot *s)
+static void snapshot_free(struct kg_view_snapshot *s)
 {
 	cJSON_Delete(s->state);
 	free(s->metrics);
@@ -65,7 +65,7 @@ void kg_view__free(struct kg_view *v)
 
 void kg_view__publish(struct kg_view *v, cJSON *state, char *metrics, int64_t at_ms)
 {
-	struct kg_snapshot *s = calloc(1, sizeof(*s)), *old;
+	struct kg_view_snapshot *s = calloc(1, sizeof(*s)), *old;
 
 	if(!s){
 		cJSON_Delete(state);
@@ -90,9 +90,9 @@ void kg_view__publish(struct kg_view *v, cJSON *state, char *metrics, int64_t at
 	if(old) snapshot_free(old);
 }
 
-struct kg_snapshot *kg_view__acquire(struct kg_view *v)
+struct kg_view_snapshot *kg_view__acquire(struct kg_view *v)
 {
-	struct kg_snapshot *s;
+	struct kg_view_snapshot *s;
 
 	pthread_mutex_lock(&v->lock);
 	s = v->current;
@@ -101,7 +101,7 @@ struct kg_snapshot *kg_view__acquire(struct kg_view *v)
 	return s;
 }
 
-void kg_view__release(struct kg_view *v, struct kg_snapshot *s)
+void kg_view__release(struct kg_view *v, struct kg_view_snapshot *s)
 {
 	bool last;
 
@@ -123,9 +123,9 @@ static void deadline_after(struct timespec *ts, int ms)
 	}
 }
 
-struct kg_snapshot *kg_view__wait_newer(struct kg_view *v, uint64_t after, int timeout_ms)
+struct kg_view_snapshot *kg_view__wait_newer(struct kg_view *v, uint64_t after, int timeout_ms)
 {
-	struct kg_snapshot *s = NULL;
+	struct kg_view_snapshot *s = NULL;
 	struct timespec ts;
 	int rc = 0;
 

@@ -14,7 +14,7 @@
 
 /* Immutable once published: readers may walk `state` (cJSON reads are thread-safe on a tree
  * nobody modifies) and read `metrics` until they release it. */
-struct kg_snapshot {
+struct kg_view_snapshot {
 	uint64_t seq;          /* increases with every publish */
 	int64_t at_ms;
 	cJSON *state;          /* {"status":{},"kits":[],"streams":[],"rejections":[]} */
@@ -32,7 +32,9 @@ struct kg_test_req {
 	size_t len;
 	/* outcome (under the view's lock) */
 	int done;
-	int status;                    /* HTTP status: 202 accepted, 503 overload */
+	int status;                    /* HTTP status: 202 accepted, 422 refused by the kits snapshot,
+	                                * 503 overload */
+	int reason;                    /* enum kg_reason when not accepted */
 	char message[160];
 	int refs;
 };
@@ -48,12 +50,12 @@ void kg_view__free(struct kg_view *v);
 void kg_view__publish(struct kg_view *v, cJSON *state, char *metrics, int64_t at_ms);
 
 /* The current snapshot with a reference taken, or NULL before the first publish. */
-struct kg_snapshot *kg_view__acquire(struct kg_view *v);
-void kg_view__release(struct kg_view *v, struct kg_snapshot *s);
+struct kg_view_snapshot *kg_view__acquire(struct kg_view *v);
+void kg_view__release(struct kg_view *v, struct kg_view_snapshot *s);
 
 /* Wait up to timeout_ms for a snapshot with seq > after. Returns it (referenced) or NULL on
  * timeout or once the view is stopping. For server-sent events. */
-struct kg_snapshot *kg_view__wait_newer(struct kg_view *v, uint64_t after, int timeout_ms);
+struct kg_view_snapshot *kg_view__wait_newer(struct kg_view *v, uint64_t after, int timeout_ms);
 
 /* Wake all waiters for good (HTTP shutdown). */
 void kg_view__stop(struct kg_view *v);

@@ -158,7 +158,7 @@ static void *submit_thread(void *arg)
 static void test_view(void **state)
 {
 	struct kg_view *v = kg_view__new();
-	struct kg_snapshot *s1, *s2;
+	struct kg_view_snapshot *s1, *s2;
 	struct submitter sub;
 	struct kg_test_req *req, *got = NULL;
 	pthread_t th;
