@@ -31,6 +31,8 @@
 #define CONNECTION_TIMEOUT_S 30
 #define SSE_KEEPALIVE_MS 10000   /* below CONNECTION_TIMEOUT_S */
 #define TEST_TIMEOUT_MS 5000
+#define SNAPSHOT_MAX_AGE_MS 600  /* an API answer is at most this old ... */
+#define SNAPSHOT_WAIT_MS 500     /* ... unless the broker thread took longer than this to build one */
 
 /* Generated at build time from dashboard/ (dashboard/embed.cmake). */
 struct kg_asset {
@@ -403,11 +405,8 @@ static enum MHD_Result route(struct kg_http *h, struct MHD_Connection *c, const 
 		return serve_events(h, c);
 	}
 	if(!strncmp(url, "/api/", 5) || !strcmp(url, "/metrics")){
-		snap = kg_view__acquire(h->view);
-		if(!get){
-			kg_view__release(h->view, snap);
-			return send_405(h, c, "GET");
-		}
+		if(!get) return send_405(h, c, "GET");
+		snap = kg_view__acquire_fresh(h->view, SNAPSHOT_MAX_AGE_MS, SNAPSHOT_WAIT_MS);
 		if(!snap) return send_error(h, c, 503, "starting", "no snapshot yet; retry in a second");
 		if(!strcmp(url, "/metrics")){
 			ret = snap->metrics ? send_buf(h, c, 200, "text/plain; version=0.0.4; charset=utf-8",

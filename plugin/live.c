@@ -34,7 +34,8 @@
 #define PENDING_MAX 256          /* CONNECTs between two TICKs; past it they wait for a publish */
 #define KITS_MAX 100000          /* kits tracked; offline ones evicted past it */
 #define FLUSH_EVERY_MS 250       /* stats and status scan period */
-#define SNAPSHOT_EVERY_MS 500    /* HTTP snapshot period (only with http_listen) */
+#define SNAPSHOT_EVERY_MS 500    /* HTTP snapshot period (only with http_listen) ... */
+#define SNAPSHOT_WANTED_MS 2000  /* ... and only while an HTTP reader asked within this time */
 #define KIT_STATUS_URGENT_MS 1000   /* online/offline changes: at most once a second per kit */
 #define KIT_STATUS_ROUTINE_MS 10000 /* counters and last_seen only */
 #define STATUS_TOPIC_PREFIX "$SYS/broker/kitgate/kits/"
@@ -583,7 +584,7 @@ void kg_live__tick(struct kg_plugin *p)
 		kp.now = now;
 		kg_kits__foreach(l->kits, publish_kit, &kp);
 	}
-	if(l->view && now >= l->next_snapshot_ms){
+	if(l->view && now >= l->next_snapshot_ms && kg_view__wanted(l->view, SNAPSHOT_WANTED_MS)){
 		struct timespec a, b;
 
 		l->next_snapshot_ms = now + SNAPSHOT_EVERY_MS;

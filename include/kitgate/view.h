@@ -17,6 +17,7 @@
 struct kg_view_snapshot {
 	uint64_t seq;          /* increases with every publish */
 	int64_t at_ms;
+	int64_t mono_ms;       /* CLOCK_MONOTONIC ms of the publish */
 	cJSON *state;          /* {"status":{},"kits":[],"streams":[],"rejections":[]} */
 	char *metrics;         /* Prometheus text exposition */
 	int refs;              /* under the view's lock */
@@ -51,6 +52,16 @@ void kg_view__publish(struct kg_view *v, cJSON *state, char *metrics, int64_t at
 
 /* The current snapshot with a reference taken, or NULL before the first publish. */
 struct kg_view_snapshot *kg_view__acquire(struct kg_view *v);
+
+/* Snapshots are built only while someone reads them: readers say so (kg_view__want; acquire_fresh
+ * and wait_newer do it themselves), and the broker thread asks kg_view__wanted(v, within_ms)
+ * before building one, so an HTTP endpoint nobody uses costs the broker thread nothing. */
+void kg_view__want(struct kg_view *v);
+int kg_view__wanted(struct kg_view *v, int within_ms);
+
+/* Like acquire, but first waits up to timeout_ms for a snapshot at most max_age_ms old (asking for
+ * one). Returns the newest there is (possibly older, or NULL if none was ever published). */
+struct kg_view_snapshot *kg_view__acquire_fresh(struct kg_view *v, int max_age_ms, int timeout_ms);
 void kg_view__release(struct kg_view *v, struct kg_view_snapshot *s);
 
 /* Wait up to timeout_ms for a snapshot with seq > after. Returns it (referenced) or NULL on

@@ -166,6 +166,9 @@ static void test_view(void **state)
 
 	(void)state;
 	assert_null(kg_view__acquire(v));
+	assert_false(kg_view__wanted(v, 2000)); /* nobody asked: the broker builds nothing */
+	assert_null(kg_view__acquire_fresh(v, 600, 20)); /* waits, asks, finds none */
+	assert_true(kg_view__wanted(v, 2000));
 	kg_view__publish(v, cJSON_CreateObject(), strdup("m1"), 1);
 	s1 = kg_view__acquire(v);
 	assert_string_equal(s1->metrics, "m1");
@@ -175,6 +178,9 @@ static void test_view(void **state)
 	assert_non_null(s2);
 	assert_string_equal(s2->metrics, "m2");
 	assert_null(kg_view__wait_newer(v, s2->seq, 10)); /* timeout */
+	s1 = kg_view__acquire_fresh(v, 60000, 10); /* fresh enough: no wait */
+	assert_ptr_equal(s1, s2);
+	kg_view__release(v, s1);
 	kg_view__release(v, s1);
 	kg_view__release(v, s2);
 
