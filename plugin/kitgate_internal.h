@@ -65,6 +65,7 @@ struct kg_plugin {
 	struct kg_ratelimit auth_log;                    /* [broker] */
 	time_t next_status;            /* [broker] */
 	pthread_t main_thread;
+	struct kg_live *live;          /* [broker] live.c: statistics, kit status, HTTP view */
 	struct kg_auth auth;
 };
 
@@ -100,5 +101,16 @@ int kg_auth__basic_auth(struct kg_plugin *p, struct mosquitto_evt_basic_auth *ed
 void kg_auth__cleanup(struct kg_plugin *p);
 /* status.c: publish $SYS/broker/kitgate/status when due. Main thread (TICK). */
 void kg_status__tick(struct kg_plugin *p);
+
+/* live.c: statistics, per-kit status and the HTTP view. init registers its own BASIC_AUTH
+ * (call it before the other callbacks so it sees every CONNECT) and DISCONNECT callbacks; 0 or
+ * -1 (out of memory). measurement: once per kit measurement, accepted (r == KG_OK, rec filled)
+ * or not; client may be NULL. other: once per publish on a non-kit topic. Main thread only. */
+int kg_live__init(struct kg_plugin *p);
+void kg_live__cleanup(struct kg_plugin *p);
+void kg_live__tick(struct kg_plugin *p);
+void kg_live__measurement(struct kg_plugin *p, const void *client, const char *serial, size_t slen,
+		const char *topic, enum kg_reason r, const char *detail, const struct kg_record *rec);
+void kg_live__other(struct kg_plugin *p, const char *topic, const void *payload, size_t len);
 
 #endif

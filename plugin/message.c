@@ -69,6 +69,7 @@ static int on_measurement(struct kg_plugin *p, struct mosquitto_evt_message *ed,
 		r = KG_OVERLOAD;
 		detail = "queue full and spool unavailable";
 	}
+	kg_live__measurement(p, ed->client, serial, slen, ed->topic, r, detail, &rec);
 	p->counters.broker_ns += (uint64_t)(clock_ns(CLOCK_MONOTONIC) - t0);
 	p->counters.broker_msgs++;
 	if(r != KG_OK){
@@ -133,6 +134,7 @@ int kg_message__on_message(int event, void *event_data, void *userdata)
 		case KG_TOPIC_KIT_AGGREGATE:
 			return on_measurement(p, ed, KG_KIND_AGGREGATE, serial, slen);
 		case KG_TOPIC_OTHER:
+			kg_live__other(p, ed->topic, ed->payload, (size_t)ed->payloadlen);
 			if(p->cfg.nbridge_topics && kg_bridge__wanted(&p->cfg, ed->topic)){
 				return on_bridged(p, ed);
 			}

@@ -22,6 +22,7 @@ static int on_tick(int event, void *event_data, void *userdata)
 	kg_outbox__drain(0);
 	kg_auth__tick(userdata);
 	kg_status__tick(userdata);
+	kg_live__tick(userdata);
 	return MOSQ_ERR_SUCCESS;
 }
 
@@ -54,6 +55,7 @@ static void plugin_free(struct kg_plugin *p)
 	for(i = 0; i < NCALLBACKS; i++){
 		mosquitto_callback_unregister(p->pid, callbacks[i].event, callbacks[i].cb, NULL);
 	}
+	kg_live__cleanup(p);
 	kg_worker__stop(p);
 	kg_auth__cleanup(p);
 	kg_handoff__destroy(&p->handoff);
@@ -124,6 +126,10 @@ EXPORT int mosquitto_plugin_init(mosquitto_plugin_id_t *identifier, void **userd
 		return MOSQ_ERR_NOMEM;
 	}
 	if(kg_auth__init(p) != 0){
+		plugin_free(p);
+		return MOSQ_ERR_NOMEM;
+	}
+	if(kg_live__init(p) != 0){
 		plugin_free(p);
 		return MOSQ_ERR_NOMEM;
 	}
