@@ -47,6 +47,7 @@ enum opt_id {
 	O_STATS_MAX_SAMPLES,
 	O_HTTP_LISTEN,
 	O_HTTP_PASSWORD_FILE,
+	O_PG_CONNECTIONS,
 	O_PAYLOAD_FORMAT,
 	O_AUTH,
 	O_AUTH_REFRESH_S,
@@ -88,6 +89,7 @@ static const struct opt_def opt_table[O_COUNT] = {
 	[O_STATS_MAX_SAMPLES] = {"stats_max_samples", NULL},
 	[O_HTTP_LISTEN] = {"http_listen", NULL},
 	[O_HTTP_PASSWORD_FILE] = {"http_password_file", NULL},
+	[O_PG_CONNECTIONS] = {"pg_connections", NULL},
 	[O_PAYLOAD_FORMAT] = {"payload_format", NULL},
 	[O_AUTH] = {"auth", NULL},
 	[O_AUTH_REFRESH_S] = {"auth_refresh_s", NULL},
@@ -587,6 +589,8 @@ static int resolve(struct kg_config *cfg, struct val vals[O_COUNT], char *err, s
 	cfg->batch_size = (int)n;
 	if(get_int(&vals[O_BATCH_MS], "batch_ms", 0, 60000, 10, &n, err, errlen)) return -1;
 	cfg->batch_ms = (int)n;
+	if(get_int(&vals[O_PG_CONNECTIONS], "pg_connections", 1, 16, 2, &n, err, errlen)) return -1;
+	cfg->pg_connections = (int)n;
 	if(get_str(&vals[O_SPOOL_DIR], "spool_dir", "/var/lib/mosquitto/kitgate", &cfg->spool_dir, err, errlen)) return -1;
 	if(get_int(&vals[O_MAX_PAYLOAD], "max_payload", 1, 268435455, 16384, &n, err, errlen)) return -1;
 	cfg->max_payload = (size_t)n;

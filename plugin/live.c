@@ -29,6 +29,8 @@
 #include "kitgate/stats.h"
 #include "kitgate/topic.h"
 #include "kitgate/view.h"
+#include "kitgate/handoff.h"
+#include "kitgate/worker.h"
 #include "kitgate_internal.h"
 
 #define PENDING_MAX 256          /* CONNECTs between two TICKs; past it they wait for a publish */
@@ -265,6 +267,7 @@ static void publish_kit(struct kg_kit *kit, void *arg)
 
 static void run_test_requests(struct kg_plugin *p)
 {
+	const struct kg_stream *ms = &p->streams[KG_STREAM_MEASUREMENTS];
 	struct kg_live *l = p->live;
 	struct kg_test_req *req = kg_view__take_requests(l->view), *next;
 	uint8_t buf[KG_RECORD_MAX_FIXED];
@@ -283,7 +286,7 @@ static void run_test_requests(struct kg_plugin *p)
 			continue;
 		}
 		n = kg_record__encode(&req->rec, buf, sizeof(buf));
-		if(n == 0 || n > sizeof(buf) || (p->handing_off && kg_handoff__push(&p->handoff, buf, (uint32_t)n) != 0)){
+		if(n == 0 || n > sizeof(buf) || (ms->h && kg_handoff__push(ms->h, buf, (uint32_t)n) != 0)){
 			p->counters.rejected[KG_OVERLOAD]++;
 			kg_live__measurement(p, NULL, req->rec.serial, strlen(req->rec.serial), req->topic,
 					KG_OVERLOAD, "test measurement: queue full and spool unavailable", &req->rec);
@@ -295,17 +298,12 @@ static void run_test_requests(struct kg_plugin *p)
 		l->test_accepted++;
 		kg_live__measurement(p, NULL, req->rec.serial, strlen(req->rec.serial), req->topic, KG_OK, NULL, &req->rec);
 		mosquitto_broker_publish_copy(NULL, req->topic, (int)req->len, req->payload, 1, false, NULL);
-		kg_view__complete(l->view, req, 202, p->handing_off ? "accepted: handed to the sink and published"
+		kg_view__complete(l->view, req, 202, ms->h ? "accepted: handed to the sink and published"
 				: "accepted: published (sink none)");
 	}
 }
 
 /* ---- the snapshot for HTTP ------------------------------------------------------------------ */
-
-static uint64_t ld(_Atomic uint64_t *v)
-{
-	return atomic_load_explicit(v, memory_order_relaxed);
-}
 
 static const char *sink_name(enum kg_sink_kind k)
 {
@@ -439,11 +437,12 @@ static void metric(struct text *t, const char *name, const char *type, const cha
 }
 
 static char *build_metrics(struct kg_plugin *p, const struct kg_spool_stats *sst, size_t depth,
-		bool spilling, size_t nkits, size_t online, const struct kg_stats_counters *sc)
+		bool spilling, size_t nkits, size_t online, const struct kg_stats_counters *sc,
+		const struct kg_worker_stats *ws)
 {
 	struct kg_counters *c = &p->counters;
 	struct text t = {0};
-	uint64_t handed = c->accepted + c->bridge_forwarded, settled = ld(&c->settled);
+	uint64_t handed = c->accepted, settled = ws->settled;
 	unsigned long long http[3] = {0, 0, 0};
 	int r;
 
@@ -457,17 +456,17 @@ static char *build_metrics(struct kg_plugin *p, const struct kg_spool_stats *sst
 	metric(&t, "kitgate_bridge_forwarded_total", "counter", "Messages handed to the Kafka bridge.", (double)c->bridge_forwarded);
 	put(&t, "# HELP kitgate_sink_connected Whether the sink (%s) is connected.\n# TYPE kitgate_sink_connected gauge\n"
 			"kitgate_sink_connected %d\n", sink_name(p->cfg.sink),
-			atomic_load_explicit(&c->sink_connected, memory_order_relaxed) ? 1 : 0);
+			ws->sink.connected ? 1 : 0);
 	metric(&t, "kitgate_sink_settled_total", "counter", "Records the sink is done with.", (double)settled);
-	metric(&t, "kitgate_sink_inserted_total", "counter", "Rows written by the sink.", (double)ld(&c->inserted));
-	metric(&t, "kitgate_sink_duplicates_total", "counter", "Records the sink already had.", (double)ld(&c->duplicates));
-	metric(&t, "kitgate_sink_errors_total", "counter", "Sink errors.", (double)ld(&c->sink_errors));
-	metric(&t, "kitgate_sink_reconnects_total", "counter", "Sink reconnects.", (double)ld(&c->reconnects));
+	metric(&t, "kitgate_sink_inserted_total", "counter", "Rows written by the sink.", (double)ws->sink.written);
+	metric(&t, "kitgate_sink_duplicates_total", "counter", "Records the sink already had.", (double)ws->sink.duplicates);
+	metric(&t, "kitgate_sink_errors_total", "counter", "Sink errors.", (double)ws->sink.errors);
+	metric(&t, "kitgate_sink_reconnects_total", "counter", "Sink reconnects.", (double)ws->sink.reconnects);
 	metric(&t, "kitgate_sink_lag_records", "gauge", "Records handed off since start that the sink has not settled yet.",
 			(double)(handed > settled ? handed - settled : 0));
 	metric(&t, "kitgate_queue_depth", "gauge", "Records waiting in the in-memory hand-off queue.", (double)depth);
 	metric(&t, "kitgate_queue_spilling", "gauge", "1 while new records go to the spool only.", spilling ? 1 : 0);
-	metric(&t, "kitgate_spool_enabled", "gauge", "1 when the on-disk spool is in use.", p->spool ? 1 : 0);
+	metric(&t, "kitgate_spool_enabled", "gauge", "1 when the on-disk spool is in use.", p->streams[KG_STREAM_MEASUREMENTS].spool ? 1 : 0);
 	metric(&t, "kitgate_spool_bytes", "gauge", "Data bytes in live spool segments.", (double)sst->bytes);
 	metric(&t, "kitgate_spool_backlog_bytes", "gauge", "Spool bytes after the sink's checkpoint.",
 			(double)(sst->end > sst->checkpoint ? sst->end - sst->checkpoint : 0));
@@ -505,13 +504,17 @@ static void publish_snapshot(struct kg_plugin *p, int64_t now)
 	struct kg_spool_stats sst;
 	struct snap_ctx ctx = { l, NULL, NULL, NULL };
 	bool spilling = false;
-	size_t depth = kg_handoff__depth(&p->handoff, &spilling), nkits, online;
+	const struct kg_stream *ms = &p->streams[KG_STREAM_MEASUREMENTS];
+	struct kg_worker_stats ws;
+	size_t depth = ms->h ? kg_handoff__depth(ms->h, &spilling, NULL) : 0, nkits, online;
 	cJSON *root = cJSON_CreateObject(), *st, *o;
 	int r;
 
 	if(!root) return;
 	memset(&sst, 0, sizeof(sst));
-	if(p->spool) kg_spool__stats(p->spool, &sst);
+	if(ms->spool) kg_spool__stats(ms->spool, &sst);
+	memset(&ws, 0, sizeof(ws));
+	if(ms->worker) kg_worker__stats(ms->worker, &ws);
 	kg_stats__counters(l->stats, &sc);
 	nkits = kg_kits__count(l->kits, &online);
 
@@ -524,18 +527,17 @@ static void publish_snapshot(struct kg_plugin *p, int64_t now)
 	for(r = 1; r < KG_REASON_COUNT; r++) cJSON_AddNumberToObject(o, kg_reason__name(r), (double)c->rejected[r]);
 	o = cJSON_AddObjectToObject(st, "sink");
 	cJSON_AddStringToObject(o, "kind", sink_name(p->cfg.sink));
-	cJSON_AddBoolToObject(o, "connected", atomic_load_explicit(&c->sink_connected, memory_order_relaxed) != 0);
-	cJSON_AddNumberToObject(o, "settled", (double)ld(&c->settled));
-	cJSON_AddNumberToObject(o, "inserted", (double)ld(&c->inserted));
-	cJSON_AddNumberToObject(o, "duplicates", (double)ld(&c->duplicates));
-	cJSON_AddNumberToObject(o, "errors", (double)ld(&c->sink_errors));
-	cJSON_AddNumberToObject(o, "reconnects", (double)ld(&c->reconnects));
-	cJSON_AddNumberToObject(o, "lag_records", (double)(c->accepted + c->bridge_forwarded > ld(&c->settled)
-				? c->accepted + c->bridge_forwarded - ld(&c->settled) : 0));
+	cJSON_AddBoolToObject(o, "connected", ws.sink.connected);
+	cJSON_AddNumberToObject(o, "settled", (double)ws.settled);
+	cJSON_AddNumberToObject(o, "inserted", (double)ws.sink.written);
+	cJSON_AddNumberToObject(o, "duplicates", (double)ws.sink.duplicates);
+	cJSON_AddNumberToObject(o, "errors", (double)ws.sink.errors);
+	cJSON_AddNumberToObject(o, "reconnects", (double)ws.sink.reconnects);
+	cJSON_AddNumberToObject(o, "lag_records", (double)(c->accepted > ws.settled ? c->accepted - ws.settled : 0));
 	cJSON_AddNumberToObject(st, "queue_depth", (double)depth);
 	cJSON_AddBoolToObject(st, "spilling", spilling);
 	o = cJSON_AddObjectToObject(st, "spool");
-	cJSON_AddBoolToObject(o, "enabled", p->spool != NULL);
+	cJSON_AddBoolToObject(o, "enabled", ms->spool != NULL);
 	cJSON_AddNumberToObject(o, "bytes", (double)sst.bytes);
 	cJSON_AddNumberToObject(o, "backlog_bytes", (double)(sst.end > sst.checkpoint ? sst.end - sst.checkpoint : 0));
 	cJSON_AddNumberToObject(o, "append_errors", (double)sst.append_errors);
@@ -561,7 +563,7 @@ static void publish_snapshot(struct kg_plugin *p, int64_t now)
 		kg_kits__foreach(l->kits, clear_scratch, NULL);
 		kg_kits__rejections(l->kits, snap_rejection, &ctx);
 	}
-	kg_view__publish(l->view, root, build_metrics(p, &sst, depth, spilling, nkits, online, &sc), now);
+	kg_view__publish(l->view, root, build_metrics(p, &sst, depth, spilling, nkits, online, &sc, &ws), now);
 }
 
 /* ---- lifecycle ------------------------------------------------------------------------------ */
@@ -637,7 +639,7 @@ int kg_live__init(struct kg_plugin *p)
 	if(p->cfg.http_listen){
 		l->view = kg_view__new();
 		if(!l->view) goto oom;
-		l->http = kg_http__start(&p->cfg, &p->limits, l->view, err, sizeof(err));
+		l->http = kg_http__start(&p->cfg, &p->ingest.limits, l->view, err, sizeof(err));
 		if(!l->http){
 			kg_log(KG_LOG_ERROR, "http_listen %s: %s; the HTTP endpoint is OFF", p->cfg.http_listen, err);
 		}else{

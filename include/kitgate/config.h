@@ -44,6 +44,7 @@ struct kg_config {
 	size_t queue_limit;
 	int batch_size;
 	int batch_ms;
+	int pg_connections;           /* independent PostgreSQL writer connections, default 2 */
 	char *spool_dir;
 	size_t max_payload;
 	int64_t max_clock_skew_s;

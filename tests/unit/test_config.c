@@ -54,6 +54,7 @@ static long long num_field(const struct kg_config *c, const char *key)
 	if(!strcmp(key, "queue_limit")) return (long long)c->queue_limit;
 	if(!strcmp(key, "batch_size")) return c->batch_size;
 	if(!strcmp(key, "batch_ms")) return c->batch_ms;
+	if(!strcmp(key, "pg_connections")) return c->pg_connections;
 	if(!strcmp(key, "max_payload")) return (long long)c->max_payload;
 	if(!strcmp(key, "max_clock_skew_s")) return c->max_clock_skew_s;
 	if(!strcmp(key, "spool_segment_mb")) return (long long)(c->spool_segment_bytes / (1024 * 1024));
@@ -113,6 +114,7 @@ static void test_defaults(void **state)
 	assert_int_equal(c.queue_limit, 100000);
 	assert_int_equal(c.batch_size, 1000);
 	assert_int_equal(c.batch_ms, 10);
+	assert_int_equal(c.pg_connections, 2);
 	assert_string_equal(c.spool_dir, "/var/lib/mosquitto/kitgate");
 	assert_int_equal(c.max_payload, 16384);
 	assert_int_equal(c.max_clock_skew_s, 86400);
@@ -261,6 +263,8 @@ static void test_numeric_bounds(void **state)
 		{"queue_limit", "9223372036854775807", 9223372036854775807LL},
 		{"batch_size", "1", 1},
 		{"batch_size", "100000", 100000},
+		{"pg_connections", "1", 1},
+		{"pg_connections", "16", 16},
 		{"batch_ms", "0", 0},
 		{"batch_ms", "60000", 60000},
 		{"max_payload", "1", 1},
@@ -314,6 +318,8 @@ static void test_malformed_options(void **state)
 		{"queue_limit", "99999999999999999999"},
 		{"batch_size", "0"},
 		{"batch_size", "100001"},
+		{"pg_connections", "0"},
+		{"pg_connections", "17"},
 		{"batch_size", "1.5"},
 		{"batch_ms", "-1"},
 		{"batch_ms", "60001"},
