@@ -43,6 +43,8 @@ enum opt_id {
 	O_STATS_INTERVAL_S,
 	O_PG_CONNECTIONS,
 	O_PAYLOAD_FORMAT,
+	O_AUTH,
+	O_AUTH_REFRESH_S,
 	O_COUNT
 };
 
@@ -77,6 +79,8 @@ static const struct opt_def opt_table[O_COUNT] = {
 	[O_STATS_INTERVAL_S] = {"stats_interval_s", NULL},
 	[O_PG_CONNECTIONS] = {"pg_connections", NULL},
 	[O_PAYLOAD_FORMAT] = {"payload_format", NULL},
+	[O_AUTH] = {"auth", NULL},
+	[O_AUTH_REFRESH_S] = {"auth_refresh_s", NULL},
 };
 
 #define KAFKA_PROP_PREFIX "kafka."
@@ -582,6 +586,17 @@ static int resolve(struct kg_config *cfg, struct val vals[O_COUNT], char *err, s
 	}else{
 		return bad_value(err, errlen, "payload_format", v, "auto|json|capnp");
 	}
+	/* auth, auth_refresh_s */
+	v = &vals[O_AUTH];
+	if(!v->value || !strcasecmp(v->value, "none")){
+		cfg->auth = KG_AUTH_NONE;
+	}else if(!strcasecmp(v->value, "postgres")){
+		cfg->auth = KG_AUTH_POSTGRES;
+	}else{
+		return bad_value(err, errlen, "auth", v, "none|postgres");
+	}
+	if(get_int(&vals[O_AUTH_REFRESH_S], "auth_refresh_s", 1, 86400, 30, &n, err, errlen)) return -1;
+	cfg->auth_refresh_s = (int)n;
 	return 0;
 }
 

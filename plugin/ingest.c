@@ -63,6 +63,9 @@ static enum kg_ingest_result measurement(const struct kg_ingest *ig, int kind, c
 	out->reason = kg_payload__validate(ig->cfg->payload_format, kind, out->serial, out->serial_len, payload, len, now_ms,
 			&ig->limits, &rec, &out->detail);
 	if(out->reason != KG_OK) return KG_INGEST_REJECTED;
+	if(ig->check && (out->reason = ig->check(ig->check_ud, out->serial, out->serial_len, &rec, &out->detail)) != KG_OK){
+		return KG_INGEST_REJECTED;
+	}
 	if(!ig->measurements) return KG_INGEST_ACCEPTED; /* sink none */
 	return push_result(hand_off(ig->measurements, &rec), out, KG_INGEST_ACCEPTED);
 }

@@ -19,6 +19,7 @@
 #include "kitgate/ingest.h"
 #include "kitgate/log.h"
 #include "kitgate/ratelimit.h"
+#include "kitgate/snapshot.h"
 #include "kitgate/validate.h"
 
 struct kg_spool;
@@ -46,6 +47,16 @@ struct kg_counters {
 	uint64_t bridge_forwarded, bridge_refused;
 };
 
+/* auth postgres (auth.c); all NULL/0 with auth none. */
+struct kg_auth {
+	struct kg_snapshot_loader *loader;
+	struct kg_snapshot *snap;      /* [broker] current snapshot; NULL until the first load (fail closed) */
+	uint64_t gen;                  /* [broker] generation of snap */
+	struct kg_logincache *logins;  /* [broker] */
+	struct kg_ratelimit wrong_log, hash_log, wait_log;                     /* [broker] */
+	uint64_t ok, cached, refused, kicked, pbkdf2_runs, pbkdf2_ns;          /* [broker] */
+};
+
 struct kg_plugin {
 	void *pid;                     /* mosquitto_plugin_id_t * */
 	struct kg_config cfg;          /* read-only after init: every thread reads it */
@@ -58,6 +69,7 @@ struct kg_plugin {
 	struct kg_ratelimit auth_log;                    /* [broker] */
 	time_t next_status;            /* [broker] */
 	pthread_t main_thread;
+	struct kg_auth auth;
 };
 
 /* ---- broker thread only (plugin.c, acl.c, message.c, status.c, outbox.c) ------------------- */
@@ -75,6 +87,17 @@ int kg_acl__on_check(int event, void *event_data, void *userdata);
 int kg_acl__on_basic_auth(int event, void *event_data, void *userdata);
 /* message.c: MOSQ_EVT_MESSAGE. */
 int kg_message__on_message(int event, void *event_data, void *userdata);
+/* message.c: kg_ingest's check hook (ud = the plugin): the kits snapshot's rules with auth postgres. */
+enum kg_reason kg_message__check(void *ud, const char *serial, size_t serial_len,
+		const struct kg_record *rec, const char **detail);
+/* auth.c: auth postgres. init starts the snapshot loader (0, or -1 out of memory); tick swaps in a
+ * new snapshot and disconnects changed/deleted kits; basic_auth decides a kit's login (DEFER for
+ * everyone who is not a kit); cleanup joins the loader. Main thread. */
+int kg_auth__init(struct kg_plugin *p);
+void kg_auth__tick(struct kg_plugin *p);
+struct mosquitto_evt_basic_auth;
+int kg_auth__basic_auth(struct kg_plugin *p, struct mosquitto_evt_basic_auth *ed);
+void kg_auth__cleanup(struct kg_plugin *p);
 /* status.c: publish $SYS/broker/kitgate/status when due. Main thread (TICK). */
 void kg_status__tick(struct kg_plugin *p);
 

@@ -28,6 +28,7 @@ static int on_tick(int event, void *event_data, void *userdata)
 	(void)event;
 	(void)event_data;
 	kg_outbox__drain(0);
+	kg_auth__tick(userdata);
 	kg_status__tick(userdata);
 	return MOSQ_ERR_SUCCESS;
 }
@@ -76,6 +77,7 @@ static void plugin_free(struct kg_plugin *p)
 		kg_handoff__free(st->h);
 		if(st->spool) kg_spool__close(st->spool);
 	}
+	kg_auth__cleanup(p);
 	kg_outbox__cleanup();
 	kg_config__free(&p->cfg);
 	free(p);
@@ -239,6 +241,12 @@ EXPORT int mosquitto_plugin_init(mosquitto_plugin_id_t *identifier, void **userd
 		return rc;
 	}
 	kg_ingest__init(&p->ingest, &p->cfg, p->streams[KG_STREAM_MEASUREMENTS].h, p->streams[KG_STREAM_BRIDGE].h);
+	p->ingest.check = kg_message__check; /* auth postgres: the kits snapshot's ownership rules */
+	p->ingest.check_ud = p;
+	if(kg_auth__init(p) != 0){
+		plugin_free(p);
+		return MOSQ_ERR_NOMEM;
+	}
 	for(i = 0; i < NCALLBACKS; i++){
 		rc = mosquitto_callback_register(p->pid, callbacks[i].event, callbacks[i].cb, NULL, p);
 		if(rc != MOSQ_ERR_SUCCESS){

@@ -21,6 +21,9 @@ static const char *const reason_names[KG_REASON_COUNT] = {
 	[KG_BAD_TIME] = "bad_time",
 	[KG_BAD_VALUE] = "bad_value",
 	[KG_OVERLOAD] = "overload",
+	[KG_FOREIGN_PERIPHERAL] = "foreign_peripheral",
+	[KG_UNKNOWN_PERIPHERAL] = "unknown_peripheral",
+	[KG_UNKNOWN_QUANTITY_TYPE] = "unknown_quantity_type",
 };
 
 const char *kg_reason__name(enum kg_reason r)

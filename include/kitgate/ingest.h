@@ -35,11 +35,18 @@ struct kg_ingest_out {
 	int err;                  /* UNDURABLE: -errno from the spool */
 };
 
+/* An extra check of a valid measurement (auth postgres: the kits snapshot's ownership rules).
+ * Returns KG_OK or the reason, setting *detail. Broker thread. */
+typedef enum kg_reason (*kg_ingest_check_fn)(void *ud, const char *serial, size_t serial_len,
+		const struct kg_record *rec, const char **detail);
+
 struct kg_ingest {
 	const struct kg_config *cfg;
 	struct kg_limits limits;
 	struct kg_handoff *measurements; /* NULL: sink none (validated, not handed off) */
 	struct kg_handoff *bridge;       /* NULL: no bridge_topics */
+	kg_ingest_check_fn check;        /* NULL: none; set after kg_ingest__init */
+	void *check_ud;
 };
 
 /* cfg and the hand-offs must outlive ig. Main thread. */

@@ -17,6 +17,10 @@ enum kg_reason {
 	KG_BAD_VALUE,        /* "bad_value" */
 	KG_OVERLOAD,         /* "overload": accepted by the rules, but neither memory nor spool could
 	                      * hold it (set by the plugin, never by kg_validate__measurement) */
+	/* ownership against the kits snapshot (auth postgres; kg_snapshot__check, never the validator) */
+	KG_FOREIGN_PERIPHERAL,     /* "foreign_peripheral": the peripheral belongs to another kit */
+	KG_UNKNOWN_PERIPHERAL,     /* "unknown_peripheral" */
+	KG_UNKNOWN_QUANTITY_TYPE,  /* "unknown_quantity_type" */
 	KG_REASON_COUNT
 };
 
