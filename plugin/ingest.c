@@ -7,7 +7,6 @@
 #include "kitgate/bridge.h"
 #include "kitgate/handoff.h"
 #include "kitgate/ingest.h"
-#include "kitgate/snapshot.h"
 #include "kitgate/payload.h"
 #include "kitgate/record.h"
 #include "kitgate/topic.h"
@@ -64,11 +63,7 @@ static enum kg_ingest_result measurement(const struct kg_ingest *ig, int kind, c
 	out->reason = kg_payload__validate(ig->cfg->payload_format, kind, out->serial, out->serial_len, payload, len, now_ms,
 			&ig->limits, rec, &out->detail);
 	if(out->reason != KG_OK) return KG_INGEST_REJECTED;
-	/* auth postgres: the kits snapshot knows which peripherals are the kit's and which quantity
-	 * types exist, so foreign or unknown ones never reach a subscriber. */
-	if(ig->snap && (out->reason = kg_snapshot__check(ig->snap, out->serial, out->serial_len,
-			rec->peripheral, rec->quantity_type)) != KG_OK){
-		out->detail = "kits snapshot";
+	if(ig->check && (out->reason = ig->check(ig->check_ud, out->serial, out->serial_len, rec, &out->detail)) != KG_OK){
 		return KG_INGEST_REJECTED;
 	}
 	if(!ig->measurements) return KG_INGEST_ACCEPTED; /* sink none */

@@ -88,6 +88,9 @@ int kg_acl__on_check(int event, void *event_data, void *userdata);
 int kg_acl__on_basic_auth(int event, void *event_data, void *userdata);
 /* message.c: MOSQ_EVT_MESSAGE. */
 int kg_message__on_message(int event, void *event_data, void *userdata);
+/* message.c: kg_ingest's check hook (ud = the plugin): the kits snapshot's rules with auth postgres. */
+enum kg_reason kg_message__check(void *ud, const char *serial, size_t serial_len,
+		const struct kg_record *rec, const char **detail);
 /* auth.c: auth postgres. init starts the snapshot loader (0, or -1 out of memory); tick swaps in a
  * new snapshot and disconnects changed/deleted kits; basic_auth decides a kit's login (DEFER for
  * everyone who is not a kit); cleanup joins the loader. Main thread. */

@@ -18,6 +18,7 @@
 #include <mosquitto.h>
 
 #include "kitgate/ingest.h"
+#include "kitgate/snapshot.h"
 #include "kitgate/validate.h"
 #include "kitgate_internal.h"
 
@@ -56,6 +57,21 @@ static int undurable(struct kg_plugin *p, struct mosquitto_evt_message *ed, int 
 	if(qos0) return MOSQ_ERR_ACL_DENIED;
 	errno = -err;
 	return MOSQ_ERR_ERRNO;
+}
+
+/* kg_ingest's check hook (plugin.c installs it): with auth postgres, the kits snapshot decides
+ * whether the kit owns the peripheral and the quantity type exists. KG_OK without a snapshot
+ * (auth none). Broker thread (the snapshot is swapped in TICK, on this thread). */
+enum kg_reason kg_message__check(void *ud, const char *serial, size_t serial_len,
+		const struct kg_record *rec, const char **detail)
+{
+	struct kg_plugin *p = ud;
+	enum kg_reason r;
+
+	if(!p->auth.snap) return KG_OK;
+	r = kg_snapshot__check(p->auth.snap, serial, serial_len, rec->peripheral, rec->quantity_type);
+	if(r != KG_OK) *detail = "kits snapshot";
+	return r;
 }
 
 int kg_message__on_message(int event, void *event_data, void *userdata)

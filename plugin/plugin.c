@@ -243,6 +243,8 @@ EXPORT int mosquitto_plugin_init(mosquitto_plugin_id_t *identifier, void **userd
 		return rc;
 	}
 	kg_ingest__init(&p->ingest, &p->cfg, p->streams[KG_STREAM_MEASUREMENTS].h, p->streams[KG_STREAM_BRIDGE].h);
+	p->ingest.check = kg_message__check; /* auth postgres: the kits snapshot's ownership rules */
+	p->ingest.check_ud = p;
 	if(kg_auth__init(p) != 0){
 		plugin_free(p);
 		return MOSQ_ERR_NOMEM;

@@ -4,8 +4,7 @@
  * counters, rate-limited log lines); tools/kitgate-microbench.c measures this very function.
  *
  * Threads: kg_ingest__message runs on the broker thread (the one appender of both hand-offs).
- * struct kg_ingest is read-only after kg_ingest__init, except `snap`, which only the broker thread
- * replaces (auth.c, on TICK) between two calls. */
+ * struct kg_ingest is read-only after kg_ingest__init (and the check hook set right after it). */
 #ifndef KITGATE_INGEST_H
 #define KITGATE_INGEST_H
 
@@ -17,7 +16,6 @@
 #include "kitgate/validate.h"
 
 struct kg_handoff;
-struct kg_snapshot;
 
 enum kg_ingest_result {
 	KG_INGEST_PASS = 0,       /* not ours (other kit topics, topics not bridged): route untouched */
@@ -40,13 +38,18 @@ struct kg_ingest_out {
 	                           * record (ACCEPTED: complete; read by the live view's statistics) */
 };
 
+/* An extra check of a valid measurement (auth postgres: the kits snapshot's ownership rules).
+ * Returns KG_OK or the reason, setting *detail. Broker thread. */
+typedef enum kg_reason (*kg_ingest_check_fn)(void *ud, const char *serial, size_t serial_len,
+		const struct kg_record *rec, const char **detail);
+
 struct kg_ingest {
 	const struct kg_config *cfg;
 	struct kg_limits limits;
 	struct kg_handoff *measurements; /* NULL: sink none (validated, not handed off) */
 	struct kg_handoff *bridge;       /* NULL: no bridge_topics */
-	const struct kg_snapshot *snap;  /* auth postgres: the current kits snapshot (borrowed; auth.c
-	                                  * holds the reference), NULL otherwise */
+	kg_ingest_check_fn check;        /* NULL: none; set after kg_ingest__init */
+	void *check_ud;
 };
 
 /* cfg and the hand-offs must outlive ig. Main thread. */
