@@ -40,6 +40,7 @@ enum opt_id {
 	O_SPOOL_SEGMENT_MB,
 	O_SHUTDOWN_TIMEOUT_MS,
 	O_STATS_INTERVAL_S,
+	O_BRIDGE_SPARKPLUG,
 	O_COUNT
 };
 
@@ -72,6 +73,7 @@ static const struct opt_def opt_table[O_COUNT] = {
 	[O_SPOOL_SEGMENT_MB] = {"spool_segment_mb", NULL},
 	[O_SHUTDOWN_TIMEOUT_MS] = {"shutdown_timeout_ms", NULL},
 	[O_STATS_INTERVAL_S] = {"stats_interval_s", NULL},
+	[O_BRIDGE_SPARKPLUG] = {"bridge_sparkplug", NULL},
 };
 
 #define KAFKA_PROP_PREFIX "kafka."
@@ -563,6 +565,16 @@ static int resolve(struct kg_config *cfg, struct val vals[O_COUNT], char *err, s
 	cfg->shutdown_timeout_ms = (int)n;
 	if(get_int(&vals[O_STATS_INTERVAL_S], "stats_interval_s", 0, 3600, 10, &n, err, errlen)) return -1;
 	cfg->stats_interval_s = (int)n;
+
+	/* bridge_sparkplug */
+	v = &vals[O_BRIDGE_SPARKPLUG];
+	if(!v->value || !strcasecmp(v->value, "decode")){
+		cfg->bridge_sparkplug = KG_SPARKPLUG_DECODE;
+	}else if(!strcasecmp(v->value, "raw")){
+		cfg->bridge_sparkplug = KG_SPARKPLUG_RAW;
+	}else{
+		return bad_value(err, errlen, "bridge_sparkplug", v, "decode|raw");
+	}
 	return 0;
 }
 

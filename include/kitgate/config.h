@@ -14,6 +14,9 @@ struct kg_opt {
 
 enum kg_sink_kind { KG_SINK_POSTGRES = 0, KG_SINK_KAFKA, KG_SINK_NONE };
 
+/* bridge_sparkplug: Sparkplug B payloads on spBv1.0/ bridge routes decoded to JSON, or raw. */
+enum kg_sparkplug_mode { KG_SPARKPLUG_DECODE = 0, KG_SPARKPLUG_RAW };
+
 struct kg_kv {
 	char *key;
 	char *value;
@@ -51,6 +54,7 @@ struct kg_config {
 	struct kg_ignore_rule *ignored;
 	size_t nignored;
 	char *timestamp_attribute;
+	enum kg_sparkplug_mode bridge_sparkplug;
 	/* durability */
 	uint64_t spool_segment_bytes; /* spool_segment_mb, default 64 MiB */
 	int shutdown_timeout_ms;      /* drain deadline at cleanup, default 5000 */
