@@ -8,6 +8,7 @@
 #include <mosquitto_plugin.h>
 #include <mosquitto.h>
 
+#include "kitgate/bridge.h"
 #include "kitgate/spool.h"
 #include "kitgate_internal.h"
 
@@ -66,9 +67,10 @@ static int status_format(struct kg_plugin *p, char *buf, size_t cap)
 			(unsigned long long)ld(&c->sink_errors), (unsigned long long)ld(&c->reconnects),
 			(unsigned long long)ld(&c->delivered), (unsigned long long)ld(&c->delivery_failures),
 			(unsigned long long)ld(&c->corrupt_records));
-	PUT(",\"bridge\":{\"forwarded\":%llu,\"refused_topic\":%llu}",
+	PUT(",\"bridge\":{\"forwarded\":%llu,\"refused_topic\":%llu,\"undecodable\":%llu}",
 			(unsigned long long)c->bridge_forwarded,
-			(unsigned long long)(c->bridge_refused + ld(&c->bridge_refused_worker)));
+			(unsigned long long)(c->bridge_refused + ld(&c->bridge_refused_worker)),
+			(unsigned long long)kg_bridge__undecodable()); /* Sparkplug B, counted in bridge.c */
 	PUT(",\"broker_thread_ns_per_msg\":%.1f}",
 			c->broker_msgs ? (double)c->broker_ns / (double)c->broker_msgs : 0.0);
 #undef PUT
