@@ -82,70 +82,6 @@ static void budget_free(void *data, void *ptr)
 	free(ptr);
 }
 
-/* ---- nesting pre-scan -------------------------------------------------------------------- */
-
-static int read_varint(const uint8_t **p, const uint8_t *end, uint64_t *v)
-{
-	uint64_t r = 0;
-	int shift;
-
-	for(shift = 0; shift < 64 && *p < end; shift += 7){
-		uint8_t c = *(*p)++;
-
-		r |= (uint64_t)(c & 0x7F) << shift;
-		if(!(c & 0x80)){
-			*v = r;
-			return 0;
-		}
-	}
-	return -1;
-}
-
-/* Walk the wire format of one message of type desc, descending into the length-delimited fields
- * the descriptor says are messages, and fail past KG_SPARKPLUG_MAX_DEPTH. protobuf-c's unpack
- * recurses without a limit: this keeps a small payload of nested headers from exhausting the
- * worker's stack. Recursion depth here is bounded by the same limit. Returns 0 or -1. */
-static int scan_depth(const uint8_t *p, size_t len, const ProtobufCMessageDescriptor *desc, int depth)
-{
-	const uint8_t *end = p + len;
-
-	if(depth > KG_SPARKPLUG_MAX_DEPTH) return -1;
-	while(p < end){
-		uint64_t key, v;
-
-		if(read_varint(&p, end, &key)) return -1;
-		switch(key & 7){
-		case 0:
-			if(read_varint(&p, end, &v)) return -1;
-			break;
-		case 1:
-			if((size_t)(end - p) < 8) return -1;
-			p += 8;
-			break;
-		case 5:
-			if((size_t)(end - p) < 4) return -1;
-			p += 4;
-			break;
-		case 2: {
-			const ProtobufCFieldDescriptor *f;
-
-			if(read_varint(&p, end, &v) || v > (uint64_t)(end - p)) return -1;
-			f = (key >> 3) <= UINT32_MAX
-				? protobuf_c_message_descriptor_get_field(desc, (unsigned)(key >> 3)) : NULL;
-			if(f && f->type == PROTOBUF_C_TYPE_MESSAGE
-					&& scan_depth(p, (size_t)v, f->descriptor, depth + 1)) return -1;
-			p += v;
-			break;
-		}
-		default: /* groups (3, 4) and invalid wire types: not in Sparkplug B */
-			return -1;
-		}
-	}
-	return 0;
-}
-
-/* ---- JSON leaves --------------------------------------------------------------------------- */
-
 /* Strict UTF-8 (no overlongs, surrogates or code points past U+10FFFF): the output must be JSON. */
 static int utf8_ok(const unsigned char *s, size_t n)
 {
@@ -175,6 +111,74 @@ static int utf8_ok(const unsigned char *s, size_t n)
 	}
 	return 1;
 }
+
+/* ---- nesting pre-scan -------------------------------------------------------------------- */
+
+static int read_varint(const uint8_t **p, const uint8_t *end, uint64_t *v)
+{
+	uint64_t r = 0;
+	int shift;
+
+	for(shift = 0; shift < 64 && *p < end; shift += 7){
+		uint8_t c = *(*p)++;
+
+		r |= (uint64_t)(c & 0x7F) << shift;
+		if(!(c & 0x80)){
+			*v = r;
+			return 0;
+		}
+	}
+	return -1;
+}
+
+/* Walk the wire format of one message of type desc, descending into the length-delimited fields
+ * the descriptor says are messages, and fail past KG_SPARKPLUG_MAX_DEPTH. protobuf-c's unpack
+ * recurses without a limit: this keeps a small payload of nested headers from exhausting the
+ * worker's stack. Recursion depth here is bounded by the same limit. String fields are checked
+ * here too, where their wire length is known: strict UTF-8 without NUL (protobuf-c would hand
+ * "a\0b" over as "a"; the JSON must be valid). Returns 0 or -1. */
+static int scan_depth(const uint8_t *p, size_t len, const ProtobufCMessageDescriptor *desc, int depth)
+{
+	const uint8_t *end = p + len;
+
+	if(depth > KG_SPARKPLUG_MAX_DEPTH) return -1;
+	while(p < end){
+		uint64_t key, v;
+
+		if(read_varint(&p, end, &key)) return -1;
+		switch(key & 7){
+		case 0:
+			if(read_varint(&p, end, &v)) return -1;
+			break;
+		case 1:
+			if((size_t)(end - p) < 8) return -1;
+			p += 8;
+			break;
+		case 5:
+			if((size_t)(end - p) < 4) return -1;
+			p += 4;
+			break;
+		case 2: {
+			const ProtobufCFieldDescriptor *f;
+
+			if(read_varint(&p, end, &v) || v > (uint64_t)(end - p)) return -1;
+			f = (key >> 3) <= UINT32_MAX
+				? protobuf_c_message_descriptor_get_field(desc, (unsigned)(key >> 3)) : NULL;
+			if(f && f->type == PROTOBUF_C_TYPE_MESSAGE
+					&& scan_depth(p, (size_t)v, f->descriptor, depth + 1)) return -1;
+			if(f && f->type == PROTOBUF_C_TYPE_STRING
+					&& (memchr(p, '\0', (size_t)v) || !utf8_ok(p, (size_t)v))) return -1;
+			p += v;
+			break;
+		}
+		default: /* groups (3, 4) and invalid wire types: not in Sparkplug B */
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/* ---- JSON leaves --------------------------------------------------------------------------- */
 
 static cJSON *j_string(struct ctx *c, const char *s, size_t n)
 {
@@ -242,6 +246,19 @@ static void float_text(float f, char buf[32])
 	snprintf(buf, 32, "%.9g", (double)f);
 }
 
+/* Shortest of 15, 16, 17 significant digits that reads back as the same double (cJSON tries
+ * only 15 and 17: pi would print 3.1415926535897931). */
+static void double_text(double d, char buf[32])
+{
+	int prec;
+
+	for(prec = 15; prec < 17; prec++){
+		snprintf(buf, 32, "%.*g", prec, d);
+		if(strtod(buf, NULL) == d) return;
+	}
+	snprintf(buf, 32, "%.17g", d);
+}
+
 static cJSON *j_float(struct ctx *c, float f)
 {
 	cJSON *item;
@@ -260,8 +277,16 @@ static cJSON *j_float(struct ctx *c, float f)
 
 static cJSON *j_double(struct ctx *c, double d)
 {
-	cJSON *item = isfinite(d) ? cJSON_CreateNumber(d) : cJSON_CreateString(nonfinite_name(d));
+	cJSON *item;
 
+	if(!isfinite(d)){
+		item = cJSON_CreateString(nonfinite_name(d));
+	}else{
+		char buf[32];
+
+		double_text(d, buf);
+		item = cJSON_CreateRaw(buf);
+	}
 	if(!item) fail(c, KG_SPARKPLUG_NOMEM);
 	return item;
 }
@@ -397,9 +422,7 @@ static int elem_text(uint32_t dt, const uint8_t *p, char buf[32])
 		v = le(p, 8);
 		memcpy(&d, &v, sizeof d);
 		if(!isfinite(d)) return snprintf(buf, 32, "\"%s\"", nonfinite_name(d));
-		/* as cJSON prints numbers: 15 digits when they round-trip, else 17 */
-		snprintf(buf, 32, "%1.15g", d);
-		if(strtod(buf, NULL) != d) snprintf(buf, 32, "%1.17g", d);
+		double_text(d, buf);
 		return (int)strlen(buf);
 	}
 	default:
