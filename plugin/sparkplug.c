@@ -193,36 +193,64 @@ static cJSON *j_string(struct ctx *c, const char *s, size_t n)
 	return item;
 }
 
-/* A JSON number for an integer: a cJSON number when a double holds it exactly, else raw text
- * (cJSON would print 18446744073709551615 as 1.8446744073709552e+19). */
+/* Decimal text of an integer; buf holds 21 bytes. Returns the length. */
+static size_t fmt_u64(char *buf, uint64_t v)
+{
+	char tmp[20];
+	size_t n = 0, i;
+
+	do{
+		tmp[n++] = (char)('0' + v % 10);
+		v /= 10;
+	}while(v);
+	for(i = 0; i < n; i++) buf[i] = tmp[n - 1 - i];
+	buf[n] = '\0';
+	return n;
+}
+
+static size_t fmt_i64(char *buf, int64_t v)
+{
+	if(v < 0){
+		buf[0] = '-';
+		return 1 + fmt_u64(buf + 1, (uint64_t)0 - (uint64_t)v);
+	}
+	return fmt_u64(buf, (uint64_t)v);
+}
+
+/* A JSON integer as raw number text: exact beyond 2^53 (cJSON would print 18446744073709551615
+ * as 1.8446744073709552e+19), and cheap (cJSON prints every number with sprintf("%1.15g") and
+ * checks it with sscanf: two thirds of the decoder's time on a typical payload). A raw node is
+ * not cJSON_IsNumber: the top-level "timestamp" and "seq", which the bridge may read, are made
+ * with j_number instead. */
 static cJSON *j_u64(struct ctx *c, uint64_t v)
 {
+	char buf[24];
 	cJSON *item;
 
-	if(v <= (UINT64_C(1) << 53)){
-		item = cJSON_CreateNumber((double)v);
-	}else{
-		char buf[24];
-
-		snprintf(buf, sizeof buf, "%" PRIu64, v);
-		item = cJSON_CreateRaw(buf);
-	}
+	fmt_u64(buf, v);
+	item = cJSON_CreateRaw(buf);
 	if(!item) fail(c, KG_SPARKPLUG_NOMEM);
 	return item;
 }
 
 static cJSON *j_i64(struct ctx *c, int64_t v)
 {
+	char buf[24];
 	cJSON *item;
 
-	if(v >= -(INT64_C(1) << 53) && v <= (INT64_C(1) << 53)){
-		item = cJSON_CreateNumber((double)v);
-	}else{
-		char buf[24];
+	fmt_i64(buf, v);
+	item = cJSON_CreateRaw(buf);
+	if(!item) fail(c, KG_SPARKPLUG_NOMEM);
+	return item;
+}
 
-		snprintf(buf, sizeof buf, "%" PRId64, v);
-		item = cJSON_CreateRaw(buf);
-	}
+/* A cJSON number (readable with cJSON_IsNumber) when a double holds v exactly, else raw text. */
+static cJSON *j_number(struct ctx *c, uint64_t v)
+{
+	cJSON *item;
+
+	if(v > (UINT64_C(1) << 53)) return j_u64(c, v);
+	item = cJSON_CreateNumber((double)v);
 	if(!item) fail(c, KG_SPARKPLUG_NOMEM);
 	return item;
 }
@@ -398,15 +426,15 @@ static int elem_text(uint32_t dt, const uint8_t *p, char buf[32])
 	uint64_t v;
 
 	switch(dt){
-	case DT_INT8ARRAY: return snprintf(buf, 32, "%d", (int)(int8_t)p[0]);
-	case DT_INT16ARRAY: return snprintf(buf, 32, "%d", (int)(int16_t)(uint16_t)le(p, 2));
-	case DT_INT32ARRAY: return snprintf(buf, 32, "%" PRId32, (int32_t)(uint32_t)le(p, 4));
-	case DT_INT64ARRAY: return snprintf(buf, 32, "%" PRId64, (int64_t)le(p, 8));
-	case DT_UINT8ARRAY: return snprintf(buf, 32, "%u", (unsigned)p[0]);
-	case DT_UINT16ARRAY: return snprintf(buf, 32, "%u", (unsigned)le(p, 2));
-	case DT_UINT32ARRAY: return snprintf(buf, 32, "%" PRIu32, (uint32_t)le(p, 4));
+	case DT_INT8ARRAY: return (int)fmt_i64(buf, (int8_t)p[0]);
+	case DT_INT16ARRAY: return (int)fmt_i64(buf, (int16_t)(uint16_t)le(p, 2));
+	case DT_INT32ARRAY: return (int)fmt_i64(buf, (int32_t)(uint32_t)le(p, 4));
+	case DT_INT64ARRAY: return (int)fmt_i64(buf, (int64_t)le(p, 8));
+	case DT_UINT8ARRAY: return (int)fmt_u64(buf, p[0]);
+	case DT_UINT16ARRAY: return (int)fmt_u64(buf, le(p, 2));
+	case DT_UINT32ARRAY: return (int)fmt_u64(buf, le(p, 4));
 	case DT_UINT64ARRAY:
-	case DT_DATETIMEARRAY: return snprintf(buf, 32, "%" PRIu64, le(p, 8));
+	case DT_DATETIMEARRAY: return (int)fmt_u64(buf, le(p, 8));
 	case DT_FLOATARRAY: {
 		uint32_t bits = (uint32_t)le(p, 4);
 		float f;
@@ -854,14 +882,14 @@ static cJSON *payload_json(struct ctx *c, const SpPayload *pl)
 	size_t i;
 
 	if(!o) return NULL;
-	if(pl->has_timestamp) put(c, o, "timestamp", j_u64(c, pl->timestamp));
+	if(pl->has_timestamp) put(c, o, "timestamp", j_number(c, pl->timestamp));
 	if(pl->n_metrics){
 		cJSON *ms = new_array(c);
 
 		for(i = 0; ms && i < pl->n_metrics && !c->err; i++) push(c, ms, metric_json(c, pl->metrics[i]));
 		put(c, o, "metrics", ms);
 	}
-	if(pl->has_seq) put(c, o, "seq", j_u64(c, pl->seq));
+	if(pl->has_seq) put(c, o, "seq", j_number(c, pl->seq));
 	if(pl->uuid) put(c, o, "uuid", j_string(c, pl->uuid, strlen(pl->uuid)));
 	if(pl->has_body) put(c, o, "body", j_base64(c, pl->body.data, pl->body.len));
 	return o;

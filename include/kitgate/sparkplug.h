@@ -31,8 +31,11 @@ int kg_sparkplug__is_topic(const char *topic);
  * "value" (interpreted by the datatype: Int8/16/32/64 sign-extended, Bytes/File/body base64,
  * array datatypes unpacked little-endian, BooleanArray bit-packed MSB first after a uint32
  * count, StringArray NUL-separated), "value": null where is_null is set without a value.
- * Integers beyond 2^53 are raw JSON number text (exact); floats print in their shortest
- * round-trip form; NaN/Infinity are the strings "NaN", "Infinity", "-Infinity".
+ * Integers are exact (also beyond 2^53); floats print in their shortest round-trip form;
+ * NaN/Infinity are the strings "NaN", "Infinity", "-Infinity". Numbers are cJSON raw nodes
+ * (cJSON_IsRaw, text in valuestring), except the top-level "timestamp" and "seq", which are
+ * cJSON numbers when a double holds them exactly (so a caller can read them with
+ * cJSON_IsNumber).
  * On success *out owns the tree (cJSON_Delete it) and 0 is returned. On failure *out is NULL and
  * KG_SPARKPLUG_INVALID (protobuf error, nesting deeper than KG_SPARKPLUG_MAX_DEPTH, allocation
  * limit, invalid UTF-8 string, malformed array bytes) or KG_SPARKPLUG_NOMEM is returned. */
