@@ -12,7 +12,9 @@
 #include <protobuf-c/protobuf-c.h>
 
 #include "sparkplug_b.pb-c.h"
+#include "kitgate/numfmt.h"
 #include "kitgate/sparkplug.h"
+#include "kitgate/utf8.h"
 
 typedef Org__Eclipse__Tahu__Protobuf__Payload SpPayload;
 typedef Org__Eclipse__Tahu__Protobuf__Payload__Metric SpMetric;
@@ -82,36 +84,6 @@ static void budget_free(void *data, void *ptr)
 	free(ptr);
 }
 
-/* Strict UTF-8 (no overlongs, surrogates or code points past U+10FFFF): the output must be JSON. */
-static int utf8_ok(const unsigned char *s, size_t n)
-{
-	size_t i = 0;
-
-	while(i < n){
-		unsigned char c = s[i];
-		size_t k;
-		uint32_t cp;
-
-		if(c < 0x80){
-			i++;
-			continue;
-		}
-		if(c >= 0xC2 && c <= 0xDF){ k = 1; cp = c & 0x1F; }
-		else if(c >= 0xE0 && c <= 0xEF){ k = 2; cp = c & 0x0F; }
-		else if(c >= 0xF0 && c <= 0xF4){ k = 3; cp = c & 0x07; }
-		else return 0;
-		if(n - i <= k) return 0;
-		for(size_t j = 1; j <= k; j++){
-			if((s[i + j] & 0xC0) != 0x80) return 0;
-			cp = (cp << 6) | (s[i + j] & 0x3F);
-		}
-		if((k == 2 && cp < 0x800) || (k == 3 && (cp < 0x10000 || cp > 0x10FFFF))
-				|| (cp >= 0xD800 && cp <= 0xDFFF)) return 0;
-		i += k + 1;
-	}
-	return 1;
-}
-
 /* ---- nesting pre-scan -------------------------------------------------------------------- */
 
 static int read_varint(const uint8_t **p, const uint8_t *end, uint64_t *v)
@@ -167,7 +139,7 @@ static int scan_depth(const uint8_t *p, size_t len, const ProtobufCMessageDescri
 			if(f && f->type == PROTOBUF_C_TYPE_MESSAGE
 					&& scan_depth(p, (size_t)v, f->descriptor, depth + 1)) return -1;
 			if(f && f->type == PROTOBUF_C_TYPE_STRING
-					&& (memchr(p, '\0', (size_t)v) || !utf8_ok(p, (size_t)v))) return -1;
+					&& (memchr(p, '\0', (size_t)v) || !kg_utf8__valid(p, (size_t)v))) return -1;
 			p += v;
 			break;
 		}
@@ -184,7 +156,7 @@ static cJSON *j_string(struct ctx *c, const char *s, size_t n)
 {
 	cJSON *item;
 
-	if(!utf8_ok((const unsigned char *)s, n) || memchr(s, '\0', n)){
+	if(!kg_utf8__valid((const uint8_t *)s, n) || memchr(s, '\0', n)){
 		fail(c, KG_SPARKPLUG_INVALID);
 		return NULL;
 	}
@@ -274,19 +246,6 @@ static void float_text(float f, char buf[32])
 	snprintf(buf, 32, "%.9g", (double)f);
 }
 
-/* Shortest of 15, 16, 17 significant digits that reads back as the same double (cJSON tries
- * only 15 and 17: pi would print 3.1415926535897931). */
-static void double_text(double d, char buf[32])
-{
-	int prec;
-
-	for(prec = 15; prec < 17; prec++){
-		snprintf(buf, 32, "%.*g", prec, d);
-		if(strtod(buf, NULL) == d) return;
-	}
-	snprintf(buf, 32, "%.17g", d);
-}
-
 static cJSON *j_float(struct ctx *c, float f)
 {
 	cJSON *item;
@@ -312,7 +271,7 @@ static cJSON *j_double(struct ctx *c, double d)
 	}else{
 		char buf[32];
 
-		double_text(d, buf);
+		kg_numfmt__double(d, buf);
 		item = cJSON_CreateRaw(buf);
 	}
 	if(!item) fail(c, KG_SPARKPLUG_NOMEM);
@@ -450,8 +409,7 @@ static int elem_text(uint32_t dt, const uint8_t *p, char buf[32])
 		v = le(p, 8);
 		memcpy(&d, &v, sizeof d);
 		if(!isfinite(d)) return snprintf(buf, 32, "\"%s\"", nonfinite_name(d));
-		double_text(d, buf);
-		return (int)strlen(buf);
+		return kg_numfmt__double(d, buf);
 	}
 	default:
 		assert(0);
