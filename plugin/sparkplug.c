@@ -873,6 +873,7 @@ int kg_sparkplug__is_topic(const char *topic)
  * allocation budget, the JSON walk (recursion bounded by the pre-scan's depth). */
 int kg_sparkplug__decode(const uint8_t *payload, size_t len, cJSON **out)
 {
+	static const uint8_t none[1];
 	struct budget b = {0, KG_SPARKPLUG_ALLOC_LIMIT};
 	ProtobufCAllocator alloc = {budget_alloc, budget_free, &b};
 	struct ctx c = {0};
@@ -881,7 +882,10 @@ int kg_sparkplug__decode(const uint8_t *payload, size_t len, cJSON **out)
 
 	assert(out);
 	*out = NULL;
-	if(!payload && len) return KG_SPARKPLUG_INVALID;
+	if(!payload){
+		if(len) return KG_SPARKPLUG_INVALID;
+		payload = none; /* no arithmetic on a null pointer below */
+	}
 	if(scan_depth(payload, len, &org__eclipse__tahu__protobuf__payload__descriptor, 1))
 		return KG_SPARKPLUG_INVALID;
 	pl = org__eclipse__tahu__protobuf__payload__unpack(&alloc, len, payload);

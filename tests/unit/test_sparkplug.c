@@ -648,6 +648,8 @@ static void test_invalid(void **state)
 	for(size_t k = 0; k < n; k++) (void)decode_rc(buf, k);
 	/* an empty input is an empty Payload */
 	assert_int_equal(decode_rc(buf, 0), 0);
+	assert_int_equal(decode_rc(NULL, 0), 0);
+	assert_int_equal(decode_rc(NULL, 1), KG_SPARKPLUG_INVALID);
 }
 
 /* Nesting bombs: property sets inside property values, templates inside metrics. */
