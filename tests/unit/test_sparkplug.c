@@ -703,6 +703,27 @@ static void test_depth_limit(void **state)
 	free(buf);
 }
 
+/* The protobuf-c allocation budget: a million empty metrics (2 bytes each on the wire, over
+ * 100 bytes each once unpacked) exceed KG_SPARKPLUG_ALLOC_LIMIT; a hundred thousand do not. */
+static void test_alloc_limit(void **state)
+{
+	size_t n = 1000000, i, len;
+	uint8_t *buf = malloc(2 * n);
+
+	(void)state;
+	assert_non_null(buf);
+	assert_true(n * sizeof(SpMetric) > KG_SPARKPLUG_ALLOC_LIMIT);
+	for(i = 0; i < n; i++){
+		buf[2 * i] = 0x12;
+		buf[2 * i + 1] = 0x00;
+	}
+	assert_int_equal(decode_rc(buf, 2 * n), KG_SPARKPLUG_INVALID);
+	len = 2 * 100000;
+	assert_true(100000 * (sizeof(SpMetric) + sizeof(void *)) < KG_SPARKPLUG_ALLOC_LIMIT);
+	assert_int_equal(decode_rc(buf, len), 0);
+	free(buf);
+}
+
 /* ---- topics and the bridge hook ------------------------------------------------------------- */
 
 static void test_is_topic(void **state)
@@ -845,6 +866,7 @@ int main(void)
 		cmocka_unit_test(test_property_sets),
 		cmocka_unit_test(test_invalid),
 		cmocka_unit_test(test_depth_limit),
+		cmocka_unit_test(test_alloc_limit),
 		cmocka_unit_test(test_is_topic),
 		cmocka_unit_test(test_bridge_hook),
 	};
