@@ -105,8 +105,8 @@ static int read_varint(const uint8_t **p, const uint8_t *end, uint64_t *v)
 
 /* Walk the wire format of one message of type desc, descending into the length-delimited fields
  * the descriptor says are messages, and fail past KG_SPARKPLUG_MAX_DEPTH. protobuf-c's unpack
- * recurses without a limit: this keeps a small payload of nested headers from exhausting the
- * worker's stack. Recursion depth here is bounded by the same limit. String fields are checked
+ * (1.4.1) recurses once per nested message with no depth limit of its own: this keeps a payload
+ * of nested headers (2 bytes a level) from exhausting the worker's stack. Recursion depth here is bounded by the same limit. String fields are checked
  * here too, where their wire length is known: strict UTF-8 without NUL (protobuf-c would hand
  * "a\0b" over as "a"; the JSON must be valid). Returns 0 or -1. */
 static int scan_depth(const uint8_t *p, size_t len, const ProtobufCMessageDescriptor *desc, int depth)
