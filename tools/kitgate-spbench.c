@@ -263,8 +263,19 @@ static int run_e2e(int port, const char *bootstrap, uint64_t n, int json, int qo
 			fprintf(stderr, "spbench: publish: %s\n", mosquitto_strerror(rc));
 			return 1;
 		}
-		/* keep the client's own queue bounded */
-		while(qos > 0 && i - atomic_load(&acked) > 5000) usleep(200);
+		/* keep the client's own queue bounded (i + 1 published, acked may already count them
+		 * all); give up when the broker stops answering */
+		if(qos > 0 && i + 1 > atomic_load(&acked) + 5000){
+			double give_up = now_s() + 60;
+
+			while(i + 1 > atomic_load(&acked) + 5000){
+				if(now_s() > give_up){
+					fprintf(stderr, "spbench: no PUBACK for 60 s\n");
+					return 1;
+				}
+				usleep(200);
+			}
+		}
 	}
 	t_pub = now_s() - t0;
 	got = consume(rk, n, 120, &klen);
