@@ -41,6 +41,9 @@ enum opt_id {
 	O_SPOOL_SEGMENT_MB,
 	O_SHUTDOWN_TIMEOUT_MS,
 	O_STATS_INTERVAL_S,
+	O_PAYLOAD_FORMAT,
+	O_AUTH,
+	O_AUTH_REFRESH_S,
 	O_BRIDGE_SPARKPLUG,
 	O_COUNT
 };
@@ -74,6 +77,9 @@ static const struct opt_def opt_table[O_COUNT] = {
 	[O_SPOOL_SEGMENT_MB] = {"spool_segment_mb", NULL},
 	[O_SHUTDOWN_TIMEOUT_MS] = {"shutdown_timeout_ms", NULL},
 	[O_STATS_INTERVAL_S] = {"stats_interval_s", NULL},
+	[O_PAYLOAD_FORMAT] = {"payload_format", NULL},
+	[O_AUTH] = {"auth", NULL},
+	[O_AUTH_REFRESH_S] = {"auth_refresh_s", NULL},
 	[O_BRIDGE_SPARKPLUG] = {"bridge_sparkplug", NULL},
 };
 
@@ -567,6 +573,28 @@ static int resolve(struct kg_config *cfg, struct val vals[O_COUNT], char *err, s
 	if(get_int(&vals[O_STATS_INTERVAL_S], "stats_interval_s", 0, 3600, 10, &n, err, errlen)) return -1;
 	cfg->stats_interval_s = (int)n;
 
+	/* payload_format */
+	v = &vals[O_PAYLOAD_FORMAT];
+	if(!v->value || !strcasecmp(v->value, "auto")){
+		cfg->payload_format = KG_PAYLOAD_AUTO;
+	}else if(!strcasecmp(v->value, "json")){
+		cfg->payload_format = KG_PAYLOAD_JSON;
+	}else if(!strcasecmp(v->value, "capnp")){
+		cfg->payload_format = KG_PAYLOAD_CAPNP;
+	}else{
+		return bad_value(err, errlen, "payload_format", v, "auto|json|capnp");
+	}
+	/* auth, auth_refresh_s */
+	v = &vals[O_AUTH];
+	if(!v->value || !strcasecmp(v->value, "none")){
+		cfg->auth = KG_AUTH_NONE;
+	}else if(!strcasecmp(v->value, "postgres")){
+		cfg->auth = KG_AUTH_POSTGRES;
+	}else{
+		return bad_value(err, errlen, "auth", v, "none|postgres");
+	}
+	if(get_int(&vals[O_AUTH_REFRESH_S], "auth_refresh_s", 1, 86400, 30, &n, err, errlen)) return -1;
+	cfg->auth_refresh_s = (int)n;
 	/* bridge_sparkplug */
 	v = &vals[O_BRIDGE_SPARKPLUG];
 	if(!v->value || !strcasecmp(v->value, "decode")){
