@@ -39,7 +39,6 @@ void kg_auth__cleanup(struct kg_plugin *p)
 {
 	kg_snapshot__stop(p->auth.loader);     /* joins the loader thread */
 	p->auth.loader = NULL;
-	p->ingest.snap = NULL;
 	kg_snapshot__unref(p->auth.snap);
 	p->auth.snap = NULL;
 	kg_logincache__free(p->auth.logins);
@@ -62,7 +61,6 @@ static void take_snapshot(struct kg_plugin *p)
 		}
 		kg_snapshot__unref(p->auth.snap);
 		p->auth.snap = s;
-		p->ingest.snap = s; /* the MESSAGE path checks peripherals against it */
 	}
 	for(i = 0; i < nkicks; i++){
 		mosquitto_kick_client_by_username(kicks[i], false);

@@ -2,13 +2,13 @@
  * push into the stream's hand-off. Contract in ingest.h. */
 #include <assert.h>
 #include <errno.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "kitgate/bridge.h"
 #include "kitgate/handoff.h"
 #include "kitgate/ingest.h"
-#include "kitgate/snapshot.h"
 #include "kitgate/payload.h"
 #include "kitgate/record.h"
 #include "kitgate/topic.h"
@@ -60,20 +60,16 @@ static enum kg_ingest_result push_result(int rc, struct kg_ingest_out *out, enum
 static enum kg_ingest_result measurement(const struct kg_ingest *ig, int kind, const void *payload,
 		size_t len, int64_t now_ms, struct kg_ingest_out *out)
 {
-	struct kg_record rec;
+	struct kg_record *rec = &out->rec;
 
 	out->reason = kg_payload__validate(ig->cfg->payload_format, kind, out->serial, out->serial_len, payload, len, now_ms,
-			&ig->limits, &rec, &out->detail);
+			&ig->limits, rec, &out->detail);
 	if(out->reason != KG_OK) return KG_INGEST_REJECTED;
-	/* auth postgres: the kits snapshot knows which peripherals are the kit's and which quantity
-	 * types exist, so foreign or unknown ones never reach a subscriber. */
-	if(ig->snap && (out->reason = kg_snapshot__check(ig->snap, out->serial, out->serial_len,
-			rec.peripheral, rec.quantity_type)) != KG_OK){
-		out->detail = "kits snapshot";
+	if(ig->check && (out->reason = ig->check(ig->check_ud, out->serial, out->serial_len, rec, &out->detail)) != KG_OK){
 		return KG_INGEST_REJECTED;
 	}
 	if(!ig->measurements) return KG_INGEST_ACCEPTED; /* sink none */
-	return push_result(hand_off(ig->measurements, &rec), out, KG_INGEST_ACCEPTED);
+	return push_result(hand_off(ig->measurements, rec), out, KG_INGEST_ACCEPTED);
 }
 
 static enum kg_ingest_result bridged(const struct kg_ingest *ig, const char *topic,
@@ -103,11 +99,11 @@ enum kg_ingest_result kg_ingest__check(const struct kg_ingest *ig, const char *t
 		const void *payload, size_t len, bool retain, int64_t now_ms, struct kg_ingest_memo *memo,
 		struct kg_ingest_out *out)
 {
-	struct kg_record rec;
+	struct kg_record *rec = &memo->dec;
 	int kind;
 	size_t n;
 
-	memset(out, 0, sizeof(*out));
+	memset(out, 0, offsetof(struct kg_ingest_out, rec)); /* rec is not used here: memo->dec is */
 	memo->n = 0;
 	switch(kg_topic__classify(topic, &out->serial, &out->serial_len)){
 		case KG_TOPIC_KIT_RAW: kind = KG_KIND_RAW; break;
@@ -116,14 +112,12 @@ enum kg_ingest_result kg_ingest__check(const struct kg_ingest *ig, const char *t
 	}
 	if(len == 0 && retain) return KG_INGEST_PASS; /* clears the retained message */
 	out->reason = kg_payload__validate(ig->cfg->payload_format, kind, out->serial, out->serial_len,
-			payload, len, now_ms, &ig->limits, &rec, &out->detail);
+			payload, len, now_ms, &ig->limits, rec, &out->detail);
 	if(out->reason != KG_OK) return KG_INGEST_REJECTED;
-	if(ig->snap && (out->reason = kg_snapshot__check(ig->snap, out->serial, out->serial_len,
-			rec.peripheral, rec.quantity_type)) != KG_OK){
-		out->detail = "kits snapshot";
+	if(ig->check && (out->reason = ig->check(ig->check_ud, out->serial, out->serial_len, rec, &out->detail)) != KG_OK){
 		return KG_INGEST_REJECTED;
 	}
-	n = kg_record__encode(&rec, memo->rec, sizeof(memo->rec));
+	n = kg_record__encode(rec, memo->rec, sizeof(memo->rec));
 	if(n == 0 || n > sizeof(memo->rec)){ /* cannot happen for a validated record */
 		out->reason = KG_MALFORMED;
 		out->detail = "record does not encode";
@@ -142,7 +136,7 @@ enum kg_ingest_result kg_ingest__push(const struct kg_ingest *ig, struct kg_inge
 	uint32_t n = memo->n;
 
 	assert(n > 0);
-	memset(out, 0, sizeof(*out));
+	memset(out, 0, offsetof(struct kg_ingest_out, rec)); /* the decoded record is memo->dec */
 	out->serial = memo->serial;
 	out->serial_len = memo->serial_len;
 	memo->n = 0;

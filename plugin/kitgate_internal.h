@@ -81,6 +81,7 @@ struct kg_plugin {
 	struct kg_ratelimit auth_log;                    /* [broker] */
 	time_t next_status;            /* [broker] */
 	pthread_t main_thread;
+	struct kg_live *live;          /* [broker] live.c: statistics, kit status, HTTP view */
 	struct kg_auth auth;
 	struct kg_ingest_memo memo;    /* [broker] the last allowed measurement write (acl.c, message.c) */
 	struct kg_idguard idguard;     /* [broker] */
@@ -115,6 +116,9 @@ int kg_message__on_write(struct kg_plugin *p, struct mosquitto_evt_acl_check *ed
 /* message.c: a memo still pending when any other event arrives was a will (no MESSAGE follows a
  * will): push its record now. No-op when nothing is pending. */
 void kg_message__flush(struct kg_plugin *p);
+/* message.c: kg_ingest's check hook (ud = the plugin): the kits snapshot's rules with auth postgres. */
+enum kg_reason kg_message__check(void *ud, const char *serial, size_t serial_len,
+		const struct kg_record *rec, const char **detail);
 /* auth.c: auth postgres. init starts the snapshot loader (0, or -1 out of memory); tick swaps in a
  * new snapshot and disconnects changed/deleted kits; basic_auth decides a kit's login (DEFER for
  * everyone who is not a kit); cleanup joins the loader. Main thread. */
@@ -125,5 +129,16 @@ int kg_auth__basic_auth(struct kg_plugin *p, struct mosquitto_evt_basic_auth *ed
 void kg_auth__cleanup(struct kg_plugin *p);
 /* status.c: publish $SYS/broker/kitgate/status when due. Main thread (TICK). */
 void kg_status__tick(struct kg_plugin *p);
+
+/* live.c: statistics, per-kit status and the HTTP view. init registers its own BASIC_AUTH
+ * (call it before the other callbacks so it sees every CONNECT) and DISCONNECT callbacks; 0 or
+ * -1 (out of memory). measurement: once per kit measurement, accepted (r == KG_OK, rec filled)
+ * or not; client may be NULL. other: once per publish on a non-kit topic. Main thread only. */
+int kg_live__init(struct kg_plugin *p);
+void kg_live__cleanup(struct kg_plugin *p);
+void kg_live__tick(struct kg_plugin *p);
+void kg_live__measurement(struct kg_plugin *p, const void *client, const char *serial, size_t slen,
+		const char *topic, enum kg_reason r, const char *detail, const struct kg_record *rec);
+void kg_live__other(struct kg_plugin *p, const char *topic, const void *payload, size_t len);
 
 #endif

@@ -30,6 +30,7 @@
 #include <mosquitto.h>
 
 #include "kitgate/ingest.h"
+#include "kitgate/snapshot.h"
 #include "kitgate/validate.h"
 #include "kitgate_internal.h"
 
@@ -86,6 +87,8 @@ int kg_message__on_write(struct kg_plugin *p, struct mosquitto_evt_acl_check *ed
 		p->counters.broker_msgs++;
 		p->counters.rejected[out.reason]++;
 		log_reject(p, out.reason, out.serial, out.serial_len, ed->topic, out.detail);
+		/* no client: this may be a will, sent while (or after) its client goes away */
+		kg_live__measurement(p, NULL, out.serial, out.serial_len, ed->topic, out.reason, out.detail, &p->memo.dec);
 		return MOSQ_ERR_ACL_DENIED; /* v5: PUBACK/PUBREC 0x87; v3.1.1: dropped; a will: not sent */
 	}
 	p->memo.client = ed->client;
@@ -108,6 +111,7 @@ void kg_message__flush(struct kg_plugin *p)
 	if(r == KG_INGEST_ACCEPTED){
 		p->counters.accepted++;
 		p->counters.wills_accepted++;
+		kg_live__measurement(p, NULL, out.serial, out.serial_len, "(will)", KG_OK, NULL, &p->memo.dec);
 		return;
 	}
 	p->counters.wills_unsaved++;
@@ -124,6 +128,21 @@ static bool memo_matches(const struct kg_plugin *p, const struct mosquitto_evt_m
 {
 	return p->memo.n > 0 && p->memo.client == ed->client && p->memo.topic == ed->topic
 		&& p->memo.payload == ed->payload && p->memo.len == ed->payloadlen;
+}
+
+/* kg_ingest's check hook (plugin.c installs it): with auth postgres, the kits snapshot decides
+ * whether the kit owns the peripheral and the quantity type exists. KG_OK without a snapshot
+ * (auth none). Broker thread (the snapshot is swapped in TICK, on this thread). */
+enum kg_reason kg_message__check(void *ud, const char *serial, size_t serial_len,
+		const struct kg_record *rec, const char **detail)
+{
+	struct kg_plugin *p = ud;
+	enum kg_reason r;
+
+	if(!p->auth.snap) return KG_OK;
+	r = kg_snapshot__check(p->auth.snap, serial, serial_len, rec->peripheral, rec->quantity_type);
+	if(r != KG_OK) *detail = "kits snapshot";
+	return r;
 }
 
 int kg_message__on_message(int event, void *event_data, void *userdata)
@@ -145,6 +164,14 @@ int kg_message__on_message(int event, void *event_data, void *userdata)
 		if(r == KG_INGEST_ACCEPTED) r = kg_ingest__push(&p->ingest, &p->memo, &out);
 		else if(r == KG_INGEST_PASS && !out.serial) r = kg_ingest__message(&p->ingest, ed->topic,
 				ed->payload, ed->payloadlen, clock_ns(CLOCK_REALTIME) / 1000000, &out); /* bridge */
+	}
+	/* The live view (live.c): statistics of generic stats_topics, per-kit status and statistics.
+	 * A measurement's decoded record is p->memo.dec (kg_ingest__check). */
+	if(r == KG_INGEST_PASS || r == KG_INGEST_BRIDGED || r == KG_INGEST_REFUSED_TOPIC){
+		if(strncmp(ed->topic, "kit/", 4)) kg_live__other(p, ed->topic, ed->payload, (size_t)ed->payloadlen);
+	}else if(r != KG_INGEST_UNDURABLE){
+		kg_live__measurement(p, ed->client, out.serial, out.serial_len, ed->topic,
+				r == KG_INGEST_ACCEPTED ? KG_OK : out.reason, out.detail, &p->memo.dec);
 	}
 	if(r == KG_INGEST_PASS) return MOSQ_ERR_SUCCESS;
 	p->counters.broker_ns += (uint64_t)(clock_ns(CLOCK_MONOTONIC) - t0);

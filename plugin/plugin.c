@@ -31,6 +31,7 @@ static int on_tick(int event, void *event_data, void *userdata)
 	kg_acl__tick(userdata);    /* a pending will's record, a pending client-id owner */
 	kg_auth__tick(userdata);
 	kg_status__tick(userdata);
+	kg_live__tick(userdata);
 	return MOSQ_ERR_SUCCESS;
 }
 
@@ -70,6 +71,7 @@ static void plugin_free(struct kg_plugin *p)
 		mosquitto_callback_unregister(p->pid, callbacks[i].event, callbacks[i].cb, NULL);
 	}
 	kg_acl__cleanup(p); /* first: a will sent at shutdown still goes into its stream */
+	kg_live__cleanup(p);
 	/* Stop both workers first (each drains within shutdown_timeout_ms, concurrently), then free. */
 	for(i = 0; i < KG_STREAM_COUNT; i++){
 		if(p->streams[i].worker && p->streams[i].h) kg_handoff__stop(p->streams[i].h);
@@ -244,7 +246,13 @@ EXPORT int mosquitto_plugin_init(mosquitto_plugin_id_t *identifier, void **userd
 		return rc;
 	}
 	kg_ingest__init(&p->ingest, &p->cfg, p->streams[KG_STREAM_MEASUREMENTS].h, p->streams[KG_STREAM_BRIDGE].h);
+	p->ingest.check = kg_message__check; /* auth postgres: the kits snapshot's ownership rules */
+	p->ingest.check_ud = p;
 	if(kg_acl__init(p) != 0 || kg_auth__init(p) != 0){
+		plugin_free(p);
+		return MOSQ_ERR_NOMEM;
+	}
+	if(kg_live__init(p) != 0){
 		plugin_free(p);
 		return MOSQ_ERR_NOMEM;
 	}

@@ -4,8 +4,7 @@
  * counters, rate-limited log lines); tools/kitgate-microbench.c measures this very function.
  *
  * Threads: kg_ingest__message runs on the broker thread (the one appender of both hand-offs).
- * struct kg_ingest is read-only after kg_ingest__init, except `snap`, which only the broker thread
- * replaces (auth.c, on TICK) between two calls. */
+ * struct kg_ingest is read-only after kg_ingest__init (and the check hook set right after it). */
 #ifndef KITGATE_INGEST_H
 #define KITGATE_INGEST_H
 
@@ -18,7 +17,6 @@
 #include "kitgate/validate.h"
 
 struct kg_handoff;
-struct kg_snapshot;
 
 enum kg_ingest_result {
 	KG_INGEST_PASS = 0,       /* not ours (other kit topics, topics not bridged): route untouched */
@@ -37,15 +35,22 @@ struct kg_ingest_out {
 	const char *serial;       /* measurement topics: the topic's serial (not NUL-terminated) */
 	size_t serial_len;
 	int err;                  /* UNDURABLE: -errno from the spool */
+	struct kg_record rec;     /* measurement topics, once validation got that far: the decoded
+	                           * record (ACCEPTED: complete; read by the live view's statistics) */
 };
+
+/* An extra check of a valid measurement (auth postgres: the kits snapshot's ownership rules).
+ * Returns KG_OK or the reason, setting *detail. Broker thread. */
+typedef enum kg_reason (*kg_ingest_check_fn)(void *ud, const char *serial, size_t serial_len,
+		const struct kg_record *rec, const char **detail);
 
 struct kg_ingest {
 	const struct kg_config *cfg;
 	struct kg_limits limits;
 	struct kg_handoff *measurements; /* NULL: sink none (validated, not handed off) */
 	struct kg_handoff *bridge;       /* NULL: no bridge_topics */
-	const struct kg_snapshot *snap;  /* auth postgres: the current kits snapshot (borrowed; auth.c
-	                                  * holds the reference), NULL otherwise */
+	kg_ingest_check_fn check;        /* NULL: none; set after kg_ingest__init */
+	void *check_ud;
 };
 
 /* A measurement validated and encoded by kg_ingest__check but not yet pushed: the plugin validates
@@ -62,6 +67,8 @@ struct kg_ingest_memo {
 	const char *serial;              /* into topic; for log lines while the memo is pending */
 	size_t serial_len;
 	uint8_t rec[KG_RECORD_MAX_FIXED];/* the encoded record */
+	struct kg_record dec;            /* the decoded record (the live view's statistics); valid
+	                                  * after ACCEPTED until the next check */
 };
 
 /* cfg and the hand-offs must outlive ig. Main thread. */
@@ -77,7 +84,8 @@ enum kg_ingest_result kg_ingest__message(const struct kg_ingest *ig, const char 
  * measurement topic validate (payload rules, kits snapshot) and encode into memo (memo->n > 0),
  * returning KG_INGEST_ACCEPTED (nothing pushed yet) or KG_INGEST_REJECTED (out->reason). An empty
  * retained publish (len 0, retain) on a measurement topic clears the retained message: it is not a
- * measurement, KG_INGEST_PASS. Every other topic: KG_INGEST_PASS (memo->n == 0). memo is
+ * measurement, KG_INGEST_PASS. The check hook runs as in kg_ingest__message; out->rec is not
+ * filled (the record is memo->dec). Every other topic: KG_INGEST_PASS (memo->n == 0). memo is
  * overwritten; its client/topic/payload are not set here. Allocation-free except cJSON's. */
 enum kg_ingest_result kg_ingest__check(const struct kg_ingest *ig, const char *topic,
 		const void *payload, size_t len, bool retain, int64_t now_ms, struct kg_ingest_memo *memo,

@@ -159,6 +159,36 @@ static void test_memory_only_overload(void **state)
 	assert_int_equal(out.reason, KG_OVERLOAD);
 }
 
+static enum kg_reason refuse_peripheral_11(void *ud, const char *serial, size_t serial_len,
+		const struct kg_record *rec, const char **detail)
+{
+	int *calls = ud;
+	(*calls)++;
+	assert_int_equal(serial_len, 11);
+	assert_memory_equal(serial, "k-test-0001", 11);
+	if(rec->peripheral != 11) return KG_OK;
+	*detail = "test hook";
+	return KG_SERIAL_MISMATCH;
+}
+
+/* The check hook (auth postgres' kits snapshot) rejects after validation; nothing is queued. */
+static void test_check_hook(void **state)
+{
+	struct fx *f = *state;
+	struct kg_ingest_out out;
+	int calls = 0;
+
+	f->ig.check = refuse_peripheral_11;
+	f->ig.check_ud = &calls;
+	assert_int_equal(in(f, "kit/k-test-0001/measurement/raw", RAW, &out), KG_INGEST_REJECTED);
+	assert_int_equal(out.reason, KG_SERIAL_MISMATCH);
+	assert_string_equal(out.detail, "test hook");
+	assert_int_equal(kg_handoff__depth(f->m, NULL, NULL), 0);
+	assert_int_equal(in(f, "kit/k-test-0001/measurement/raw", "{", &out), KG_INGEST_REJECTED);
+	assert_int_equal(out.reason, KG_MALFORMED); /* invalid payloads never reach the hook */
+	assert_int_equal(calls, 1);
+}
+
 /* sink none: measurements are validated and accepted without a stream. */
 static void test_sink_none(void **state)
 {
@@ -207,6 +237,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_rejects_and_refuses, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_check_then_push, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_memory_only_overload, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_check_hook, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_sink_none, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_spool_failure_is_undurable, setup, teardown),
 	};

@@ -32,7 +32,7 @@ struct fake {
 	size_t max_total;         /* accept no more than this many in all; 0 = no bound */
 	int fail_val;             /* report FAILED for this value once; -1 = never */
 	int reject_val;           /* always REJECTED "bad_row"; -1 = never */
-	volatile int stuck;
+	int stuck;                /* set by the test thread: __atomic accesses */
 	int ok_count[NVAL];       /* OK reports per value */
 	int rejected_count[NVAL];
 	int submitted_order[NVAL * 4];
@@ -63,7 +63,7 @@ static size_t fake_poll(void *state, int timeout_ms, kg_sink_report_fn report, v
 	struct fake *f = state;
 	size_t i, n = f->n;
 
-	if(f->stuck || n == 0){
+	if(__atomic_load_n(&f->stuck, __ATOMIC_RELAXED) || n == 0){
 		if(timeout_ms > 0){
 			struct timespec ts = { 0, (long)timeout_ms * 1000000L };
 			nanosleep(&ts, NULL);
@@ -80,7 +80,7 @@ static size_t fake_poll(void *state, int timeout_ms, kg_sink_report_fn report, v
 			f->rejected_count[v]++;
 			report(f->items[i], KG_SETTLE_REJECTED, "bad_row", ud);
 		}else{
-			f->ok_count[v]++;
+			__atomic_add_fetch(&f->ok_count[v], 1, __ATOMIC_RELAXED); /* the test reads it meanwhile */
 			report(f->items[i], KG_SETTLE_OK, NULL, ud);
 		}
 	}
@@ -98,7 +98,7 @@ static void fake_health(void *state, struct kg_sink_health *out)
 {
 	struct fake *f = state;
 	memset(out, 0, sizeof(*out));
-	out->connected = !f->stuck;
+	out->connected = !__atomic_load_n(&f->stuck, __ATOMIC_RELAXED);
 	out->in_flight = f->n;
 }
 
@@ -311,7 +311,7 @@ static void test_partial_failure_rewinds(void **state)
 	/* 100 first time round, then 40.. replayed after the rewind, until the checkpoint is at the end */
 	{
 		int64_t until = mono_ms() + 8000;
-		while(mono_ms() < until && (f->ok_count[40] < 1 || stats(&s).checkpoint < kg_spool__end(s.sp))){
+		while(mono_ms() < until && (__atomic_load_n(&f->ok_count[40], __ATOMIC_RELAXED) < 1 || stats(&s).checkpoint < kg_spool__end(s.sp))){
 			usleep(5000);
 		}
 	}
