@@ -81,6 +81,10 @@ static void check_body(uint32_t i, const uint8_t *b, uint32_t len, int allow_big
 	}
 }
 
+/* Whether append_range calls kg_spool__maintain before each append, as the worker loop does
+ * (tests of the fallback without a maintainer switch it off). */
+static int g_maintain = 1;
+
 /* Append records [from, to) and store their ends in ends[i]. */
 static void append_range(struct kg_spool *sp, uint32_t from, uint32_t to, uint64_t *ends, int allow_big)
 {
@@ -88,6 +92,7 @@ static void append_range(struct kg_spool *sp, uint32_t from, uint32_t to, uint64
 	for(uint32_t i = from; i < to; i++){
 		uint32_t len = body_len(i, allow_big);
 		uint64_t e = 0;
+		if(g_maintain) kg_spool__maintain(sp);
 		fill_body(i, buf, len);
 		assert_int_equal(kg_spool__append(sp, buf, len, &e), 0);
 		assert_int_equal(e, kg_spool__end(sp));
@@ -204,6 +209,7 @@ static void crash_child(const char *dir, uint64_t segsz, uint32_t n, int allow_b
 		for(uint32_t i = 0; i < n; i++){
 			uint32_t len = body_len(i, allow_big);
 			fill_body(i, buf, len);
+			kg_spool__maintain(sp);
 			if(kg_spool__append(sp, buf, len, NULL)) _exit(3);
 		}
 		if(how == 1) raise(SIGKILL);
@@ -571,6 +577,7 @@ static void test_append_error(void **state)
 	(void)state;
 
 	for(uint32_t i = 0; i <= N; i++) ids[i] = i;
+	g_maintain = 0; /* no prepared segment: the plain file stays active */
 	signal(SIGXFSZ, SIG_IGN);
 	kg_spool__test_disable_mmap(1);
 	assert_int_equal(kg_spool__open(&sp, dir, 0), 0);
@@ -597,6 +604,7 @@ static void test_append_error(void **state)
 	expect_records(sp, &pos, kg_spool__end(sp), ids, N + 1, ends, 0);
 	assert_int_equal(STAT(sp, appended), N + 1);
 	kg_spool__close(sp);
+	g_maintain = 1;
 	rm_dir(dir);
 }
 
@@ -626,6 +634,8 @@ static void test_mmap_prealloc(void **state)
 		assert_int_equal(STAT(sp, bytes), ends[N - 1]);
 		assert_int_equal(STAT(sp, end), ends[N - 1]);
 		if(segsz) assert_true(count_segments(dir) > 10);
+		/* every switch took the segment kg_spool__maintain prepared: nothing on the pwritev path */
+		assert_int_equal(STAT(sp, plain_segments), 0);
 		pos = 0;
 		expect_records(sp, &pos, kg_spool__end(sp), ids, N, ends, 0);
 		assert_int_equal(kg_spool__sync(sp), 0);
@@ -1038,7 +1048,9 @@ static void *conc_reader(void *arg)
 		uint64_t limit = atomic_load_explicit(&c->published, memory_order_acquire);
 		uint8_t *b;
 		uint32_t len, id;
-		int r = kg_spool__read(c->sp, &pos, limit, &b, &len);
+		int r;
+		kg_spool__maintain(c->sp); /* the worker loop prepares the next segment */
+		r = kg_spool__read(c->sp, &pos, limit, &b, &len);
 		if(r < 0){
 			atomic_store(&c->failed, 2);
 			break;
@@ -1091,6 +1103,8 @@ static void test_concurrent(void **state)
 	assert_int_equal(kg_spool__checkpoint(c.sp), kg_spool__end(c.sp));
 	/* everything committed: only the active segment is left */
 	assert_int_equal(count_segments(dir), 1);
+	print_message("concurrent: %llu of %llu segments started without a prepared one\n",
+		(unsigned long long)STAT(c.sp, plain_segments), (unsigned long long)STAT(c.sp, end) >> 20);
 	print_message("concurrent: %d records appended and read in %.1f ms\n", CONC_N,
 		(double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e6);
 	kg_spool__close(c.sp);
