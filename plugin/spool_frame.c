@@ -1,5 +1,8 @@
 /* spool_frame.c -- the spool's record framing: CRC32C (Castagnoli), frame headers, validating a
  * frame in a segment file through the read-ahead buffer, and resynchronising after damage. */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE /* memmem */
+#endif
 #include <assert.h>
 #include <errno.h>
 #include <pthread.h>
