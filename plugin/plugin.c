@@ -72,8 +72,8 @@ EXPORT int mosquitto_plugin_version(int supported_version_count, const int *supp
 }
 
 /* Fails (stopping the broker) only on a malformed option or out of memory, never because
- * PostgreSQL or Kafka is unreachable: the worker keeps retrying those. An unusable spool_dir is
- * logged and the plugin runs memory-only (accepted records are then lost on a crash). */
+ * PostgreSQL or Kafka is unreachable: the worker keeps retrying those. An unusable or locked
+ * spool_dir (another broker uses it) stops the broker too, with one line naming it. */
 EXPORT int mosquitto_plugin_init(mosquitto_plugin_id_t *identifier, void **userdata,
 		struct mosquitto_opt *options, int option_count)
 {
@@ -104,10 +104,12 @@ EXPORT int mosquitto_plugin_init(mosquitto_plugin_id_t *identifier, void **userd
 	if(p->handing_off){
 		rc = kg_spool__open(&p->spool, p->cfg.spool_dir, p->cfg.spool_segment_bytes);
 		if(rc != 0){
-			p->spool = NULL;
-			kg_log(KG_LOG_ERROR, "spool_dir %s is unusable (%s): running WITHOUT a spool; accepted "
-					"measurements are held in memory only (lost on a crash, refused when %zu are "
-					"waiting)", p->cfg.spool_dir, strerror(-rc), p->cfg.queue_limit);
+			/* kg_spool__open logged one line naming the directory and why (locked by pid N,
+			 * not a directory, not writable): refuse to start rather than run without durability */
+			kg_outbox__cleanup();
+			kg_config__free(&p->cfg);
+			free(p);
+			return MOSQ_ERR_UNKNOWN;
 		}
 	}
 	if(kg_handoff__init(&p->handoff, p->cfg.queue_limit, p->spool) != 0){

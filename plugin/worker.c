@@ -461,6 +461,7 @@ static void *worker_main(void *arg)
 	for(;;){
 		bool busy = w.fifo_len > 0;
 
+		if(p->spool) kg_spool__maintain(p->spool); /* prepares the next segment, retries failures */
 		if(past_deadline(&w)) break;
 		if(w.deadline_ms && !busy && kg_handoff__empty(&p->handoff)) break; /* drained */
 		if(!w.kafka && kafka_needed(&p->cfg) && !kafka_create(&w)){
