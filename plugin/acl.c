@@ -1,13 +1,13 @@
 /* acl.c -- MOSQ_EVT_ACL_CHECK and MOSQ_EVT_BASIC_AUTH: kits own kit/<serial>/#, service users own
  * kit/#, everything else about kit topics is denied; other topics follow other_topics.
- * Broker thread only. The decision itself is the pure kg_acl__decide (topic.c). */
+ * Broker thread only. The decision itself is the pure kg_access__decide (access.c). */
 #include <string.h>
 
 #include <mosquitto_broker.h>
 #include <mosquitto_plugin.h>
 #include <mosquitto.h>
 
-#include "kitgate/topic.h"
+#include "kitgate/access.h"
 #include "kitgate_internal.h"
 
 /* READ runs once per matching subscriber for every delivered message: no allocation, no logging,
@@ -21,11 +21,11 @@ int kg_acl__on_check(int event, void *event_data, void *userdata)
 
 	(void)event;
 	username = mosquitto_client_username(ed->client);
-	if(username && !kg_username__ok(username)){
+	if(username && !kg_access__username_ok(username)){
 		username = NULL; /* never a kit; only reachable when BASIC_AUTH was bypassed (TLS identity) */
 	}
 	is_service = username && kg_config__is_service(&p->cfg, username);
-	switch(kg_acl__decide(username, is_service, ed->access, ed->topic, p->cfg.other_topics)){
+	switch(kg_access__decide(username, is_service, ed->access, ed->topic, p->cfg.other_topics)){
 		case KG_ACL_ALLOW: return MOSQ_ERR_SUCCESS;
 		case KG_ACL_DENY: return MOSQ_ERR_ACL_DENIED; /* never another code: that disconnects */
 		default: return MOSQ_ERR_PLUGIN_DEFER;
@@ -41,7 +41,7 @@ int kg_acl__on_basic_auth(int event, void *event_data, void *userdata)
 	struct kg_plugin *p = userdata;
 
 	(void)event;
-	if(ed->username && !kg_username__ok(ed->username)){
+	if(ed->username && !kg_access__username_ok(ed->username)){
 		if(kg_ratelimit__allow(&p->auth_log, &suppressed)){
 			mosquitto_log_printf(MOSQ_LOG_NOTICE, "kitgate: refused CONNECT from %s: username \"%s\" "
 					"contains '+', '#' or '/' (+%llu more suppressed)",

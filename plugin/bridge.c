@@ -1,4 +1,4 @@
-/* bridge.c -- UNS-style MQTT -> Kafka routes: MQTT filter matching, Kafka topic naming, JSON attribute filtering. */
+/* bridge.c -- UNS-style MQTT -> Kafka routes: which topics are bridged, Kafka topic naming, JSON attribute filtering. */
 #include <assert.h>
 #include <math.h>
 #include <stdint.h>
@@ -8,34 +8,7 @@
 #include <cjson/cJSON.h>
 
 #include "kitgate/bridge.h"
-
-/* Contract in bridge.h. Walks filter and topic level by level; a NULL topic cursor means the
- * topic has no more levels (which only a trailing "#" can still match). An empty level matches
- * only an empty level or '+'. Invalid filters ('#' not last, "a+") are compared literally. */
-int kg_topic__matches(const char *filter, const char *topic)
-{
-	const char *f = filter;
-	const char *t = topic;
-
-	if(!filter || !topic) return 0;
-	if(topic[0] == '$' && (filter[0] == '+' || filter[0] == '#')) return 0;
-	for(;;){
-		size_t fl, tl;
-
-		if(f[0] == '#' && f[1] == '\0') return 1;
-		if(!t) return 0;
-		fl = strcspn(f, "/");
-		tl = strcspn(t, "/");
-		if(!(fl == 1 && f[0] == '+')){
-			if(fl != tl || memcmp(f, t, fl)) return 0;
-		}
-		f += fl;
-		t += tl;
-		if(*f == '\0') return *t == '\0';
-		f++; /* past '/' */
-		t = (*t == '\0') ? NULL : t + 1;
-	}
-}
+#include "kitgate/topic.h"
 
 /* Contract in bridge.h. */
 int kg_bridge__wanted(const struct kg_config *cfg, const char *topic)

@@ -13,7 +13,8 @@
 
 #include "kitgate/config.h"
 #include "kitgate/log.h"
-#include "kitgate/topic.h"
+#include "kitgate/rdkconf.h"
+#include "kitgate/access.h"
 
 /* Every known option. The order of this enum is the order of opt_table. */
 enum opt_id {
@@ -512,7 +513,7 @@ static int resolve(struct kg_config *cfg, struct val vals[O_COUNT], char *err, s
 	v = &vals[O_SERVICE_USERS];
 	if(split_list(v->value ? v->value : "server", &cfg->service_users, &cfg->nservice_users)) return oom(err, errlen);
 	for(i = 0; i < cfg->nservice_users; i++){
-		if(!kg_username__ok(cfg->service_users[i])){
+		if(!kg_access__username_ok(cfg->service_users[i])){
 			return bad_value(err, errlen, "service_users", v,
 					"comma-separated non-empty usernames without '+', '#' or '/'");
 		}
@@ -617,6 +618,8 @@ int kg_config__parse(struct kg_config *cfg, const struct kg_opt *opts, int nopts
 	}
 
 	if(resolve(cfg, vals, err, errlen)) goto fail;
+	/* kafka.<property> values librdkafka refuses fail here, in plugin init, not in the worker */
+	if(kg_rdkconf__validate(cfg, err, errlen)) goto fail;
 	return 0;
 fail:
 	kg_config__free(cfg);

@@ -1,7 +1,5 @@
 /* kafka.c -- the worker's Kafka producer (librdkafka): configuration, produce, delivery reports, purge. */
 #include <assert.h>
-#include <pthread.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,6 +9,7 @@
 
 #include "kitgate/kafka.h"
 #include "kitgate/log.h"
+#include "kitgate/rdkconf.h"
 
 struct kg_kafka {
 	rd_kafka_t *rk;
@@ -57,84 +56,46 @@ static void dr_msg_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
 	k->dr(m->_private, (int)m->err, m->err ? rd_kafka_err2str(m->err) : "", k->ud);
 }
 
-/* Set one property; on failure writes "kafka property <name>: <reason>" into err. 0 or -1. */
-static int conf_set(rd_kafka_conf_t *conf, const char *name, const char *value, char *err, size_t errlen)
-{
-	char why[256];
-
-	if(rd_kafka_conf_set(conf, name, value, why, sizeof(why)) == RD_KAFKA_CONF_OK) return 0;
-	if(err && errlen) snprintf(err, errlen, "kafka property %s: %s", name, why);
-	return -1;
-}
-
-/* Contract in kafka.h. The defaults are set first and every kafka.<property> after them, so a
- * property given in the configuration always wins (e.g. kafka.security.protocol SASL_SSL).
- * Call on the thread that will own the producer (it serves the callbacks); librdkafka's threads
- * are created with every signal blocked so the broker's SIGTERM/SIGHUP/SIGINT are never
- * delivered to them. */
+/* Contract in kafka.h. The configuration comes from kg_rdkconf__new (rdkconf.c): the defaults
+ * first and every kafka.<property> after them, so a property given in the configuration always
+ * wins (e.g. kafka.security.protocol SASL_SSL). Call on the thread that will own the producer (it
+ * serves the callbacks); librdkafka's threads are created with every signal blocked
+ * (kg_rdkconf__create) so the broker's SIGTERM/SIGHUP/SIGINT are never delivered to them. */
 struct kg_kafka *kg_kafka__new(const struct kg_config *cfg, kg_kafka_dr_fn dr, void *ud, char *err, size_t errlen)
 {
-	static const char *const defaults[][2] = {
-		{"client.id", "kitgate"},
-		{"acks", "all"},
-		{"enable.idempotence", "true"},
-		{"message.timeout.ms", "0"},
-		{"linger.ms", "5"},
-		{"batch.num.messages", "1000"},
-		{"socket.keepalive.enable", "true"},
-	};
 	struct kg_kafka *k;
 	rd_kafka_conf_t *conf;
-	sigset_t all, old;
 	char why[512];
-	size_t i;
 
 	assert(cfg);
 	if(err && errlen) err[0] = '\0';
 	k = calloc(1, sizeof(*k));
-	conf = rd_kafka_conf_new();
-	if(!k || !conf){
+	if(!k){
 		if(err && errlen) snprintf(err, errlen, "kafka: out of memory");
-		free(k);
-		if(conf) rd_kafka_conf_destroy(conf);
 		return NULL;
 	}
 	k->dr = dr;
 	k->ud = ud;
 
-	if(conf_set(conf, "bootstrap.servers", cfg->kafka_brokers ? cfg->kafka_brokers : "localhost:9092", err, errlen)) goto fail;
-	for(i = 0; i < sizeof(defaults) / sizeof(defaults[0]); i++){
-		if(conf_set(conf, defaults[i][0], defaults[i][1], err, errlen)) goto fail;
-	}
-	if(cfg->kafka_username){
-		if(conf_set(conf, "security.protocol", "SASL_PLAINTEXT", err, errlen)) goto fail;
-		if(conf_set(conf, "sasl.mechanisms", "PLAIN", err, errlen)) goto fail;
-		if(conf_set(conf, "sasl.username", cfg->kafka_username, err, errlen)) goto fail;
-		if(conf_set(conf, "sasl.password", cfg->kafka_password ? cfg->kafka_password : "", err, errlen)) goto fail;
-	}
-	for(i = 0; i < cfg->nkafka_props; i++){
-		if(conf_set(conf, cfg->kafka_props[i].key, cfg->kafka_props[i].value, err, errlen)) goto fail;
+	conf = kg_rdkconf__new(cfg, kg_rdkconf__producer_defaults, kg_rdkconf__nproducer_defaults, err, errlen);
+	if(!conf){
+		free(k);
+		return NULL;
 	}
 	rd_kafka_conf_set_opaque(conf, k);
 	rd_kafka_conf_set_dr_msg_cb(conf, dr_msg_cb);
 	rd_kafka_conf_set_log_cb(conf, log_cb);
 	rd_kafka_conf_set_error_cb(conf, error_cb);
 
-	sigfillset(&all);
-	pthread_sigmask(SIG_SETMASK, &all, &old);
-	k->rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, why, sizeof(why));
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	k->rk = kg_rdkconf__create(RD_KAFKA_PRODUCER, conf, why, sizeof(why));
 	if(!k->rk){
 		/* conf is still ours on failure */
-		if(err && errlen) snprintf(err, errlen, "kafka: cannot create producer: %s", why);
-		goto fail;
+		if(err && errlen) snprintf(err, errlen, "kafka: %s", why);
+		rd_kafka_conf_destroy(conf);
+		free(k);
+		return NULL;
 	}
 	return k;
-
-fail:
-	rd_kafka_conf_destroy(conf);
-	free(k);
-	return NULL;
 }
 
 /* Contract in kafka.h. The value, key and header are copied by librdkafka. */

@@ -16,6 +16,7 @@
 #include "kitgate/config.h"
 #include "kitgate/handoff.h"
 #include "kitgate/log.h"
+#include "kitgate/ratelimit.h"
 #include "kitgate/pgwriter.h"
 #include "kitgate/validate.h"
 

@@ -22,9 +22,14 @@
 
 #include <libpq-fe.h>
 
+#include "kitgate/json.h"
 #include "kitgate/log.h"
+#include "kitgate/ratelimit.h"
+#include "kitgate/numfmt.h"
 #include "kitgate/pgwriter.h"
 #include "kitgate/record.h"
+#include "kitgate/timefmt.h"
+#include "kitgate/uuid.h"
 
 #define NEGATIVE_TTL_MS 5000     /* how long an unknown peripheral/quantity type stays unknown */
 #define POSITIVE_TTL_MS 600000   /* known ones are looked up again after this (renamed kits) */
@@ -99,20 +104,6 @@ static int sb_add(struct sbuf *sb, const char *s, size_t n)
 static int sb_addc(struct sbuf *sb, char c)
 {
 	return sb_add(sb, &c, 1);
-}
-
-static int sb_addf(struct sbuf *sb, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static int sb_addf(struct sbuf *sb, const char *fmt, ...)
-{
-	char tmp[64];
-	va_list ap;
-	int n;
-
-	va_start(ap, fmt);
-	n = vsnprintf(tmp, sizeof(tmp), fmt, ap);
-	va_end(ap);
-	assert(n >= 0 && (size_t)n < sizeof(tmp));
-	return sb_add(sb, tmp, (size_t)n);
 }
 
 /* Append the decimal text of v (the hot path of array building; snprintf is slow). */
@@ -579,20 +570,14 @@ static void check_rows(struct kg_pg *pg, const struct kg_record *recs, size_t n,
 	}
 }
 
-/* Append s as a JSON string body (no quotes) with JSON escaping. */
+/* Append s as a JSON string body (no quotes), escaped by kg_json__escape. */
 static int json_escape(struct sbuf *sb, const char *s)
 {
-	for(; *s; s++){
-		unsigned char c = (unsigned char)*s;
+	size_t len = strlen(s);
 
-		if(c == '"' || c == '\\'){
-			if(sb_addc(sb, '\\') || sb_addc(sb, (char)c)) return -1;
-		}else if(c < 0x20){
-			if(sb_addf(sb, "\\u%04x", c)) return -1;
-		}else if(sb_addc(sb, (char)c)){
-			return -1;
-		}
-	}
+	if(sb_reserve(sb, 6 * len)) return -1;
+	sb->len += kg_json__escape(sb->p + sb->len, 6 * len, s, len);
+	sb->p[sb->len] = '\0';
 	return 0;
 }
 
@@ -612,12 +597,12 @@ static int arr_quoted(struct sbuf *sb, const char *s, size_t len)
 	return 0;
 }
 
-/* Append a quoted timestamptz element. A time kg_time__format_pg cannot represent becomes text
+/* Append a quoted timestamptz element. A time kg_timefmt__pg cannot represent becomes text
  * the database refuses (SQLSTATE 22007), so that row ends up KG_PG_ROW_REJECTED. */
 static int add_time(struct sbuf *sb, int64_t ms)
 {
 	char t[40];
-	int len = kg_time__format_pg(ms, t);
+	int len = kg_timefmt__pg(ms, t);
 
 	if(len < 0) return arr_quoted(sb, "unrepresentable", strlen("unrepresentable"));
 	return arr_quoted(sb, t, (size_t)len);
@@ -667,7 +652,7 @@ static int append_row(struct kg_pg *pg, struct rowset *rs, struct rowset *kits, 
 		return -1;
 	}
 	if(rec->kind == KG_KIND_RAW){
-		int len = kg_double__format(rec->value, d);
+		int len = kg_numfmt__double(rec->value, d);
 		if(sb_add(&a[5], d, (size_t)len)) return -1;
 		if(add_time(&a[6], rec->datetime_ms)) return -1;
 		rs->nraw++;
@@ -678,7 +663,7 @@ static int append_row(struct kg_pg *pg, struct rowset *rs, struct rowset *kits, 
 		js->len = 0;
 		if(sb_addc(js, '{')) return -1;
 		for(i = 0; i < rec->nvalues && i < KG_AGG_MAX; i++){
-			size_t dl = (size_t)kg_double__format(rec->values[i].value, d);
+			size_t dl = (size_t)kg_numfmt__double(rec->values[i].value, d);
 			if((i && sb_addc(js, ',')) || sb_addc(js, '"') || json_escape(js, rec->values[i].name)
 					|| sb_add(js, "\":", 2) || sb_add(js, d, dl)){
 				return -1;

@@ -1,7 +1,7 @@
 /* ratelimit.c -- at most one log line per second per limiter, counting the suppressed ones. */
 #include <time.h>
 
-#include "kitgate/log.h"
+#include "kitgate/ratelimit.h"
 
 #define RATELIMIT_INTERVAL_MS 1000
 

@@ -1,4 +1,4 @@
-/* topic.c -- kit topic classification and the access matrix (pure functions, any thread). */
+/* topic.c -- topic rules: kit topic classification and MQTT filter matching (pure functions, any thread). */
 #include <assert.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -11,25 +11,6 @@ static bool is_kit_level(const char *topic)
 {
 	return topic[0] == 'k' && topic[1] == 'i' && topic[2] == 't'
 		&& (topic[3] == '/' || topic[3] == '\0');
-}
-
-/* Whether the first level of a filter is exactly "+" or "#", i.e. it could match kit/ topics. */
-static bool is_wild_first_level(const char *topic)
-{
-	return (topic[0] == '+' || topic[0] == '#') && (topic[1] == '/' || topic[1] == '\0');
-}
-
-/* Whether the level starting at level (ended by '/' or NUL) equals username byte for byte.
- * O(strlen(username)); username must be non-NULL and non-empty. */
-static bool level_is(const char *level, const char *username)
-{
-	const char *u = username;
-
-	while(*u && *level == *u){
-		level++;
-		u++;
-	}
-	return *u == '\0' && (*level == '/' || *level == '\0');
 }
 
 /* Contract in topic.h. topic must be non-NULL; serial/serial_len may be NULL. For KIT_INVALID
@@ -63,53 +44,30 @@ enum kg_topic_class kg_topic__classify(const char *topic, const char **serial, s
 	return cls;
 }
 
-static enum kg_acl_result other_result(enum kg_other_topics other)
+/* Contract in topic.h. Walks filter and topic level by level; a NULL topic cursor means the
+ * topic has no more levels (which only a trailing "#" can still match). An empty level matches
+ * only an empty level or '+'. Invalid filters ('#' not last, "a+") are compared literally. */
+int kg_topic__matches(const char *filter, const char *topic)
 {
-	switch(other){
-		case KG_OTHER_ALLOW: return KG_ACL_ALLOW;
-		case KG_OTHER_DENY: return KG_ACL_DENY;
-		case KG_OTHER_DEFER: return KG_ACL_DEFER;
-	}
-	return KG_ACL_DEFER;
-}
+	const char *f = filter;
+	const char *t = topic;
 
-/* Contract in topic.h. The order of the checks:
- *   1. kit/ topics and filters: UNSUBSCRIBE always allowed; service users allowed; a kit may
- *      READ/WRITE/SUBSCRIBE only when the second level is literally its username (so "kit/+/..."
- *      and "kit/#" are denied, "kit/<me>/#" is allowed); anonymous and everything else denied.
- *   2. SUBSCRIBE filters whose first level is "+" or "#": service allowed, kit denied,
- *      anonymous follows `other` (per-message READ checks still deny kit deliveries).
- *   3. Everything else follows `other`.
- * A username that could not be a serial (kg_username__ok false) never owns a kit topic, so a
- * username "+" cannot own "kit/+/#". O(strlen(username)) for kit topics; no allocation. */
-enum kg_acl_result kg_acl__decide(const char *username, bool is_service, int access,
-		const char *topic, enum kg_other_topics other)
-{
-	if(!topic) return KG_ACL_DENY;
+	if(!filter || !topic) return 0;
+	if(topic[0] == '$' && (filter[0] == '+' || filter[0] == '#')) return 0;
+	for(;;){
+		size_t fl, tl;
 
-	if(is_kit_level(topic)){
-		if(access == KG_ACCESS_UNSUBSCRIBE) return KG_ACL_ALLOW;
-		if(is_service) return KG_ACL_ALLOW;
-		if(access != KG_ACCESS_READ && access != KG_ACCESS_WRITE && access != KG_ACCESS_SUBSCRIBE){
-			return KG_ACL_DENY;
+		if(f[0] == '#' && f[1] == '\0') return 1;
+		if(!t) return 0;
+		fl = strcspn(f, "/");
+		tl = strcspn(t, "/");
+		if(!(fl == 1 && f[0] == '+')){
+			if(fl != tl || memcmp(f, t, fl)) return 0;
 		}
-		if(!kg_username__ok(username)) return KG_ACL_DENY;
-		if(topic[3] != '/') return KG_ACL_DENY; /* "kit" alone: no serial */
-		return level_is(topic + 4, username) ? KG_ACL_ALLOW : KG_ACL_DENY;
+		f += fl;
+		t += tl;
+		if(*f == '\0') return *t == '\0';
+		f++; /* past '/' */
+		t = (*t == '\0') ? NULL : t + 1;
 	}
-
-	if(access == KG_ACCESS_SUBSCRIBE && is_wild_first_level(topic)){
-		if(is_service) return KG_ACL_ALLOW;
-		if(username) return KG_ACL_DENY;
-		return other_result(other);
-	}
-
-	return other_result(other);
-}
-
-/* Contract in topic.h. */
-bool kg_username__ok(const char *username)
-{
-	if(!username || !username[0]) return false;
-	return strpbrk(username, "+#/") == NULL;
 }

@@ -22,8 +22,10 @@
 #include "kitgate/bridge.h"
 #include "kitgate/kafka.h"
 #include "kitgate/log.h"
+#include "kitgate/ratelimit.h"
 #include "kitgate/pgwriter.h"
 #include "kitgate/record.h"
+#include "kitgate/json.h"
 #include "kitgate/spool.h"
 #include "kitgate_internal.h"
 
@@ -251,13 +253,13 @@ static void kafka_measurement(struct worker *w, struct kg_item *it, const struct
 	char hdr[KG_SERIAL_MAX + 40];
 	size_t n;
 
-	n = kg_record__to_json(rec, w->json, w->json_cap);
+	n = kg_json__record(rec, w->json, w->json_cap);
 	if(n >= w->json_cap){
 		if(!ensure_json(w, n + 1)){
 			settle(w, it);
 			return;
 		}
-		n = kg_record__to_json(rec, w->json, w->json_cap);
+		n = kg_json__record(rec, w->json, w->json_cap);
 	}
 	snprintf(hdr, sizeof(hdr), "kit/%s/measurement/%s", rec->serial,
 			rec->kind == KG_KIND_RAW ? "raw" : "aggregate");

@@ -1,6 +1,7 @@
 /* kitgate-kafka-connector.c -- the Kafka -> PostgreSQL half of a `sink kafka` deployment: consume, validate, write, commit. */
 #include <errno.h>
 #include <getopt.h>
+#include <stdarg.h>
 #include <inttypes.h>
 #include <pthread.h>
 #include <signal.h>
@@ -14,9 +15,12 @@
 
 #include "kitgate/config.h"
 #include "kitgate/log.h"
+#include "kitgate/rdkconf.h"
 #include "kitgate/pgwriter.h"
 #include "kitgate/record.h"
+#include "kitgate/uuid.h"
 #include "kitgate/validate.h"
+#include "metrics_http.h"
 
 #define DEFAULT_GROUP "kitgate-kafka-connector"
 #define PROGRESS_INTERVAL_MS 10000
@@ -34,10 +38,12 @@ static void on_signal(int sig)
 static void usage(FILE *out)
 {
 	fprintf(out,
-		"usage: kitgate-kafka-connector [run] [--stream raw|aggregate|all]\n"
+		"usage: kitgate-kafka-connector [run] [--stream raw|aggregate|all] [--metrics-listen ADDR:PORT]\n"
 		"Consumes kit measurements that kitgate (sink kafka) produced to Kafka, validates them and\n"
 		"writes them into the AstroPlant PostgreSQL schema; offsets are committed only after the\n"
 		"rows are committed. --stream chooses the topics (default all).\n"
+		"--metrics-listen serves Prometheus /metrics (rows, rejections, consumer lag per partition)\n"
+		"  on ADDR:PORT (e.g. 127.0.0.1:9465; * for every address); also KITGATE_METRICS_LISTEN.\n"
 		"Environment:\n"
 		"  DATABASE_URL          libpq URI (SQLAlchemy forms accepted)\n"
 		"  KAFKA_HOST, KAFKA_PORT bootstrap servers (default localhost:9092)\n"
@@ -76,53 +82,37 @@ static void log_cb(const rd_kafka_t *rk, int level, const char *fac, const char 
 	kg_log(level <= LOG_ERR ? KG_LOG_ERROR : KG_LOG_WARNING, "kafka: %s: %s", fac, buf);
 }
 
-static int conf_set(rd_kafka_conf_t *conf, const char *name, const char *value)
-{
-	char why[256];
-
-	if(rd_kafka_conf_set(conf, name, value, why, sizeof(why)) == RD_KAFKA_CONF_OK) return 0;
-	kg_log(KG_LOG_ERROR, "kafka property %s: %s", name, why);
-	return -1;
-}
-
 /* The consumer handle, subscribed to topics. NULL on error (logged). librdkafka's threads are
  * started with every signal blocked, so SIGTERM/SIGINT reach the main thread's handler. */
 static rd_kafka_t *make_consumer(const struct kg_config *cfg, const char *group, rd_kafka_topic_partition_list_t *topics)
 {
-	rd_kafka_conf_t *conf = rd_kafka_conf_new();
+	const struct kg_rdkconf_prop defaults[] = {
+		{"client.id", "kitgate-kafka-connector"},
+		{"group.id", group},
+		{"enable.auto.commit", "false"},
+		{"enable.auto.offset.store", "false"},
+		{"auto.offset.reset", "earliest"},
+		{"enable.partition.eof", "false"},
+		/* a killed connector's partitions move to the others after 10 s, not 45 */
+		{"session.timeout.ms", "10000"},
+	};
+	rd_kafka_conf_t *conf;
 	rd_kafka_t *rk;
 	rd_kafka_resp_err_t rc;
-	sigset_t all, old;
 	char why[512];
-	size_t i;
 
-	if(conf_set(conf, "bootstrap.servers", cfg->kafka_brokers)
-			|| conf_set(conf, "client.id", "kitgate-kafka-connector")
-			|| conf_set(conf, "group.id", group)
-			|| conf_set(conf, "enable.auto.commit", "false")
-			|| conf_set(conf, "enable.auto.offset.store", "false")
-			|| conf_set(conf, "auto.offset.reset", "earliest")
-			|| conf_set(conf, "enable.partition.eof", "false")
-			/* a killed connector's partitions move to the others after 10 s, not 45 */
-			|| conf_set(conf, "session.timeout.ms", "10000")) goto fail;
-	if(cfg->kafka_username){
-		if(conf_set(conf, "security.protocol", "SASL_PLAINTEXT")
-				|| conf_set(conf, "sasl.mechanisms", "PLAIN")
-				|| conf_set(conf, "sasl.username", cfg->kafka_username)
-				|| conf_set(conf, "sasl.password", cfg->kafka_password ? cfg->kafka_password : "")) goto fail;
-	}
-	for(i = 0; i < cfg->nkafka_props; i++){
-		if(conf_set(conf, cfg->kafka_props[i].key, cfg->kafka_props[i].value)) goto fail;
+	conf = kg_rdkconf__new(cfg, defaults, sizeof(defaults) / sizeof(defaults[0]), why, sizeof(why));
+	if(!conf){
+		kg_log(KG_LOG_ERROR, "%s", why);
+		return NULL;
 	}
 	rd_kafka_conf_set_log_cb(conf, log_cb);
 
-	sigfillset(&all);
-	pthread_sigmask(SIG_SETMASK, &all, &old);
-	rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, why, sizeof(why));
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	rk = kg_rdkconf__create(RD_KAFKA_CONSUMER, conf, why, sizeof(why));
 	if(!rk){
-		kg_log(KG_LOG_ERROR, "kafka: cannot create consumer: %s", why);
-		goto fail;
+		kg_log(KG_LOG_ERROR, "kafka: %s", why);
+		rd_kafka_conf_destroy(conf);
+		return NULL;
 	}
 	rd_kafka_poll_set_consumer(rk);
 	rc = rd_kafka_subscribe(rk, topics);
@@ -132,9 +122,6 @@ static rd_kafka_t *make_consumer(const struct kg_config *cfg, const char *group,
 		return NULL;
 	}
 	return rk;
-fail:
-	rd_kafka_conf_destroy(conf);
-	return NULL;
 }
 
 struct counters {
@@ -234,22 +221,139 @@ static int write_batch(struct kg_pg *pg, const struct kg_record *recs, size_t nr
 	return 0;
 }
 
+/* A growing text buffer for the metrics exposition. */
+struct text {
+	char *buf;
+	size_t len, cap;
+	int oom;
+};
+
+static void text_printf(struct text *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void text_printf(struct text *t, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	for(;;){
+		size_t room = t->cap - t->len;
+		va_start(ap, fmt);
+		n = vsnprintf(t->buf ? t->buf + t->len : NULL, room, fmt, ap);
+		va_end(ap);
+		if(n < 0){
+			t->oom = 1;
+			return;
+		}
+		if((size_t)n < room){
+			t->len += (size_t)n;
+			return;
+		}
+		size_t ncap = (t->cap ? t->cap * 2 : 4096) + (size_t)n;
+		char *nb = realloc(t->buf, ncap);
+		if(!nb){
+			t->oom = 1;
+			return;
+		}
+		t->buf = nb;
+		t->cap = ncap;
+	}
+}
+
+/* Render the Prometheus exposition (counters, writer state, consumer lag per assigned partition
+ * from the positions and the cached high watermarks: no broker round trip) and hand it to the
+ * HTTP thread. Main thread. */
+static void publish_metrics(struct kg_metrics_http *mh, rd_kafka_t *rk, struct kg_pg *pg,
+		const struct counters *c, double rows_per_s)
+{
+	static const char *row_reason[KG_PG_ROW_COUNT] = {
+		[KG_PG_ROW_UNKNOWN_PERIPHERAL] = "unknown_peripheral",
+		[KG_PG_ROW_FOREIGN_PERIPHERAL] = "foreign_peripheral",
+		[KG_PG_ROW_UNKNOWN_QUANTITY_TYPE] = "unknown_quantity_type",
+		[KG_PG_ROW_REJECTED] = "db_rejected",
+	};
+	rd_kafka_topic_partition_list_t *parts = NULL;
+	struct kg_pg_stats st;
+	struct text t = {0};
+	int64_t total_lag = 0;
+	int i;
+
+	kg_pg__stats(pg, &st);
+	text_printf(&t, "# HELP kitgate_connector_consumed_total Kafka messages consumed.\n"
+			"# TYPE kitgate_connector_consumed_total counter\n"
+			"kitgate_connector_consumed_total %" PRIu64 "\n", c->consumed);
+	text_printf(&t, "# HELP kitgate_connector_invalid_total Consumed messages that failed validation.\n"
+			"# TYPE kitgate_connector_invalid_total counter\n"
+			"kitgate_connector_invalid_total %" PRIu64 "\n", c->invalid);
+	text_printf(&t, "# HELP kitgate_connector_rows_inserted_total Rows inserted into PostgreSQL.\n"
+			"# TYPE kitgate_connector_rows_inserted_total counter\n"
+			"kitgate_connector_rows_inserted_total %" PRIu64 "\n", st.rows_inserted);
+	text_printf(&t, "# HELP kitgate_connector_rows_duplicate_total Rows already present (same id).\n"
+			"# TYPE kitgate_connector_rows_duplicate_total counter\n"
+			"kitgate_connector_rows_duplicate_total %" PRIu64 "\n", st.rows_duplicate);
+	text_printf(&t, "# HELP kitgate_connector_rows_rejected_total Rows the writer refused, by reason.\n"
+			"# TYPE kitgate_connector_rows_rejected_total counter\n");
+	for(i = 1; i < KG_PG_ROW_COUNT; i++){
+		text_printf(&t, "kitgate_connector_rows_rejected_total{reason=\"%s\"} %" PRIu64 "\n",
+				row_reason[i], c->rejected[i]);
+	}
+	text_printf(&t, "# HELP kitgate_connector_batches_total Batches written and committed.\n"
+			"# TYPE kitgate_connector_batches_total counter\n"
+			"kitgate_connector_batches_total %" PRIu64 "\n", c->batches);
+	text_printf(&t, "# HELP kitgate_connector_db_errors_total Failed batch writes (retried).\n"
+			"# TYPE kitgate_connector_db_errors_total counter\n"
+			"kitgate_connector_db_errors_total %" PRIu64 "\n", st.errors);
+	text_printf(&t, "# HELP kitgate_connector_commit_errors_total Failed offset commits.\n"
+			"# TYPE kitgate_connector_commit_errors_total counter\n"
+			"kitgate_connector_commit_errors_total %" PRIu64 "\n", c->commit_errors);
+	text_printf(&t, "# HELP kitgate_connector_db_connected Whether the last write left a working connection.\n"
+			"# TYPE kitgate_connector_db_connected gauge\n"
+			"kitgate_connector_db_connected %d\n", kg_pg__connected(pg) ? 1 : 0);
+	text_printf(&t, "# HELP kitgate_connector_rows_per_second Rows written per second over the last interval.\n"
+			"# TYPE kitgate_connector_rows_per_second gauge\n"
+			"kitgate_connector_rows_per_second %.1f\n", rows_per_s);
+	text_printf(&t, "# HELP kitgate_connector_consumer_lag Messages behind the high watermark, per assigned partition.\n"
+			"# TYPE kitgate_connector_consumer_lag gauge\n");
+	if(rd_kafka_assignment(rk, &parts) == RD_KAFKA_RESP_ERR_NO_ERROR && parts){
+		rd_kafka_position(rk, parts);
+		for(i = 0; i < parts->cnt; i++){
+			rd_kafka_topic_partition_t *p = &parts->elems[i];
+			int64_t lo = -1, hi = -1, lag;
+
+			if(rd_kafka_get_watermark_offsets(rk, p->topic, p->partition, &lo, &hi) || hi < 0) continue;
+			lag = p->offset >= 0 ? hi - p->offset : hi - (lo > 0 ? lo : 0);
+			if(lag < 0) lag = 0;
+			total_lag += lag;
+			text_printf(&t, "kitgate_connector_consumer_lag{topic=\"%s\",partition=\"%d\"} %" PRId64 "\n",
+					p->topic, (int)p->partition, lag);
+		}
+	}
+	if(parts) rd_kafka_topic_partition_list_destroy(parts);
+	text_printf(&t, "# HELP kitgate_connector_consumer_lag_overall Sum of the lag over this connector's partitions.\n"
+			"# TYPE kitgate_connector_consumer_lag_overall gauge\n"
+			"kitgate_connector_consumer_lag_overall %" PRId64 "\n", total_lag);
+	if(!t.oom) kg_metrics_http__set(mh, t.buf, t.len);
+	free(t.buf);
+}
+
 /* Parses argv; returns the --stream value ("raw", "aggregate", "all"), or NULL after printing
  * usage (*code is the exit status). */
-static const char *parse_args(int argc, char **argv, int *code)
+static const char *parse_args(int argc, char **argv, int *code, const char **metrics)
 {
 	static const struct option longopts[] = {
 		{"stream", required_argument, NULL, 's'},
+		{"metrics-listen", required_argument, NULL, 'm'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
 	const char *stream = "all";
 	int c;
 
-	while((c = getopt_long(argc, argv, "s:h", longopts, NULL)) != -1){
+	while((c = getopt_long(argc, argv, "s:m:h", longopts, NULL)) != -1){
 		switch(c){
 		case 's':
 			stream = optarg;
+			break;
+		case 'm':
+			*metrics = optarg;
 			break;
 		case 'h':
 			usage(stdout);
@@ -276,7 +380,10 @@ int main(int argc, char **argv)
 	int nopts = 0, code = 0;
 	struct kg_config cfg;
 	char err[512];
-	const char *stream, *group, *v;
+	const char *stream, *group, *v, *metrics_listen;
+	struct kg_metrics_http *mh = NULL;
+	int64_t last_metrics = 0;
+	uint64_t metrics_rows = 0;
 	rd_kafka_topic_partition_list_t *topics;
 	rd_kafka_t *rk;
 	struct kg_pg *pg;
@@ -289,7 +396,8 @@ int main(int argc, char **argv)
 	uint64_t last_rows = 0;
 	size_t batch;
 
-	stream = parse_args(argc, argv, &code);
+	metrics_listen = getenv("KITGATE_METRICS_LISTEN");
+	stream = parse_args(argc, argv, &code, &metrics_listen);
 	if(!stream) return code;
 
 	/* The plugin's configuration code does the environment (DATABASE_URL, KAFKA_HOST/PORT,
@@ -342,6 +450,16 @@ int main(int argc, char **argv)
 		kg_log(KG_LOG_ERROR, "start-up failed");
 		return 1;
 	}
+	if(metrics_listen && metrics_listen[0]){
+		mh = kg_metrics_http__start(metrics_listen, err, sizeof(err));
+		if(!mh){
+			kg_log(KG_LOG_ERROR, "%s", err);
+			g_stop = 1; /* a bad option: exit like the other start-up failures, after cleanup */
+			code = 1;
+		}else{
+			kg_log(KG_LOG_INFO, "Prometheus metrics on http://%s/metrics", metrics_listen);
+		}
+	}
 	kg_log(KG_LOG_INFO, "consuming %s (brokers %s, group %s), batches of %zu / %d ms",
 			stream, cfg.kafka_brokers, group, batch, cfg.batch_ms);
 
@@ -389,6 +507,18 @@ int main(int argc, char **argv)
 			for(i = 0; i < n; i++) rd_kafka_message_destroy(msgs[i]);
 		}
 
+		if(mh && now_ms(CLOCK_MONOTONIC) - last_metrics >= 1000){
+			struct kg_pg_stats st;
+			int64_t t = now_ms(CLOCK_MONOTONIC);
+			uint64_t rows;
+
+			kg_pg__stats(pg, &st);
+			rows = st.rows_inserted + st.rows_duplicate;
+			publish_metrics(mh, rk, pg, &c, last_metrics ? (double)(rows - metrics_rows) * 1000.0
+					/ (double)(t - last_metrics) : 0.0);
+			metrics_rows = rows;
+			last_metrics = t;
+		}
 		if(now_ms(CLOCK_MONOTONIC) - last_report >= PROGRESS_INTERVAL_MS){
 			struct kg_pg_stats st;
 			int64_t t = now_ms(CLOCK_MONOTONIC);
@@ -417,6 +547,7 @@ int main(int argc, char **argv)
 				", duplicates %" PRIu64 ", batches %" PRIu64 "; leaving the consumer group",
 				c.consumed, c.invalid, st.rows_inserted, st.rows_duplicate, c.batches);
 	}
+	kg_metrics_http__stop(mh);
 	rd_kafka_consumer_close(rk);
 	rd_kafka_destroy(rk);
 	kg_pg__free(pg);
@@ -424,5 +555,5 @@ int main(int argc, char **argv)
 	free(recs);
 	free(status);
 	kg_config__free(&cfg);
-	return 0;
+	return code;
 }

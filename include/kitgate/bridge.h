@@ -1,16 +1,11 @@
-/* bridge.h -- UNS-style MQTT -> Kafka routes: topic filter matching, Kafka topic naming and JSON
- * attribute filtering. Pure functions; any thread. */
+/* bridge.h -- UNS-style MQTT -> Kafka routes: which topics are bridged, Kafka topic naming and JSON
+ * attribute filtering. Pure functions; any thread. (Filter matching: kg_topic__matches, topic.h.) */
 #ifndef KITGATE_BRIDGE_H
 #define KITGATE_BRIDGE_H
 
 #include <stddef.h>
 #include <stdint.h>
 #include "kitgate/config.h"
-
-/* Standard MQTT matching of a concrete topic against a filter ('+' one level, '#' the rest,
- * including the parent level: "a/#" matches "a"). A filter starting with '+' or '#' never matches
- * a topic starting with '$'. Returns 1 on match. */
-int kg_topic__matches(const char *filter, const char *topic);
 
 /* Whether a publish on topic is to be bridged: it matches one of cfg->bridge_topics. */
 int kg_bridge__wanted(const struct kg_config *cfg, const char *topic);

@@ -4,7 +4,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
-#include "kitgate/topic.h"
+#include "kitgate/access.h"
 
 /* Same layout as mosquitto's struct mosquitto_opt, so the plugin can pass its array as is. */
 struct kg_opt {

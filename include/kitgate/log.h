@@ -2,8 +2,6 @@
 #ifndef KITGATE_LOG_H
 #define KITGATE_LOG_H
 
-#include <stdbool.h>
-#include <stdint.h>
 
 enum kg_log_level {
 	KG_LOG_DEBUG = 0,
@@ -27,16 +25,5 @@ void kg_log(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)
 /* "DEBUG"/"INFO"/"WARNING"/"ERROR" (case-insensitive, also "WARN") -> level; -1 if unknown. */
 int kg_log__parse_level(const char *s);
 const char *kg_log__level_name(int level);
-
-/* Rate limiter for log lines: at most one line per second per limiter, counting what it held
- * back. Zero-initialise. Not locked: one limiter belongs to one thread. */
-struct kg_ratelimit {
-	int64_t last_ms;        /* monotonic; 0 = never logged */
-	uint64_t suppressed;
-};
-
-/* True if a line may be logged now; then *suppressed is how many were held back since the last
- * one. The caller's thread owns rl. */
-bool kg_ratelimit__allow(struct kg_ratelimit *rl, uint64_t *suppressed);
 
 #endif

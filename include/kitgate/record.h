@@ -49,22 +49,4 @@ size_t kg_record__encode(const struct kg_record *rec, uint8_t *buf, size_t cap);
  * point into buf. Pure, any thread. */
 int kg_record__decode(const uint8_t *buf, size_t len, struct kg_record *out);
 
-/* The Kafka value for a RAW/AGGREGATE record: canonical JSON with kitSerial filled, e.g.
- * {"id":"…","kitSerial":"…","datetime":1700000000000,"peripheral":7,"quantityType":1,"value":21.5}.
- * Doubles are printed in the shortest form that round-trips. Returns the length written
- * (NUL-terminated), or the length needed (> cap-1) when cap is too small. */
-size_t kg_record__to_json(const struct kg_record *rec, char *buf, size_t cap);
-
-/* Canonical lower-case 8-4-4-4-12 form; out must hold 37 bytes. */
-void kg_uuid__format(const uint8_t id[16], char out[37]);
-/* Parse a canonical UUID string (36 chars, hex either case). Returns 0 or -1. */
-int kg_uuid__parse(const char *s, size_t len, uint8_t id[16]);
-
-/* "YYYY-MM-DD HH:MM:SS.mmm+00" for a PostgreSQL timestamptz; out must hold 40 bytes.
- * Millisecond exact for any ms >= 0. Returns the length. */
-int kg_time__format_pg(int64_t ms, char out[40]);
-
-/* Shortest "%.*g" text of a finite double that parses back to the same value; out >= 32 bytes. */
-int kg_double__format(double v, char out[32]);
-
 #endif

@@ -38,10 +38,4 @@ enum kg_reason kg_validate__measurement(int kind, const char *serial, size_t ser
 		const void *payload, size_t len, int64_t now_ms, const struct kg_limits *limits,
 		struct kg_record *out, const char **detail);
 
-/* Strict UTF-8 check (no overlongs, no surrogates, <= U+10FFFF). Returns 1 if valid. */
-int kg_utf8__valid(const uint8_t *s, size_t len);
-
-/* Number of characters in n bytes of valid UTF-8 (continuation bytes are not counted). */
-size_t kg_utf8__chars(const char *s, size_t n);
-
 #endif

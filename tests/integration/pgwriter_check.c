@@ -22,6 +22,7 @@
 #include "kitgate/log.h"
 #include "kitgate/pgwriter.h"
 #include "kitgate/record.h"
+#include "kitgate/uuid.h"
 
 static int failures;
 static PGconn *chk; /* the checker's own connection */

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <cmocka.h>
 
+#include "kitgate/access.h"
 #include "kitgate/topic.h"
 
 #define R KG_ACCESS_READ
@@ -133,7 +134,7 @@ static void test_acl_matrix(void **state)
 	(void)state;
 	for(i = 0; i < sizeof(acl_cases) / sizeof(acl_cases[0]); i++){
 		const struct acl_case *c = &acl_cases[i];
-		enum kg_acl_result got = kg_acl__decide(c->user, c->service, c->access, c->topic, c->other);
+		enum kg_acl_result got = kg_access__decide(c->user, c->service, c->access, c->topic, c->other);
 
 		if(got != c->want){
 			print_error("case %zu: user=%s service=%d access=%d topic=%s other=%d: got %d want %d\n",
@@ -231,11 +232,11 @@ static void test_username_ok(void **state)
 
 	(void)state;
 	for(i = 0; i < sizeof(user_cases) / sizeof(user_cases[0]); i++){
-		if(kg_username__ok(user_cases[i].user) != user_cases[i].want){
+		if(kg_access__username_ok(user_cases[i].user) != user_cases[i].want){
 			print_error("username_ok(%s) != %d\n", user_cases[i].user ? user_cases[i].user : "(null)",
 					user_cases[i].want);
 		}
-		assert_int_equal(kg_username__ok(user_cases[i].user), user_cases[i].want);
+		assert_int_equal(kg_access__username_ok(user_cases[i].user), user_cases[i].want);
 	}
 }
 

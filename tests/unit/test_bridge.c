@@ -9,6 +9,7 @@
 #include <cmocka.h>
 
 #include "kitgate/bridge.h"
+#include "kitgate/topic.h"
 #include "kitgate/config.h"
 
 #define N(a) ((int)(sizeof(a) / sizeof((a)[0])))

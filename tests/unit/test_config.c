@@ -10,6 +10,7 @@
 
 #include "kitgate/config.h"
 #include "kitgate/log.h"
+#include "kitgate/rdkconf.h"
 
 #define N(a) ((int)(sizeof(a) / sizeof((a)[0])))
 
@@ -664,6 +665,66 @@ static void test_free_after_failure(void **state)
 	kg_config__free(&c);
 }
 
+/* kafka.<property> options are validated by librdkafka while parsing (issue 9): an unknown
+ * property or a value librdkafka refuses fails with one line naming the option; good ones pass.
+ * kg_rdkconf__validate alone gives the same answer. */
+static void test_kafka_props_validated(void **state)
+{
+	static const struct {
+		const char *key, *value;
+		int ok;
+	} cases[] = {
+		{"kafka.acks", "all", 1},
+		{"kafka.acks", "1", 1},
+		{"kafka.linger.ms", "20", 1},
+		{"kafka.security.protocol", "SASL_SSL", 1},
+		{"kafka.acks", "banana", 0},
+		{"kafka.linger.ms", "soon", 0},
+		{"kafka.linger.ms", "-5", 0},
+		{"kafka.security.protocol", "carrier_pigeon", 0},
+		{"kafka.no.such.property", "1", 0},
+	};
+	struct kg_config c;
+	char err[256];
+	int i;
+
+	(void)state;
+	for(i = 0; i < N(cases); i++){
+		int rc = parse1(&c, cases[i].key, cases[i].value, err, sizeof(err));
+
+		if(rc != (cases[i].ok ? 0 : -1)) fail_msg("%s %s: rc %d (%s)", cases[i].key, cases[i].value, rc, err);
+		if(!cases[i].ok){
+			/* the line names the option as written */
+			assert_non_null(strstr(err, cases[i].key));
+			continue;
+		}
+		assert_int_equal(kg_rdkconf__validate(&c, err, sizeof(err)), 0);
+		kg_config__free(&c);
+	}
+	/* the builder itself: a good configuration yields a conf, a bad one NULL and the reason */
+	assert_int_equal(parse1(&c, "kafka.acks", "all", err, sizeof(err)), 0);
+	c.kafka_props[0].value[0] = 'x'; /* "xll" */
+	assert_int_equal(kg_rdkconf__validate(&c, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "option kafka.acks"));
+	assert_null(kg_rdkconf__new(&c, NULL, 0, err, sizeof(err)));
+	c.kafka_props[0].value[0] = 'a';
+	{
+		rd_kafka_conf_t *conf = kg_rdkconf__new(&c, kg_rdkconf__producer_defaults,
+				kg_rdkconf__nproducer_defaults, err, sizeof(err));
+		char val[64];
+		size_t vlen = sizeof(val);
+
+		assert_non_null(conf);
+		assert_int_equal(rd_kafka_conf_get(conf, "bootstrap.servers", val, &vlen), RD_KAFKA_CONF_OK);
+		assert_string_equal(val, "localhost:9092");
+		vlen = sizeof(val);
+		assert_int_equal(rd_kafka_conf_get(conf, "enable.idempotence", val, &vlen), RD_KAFKA_CONF_OK);
+		assert_string_equal(val, "true");
+		rd_kafka_conf_destroy(conf);
+	}
+	kg_config__free(&c);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -684,6 +745,7 @@ int main(void)
 		cmocka_unit_test_setup(test_separator, clear_env),
 		cmocka_unit_test_setup(test_service_users_trim, clear_env),
 		cmocka_unit_test_setup(test_free_after_failure, clear_env),
+		cmocka_unit_test_setup(test_kafka_props_validated, clear_env),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -7,6 +7,7 @@
 #include <cmocka.h>
 
 #include "kitgate/log.h"
+#include "kitgate/ratelimit.h"
 
 static void test_one_line_per_second(void **state)
 {

@@ -12,6 +12,11 @@
 #include <cjson/cJSON.h>
 
 #include "kitgate/record.h"
+#include "kitgate/utf8.h"
+#include "kitgate/numfmt.h"
+#include "kitgate/timefmt.h"
+#include "kitgate/uuid.h"
+#include "kitgate/json.h"
 #include "kitgate/validate.h"
 
 static const uint8_t ID1[16] = {0x9b, 0x2f, 0x3c, 0x1e, 0x0a, 0x4b, 0x4c, 0x5d,
@@ -324,14 +329,14 @@ static void test_json_raw(void **state)
 		"\"peripheral\":7,\"quantityType\":1,\"value\":21.5}";
 
 	make_raw(&r);
-	n = kg_record__to_json(&r, buf, sizeof(buf));
+	n = kg_json__record(&r, buf, sizeof(buf));
 	assert_string_equal(buf, want);
 	assert_int_equal(n, strlen(want));
 
 	r.value = 0.1;
 	r.datetime_ms = 0;
 	r.peripheral = INT32_MAX;
-	kg_record__to_json(&r, buf, sizeof(buf));
+	kg_json__record(&r, buf, sizeof(buf));
 	assert_string_equal(buf, "{\"id\":\"" ID1_TEXT "\",\"kitSerial\":\"k-abcd-efgh-jkmn\",\"datetime\":0,"
 		"\"peripheral\":2147483647,\"quantityType\":1,\"value\":0.1}");
 }
@@ -348,14 +353,14 @@ static void test_json_agg(void **state)
 	cJSON *j;
 
 	make_agg(&r);
-	n = kg_record__to_json(&r, buf, sizeof(buf));
+	n = kg_json__record(&r, buf, sizeof(buf));
 	assert_string_equal(buf, want);
 	assert_int_equal(n, strlen(want));
 
 	/* the largest aggregate re-parses with every value intact, in order */
 	make_agg_max(&r);
 	r.quantity_type = 5;
-	n = kg_record__to_json(&r, buf, sizeof(buf));
+	n = kg_json__record(&r, buf, sizeof(buf));
 	assert_true(n < sizeof(buf));
 	j = cJSON_ParseWithLength(buf, n);
 	assert_non_null(j);
@@ -386,7 +391,7 @@ static void test_json_escaping(void **state)
 	make_agg(&r);
 	strcpy(r.serial, serial);
 	strcpy(r.values[1].name, "\b\f\r\"\\");
-	kg_record__to_json(&r, buf, sizeof(buf));
+	kg_json__record(&r, buf, sizeof(buf));
 	assert_non_null(strstr(buf, "\"kitSerial\":\"a\\\"b\\\\c\\n\\t\\u0001\\u001f\x7f\xC3\xA9/\""));
 	assert_non_null(strstr(buf, "\"\\b\\f\\r\\\"\\\\\":21.5"));
 	for(const char *p = buf; *p; p++) assert_true((unsigned char)*p >= 0x20);
@@ -405,11 +410,11 @@ static void test_json_small_cap(void **state)
 	size_t n;
 
 	make_raw(&r);
-	n = kg_record__to_json(&r, full, sizeof(full));
-	assert_int_equal(kg_record__to_json(&r, NULL, 0), n);
+	n = kg_json__record(&r, full, sizeof(full));
+	assert_int_equal(kg_json__record(&r, NULL, 0), n);
 	for(size_t cap = 1; cap <= n + 1; cap++){
 		memset(buf, 'Z', sizeof(buf));
-		assert_int_equal(kg_record__to_json(&r, buf, cap), n);
+		assert_int_equal(kg_json__record(&r, buf, cap), n);
 		assert_int_equal(buf[cap - 1], '\0');
 		assert_memory_equal(buf, full, cap - 1);
 		assert_int_equal(buf[cap], 'Z');
@@ -417,7 +422,7 @@ static void test_json_small_cap(void **state)
 	/* bridge records have no JSON of their own */
 	make_bridge(&r);
 	buf[0] = 'x';
-	assert_int_equal(kg_record__to_json(&r, buf, sizeof(buf)), 0);
+	assert_int_equal(kg_json__record(&r, buf, sizeof(buf)), 0);
 	assert_int_equal(buf[0], '\0');
 }
 
@@ -437,7 +442,7 @@ static void test_validate_to_json(void **state)
 			&lim, &rec, NULL), KG_OK);
 	n = kg_record__encode(&rec, enc, sizeof(enc));
 	assert_int_equal(kg_record__decode(enc, n, &back), 0);
-	kg_record__to_json(&back, json, sizeof(json));
+	kg_json__record(&back, json, sizeof(json));
 	assert_string_equal(json, "{\"id\":\"" ID1_TEXT "\",\"kitSerial\":\"k-test-0001\",\"datetime\":1700000000123,"
 		"\"peripheral\":11,\"quantityType\":2,\"value\":-0.5}");
 }
@@ -508,7 +513,7 @@ static void test_time(void **state)
 	};
 	for(size_t i = 0; i < sizeof(ts) / sizeof(ts[0]); i++){
 		char out[40];
-		int n = kg_time__format_pg(ts[i].ms, out);
+		int n = kg_timefmt__pg(ts[i].ms, out);
 		assert_string_equal(out, ts[i].want);
 		assert_int_equal(n, strlen(ts[i].want));
 	}
@@ -539,7 +544,7 @@ static void test_double(void **state)
 	};
 	for(size_t i = 0; i < sizeof(ds) / sizeof(ds[0]); i++){
 		char out[32];
-		int n = kg_double__format(ds[i].v, out);
+		int n = kg_numfmt__double(ds[i].v, out);
 		double back = strtod(out, NULL);
 		assert_int_equal(n, strlen(out));
 		assert_true(n > 0 && n < 32);
@@ -551,9 +556,9 @@ static void test_double(void **state)
 	}
 	{
 		char out[32];
-		assert_int_equal(kg_double__format(INFINITY, out), 4);
+		assert_int_equal(kg_numfmt__double(INFINITY, out), 4);
 		assert_string_equal(out, "null");
-		kg_double__format(NAN, out);
+		kg_numfmt__double(NAN, out);
 		assert_string_equal(out, "null");
 	}
 }

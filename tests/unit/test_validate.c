@@ -9,6 +9,7 @@
 #include <cmocka.h>
 
 #include "kitgate/record.h"
+#include "kitgate/utf8.h"
 #include "kitgate/validate.h"
 
 #define NOW 1700000000000LL

@@ -1,0 +1,85 @@
+/* access.c -- the SPEC's access matrix: who may read, write and subscribe what, as pure functions
+ * of username and topic (any thread; no allocation). The broker callbacks are in acl.c. */
+#include <assert.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <string.h>
+
+#include "kitgate/access.h"
+
+/* Whether the first level of topic is literally "kit" ("kit", "kit/..."; not "kitx/..."). */
+static bool is_kit_level(const char *topic)
+{
+	return topic[0] == 'k' && topic[1] == 'i' && topic[2] == 't'
+		&& (topic[3] == '/' || topic[3] == '\0');
+}
+
+/* Whether the first level of a filter is exactly "+" or "#", i.e. it could match kit/ topics. */
+static bool is_wild_first_level(const char *topic)
+{
+	return (topic[0] == '+' || topic[0] == '#') && (topic[1] == '/' || topic[1] == '\0');
+}
+
+/* Whether the level starting at level (ended by '/' or NUL) equals username byte for byte.
+ * O(strlen(username)); username must be non-NULL and non-empty. */
+static bool level_is(const char *level, const char *username)
+{
+	const char *u = username;
+
+	while(*u && *level == *u){
+		level++;
+		u++;
+	}
+	return *u == '\0' && (*level == '/' || *level == '\0');
+}
+
+static enum kg_acl_result other_result(enum kg_other_topics other)
+{
+	switch(other){
+		case KG_OTHER_ALLOW: return KG_ACL_ALLOW;
+		case KG_OTHER_DENY: return KG_ACL_DENY;
+		case KG_OTHER_DEFER: return KG_ACL_DEFER;
+	}
+	return KG_ACL_DEFER;
+}
+
+/* Contract in access.h. The order of the checks:
+ *   1. kit/ topics and filters: UNSUBSCRIBE always allowed; service users allowed; a kit may
+ *      READ/WRITE/SUBSCRIBE only when the second level is literally its username (so "kit/+/..."
+ *      and "kit/#" are denied, "kit/<me>/#" is allowed); anonymous and everything else denied.
+ *   2. SUBSCRIBE filters whose first level is "+" or "#": service allowed, kit denied,
+ *      anonymous follows `other` (per-message READ checks still deny kit deliveries).
+ *   3. Everything else follows `other`.
+ * A username that could not be a serial (kg_access__username_ok false) never owns a kit topic, so a
+ * username "+" cannot own "kit/+/#". O(strlen(username)) for kit topics; no allocation. */
+enum kg_acl_result kg_access__decide(const char *username, bool is_service, int access,
+		const char *topic, enum kg_other_topics other)
+{
+	if(!topic) return KG_ACL_DENY;
+
+	if(is_kit_level(topic)){
+		if(access == KG_ACCESS_UNSUBSCRIBE) return KG_ACL_ALLOW;
+		if(is_service) return KG_ACL_ALLOW;
+		if(access != KG_ACCESS_READ && access != KG_ACCESS_WRITE && access != KG_ACCESS_SUBSCRIBE){
+			return KG_ACL_DENY;
+		}
+		if(!kg_access__username_ok(username)) return KG_ACL_DENY;
+		if(topic[3] != '/') return KG_ACL_DENY; /* "kit" alone: no serial */
+		return level_is(topic + 4, username) ? KG_ACL_ALLOW : KG_ACL_DENY;
+	}
+
+	if(access == KG_ACCESS_SUBSCRIBE && is_wild_first_level(topic)){
+		if(is_service) return KG_ACL_ALLOW;
+		if(username) return KG_ACL_DENY;
+		return other_result(other);
+	}
+
+	return other_result(other);
+}
+
+/* Contract in access.h. */
+bool kg_access__username_ok(const char *username)
+{
+	if(!username || !username[0]) return false;
+	return strpbrk(username, "+#/") == NULL;
+}
