@@ -34,6 +34,7 @@
 #include <sys/types.h>
 
 #include "kitgate/log.h"
+#include "kitgate/ratelimit.h"
 #include "kitgate/spool.h"
 
 #define SPOOL_MAGIC 0x4B475331u /* 'KGS1' */

@@ -13,6 +13,7 @@
 #include "kitgate/log.h"
 #include "kitgate/record.h"
 #include "kitgate/spool.h"
+#include "kitgate/uuid.h"
 
 #define EXIT_CORRUPT 1
 #define EXIT_USAGE 2
