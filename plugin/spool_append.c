@@ -12,7 +12,9 @@
  *   - the active segment is a plain file (no segment was ready when the last one filled) holding
  *     data, and a prepared one is ready now -- back to the mapped path as soon as possible;
  *   - a plain active segment holds segment_bytes;
- *   - the maintainer recreated a deleted directory (want_switch).
+ *   - the maintainer asks for it (want_switch): it recreated a deleted directory, or no segment
+ *     can be prepared (disk full) and the active one is wholly delivered, so it must be left for
+ *     the reader to delete it and free its space.
  * The switch takes the prepared segment if it is ready and big enough (a record larger than a
  * segment is not), else creates a plain file. An empty mapped segment too small for a huge record
  * is unmapped and written with pwritev instead. Appender thread only. */
@@ -190,7 +192,9 @@ int kg_spool__append(struct kg_spool *sp, const void *body, uint32_t len, uint64
 		move = off > 0 && (off >= sp->segment_bytes
 			|| atomic_load_explicit(&sp->next_ready, memory_order_relaxed));
 	}
-	if(want || (move && off > 0)){
+	/* want: the maintainer asks for a new segment (recreated directory, or the active one is
+	 * delivered and must go to free its space); never at the active one's own base */
+	if((want && (off > 0 || derr)) || (move && off > 0)){
 		rc = switch_segment(sp, total);
 		if(rc && derr) goto fail;
 		seg = sp->active;

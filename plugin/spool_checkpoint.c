@@ -99,22 +99,31 @@ fail:
 int kg_spool__commit(struct kg_spool *sp, uint64_t pos)
 {
 	uint64_t cur = atomic_load(&sp->checkpoint);
-	size_t k = 0;
-	int rc;
+	int rc = 0;
 
 	if(sp->readonly) return -EROFS;
 	if(pos < cur || pos > kg_spool__end(sp)) return -EINVAL;
-	if(pos == cur) return 0;
-	rc = kg_spool_checkpoint_write(sp, pos);
-	atomic_store(&sp->checkpoint, pos);
+	if(pos > cur){
+		rc = kg_spool_checkpoint_write(sp, pos);
+		atomic_store(&sp->checkpoint, pos);
+	}
+	kg_spool_drop_consumed(sp);
+	return rc;
+}
+
+/* Delete the segments wholly below the checkpoint (never the last one). Reader thread. */
+void kg_spool_drop_consumed(struct kg_spool *sp)
+{
+	uint64_t pos = atomic_load(&sp->checkpoint);
+	size_t k = 0;
 
 	pthread_mutex_lock(&sp->lock);
 	while(k + 1 < sp->nsegs && sp->segs[k + 1]->base <= pos) k++;
-	if(k && kg_spool_tmp_reserve(sp, k)){
+	if(k == 0 || kg_spool_tmp_reserve(sp, k)){
 		pthread_mutex_unlock(&sp->lock);
-		return rc; /* deletion waits for the next commit */
+		return; /* nothing to do, or deletion waits for the next call */
 	}
-	if(k) memcpy(sp->tmp, sp->segs, k * sizeof(*sp->segs));
+	memcpy(sp->tmp, sp->segs, k * sizeof(*sp->segs));
 	memmove(sp->segs, sp->segs + k, (sp->nsegs - k) * sizeof(*sp->segs));
 	sp->nsegs -= k;
 	pthread_mutex_unlock(&sp->lock);
@@ -123,7 +132,6 @@ int kg_spool__commit(struct kg_spool *sp, uint64_t pos)
 		atomic_fetch_sub(&sp->bytes, atomic_load(&sp->tmp[i]->size));
 		kg_spool_seg_drop(sp, sp->tmp[i], true);
 	}
-	return rc;
 }
 
 uint64_t kg_spool__checkpoint(const struct kg_spool *sp)

@@ -162,6 +162,7 @@ void kg_spool_seg_drop_next(struct kg_spool *sp);
 /* spool_checkpoint.c */
 int kg_spool_checkpoint_read(struct kg_spool *sp, uint64_t *pos);
 int kg_spool_checkpoint_write(struct kg_spool *sp, uint64_t pos);
+void kg_spool_drop_consumed(struct kg_spool *sp);
 
 /* spool_recover.c */
 int kg_spool_recover_load(struct kg_spool *sp);

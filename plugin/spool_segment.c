@@ -237,6 +237,7 @@ static int dir_lost(struct kg_spool *sp)
 
 	if(!atomic_load(&sp->dir_error)){
 		uint64_t pending = atomic_load(&sp->end) - atomic_load(&sp->checkpoint);
+		atomic_store(&sp->want_switch, false); /* set again once recreated */
 		atomic_store(&sp->dir_error, ENOENT);
 		pthread_mutex_lock(&sp->lock);
 		for(size_t i = 0; i < sp->nsegs; i++) atomic_store(&sp->segs[i]->orphan, true);
@@ -278,6 +279,22 @@ static int dir_lost(struct kg_spool *sp)
 	return 0;
 }
 
+/* No segment could be prepared (disk full?): if the last (active) segment holds data that is all
+ * delivered, ask the appender to move to a new (plain) segment, so that the next commit can delete
+ * the old one and give its space -- including its preallocation -- back. Without this a spool
+ * whose only segment filled the disk could never free anything. Maintainer. */
+static void request_release(struct kg_spool *sp)
+{
+	uint64_t cp = atomic_load(&sp->checkpoint);
+	bool consumed;
+
+	pthread_mutex_lock(&sp->lock);
+	struct kg_seg *last = sp->nsegs ? sp->segs[sp->nsegs - 1] : NULL;
+	consumed = last && atomic_load(&last->size) > 0 && cp >= last->base + atomic_load(&last->size);
+	pthread_mutex_unlock(&sp->lock);
+	if(consumed) atomic_store(&sp->want_switch, true);
+}
+
 /* See spool.h. */
 int kg_spool__maintain(struct kg_spool *sp)
 {
@@ -293,6 +310,7 @@ int kg_spool__maintain(struct kg_spool *sp)
 			return 0;
 		}
 	}
+	kg_spool_drop_consumed(sp); /* after a switch asked for by request_release */
 	if(atomic_load(&sp->checkpoint_stale) && now - sp->last_cp_retry_ms >= RETRY_MS){
 		sp->last_cp_retry_ms = now;
 		rc = kg_spool_checkpoint_write(sp, atomic_load(&sp->checkpoint));
@@ -302,6 +320,7 @@ int kg_spool__maintain(struct kg_spool *sp)
 		if(r){
 			sp->last_prepare_fail_ms = now;
 			rc = r;
+			request_release(sp);
 		}
 	}
 	return rc;

@@ -89,6 +89,9 @@ int kg_spool__open_readonly(struct kg_spool **out, const char *dir, bool force);
  *    lasts 4 s; maintain must run well within that, or appends fall back to pwritev;
  *  - retries what failed, at most once a second each: the preparation (disk full: the spool
  *    resumes on the mapped path by itself when space returns), the checkpoint write;
+ *  - deletes delivered segments; when no segment can be prepared and the active one is wholly
+ *    delivered, has the appender move to a new one so that it can be deleted and its space (and
+ *    preallocation) freed -- a spool that filled the disk frees it without new commits;
  *  - every 250 ms checks that the directory still exists; if it was deleted, appends fail with
  *    -ENOENT until maintain has recreated it (with its LOCK) and the next append switched to a
  *    segment there. Records appended before and not yet delivered live on in the open (deleted)

@@ -1142,6 +1142,62 @@ static void test_full_disk_tmpfs(void **state)
 	rm_dir(mnt);
 }
 
+/* One segment fills the disk (segments bigger than the tmpfs: never preallocated, one plain file):
+ * once everything in it is delivered, maintain has the appender move to a new segment so that the
+ * commit can delete the old one; appends resume by themselves. */
+static void test_full_disk_one_segment(void **state)
+{
+	char *mnt = make_dir(), dir[600];
+	struct kg_spool *sp;
+	static uint8_t buf[2000];
+	uint64_t pos, e = 0;
+	uint32_t ok = 0, tries;
+	int r;
+	(void)state;
+
+	if(!mount_tmpfs(mnt, "512k")){
+		rm_dir(mnt);
+		skip();
+	}
+	snprintf(dir, sizeof(dir), "%s/spool", mnt);
+	capture_start();
+	assert_int_equal(kg_spool__open(&sp, dir, 8u << 20), 0); /* cannot preallocate 8 MiB */
+	memset(buf, 0x5a, sizeof(buf));
+	while((r = kg_spool__append(sp, buf, sizeof(buf), &e)) == 0) ok++;
+	assert_true(r == -ENOSPC || r == -EDQUOT);
+	assert_true(ok > 100);
+	assert_int_equal(STAT(sp, segments), 1);
+	pos = 0;
+	for(uint32_t i = 0; i < ok; i++){
+		uint8_t *b;
+		uint32_t len;
+		assert_int_equal(kg_spool__read(sp, &pos, kg_spool__end(sp), &b, &len), 1);
+		free(b);
+	}
+	kg_spool__commit(sp, pos); /* the checkpoint may not fit: tolerated */
+	/* as the worker loop: only maintain runs (no new commit: nothing new was delivered) */
+	for(tries = 0; tries < 10; tries++){
+		kg_spool__maintain(sp);
+		if(kg_spool__append(sp, buf, sizeof(buf), &e) == 0) break;
+		usleep(1100 * 1000 / 4);
+	}
+	capture_stop();
+	assert_true(tries < 10);
+	/* the delivered segment is gone, the new record is there */
+	assert_int_equal(STAT(sp, segments), 1);
+	assert_int_equal(kg_spool__end(sp), e);
+	{
+		uint8_t *b = NULL;
+		uint32_t len = 0;
+		assert_int_equal(kg_spool__read(sp, &pos, kg_spool__end(sp), &b, &len), 1);
+		assert_int_equal(len, sizeof(buf));
+		free(b);
+	}
+	kg_spool__close(sp);
+	umount_dir(mnt);
+	rm_dir(mnt);
+}
+
 /* The same without a tmpfs: RLIMIT_FSIZE makes every write beyond a size fail (EFBIG), as a full
  * disk does. A spool opened while nothing can be written (no preallocation, no checkpoint) still
  * opens and replays; appends fail cleanly and resume when the limit goes. */
@@ -1547,6 +1603,7 @@ int main(void)
 		cmocka_unit_test(test_big_records),
 		cmocka_unit_test(test_prealloc_fails),
 		cmocka_unit_test(test_full_disk_tmpfs),
+		cmocka_unit_test(test_full_disk_one_segment),
 		cmocka_unit_test(test_full_disk_rlimit),
 		cmocka_unit_test(test_lock),
 		cmocka_unit_test(test_dir_not_writable),
