@@ -41,6 +41,7 @@ static void *drain(void *arg)
 	while(!atomic_load(&stop_drain) || !kg_handoff__empty(h)){
 		/* As the worker's take_batch with batch_size 1000, batch_ms 10: wait for the first record,
 		 * then linger for the rest of the batch. */
+		if(h->spool) kg_spool__maintain(h->spool); /* as the worker: the next segment is prepared */
 		n = kg_handoff__take(h, items, 1000, 1, 100);
 		if(n && n < 1000) n += kg_handoff__take(h, items + n, 1000 - n, 1000 - n, 10);
 		for(size_t i = 0; i < n; i++){
