@@ -33,7 +33,8 @@ int kg_acl__on_check(int event, void *event_data, void *userdata)
 }
 
 /* Refuse usernames that could not be a serial ('+', '#', '/'): mosquitto 2.0.11 does not do it
- * for v5 plugins. Everything else is deferred to password_file or other plugins. */
+ * for v5 plugins. With auth postgres, kits are decided by auth.c; everything else is deferred to
+ * password_file or other plugins. */
 int kg_acl__on_basic_auth(int event, void *event_data, void *userdata)
 {
 	struct mosquitto_evt_basic_auth *ed = event_data;
@@ -49,5 +50,5 @@ int kg_acl__on_basic_auth(int event, void *event_data, void *userdata)
 		}
 		return MOSQ_ERR_AUTH;
 	}
-	return MOSQ_ERR_PLUGIN_DEFER;
+	return kg_auth__basic_auth(p, ed); /* auth postgres: kits against the snapshot; DEFER otherwise */
 }

@@ -41,6 +41,9 @@ enum opt_id {
 	O_SPOOL_SEGMENT_MB,
 	O_SHUTDOWN_TIMEOUT_MS,
 	O_STATS_INTERVAL_S,
+	O_PAYLOAD_FORMAT,
+	O_AUTH,
+	O_AUTH_REFRESH_S,
 	O_COUNT
 };
 
@@ -73,6 +76,9 @@ static const struct opt_def opt_table[O_COUNT] = {
 	[O_SPOOL_SEGMENT_MB] = {"spool_segment_mb", NULL},
 	[O_SHUTDOWN_TIMEOUT_MS] = {"shutdown_timeout_ms", NULL},
 	[O_STATS_INTERVAL_S] = {"stats_interval_s", NULL},
+	[O_PAYLOAD_FORMAT] = {"payload_format", NULL},
+	[O_AUTH] = {"auth", NULL},
+	[O_AUTH_REFRESH_S] = {"auth_refresh_s", NULL},
 };
 
 #define KAFKA_PROP_PREFIX "kafka."
@@ -564,6 +570,29 @@ static int resolve(struct kg_config *cfg, struct val vals[O_COUNT], char *err, s
 	cfg->shutdown_timeout_ms = (int)n;
 	if(get_int(&vals[O_STATS_INTERVAL_S], "stats_interval_s", 0, 3600, 10, &n, err, errlen)) return -1;
 	cfg->stats_interval_s = (int)n;
+
+	/* payload_format */
+	v = &vals[O_PAYLOAD_FORMAT];
+	if(!v->value || !strcasecmp(v->value, "auto")){
+		cfg->payload_format = KG_PAYLOAD_AUTO;
+	}else if(!strcasecmp(v->value, "json")){
+		cfg->payload_format = KG_PAYLOAD_JSON;
+	}else if(!strcasecmp(v->value, "capnp")){
+		cfg->payload_format = KG_PAYLOAD_CAPNP;
+	}else{
+		return bad_value(err, errlen, "payload_format", v, "auto|json|capnp");
+	}
+	/* auth, auth_refresh_s */
+	v = &vals[O_AUTH];
+	if(!v->value || !strcasecmp(v->value, "none")){
+		cfg->auth = KG_AUTH_NONE;
+	}else if(!strcasecmp(v->value, "postgres")){
+		cfg->auth = KG_AUTH_POSTGRES;
+	}else{
+		return bad_value(err, errlen, "auth", v, "none|postgres");
+	}
+	if(get_int(&vals[O_AUTH_REFRESH_S], "auth_refresh_s", 1, 86400, 30, &n, err, errlen)) return -1;
+	cfg->auth_refresh_s = (int)n;
 	return 0;
 }
 

@@ -18,6 +18,7 @@
 #include "kitgate/log.h"
 #include "kitgate/ratelimit.h"
 #include "kitgate/pgwriter.h"
+#include "kitgate/snapshot.h"
 #include "kitgate/validate.h"
 
 struct kg_spool;
@@ -39,6 +40,16 @@ struct kg_counters {
 	_Atomic uint64_t bridge_refused_worker; /* bridged topics whose Kafka name is refused */
 };
 
+/* auth postgres (auth.c); all NULL/0 with auth none. */
+struct kg_auth {
+	struct kg_snapshot_loader *loader;
+	struct kg_snapshot *snap;      /* [broker] current snapshot; NULL until the first load (fail closed) */
+	uint64_t gen;                  /* [broker] generation of snap */
+	struct kg_logincache *logins;  /* [broker] */
+	struct kg_ratelimit wrong_log, hash_log, wait_log;                     /* [broker] */
+	uint64_t ok, cached, refused, kicked, pbkdf2_runs, pbkdf2_ns;          /* [broker] */
+};
+
 struct kg_plugin {
 	void *pid;                     /* mosquitto_plugin_id_t * */
 	struct kg_config cfg;          /* read-only after init: both threads read it */
@@ -54,6 +65,7 @@ struct kg_plugin {
 	struct kg_ratelimit auth_log;                    /* [broker] */
 	time_t next_status;            /* [broker] */
 	pthread_t main_thread;
+	struct kg_auth auth;
 };
 
 /* worker.c: start the worker thread with all signals blocked. Main thread, at init. 0 or -1. */
@@ -78,6 +90,14 @@ int kg_acl__on_check(int event, void *event_data, void *userdata);
 int kg_acl__on_basic_auth(int event, void *event_data, void *userdata);
 /* message.c: MOSQ_EVT_MESSAGE. */
 int kg_message__on_message(int event, void *event_data, void *userdata);
+/* auth.c: auth postgres. init starts the snapshot loader (0, or -1 out of memory); tick swaps in a
+ * new snapshot and disconnects changed/deleted kits; basic_auth decides a kit's login (DEFER for
+ * everyone who is not a kit); cleanup joins the loader. Main thread. */
+int kg_auth__init(struct kg_plugin *p);
+void kg_auth__tick(struct kg_plugin *p);
+struct mosquitto_evt_basic_auth;
+int kg_auth__basic_auth(struct kg_plugin *p, struct mosquitto_evt_basic_auth *ed);
+void kg_auth__cleanup(struct kg_plugin *p);
 /* status.c: publish $SYS/broker/kitgate/status when due. Main thread (TICK). */
 void kg_status__tick(struct kg_plugin *p);
 

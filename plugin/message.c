@@ -10,6 +10,7 @@
 #include <mosquitto.h>
 
 #include "kitgate/bridge.h"
+#include "kitgate/payload.h"
 #include "kitgate/record.h"
 #include "kitgate/topic.h"
 #include "kitgate/validate.h"
@@ -61,8 +62,9 @@ static int on_measurement(struct kg_plugin *p, struct mosquitto_evt_message *ed,
 	enum kg_reason r;
 	int64_t t0 = clock_ns(CLOCK_MONOTONIC);
 
-	r = kg_validate__measurement(kind, serial, slen, ed->payload, ed->payloadlen,
+	r = kg_payload__validate(p->cfg.payload_format, kind, serial, slen, ed->payload, ed->payloadlen,
 			clock_ns(CLOCK_REALTIME) / 1000000, &p->limits, &rec, &detail);
+	if(r == KG_OK && p->auth.snap && (r = kg_snapshot__check(p->auth.snap, serial, slen, rec.peripheral, rec.quantity_type)) != KG_OK) detail = "kits snapshot";
 	if(r == KG_OK && p->handing_off && hand_off(p, &rec) != 0){
 		r = KG_OVERLOAD;
 		detail = "queue full and spool unavailable";

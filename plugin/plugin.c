@@ -20,6 +20,7 @@ static int on_tick(int event, void *event_data, void *userdata)
 	(void)event;
 	(void)event_data;
 	kg_outbox__drain(0);
+	kg_auth__tick(userdata);
 	kg_status__tick(userdata);
 	return MOSQ_ERR_SUCCESS;
 }
@@ -54,6 +55,7 @@ static void plugin_free(struct kg_plugin *p)
 		mosquitto_callback_unregister(p->pid, callbacks[i].event, callbacks[i].cb, NULL);
 	}
 	kg_worker__stop(p);
+	kg_auth__cleanup(p);
 	kg_handoff__destroy(&p->handoff);
 	if(p->spool) kg_spool__close(p->spool);
 	kg_outbox__cleanup();
@@ -120,6 +122,10 @@ EXPORT int mosquitto_plugin_init(mosquitto_plugin_id_t *identifier, void **userd
 		return MOSQ_ERR_NOMEM;
 	}
 	if(p->handing_off && kg_worker__start(p) != 0){
+		plugin_free(p);
+		return MOSQ_ERR_NOMEM;
+	}
+	if(kg_auth__init(p) != 0){
 		plugin_free(p);
 		return MOSQ_ERR_NOMEM;
 	}

@@ -21,6 +21,9 @@ static const char *const reason_names[KG_REASON_COUNT] = {
 	[KG_BAD_TIME] = "bad_time",
 	[KG_BAD_VALUE] = "bad_value",
 	[KG_OVERLOAD] = "overload",
+	[KG_FOREIGN_PERIPHERAL] = "foreign_peripheral",
+	[KG_UNKNOWN_PERIPHERAL] = "unknown_peripheral",
+	[KG_UNKNOWN_QUANTITY_TYPE] = "unknown_quantity_type",
 };
 
 const char *kg_reason__name(enum kg_reason r)
@@ -232,4 +235,45 @@ enum kg_reason kg_validate__measurement(int kind, const char *serial, size_t ser
 	cJSON_Delete(root);
 	if(r == KG_OK && detail) *detail = "";
 	return r;
+}
+
+/* See validate.h. The rules that do not depend on the wire format, in the SPEC's field order;
+ * used by decoders that fill a record from a typed format (Cap'n Proto), which map what does
+ * not fit the record to values these rules refuse (a time over INT64_MAX to -1, an unusable
+ * aggregate value list to nvalues 0). Pure, any thread. */
+enum kg_reason kg_validate__record(const struct kg_record *rec, int64_t now_ms,
+		const struct kg_limits *limits, const char **detail)
+{
+	struct vctx c = {NULL, detail};
+	int64_t limit_ms;
+
+	assert(rec && limits);
+	if(now_ms > 0 && limits->max_clock_skew_ms > INT64_MAX - now_ms) limit_ms = INT64_MAX;
+	else limit_ms = now_ms + limits->max_clock_skew_ms;
+	if(rec->kind == KG_KIND_RAW){
+		if(rec->datetime_ms < 0 || rec->datetime_ms > limit_ms) return fail(&c, KG_BAD_TIME, "datetime");
+	}else{
+		if(rec->start_ms < 0 || rec->start_ms > limit_ms) return fail(&c, KG_BAD_TIME, "datetimeStart");
+		if(rec->end_ms < 0 || rec->end_ms > limit_ms) return fail(&c, KG_BAD_TIME, "datetimeEnd");
+		if(rec->end_ms < rec->start_ms) return fail(&c, KG_BAD_TIME, "datetimeEnd");
+	}
+	if(rec->peripheral < 1) return fail(&c, KG_BAD_TYPE, "peripheral");
+	if(rec->quantity_type < 1) return fail(&c, KG_BAD_TYPE, "quantityType");
+	if(rec->kind == KG_KIND_RAW){
+		if(!isfinite(rec->value)) return fail(&c, KG_BAD_VALUE, "value");
+		return KG_OK;
+	}
+	if(rec->nvalues < 1 || rec->nvalues > KG_AGG_MAX) return fail(&c, KG_BAD_VALUE, "values");
+	for(int i = 0; i < rec->nvalues; i++){
+		const char *name = rec->values[i].name;
+		size_t nlen = strnlen(name, sizeof(rec->values[i].name));
+
+		if(nlen < 1 || nlen == sizeof(rec->values[i].name)
+				|| !kg_utf8__valid((const uint8_t *)name, nlen)
+				|| kg_utf8__chars(name, nlen) > KG_AGG_NAME_MAX
+				|| !isfinite(rec->values[i].value)){
+			return fail(&c, KG_BAD_VALUE, "values");
+		}
+	}
+	return KG_OK;
 }

@@ -13,6 +13,10 @@ struct kg_opt {
 };
 
 enum kg_sink_kind { KG_SINK_POSTGRES = 0, KG_SINK_KAFKA, KG_SINK_NONE };
+enum kg_auth_kind { KG_AUTH_NONE = 0, KG_AUTH_POSTGRES };
+
+/* payload_format: auto (first non-space byte '{' is JSON, anything else Cap'n Proto), json, capnp. */
+enum kg_payload_format { KG_PAYLOAD_AUTO = 0, KG_PAYLOAD_JSON, KG_PAYLOAD_CAPNP };
 
 struct kg_kv {
 	char *key;
@@ -55,6 +59,10 @@ struct kg_config {
 	uint64_t spool_segment_bytes; /* spool_segment_mb, default 64 MiB */
 	int shutdown_timeout_ms;      /* drain deadline at cleanup, default 5000 */
 	int stats_interval_s;         /* $SYS status publishing period, default 10 */
+	enum kg_payload_format payload_format; /* default auto */
+	/* authentication (SPEC "Authentication") */
+	enum kg_auth_kind auth;       /* auth none|postgres, default none */
+	int auth_refresh_s;           /* kits snapshot reload period, 1..86400, default 30 */
 };
 
 /* Fill cfg from opts (may be NULL/0), then the environment, then defaults. Unknown keys are an

@@ -17,6 +17,10 @@ enum kg_reason {
 	KG_BAD_VALUE,        /* "bad_value" */
 	KG_OVERLOAD,         /* "overload": accepted by the rules, but neither memory nor spool could
 	                      * hold it (set by the plugin, never by kg_validate__measurement) */
+	/* ownership against the kits snapshot (auth postgres; kg_snapshot__check, never the validator) */
+	KG_FOREIGN_PERIPHERAL,     /* "foreign_peripheral": the peripheral belongs to another kit */
+	KG_UNKNOWN_PERIPHERAL,     /* "unknown_peripheral" */
+	KG_UNKNOWN_QUANTITY_TYPE,  /* "unknown_quantity_type" */
 	KG_REASON_COUNT
 };
 
@@ -37,5 +41,12 @@ const char *kg_reason__name(enum kg_reason r);
 enum kg_reason kg_validate__measurement(int kind, const char *serial, size_t serial_len,
 		const void *payload, size_t len, int64_t now_ms, const struct kg_limits *limits,
 		struct kg_record *out, const char **detail);
+
+/* The format-independent rules on a record a decoder filled (kind RAW or AGGREGATE): bad_time
+ * (negative, later than now_ms + max_clock_skew_ms, end before start), bad_type (peripheral or
+ * quantityType < 1), bad_value (value not finite; aggregate: 1..KG_AGG_MAX values, names 1..50
+ * characters of valid UTF-8, finite). First failure in field order wins; *detail as above. Pure. */
+enum kg_reason kg_validate__record(const struct kg_record *rec, int64_t now_ms,
+		const struct kg_limits *limits, const char **detail);
 
 #endif

@@ -59,6 +59,7 @@ static long long num_field(const struct kg_config *c, const char *key)
 	if(!strcmp(key, "spool_segment_mb")) return (long long)(c->spool_segment_bytes / (1024 * 1024));
 	if(!strcmp(key, "shutdown_timeout_ms")) return c->shutdown_timeout_ms;
 	if(!strcmp(key, "stats_interval_s")) return c->stats_interval_s;
+	if(!strcmp(key, "auth_refresh_s")) return c->auth_refresh_s;
 	fail_msg("no numeric field %s", key);
 	return -1;
 }
@@ -95,6 +96,8 @@ static void test_defaults(void **state)
 	assert_int_equal(c.spool_segment_bytes, 64ull * 1024 * 1024);
 	assert_int_equal(c.shutdown_timeout_ms, 5000);
 	assert_int_equal(c.stats_interval_s, 10);
+	assert_int_equal(c.auth, KG_AUTH_NONE);
+	assert_int_equal(c.auth_refresh_s, 30);
 	assert_true(kg_config__is_service(&c, "server"));
 	assert_false(kg_config__is_service(&c, "k-1"));
 	assert_false(kg_config__is_service(&c, NULL));
@@ -193,6 +196,9 @@ static void test_enum_values(void **state)
 		{"log_level", "WARNING", KG_LOG_WARNING},
 		{"log_level", "warn", KG_LOG_WARNING},
 		{"log_level", "ERROR", KG_LOG_ERROR},
+		{"auth", "none", KG_AUTH_NONE},
+		{"auth", "postgres", KG_AUTH_POSTGRES},
+		{"auth", "Postgres", KG_AUTH_POSTGRES},
 	};
 	struct kg_config c;
 	char err[256];
@@ -203,6 +209,7 @@ static void test_enum_values(void **state)
 		assert_int_equal(parse1(&c, cases[i].key, cases[i].value, err, sizeof(err)), 0);
 		if(!strcmp(cases[i].key, "sink")) got = (int)c.sink;
 		else if(!strcmp(cases[i].key, "other_topics")) got = (int)c.other_topics;
+		else if(!strcmp(cases[i].key, "auth")) got = (int)c.auth;
 		else got = c.log_level;
 		assert_int_equal(got, cases[i].want);
 		kg_config__free(&c);
@@ -232,6 +239,8 @@ static void test_numeric_bounds(void **state)
 		{"shutdown_timeout_ms", "600000", 600000},
 		{"stats_interval_s", "0", 0},
 		{"stats_interval_s", "3600", 3600},
+		{"auth_refresh_s", "1", 1},
+		{"auth_refresh_s", "86400", 86400},
 	};
 	struct kg_config c;
 	char err[256];
@@ -280,6 +289,12 @@ static void test_malformed_options(void **state)
 		{"shutdown_timeout_ms", "x"},
 		{"stats_interval_s", "3601"},
 		{"stats_interval_s", "-5"},
+		{"auth", "ldap"},
+		{"auth", ""},
+		{"auth", "postgres,files"},
+		{"auth_refresh_s", "0"},
+		{"auth_refresh_s", "86401"},
+		{"auth_refresh_s", "30s"},
 		{"kafka_topic_separator", ""},
 		{"kafka_topic_separator", "__"},
 		{"kafka_topic_separator", "/"},
@@ -725,6 +740,39 @@ static void test_kafka_props_validated(void **state)
 	kg_config__free(&c);
 }
 
+/* payload_format: default auto, the three values in any case, anything else is an error. */
+static void test_payload_format(void **state)
+{
+	static const struct {
+		const char *value;
+		int want; /* -1: refused */
+	} cases[] = {
+		{"auto", KG_PAYLOAD_AUTO}, {"json", KG_PAYLOAD_JSON}, {"capnp", KG_PAYLOAD_CAPNP},
+		{"CAPNP", KG_PAYLOAD_CAPNP}, {"Json", KG_PAYLOAD_JSON},
+		{"", -1}, {"avro", -1}, {"capnp ", -1}, {"packed", -1},
+	};
+	struct kg_config c;
+	char err[256];
+	int i;
+
+	(void)state;
+	assert_int_equal(kg_config__parse(&c, NULL, 0, err, sizeof(err)), 0);
+	assert_int_equal(c.payload_format, KG_PAYLOAD_AUTO);
+	kg_config__free(&c);
+	for(i = 0; i < N(cases); i++){
+		int rc = parse1(&c, "payload_format", cases[i].value, err, sizeof(err));
+		if(cases[i].want < 0){
+			assert_int_equal(rc, -1);
+			assert_non_null(strstr(err, "payload_format"));
+			assert_non_null(strstr(err, "auto|json|capnp"));
+			continue;
+		}
+		assert_int_equal(rc, 0);
+		assert_int_equal((int)c.payload_format, cases[i].want);
+		kg_config__free(&c);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -746,6 +794,7 @@ int main(void)
 		cmocka_unit_test_setup(test_service_users_trim, clear_env),
 		cmocka_unit_test_setup(test_free_after_failure, clear_env),
 		cmocka_unit_test_setup(test_kafka_props_validated, clear_env),
+		cmocka_unit_test_setup(test_payload_format, clear_env),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

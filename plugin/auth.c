@@ -1,0 +1,149 @@
+/* auth.c -- `auth postgres` on the broker thread: kit logins against the kits snapshot (called by
+ * acl.c's BASIC_AUTH), picking up new snapshots in TICK and disconnecting kits whose secret changed
+ * or whose row was deleted. Broker thread only (mosquitto_kick_client_by_username, log). The
+ * database is read by the snapshot loader thread (snapshot.c), never here. */
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <mosquitto_broker.h>
+#include <mosquitto_plugin.h>
+#include <mosquitto.h>
+
+#include "kitgate/logincache.h"
+#include "kitgate/pbkdf2.h"
+#include "kitgate/snapshot.h"
+#include "kitgate_internal.h"
+
+#define LOGIN_CACHE_ENTRIES 16384   /* 48 bytes each: ~800 KiB */
+#define KICKS_LOGGED 10             /* serials named per snapshot; the rest are counted */
+
+int kg_auth__init(struct kg_plugin *p)
+{
+	if(p->cfg.auth != KG_AUTH_POSTGRES) return 0;
+	p->auth.logins = kg_logincache__new(LOGIN_CACHE_ENTRIES);
+	if(!p->auth.logins) return -1;
+	p->auth.loader = kg_snapshot__start(p->cfg.database_url, p->cfg.auth_refresh_s);
+	if(!p->auth.loader){
+		kg_logincache__free(p->auth.logins);
+		p->auth.logins = NULL;
+		return -1;
+	}
+	kg_log(KG_LOG_INFO, "auth postgres: kits log in against kits.password_hash (snapshot reloaded every "
+			"%d s and on NOTIFY kitgate_kits); kits are refused until the first snapshot loads",
+			p->cfg.auth_refresh_s);
+	return 0;
+}
+
+void kg_auth__cleanup(struct kg_plugin *p)
+{
+	kg_snapshot__stop(p->auth.loader);     /* joins the loader thread */
+	p->auth.loader = NULL;
+	kg_snapshot__unref(p->auth.snap);
+	p->auth.snap = NULL;
+	kg_logincache__free(p->auth.logins);
+	p->auth.logins = NULL;
+}
+
+/* Swap in a newer snapshot if one was published; disconnect the kits it no longer admits. Atomic
+ * with the swap: a kit admitted under the old snapshot and changed in the new one is kicked here. */
+static void take_snapshot(struct kg_plugin *p)
+{
+	struct kg_snapshot *s;
+	char **kicks;
+	size_t nkicks, i;
+
+	s = kg_snapshot__take(p->auth.loader, &p->auth.gen, &kicks, &nkicks);
+	if(s){
+		if(!p->auth.snap){
+			mosquitto_log_printf(MOSQ_LOG_INFO, "kitgate: auth: first kits snapshot: %zu kits; kits may "
+					"log in", kg_snapshot__nkits(s));
+		}
+		kg_snapshot__unref(p->auth.snap);
+		p->auth.snap = s;
+	}
+	for(i = 0; i < nkicks; i++){
+		mosquitto_kick_client_by_username(kicks[i], false);
+		if(i < KICKS_LOGGED){
+			mosquitto_log_printf(MOSQ_LOG_NOTICE, "kitgate: auth: disconnecting kit %s: its secret "
+					"changed or it was deleted", kicks[i]);
+		}
+		free(kicks[i]);
+	}
+	if(nkicks > KICKS_LOGGED){
+		mosquitto_log_printf(MOSQ_LOG_NOTICE, "kitgate: auth: ... and %zu more kits disconnected",
+				nkicks - KICKS_LOGGED);
+	}
+	p->auth.kicked += nkicks;
+	free(kicks);
+}
+
+void kg_auth__tick(struct kg_plugin *p)
+{
+	if(p->auth.loader) take_snapshot(p);
+}
+
+static uint64_t mono_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+int kg_auth__basic_auth(struct kg_plugin *p, struct mosquitto_evt_basic_auth *ed)
+{
+	const struct kg_snapshot_kit *kit;
+	struct kg_pbkdf2 h;
+	const char *user = ed->username, *pw = ed->password, *why;
+	size_t pwlen = pw ? strlen(pw) : 0;
+	uint64_t suppressed, t0;
+	int rc;
+
+	if(!p->auth.loader || !user) return MOSQ_ERR_PLUGIN_DEFER;
+	/* Service users always stay with password_file: a kits row named like one gains nothing. */
+	if(kg_config__is_service(&p->cfg, user)) return MOSQ_ERR_PLUGIN_DEFER;
+	if(!p->auth.snap) take_snapshot(p);     /* it may have loaded since the last TICK */
+	if(!p->auth.snap){
+		/* Fail closed: without a snapshot we cannot tell a kit from another user. */
+		p->auth.refused++;
+		if(kg_ratelimit__allow(&p->auth.wait_log, &suppressed)){
+			mosquitto_log_printf(MOSQ_LOG_NOTICE, "kitgate: auth: refused %s from %s: no kits snapshot "
+					"loaded yet (database unreachable?) (+%llu more suppressed)", user,
+					mosquitto_client_address(ed->client), (unsigned long long)suppressed);
+		}
+		return MOSQ_ERR_AUTH;
+	}
+	kit = kg_snapshot__kit(p->auth.snap, user, strlen(user));
+	if(!kit) return MOSQ_ERR_PLUGIN_DEFER;  /* not a kit: password_file, other plugins */
+
+	if(pw && kg_logincache__hit(p->auth.logins, kit->serial, pw, pwlen, kit->password_hash)){
+		p->auth.cached++;
+		return MOSQ_ERR_SUCCESS;
+	}
+	if(kg_pbkdf2__parse(kit->password_hash, &h, &why) != 0){
+		p->auth.refused++;
+		if(kg_ratelimit__allow(&p->auth.hash_log, &suppressed)){
+			mosquitto_log_printf(MOSQ_LOG_WARNING, "kitgate: auth: refused kit %s: its kits.password_hash "
+					"is not PBKDF2$sha256|sha512$<iterations>$<salt>$<base64 key>: %s (+%llu more "
+					"suppressed)", kit->serial, why, (unsigned long long)suppressed);
+		}
+		return MOSQ_ERR_AUTH;
+	}
+	t0 = mono_ns();
+	rc = pw ? kg_pbkdf2__verify(&h, pw, pwlen) : 0;
+	p->auth.pbkdf2_ns += mono_ns() - t0;
+	p->auth.pbkdf2_runs++;
+	if(rc == 1){
+		kg_logincache__add(p->auth.logins, kit->serial, pw, pwlen, kit->password_hash);
+		p->auth.ok++;
+		return MOSQ_ERR_SUCCESS;
+	}
+	p->auth.refused++;
+	if(kg_ratelimit__allow(&p->auth.wrong_log, &suppressed)){
+		/* never the secret itself */
+		mosquitto_log_printf(MOSQ_LOG_NOTICE, "kitgate: auth: refused kit %s from %s: %s (+%llu more "
+				"suppressed)", kit->serial, mosquitto_client_address(ed->client),
+				rc < 0 ? "PBKDF2 failed" : pw ? "wrong secret" : "no password", (unsigned long long)suppressed);
+	}
+	return MOSQ_ERR_AUTH;
+}

@@ -1,0 +1,212 @@
+#!/usr/bin/env bash
+# test_auth.sh -- auth postgres end to end: kits log in with the secrets behind real PBKDF2 hashes in
+# kits.password_hash (made here with Python's hashlib), wrong secrets / unknown kits / unparsable
+# hashes are refused, rotation and deletion disconnect the kit (NOTIFY trigger, and the periodic
+# reload without it), a foreign or unknown peripheral never reaches a subscriber, the database
+# down at start refuses kits until it is up, and password_file service users keep working.
+. "$(dirname "$0")/lib.sh"
+
+command -v python3 >/dev/null || kg_die "python3 is needed to make PBKDF2 hashes"
+
+# pbkdf2_hash ALG ITERATIONS SALT SECRET -> PBKDF2$alg$iter$salt$base64(key); key length = digest.
+pbkdf2_hash() {
+	python3 -c 'import base64, hashlib, sys
+alg, it, salt, pw = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
+key = hashlib.pbkdf2_hmac(alg, pw.encode(), salt.encode(), it)
+print("PBKDF2$%s$%d$%s$%s" % (alg, it, salt, base64.b64encode(key).decode()))' "$@"
+}
+# AstroPlant-like secrets (24 characters, with ! @ # $ % &).
+S1='q7!Rm@x#T$v%W&z2Kp9LbN4c'
+S2='go-auth-default!sha512#1'
+S4='deleted-kit-secret@@1234'
+S5='periodic-refresh&secret5'
+S6='db-down-at-start%secret6'
+SNEW='rotated-secret$$$0000000'
+H1=$(pbkdf2_hash sha256 15000 Z416JHE8vSmaiamV5TRz "$S1")
+H2=$(pbkdf2_hash sha512 100000 goAuthDefaultSalt123 "$S2")
+H4=$(pbkdf2_hash sha256 15000 saltForKitFour000000 "$S4")
+H5=$(pbkdf2_hash sha256 15000 saltForKitFive000000 "$S5")
+H6=$(pbkdf2_hash sha256 15000 saltForKitSix0000000 "$S6")
+HNEW=$(pbkdf2_hash sha256 15000 rotatedSalt000000000 "$SNEW")
+
+set_hashes() { # DB
+	kg_psql "$1" "UPDATE kits SET password_hash = CASE serial
+		WHEN 'k-test-0001' THEN '$H1' WHEN 'k-test-0002' THEN '$H2'
+		WHEN 'k-test-0003' THEN 'PBKDF2\$sha256\$15000\$salt\$not*base64'
+		WHEN 'k-test-0004' THEN '$H4' WHEN 'k-test-0005' THEN '$H5' WHEN 'k-test-0006' THEN '$H6'
+		ELSE password_hash END" >/dev/null || kg_fail "cannot set password hashes in $1"
+}
+
+DB=auth
+URL=$(kg_db_create $DB 10) || kg_die "cannot create database $DB"
+set_hashes $DB
+kg__psql -d $DB -f "$KG_SOURCE_DIR/schema/kitgate-notify.sql" >/dev/null || kg_fail "cannot install the NOTIFY trigger"
+
+kg_broker_start auth <<CONF
+plugin_opt_sink postgres
+plugin_opt_database_url $URL
+plugin_opt_auth postgres
+plugin_opt_auth_refresh_s 300
+plugin_opt_other_topics allow
+CONF
+P=$KG_BROKER_PORT
+kg_wait_until 20 kg_broker_log_has 'auth: first kits snapshot: 10 kits' || kg_fail "no first snapshot within 20 s"
+
+uuid() { cat /proc/sys/kernel/random/uuid; }
+now_ms() { date +%s%3N; }
+raw() { # raw ID SERIAL PERIPHERAL QT VALUE
+	printf '{"id":"%s","kitSerial":"%s","datetime":%s,"peripheral":%s,"quantityType":%s,"value":%s}' \
+		"$1" "$2" "$(now_ms)" "$3" "$4" "$5"
+}
+# pub USER SECRET TOPIC PAYLOAD: MQTT v5 QoS 1 with debug output (CONNACK and PUBACK reasons).
+pub() { mosquitto_pub -d -p "$P" -V mqttv5 -q 1 -u "$1" -P "$2" -t "$3" -m "$4" 2>&1; }
+refused() { grep -qiE 'not authori[sz]ed|Connection Refused|CONNACK \(.*135\)|reason code 135' <<<"$1"; }
+rows() { kg_psql $DB "select count(*) from raw_measurements where id = '$1'"; }
+row_is() { [ "$(rows "$1")" = "$2" ]; }
+
+# ---------------------------------------------------------------- logins
+id1=$(uuid)
+out=$(pub k-test-0001 "$S1" kit/k-test-0001/measurement/raw "$(raw "$id1" k-test-0001 11 1 21.5)")
+grep -qE 'received PUBACK \(Mid: 1, RC:(0|16)\)' <<<"$out" && kg_pass "sha256/15000 secret: connected, PUBACK success" ||
+	kg_fail "sha256/15000 secret: $out"
+kg_wait_until 15 row_is "$id1" 1 && kg_pass "its measurement landed" || kg_fail "no row for $id1"
+
+id2=$(uuid)
+out=$(pub k-test-0002 "$S2" kit/k-test-0002/measurement/raw "$(raw "$id2" k-test-0002 21 2 7)")
+grep -qE 'received PUBACK \(Mid: 1, RC:(0|16)\)' <<<"$out" && kg_pass "sha512/100000 (go-auth default) secret: connected" ||
+	kg_fail "sha512/100000: $out"
+kg_wait_until 15 row_is "$id2" 1 || kg_fail "no row for $id2"
+
+out=$(pub k-test-0001 "$S1" kit/k-test-0001/measurement/raw "$(raw "$(uuid)" k-test-0001 11 1 1)")
+grep -qE 'RC:(0|16)\)' <<<"$out" && kg_pass "second login of the same kit (login cache)" || kg_fail "cached login: $out"
+
+out=$(pub k-test-0001 "wrong-${S1:6}" kit/k-test-0001/x hi)
+refused "$out" && kg_pass "wrong secret refused" || kg_fail "wrong secret: $out"
+kg_wait_until 5 kg_broker_log_has 'auth: refused kit k-test-0001 from .*: wrong secret' &&
+	kg_pass "wrong secret logged" || kg_fail "no log line for the wrong secret"
+out=$(pub k-test-0001 pw kit/k-test-0001/x hi)
+refused "$out" && kg_pass "password_file's entry for a kit does not bypass its database secret" ||
+	kg_fail "password_file pw for a database kit: $out"
+if grep -qF -- "${S1:6}" "$KG_BROKER_LOG"; then kg_fail "a secret appears in the broker log"; else kg_pass "no secret in the log"; fi
+out=$(pub k-test-0001 "" kit/k-test-0001/x hi)
+refused "$out" && kg_pass "empty secret refused" || kg_fail "empty secret: $out"
+
+out=$(pub k-nokit-0001 "$S1" kit/k-nokit-0001/x hi)
+refused "$out" && kg_pass "unknown kit refused" || kg_fail "unknown kit: $out"
+out=$(pub k-test-0003 pw kit/k-test-0003/x hi)
+refused "$out" && kg_pass "kit with an unparsable hash refused" || kg_fail "unparsable hash: $out"
+kg_wait_until 5 kg_broker_log_has 'refused kit k-test-0003: its kits.password_hash is not PBKDF2.*bad base64 key' &&
+	kg_pass "unparsable hash logged with the serial" || kg_fail "no log line naming k-test-0003"
+
+out=$(pub server pw kit/k-test-0009/kit-rpc/request hi)
+grep -qE 'RC:(0|16)\)' <<<"$out" && kg_pass "service user from password_file still logs in" || kg_fail "service user: $out"
+
+# ---------------------------------------------------------------- ownership against the snapshot
+SUBOUT="$KG_BROKER_DIR/sub.all"
+mosquitto_sub -p "$P" -V mqttv5 -u server -P pw -i auth-sub-all -t 'kit/#' -v >"$SUBOUT" 2>&1 &
+SUBPID=$!
+kg_wait_until 10 grep -q 'Sending SUBACK to auth-sub-all$' "$KG_BROKER_LOG" || kg_fail "subscriber: no SUBACK"
+bad_ids=()
+for c in "21 1 foreign_peripheral" "999 1 unknown_peripheral" "11 9 unknown_quantity_type"; do
+	set -- $c
+	id=$(uuid)
+	bad_ids+=("$id")
+	out=$(pub k-test-0001 "$S1" kit/k-test-0001/measurement/raw "$(raw "$id" k-test-0001 "$1" "$2" 3)")
+	grep -q 'received PUBACK (Mid: 1, RC:135)' <<<"$out" && kg_pass "$3: PUBACK 0x87" || kg_fail "$3: $out"
+done
+idok=$(uuid)
+pub k-test-0001 "$S1" kit/k-test-0001/measurement/raw "$(raw "$idok" k-test-0001 12 1 3)" >/dev/null
+kg_wait_until 10 grep -q "$idok" "$SUBOUT" && kg_pass "subscriber got the valid one" || kg_fail "subscriber missed $idok"
+kill "$SUBPID" 2>/dev/null; wait "$SUBPID" 2>/dev/null
+for id in "${bad_ids[@]}"; do
+	grep -q "$id" "$SUBOUT" && kg_fail "a rejected measurement reached a kit/# subscriber ($id)"
+	[ "$(rows "$id")" = 0 ] || kg_fail "a rejected measurement was stored ($id)"
+done
+kg_pass "no rejected measurement reached the subscriber or the database"
+kg_wait_until 5 eval '[ "$(kg_status_get .rejected.foreign_peripheral)" = 1 ]' && kg_pass "counted as foreign_peripheral" ||
+	kg_fail "status: foreign_peripheral = $(kg_status_get .rejected.foreign_peripheral)"
+kg_eq "counted as unknown_peripheral" 1 "$(kg_status_get .rejected.unknown_peripheral)"
+kg_eq "counted as unknown_quantity_type" 1 "$(kg_status_get .rejected.unknown_quantity_type)"
+
+# ---------------------------------------------------------------- rotation and deletion (NOTIFY)
+# kit_sub NAME USER SECRET: a subscriber that stays connected; its pid in KSUB. mosquitto_sub
+# reconnects after a kick and then exits on the refused CONNACK.
+kit_sub() {
+	mosquitto_sub -p "$P" -V mqttv311 -u "$2" -P "$3" -i "$1" -t "kit/$2/#" >"$KG_BROKER_DIR/$1.out" 2>&1 &
+	KSUB=$!
+	kg_wait_until 10 grep -q "Sending SUBACK to $1\$" "$KG_BROKER_LOG" || kg_fail "$1: no SUBACK"
+}
+gone() { ! kill -0 "$1" 2>/dev/null; }
+kicked_within() { # PID SECONDS WHAT
+	local t0=$(date +%s%N)
+	if kg_wait_until "$2" gone "$1"; then
+		kg_pass "$3: disconnected after $(( ($(date +%s%N) - t0) / 1000000 )) ms"
+	else
+		kg_fail "$3: still connected after $2 s"
+		kill "$1" 2>/dev/null
+	fi
+	wait "$1" 2>/dev/null
+}
+kit_sub rot1 k-test-0001 "$S1"
+kg_psql $DB "UPDATE kits SET password_hash = '$HNEW' WHERE serial = 'k-test-0001'" >/dev/null
+kicked_within "$KSUB" 5 "rotation (NOTIFY)"
+kg_broker_log_has 'disconnecting kit k-test-0001: its secret changed' && kg_pass "rotation logged" || kg_fail "no kick line"
+out=$(pub k-test-0001 "$S1" kit/k-test-0001/x hi)
+refused "$out" && kg_pass "old secret refused after rotation (the login cache is bound to the hash)" || kg_fail "old secret after rotation: $out"
+out=$(pub k-test-0001 "$SNEW" kit/k-test-0001/x hi)
+grep -qE 'RC:(0|16)\)' <<<"$out" && kg_pass "new secret admitted after rotation" || kg_fail "new secret: $out"
+
+kit_sub del4 k-test-0004 "$S4"
+kg_psql $DB "DELETE FROM kits WHERE serial = 'k-test-0004'" >/dev/null
+kicked_within "$KSUB" 5 "deletion (NOTIFY)"
+out=$(pub k-test-0004 "$S4" kit/k-test-0004/x hi)
+refused "$out" && kg_pass "deleted kit refused" || kg_fail "deleted kit: $out"
+
+# ---------------------------------------------------------------- periodic reload without the trigger
+DB2=auth_nt
+URL2=$(kg_db_create $DB2 10) || kg_die "cannot create database $DB2"
+set_hashes $DB2
+kg_broker_start auth_nt <<CONF
+plugin_opt_sink none
+plugin_opt_database_url $URL2
+plugin_opt_auth postgres
+plugin_opt_auth_refresh_s 2
+CONF
+P=$KG_BROKER_PORT
+kg_wait_until 20 kg_broker_log_has 'auth: first kits snapshot' || kg_fail "auth_nt: no first snapshot"
+kit_sub rot5 k-test-0005 "$S5"
+kg_psql $DB2 "UPDATE kits SET password_hash = '$HNEW' WHERE serial = 'k-test-0005'" >/dev/null
+kicked_within "$KSUB" 8 "rotation without the trigger (auth_refresh_s 2)"
+kit_sub del6 k-test-0006 "$S6"
+kg_psql $DB2 "DELETE FROM kits WHERE serial = 'k-test-0006'" >/dev/null
+kicked_within "$KSUB" 8 "deletion without the trigger (auth_refresh_s 2)"
+kg_broker_stop auth_nt
+
+# ---------------------------------------------------------------- database down at start
+kg_pg_stop
+kg_broker_start auth_down <<CONF
+plugin_opt_sink none
+plugin_opt_database_url $URL2
+plugin_opt_auth postgres
+plugin_opt_auth_refresh_s 300
+CONF
+P=$KG_BROKER_PORT
+out=$(pub k-test-0002 "$S2" kit/k-test-0002/x hi)
+refused "$out" && kg_pass "database down at start: kit refused (fail closed)" || kg_fail "db down: kit: $out"
+kg_wait_until 5 kg_broker_log_has 'no kits snapshot loaded yet' && kg_pass "refusal logged" || kg_fail "no 'no snapshot' line"
+out=$(pub server pw kit/k-test-0002/kit-rpc/request hi)
+grep -qE 'RC:(0|16)\)' <<<"$out" && kg_pass "database down: service user still logs in" || kg_fail "db down: service user: $out"
+kg_pg_start
+admitted() { grep -qE 'RC:(0|16)\)' <<<"$(pub k-test-0002 "$S2" kit/k-test-0002/x hi)"; }
+t0=$(date +%s%N)
+kg_wait_until 20 admitted && kg_pass "kit admitted $(( ($(date +%s%N) - t0) / 1000000 )) ms after the database came up" ||
+	kg_fail "kit still refused 20 s after the database came up"
+# an outage after the first load keeps the snapshot
+kg_pg_stop
+out=$(pub k-test-0001 "$S1" kit/k-test-0001/x hi)
+grep -qE 'RC:(0|16)\)' <<<"$out" && kg_pass "database down after the first load: kits still log in (last snapshot)" ||
+	kg_fail "outage after load: $out"
+kg_pg_start
+kg_broker_stop auth_down
+
+kg_finish
