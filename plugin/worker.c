@@ -381,8 +381,7 @@ static size_t take_batch(struct worker *w, int idle_ms)
 static void maybe_sync(struct worker *w)
 {
 	if(!w->p->spool || now_ms() - w->last_sync_ms < SYNC_INTERVAL_MS) return;
-	int rc = kg_spool__sync(w->p->spool);
-	if(rc != 0) kg_log(KG_LOG_WARNING, "spool fdatasync failed: %s", strerror(-rc));
+	kg_spool__sync(w->p->spool); /* a failure is logged by the spool, at most once a second */
 	w->last_sync_ms = now_ms();
 }
 
