@@ -1,19 +1,27 @@
-/* pgwriter.c -- batched, idempotent writes of RAW/AGGREGATE records into the AstroPlant schema (libpq). */
+/* pgwriter.c -- batched, idempotent writes of RAW/AGGREGATE records into the AstroPlant schema (libpq, one connection). */
 /*
- * A batch is checked against two caches (peripheral -> kit, configuration, kit serial; known
- * quantity type ids), filled with one query per batch for the ids it misses, unknown ids being
- * remembered for NEGATIVE_TTL_MS. The accepted rows go in with one statement (text array
- * parameters, unnest, ON CONFLICT (id) DO NOTHING, kit_last_seen upsert): one implicit
- * transaction and one round trip. Batches of SPLIT_MIN_ROWS or more are split by id over two
- * connections whose explicit transactions commit together, because the server's per-row
- * foreign-key and index work runs on one core per connection. A data error (SQLSTATE class 22
- * or 23, e.g. a peripheral deleted since it was cached) rolls the batch back, reloads the
- * caches and writes the rows one by one under savepoints, so one bad row only rejects itself.
- * Any other error drops the connections and returns -1; the caller retries the batch.
+ * A batch is checked against two caches (pgcache.c: peripheral -> kit, configuration, kit serial;
+ * known quantity type ids), filled with one query per batch for the ids it misses, unknown ids
+ * being remembered for NEGATIVE_TTL_MS. The accepted rows go in with one prepared statement whose
+ * parameters are binary arrays (INSERT ... SELECT unnest(...) ON CONFLICT (id) DO NOTHING for
+ * each table, then the kit_last_seen upsert): one implicit transaction, one round trip, no text
+ * parsing on the server.
+ *
+ * Several kg_pg may write the same tables at once (the sink runs one per connection, each on its
+ * own thread). They cannot deadlock: every batch takes its row locks in one global order -- raw
+ * rows by id, then aggregate rows by id (a duplicate id waits for the transaction that inserted
+ * it), then kit_last_seen rows by kit id -- and the foreign-key checks only take shared locks.
+ * kit_last_seen moves only forward (GREATEST), whichever of two writers commits last.
+ *
+ * A data error (SQLSTATE class 22 or 23, e.g. a peripheral deleted since it was cached, or text
+ * the database refuses) rolls the batch back, reloads the caches and writes the rows one by one
+ * under savepoints, in the same order, so one bad row only rejects itself. Any other error drops
+ * the connection and returns -1 (nothing of the batch is committed); the caller retries.
+ *
+ * Threads: a kg_pg and everything in it belong to the thread that calls kg_pg__write.
  */
 #include <assert.h>
 #include <inttypes.h>
-#include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,18 +32,25 @@
 
 #include "kitgate/json.h"
 #include "kitgate/log.h"
-#include "kitgate/ratelimit.h"
 #include "kitgate/numfmt.h"
+#include "kitgate/pgcache.h"
 #include "kitgate/pgwriter.h"
+#include "kitgate/ratelimit.h"
 #include "kitgate/record.h"
-#include "kitgate/timefmt.h"
 #include "kitgate/uuid.h"
 
 #define NEGATIVE_TTL_MS 5000     /* how long an unknown peripheral/quantity type stays unknown */
 #define POSITIVE_TTL_MS 600000   /* known ones are looked up again after this (renamed kits) */
 #define CACHE_MAX_ENTRIES 65536  /* a cache growing past this is cleared (bounds memory) */
-#define SPLIT_MIN_ROWS 200       /* batches from this size run on two connections in parallel */
-#define SECOND_RETRY_MS 30000    /* after the second connection failed, try it again after this */
+
+/* Type oids of the binary array elements (pg_type.h; fixed since PostgreSQL 8.x / 9.4). */
+#define OID_INT4 23
+#define OID_JSON 114
+#define OID_FLOAT8 701
+#define OID_TIMESTAMPTZ 1184
+#define OID_UUID 2950
+/* Microseconds between the Unix epoch and PostgreSQL's (2000-01-01). */
+#define PG_EPOCH_MS INT64_C(946684800000)
 
 /* ---- statements ---- */
 
@@ -44,32 +59,35 @@
 	"JOIN kits k ON k.id = p.kit_id WHERE p.id = ANY($1::int[])"
 #define SQL_QUANTITY_TYPES \
 	"SELECT id FROM quantity_types WHERE id = ANY($1::int[])"
-/* One statement, hence one implicit transaction and one round trip, per batch: the raw rows
- * ($1..$7), the aggregate rows ($8..$15) and the kit_last_seen upsert ($16, kits in id order so
- * that concurrent writers lock kit_last_seen rows in the same order). Any array may be empty.
- * Returns the numbers of raw and aggregate rows really inserted (duplicates are skipped). */
+/* One statement per batch, all parameters binary arrays (any may be empty): the raw rows
+ * ($1..$7), the aggregate rows ($8..$15), the kit ids for kit_last_seen ($16, sorted, distinct).
+ * Rows are inserted in array order (sorted by id by the caller) and the CTEs run in the order
+ * the final SELECT reads them (r, a, s): that is the lock order described above. Returns the
+ * number of rows really inserted (duplicates are skipped) and of kit_last_seen rows touched. */
 #define SQL_BATCH \
 	"WITH r AS (INSERT INTO raw_measurements (id, peripheral_id, kit_id, kit_configuration_id, " \
 	"quantity_type_id, value, datetime) " \
-	"SELECT * FROM unnest($1::uuid[], $2::int[], $3::int[], $4::int[], $5::int[], " \
+	"SELECT * FROM unnest($1::uuid[], $2::int4[], $3::int4[], $4::int4[], $5::int4[], " \
 	"$6::float8[], $7::timestamptz[]) ON CONFLICT (id) DO NOTHING RETURNING 1), " \
 	"a AS (INSERT INTO aggregate_measurements (id, peripheral_id, kit_id, kit_configuration_id, " \
 	"quantity_type_id, datetime_start, datetime_end, \"values\") " \
-	"SELECT * FROM unnest($8::uuid[], $9::int[], $10::int[], $11::int[], $12::int[], " \
+	"SELECT * FROM unnest($8::uuid[], $9::int4[], $10::int4[], $11::int4[], $12::int4[], " \
 	"$13::timestamptz[], $14::timestamptz[], $15::json[]) ON CONFLICT (id) DO NOTHING RETURNING 1), " \
-	"s AS (INSERT INTO kit_last_seen (kit_id, datetime_last_seen) " \
-	"SELECT k, now() FROM (SELECT DISTINCT unnest($16::int[]) AS k) d ORDER BY k " \
-	"ON CONFLICT (kit_id) DO UPDATE SET datetime_last_seen = EXCLUDED.datetime_last_seen RETURNING 1) " \
+	"s AS (INSERT INTO kit_last_seen AS l (kit_id, datetime_last_seen) " \
+	"SELECT k, now() FROM unnest($16::int4[]) AS k ORDER BY k " \
+	"ON CONFLICT (kit_id) DO UPDATE SET datetime_last_seen = " \
+	"GREATEST(l.datetime_last_seen, EXCLUDED.datetime_last_seen) RETURNING 1) " \
 	"SELECT (SELECT count(*) FROM r) + (SELECT count(*) FROM a), (SELECT count(*) FROM s)"
 
 enum stmt { ST_PERIPHERALS, ST_QUANTITY_TYPES, ST_BATCH, ST_COUNT };
 static const char *const stmt_name[ST_COUNT] = {"kg_periph", "kg_qt", "kg_batch"};
 static const char *const stmt_sql[ST_COUNT] = {SQL_PERIPHERALS, SQL_QUANTITY_TYPES, SQL_BATCH};
-static const int stmt_nparams[ST_COUNT] = {1, 1, 16};
+enum { NRAW = 7, NAGG = 8, NPARAMS = NRAW + NAGG + 1 };
+static const int stmt_nparams[ST_COUNT] = {1, 1, NPARAMS};
 
 /* ---- small helpers ---- */
 
-/* A grow-only text buffer, reused across batches. */
+/* A grow-only byte buffer, reused across batches (kept NUL-terminated for text use). */
 struct sbuf {
 	char *p;
 	size_t len, cap;
@@ -106,37 +124,6 @@ static int sb_addc(struct sbuf *sb, char c)
 	return sb_add(sb, &c, 1);
 }
 
-/* Append the decimal text of v (the hot path of array building; snprintf is slow). */
-static int sb_addi(struct sbuf *sb, int32_t v)
-{
-	char tmp[12], *q = tmp + sizeof(tmp);
-	uint32_t u = v < 0 ? 0u - (uint32_t)v : (uint32_t)v;
-
-	do{
-		*--q = (char)('0' + u % 10);
-		u /= 10;
-	}while(u);
-	if(v < 0) *--q = '-';
-	return sb_add(sb, q, (size_t)(tmp + sizeof(tmp) - q));
-}
-
-/* An array literal under construction: "{" elem "," elem ... "}". */
-static int arr_start(struct sbuf *sb)
-{
-	sb->len = 0;
-	return sb_addc(sb, '{');
-}
-
-static int arr_sep(struct sbuf *sb)
-{
-	return sb->len > 1 ? sb_addc(sb, ',') : 0;
-}
-
-static int arr_end(struct sbuf *sb)
-{
-	return sb_addc(sb, '}');
-}
-
 static int64_t now_ms(void)
 {
 	struct timespec ts;
@@ -145,100 +132,134 @@ static int64_t now_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/* ---- id caches (open addressing, linear probing, never deletes single entries) ---- */
+/* ---- binary arrays (the array_recv wire format) ---- */
 
-enum { CE_EMPTY = 0, CE_KNOWN, CE_NEGATIVE, CE_PENDING };
-
-struct centry {
-	int32_t id;
-	int32_t kit_id;
-	int32_t cfg_id;
-	uint8_t state;
-	int64_t until_ms;      /* CE_KNOWN/CE_NEGATIVE: valid until then */
-	char serial[KG_SERIAL_MAX + 1];
+/* A one-dimensional array of non-null elements under construction. The first ARR_HDR bytes are
+ * reserved for the header, which barr_finish writes. */
+#define ARR_HDR 20
+struct barr {
+	struct sbuf b;
+	uint32_t oid;
+	uint32_t n;
 };
 
-struct cache {
-	struct centry *slots;
-	size_t cap; /* power of two, or 0 */
-	size_t used;
-};
-
-static size_t cache_hash(int32_t id, size_t cap)
+static void put_be32(char *p, uint32_t v)
 {
-	return (size_t)(((uint32_t)id * 2654435761u) & (uint32_t)(cap - 1));
+	p[0] = (char)(v >> 24);
+	p[1] = (char)(v >> 16);
+	p[2] = (char)(v >> 8);
+	p[3] = (char)v;
 }
 
-static void cache_clear(struct cache *c)
+static void put_be64(char *p, uint64_t v)
 {
-	if(c->slots) memset(c->slots, 0, c->cap * sizeof(*c->slots));
-	c->used = 0;
+	put_be32(p, (uint32_t)(v >> 32));
+	put_be32(p + 4, (uint32_t)v);
 }
 
-/* The entry for id, or NULL. */
-static struct centry *cache_find(struct cache *c, int32_t id)
+/* Empty the array and make it one of element type oid. Returns 0 or -1 (out of memory). */
+static int barr_start(struct barr *a, uint32_t oid)
 {
-	size_t i;
+	a->oid = oid;
+	a->n = 0;
+	a->b.len = 0;
+	if(sb_reserve(&a->b, ARR_HDR)) return -1;
+	a->b.len = ARR_HDR;
+	return 0;
+}
 
-	if(!c->cap) return NULL;
-	for(i = cache_hash(id, c->cap);; i = (i + 1) & (c->cap - 1)){
-		if(c->slots[i].state == CE_EMPTY) return NULL;
-		if(c->slots[i].id == id) return &c->slots[i];
+/* Append one element of len bytes (already in network byte order). Returns 0 or -1. */
+static int barr_add(struct barr *a, const void *data, size_t len)
+{
+	char *p;
+
+	assert(len <= INT32_MAX);
+	if(sb_reserve(&a->b, 4 + len)) return -1;
+	p = a->b.p + a->b.len;
+	put_be32(p, (uint32_t)len);
+	memcpy(p + 4, data, len);
+	a->b.len += 4 + len;
+	a->n++;
+	return 0;
+}
+
+static int barr_i32(struct barr *a, int32_t v)
+{
+	char d[4];
+
+	put_be32(d, (uint32_t)v);
+	return barr_add(a, d, 4);
+}
+
+static int barr_i64(struct barr *a, int64_t v)
+{
+	char d[8];
+
+	put_be64(d, (uint64_t)v);
+	return barr_add(a, d, 8);
+}
+
+static int barr_f64(struct barr *a, double v)
+{
+	uint64_t u;
+
+	memcpy(&u, &v, sizeof(u));
+	return barr_i64(a, (int64_t)u);
+}
+
+/* A timestamptz element for epoch milliseconds ms. A time that does not fit becomes a value
+ * the server refuses (SQLSTATE 22008), so that row ends up KG_PG_ROW_REJECTED. */
+static int barr_time(struct barr *a, int64_t ms)
+{
+	int64_t us;
+
+	if(__builtin_sub_overflow(ms, PG_EPOCH_MS, &ms) || __builtin_mul_overflow(ms, 1000, &us)){
+		us = INT64_MAX - 1; /* not "infinity" (INT64_MAX), out of range */
 	}
+	return barr_i64(a, us);
 }
 
-/* The entry for id, created (state CE_EMPTY, caller fills it) when absent. Keeps the load
- * below 1/2. Returns NULL on out-of-memory. */
-static struct centry *cache_put(struct cache *c, int32_t id)
+/* Write the header and return the parameter: *val and *len. An empty array is sent as the
+ * 12-byte zero-dimension form, placed just before where the elements would start. */
+static void barr_finish(struct barr *a, const char **val, int *len)
 {
-	struct centry *e = cache_find(c, id);
-	size_t i;
+	char *p = a->b.p;
 
-	if(e) return e;
-	if((c->used + 1) * 2 > c->cap){
-		size_t ncap = c->cap ? c->cap * 2 : 256;
-		struct centry *ns = calloc(ncap, sizeof(*ns));
-		size_t j;
-
-		if(!ns) return NULL;
-		for(j = 0; j < c->cap; j++){
-			if(c->slots[j].state == CE_EMPTY) continue;
-			for(i = cache_hash(c->slots[j].id, ncap); ns[i].state != CE_EMPTY; i = (i + 1) & (ncap - 1));
-			ns[i] = c->slots[j];
-		}
-		free(c->slots);
-		c->slots = ns;
-		c->cap = ncap;
+	assert(a->b.len >= ARR_HDR && a->b.len - ARR_HDR <= INT32_MAX);
+	if(!a->n){
+		p += ARR_HDR - 12;
+		put_be32(p, 0);      /* ndim */
+		put_be32(p + 4, 0);  /* has nulls */
+		put_be32(p + 8, a->oid);
+		*val = p;
+		*len = 12;
+		return;
 	}
-	for(i = cache_hash(id, c->cap); c->slots[i].state != CE_EMPTY; i = (i + 1) & (c->cap - 1));
-	memset(&c->slots[i], 0, sizeof(c->slots[i]));
-	c->slots[i].id = id;
-	c->used++;
-	return &c->slots[i];
+	put_be32(p, 1);
+	put_be32(p + 4, 0);
+	put_be32(p + 8, a->oid);
+	put_be32(p + 12, a->n);
+	put_be32(p + 16, 1);     /* lower bound */
+	*val = p;
+	*len = (int)a->b.len;
 }
 
 /* ---- the writer ---- */
 
 enum { RL_SERVER = KG_PG_ROW_COUNT, RL_COUNT };
 
-/* The arrays of one INSERT statement under construction. */
-struct rowset {
-	struct sbuf raw[7], agg[8], kits;
-	size_t nraw, nagg;
-	int32_t last_kit;       /* last id appended to kits, 0 for none (ids are serial, > 0) */
-};
-
-/* conn[0] does everything; conn[1], when it can be had, takes half of a big batch in parallel
- * (the database's per-row foreign-key and index work is bound to one core per connection). */
 struct kg_pg {
 	char *conninfo;
-	PGconn *conn[2];
+	PGconn *conn;
 	bool ever_connected;
-	int64_t second_retry_ms; /* no second connection attempt before then */
 	struct kg_pg_stats st;
-	struct cache periph, qtypes;
-	struct rowset rs[2];
-	struct sbuf ids, json;
+	struct kg_pgcache *periph, *qtypes;
+	/* The parameters of ST_BATCH under construction: raw columns, aggregate columns, kit ids. */
+	struct barr raw[NRAW], agg[NAGG], kits;
+	const struct kg_record **ord; /* this batch's OK rows in lock order */
+	int32_t *kit_ids;
+	size_t ord_cap;
+	struct sbuf ids, json;        /* resolve()'s id list; one aggregate's JSON object */
 	struct kg_ratelimit rl[RL_COUNT];  /* log lines, per rejection reason and for server errors */
 	char data_error[256];   /* message of the last SQLSTATE 22/23 error */
 };
@@ -255,8 +276,6 @@ const char *kg_pg__row_name(enum kg_pg_row r)
 	}
 }
 
-/* Whether a line of category cat may be logged now; *suppressed gets the count of lines
- * swallowed since the last one that was. */
 /* Copy a libpq message (multi-line, ending in a newline) into out as one line. */
 static void one_line(const char *msg, char *out, size_t cap)
 {
@@ -312,18 +331,14 @@ static void reject_row(struct kg_pg *pg, const struct kg_record *rec, uint8_t *s
 			suppressed_note(sup, note, sizeof(note)));
 }
 
-/* Close both connections (an open transaction is rolled back by the server) and forget the
+/* Close the connection (an open transaction is rolled back by the server) and forget the
  * caches: the next connection may see another database. */
 static void drop_connection(struct kg_pg *pg)
 {
-	int h;
-
-	for(h = 0; h < 2; h++){
-		if(pg->conn[h]) PQfinish(pg->conn[h]);
-		pg->conn[h] = NULL;
-	}
-	cache_clear(&pg->periph);
-	cache_clear(&pg->qtypes);
+	if(pg->conn) PQfinish(pg->conn);
+	pg->conn = NULL;
+	kg_pgcache__clear(pg->periph);
+	kg_pgcache__clear(pg->qtypes);
 }
 
 struct kg_pg *kg_pg__new(const char *conninfo)
@@ -332,8 +347,10 @@ struct kg_pg *kg_pg__new(const char *conninfo)
 
 	if(!pg) return NULL;
 	pg->conninfo = strdup(conninfo ? conninfo : "");
-	if(!pg->conninfo){
-		free(pg);
+	pg->periph = kg_pgcache__new();
+	pg->qtypes = kg_pgcache__new();
+	if(!pg->conninfo || !pg->periph || !pg->qtypes){
+		kg_pg__free(pg);
 		return NULL;
 	}
 	return pg;
@@ -341,19 +358,19 @@ struct kg_pg *kg_pg__new(const char *conninfo)
 
 void kg_pg__free(struct kg_pg *pg)
 {
-	size_t i, h;
+	size_t i;
 
 	if(!pg) return;
-	drop_connection(pg);
-	for(h = 0; h < 2; h++){
-		for(i = 0; i < 7; i++) free(pg->rs[h].raw[i].p);
-		for(i = 0; i < 8; i++) free(pg->rs[h].agg[i].p);
-		free(pg->rs[h].kits.p);
-	}
+	if(pg->conn) PQfinish(pg->conn);
+	for(i = 0; i < NRAW; i++) free(pg->raw[i].b.p);
+	for(i = 0; i < NAGG; i++) free(pg->agg[i].b.p);
+	free(pg->kits.b.p);
+	free(pg->ord);
+	free(pg->kit_ids);
 	free(pg->ids.p);
 	free(pg->json.p);
-	free(pg->periph.slots);
-	free(pg->qtypes.slots);
+	kg_pgcache__free(pg->periph);
+	kg_pgcache__free(pg->qtypes);
 	free(pg->conninfo);
 	free(pg);
 }
@@ -366,13 +383,13 @@ void kg_pg__stats(const struct kg_pg *pg, struct kg_pg_stats *st)
 
 int kg_pg__connected(const struct kg_pg *pg)
 {
-	return pg->conn[0] && PQstatus(pg->conn[0]) == CONNECTION_OK;
+	return pg->conn && PQstatus(pg->conn) == CONNECTION_OK;
 }
 
-/* A new connection with the statements prepared, or NULL (logged as what). The URI's own
- * settings win over our defaults (later keywords override earlier ones; dbname is expanded
- * last). Never logs the conninfo. */
-static PGconn *connect_one(struct kg_pg *pg, const char *what)
+/* A new connection with the statements prepared, or NULL (logged). The URI's own settings win
+ * over our defaults (later keywords override earlier ones; dbname is expanded last). Never logs
+ * the conninfo. */
+static PGconn *connect_one(struct kg_pg *pg)
 {
 	static const char *const keys[] = {"application_name", "connect_timeout", "keepalives_idle",
 		"keepalives_interval", "keepalives_count", "tcp_user_timeout", "dbname", NULL};
@@ -382,7 +399,7 @@ static PGconn *connect_one(struct kg_pg *pg, const char *what)
 	int i;
 
 	if(!c || PQstatus(c) != CONNECTION_OK){
-		log_server(pg, what, c ? PQerrorMessage(c) : "out of memory");
+		log_server(pg, "cannot connect", c ? PQerrorMessage(c) : "out of memory");
 		PQfinish(c);
 		return NULL;
 	}
@@ -400,35 +417,21 @@ static PGconn *connect_one(struct kg_pg *pg, const char *what)
 	return c;
 }
 
-/* Connect conn[0] when it is not connected. Returns 0 or -1 (logged, counted; nothing is left
- * behind). */
+/* Connect when not connected. Returns 0 or -1 (logged, counted; nothing is left behind). */
 static int ensure_connected(struct kg_pg *pg)
 {
-	if(pg->conn[0] && PQstatus(pg->conn[0]) == CONNECTION_OK) return 0;
+	if(pg->conn && PQstatus(pg->conn) == CONNECTION_OK) return 0;
 	drop_connection(pg);
-	pg->conn[0] = connect_one(pg, "cannot connect");
-	if(!pg->conn[0]){
+	pg->conn = connect_one(pg);
+	if(!pg->conn){
 		pg->st.errors++;
 		return -1;
 	}
 	if(pg->ever_connected) pg->st.reconnects++;
 	pg->ever_connected = true;
-	kg_log(KG_LOG_INFO, "pg: connected to database %s on %s port %s as %s", PQdb(pg->conn[0]),
-			PQhost(pg->conn[0]), PQport(pg->conn[0]), PQuser(pg->conn[0]));
+	kg_log(KG_LOG_INFO, "pg: connected to database %s on %s port %s as %s", PQdb(pg->conn),
+			PQhost(pg->conn), PQport(pg->conn), PQuser(pg->conn));
 	return 0;
-}
-
-/* Whether conn[1] is usable, connecting it when needed. Its failure is not an error: the
- * batch then runs on conn[0] alone. */
-static bool ensure_second(struct kg_pg *pg)
-{
-	if(pg->conn[1] && PQstatus(pg->conn[1]) == CONNECTION_OK) return true;
-	PQfinish(pg->conn[1]);
-	pg->conn[1] = NULL;
-	if(now_ms() < pg->second_retry_ms) return false;
-	pg->conn[1] = connect_one(pg, "cannot open the second connection (continuing with one)");
-	if(!pg->conn[1]) pg->second_retry_ms = now_ms() + SECOND_RETRY_MS;
-	return pg->conn[1] != NULL;
 }
 
 enum errkind { ERR_NONE, ERR_DATA, ERR_FATAL };
@@ -436,14 +439,13 @@ enum errkind { ERR_NONE, ERR_DATA, ERR_FATAL };
 /* Classify a finished result (expected status ok). ERR_DATA: SQLSTATE class 22/23, this
  * batch's data is at fault; ERR_FATAL: anything else (connection lost, shutdown, missing
  * table, ...): the caller drops the connection and retries later. Logs fatal errors. */
-static enum errkind classify(struct kg_pg *pg, PGconn *conn, PGresult *res, ExecStatusType ok,
-		const char *what)
+static enum errkind classify(struct kg_pg *pg, PGresult *res, ExecStatusType ok, const char *what)
 {
 	const char *state;
 
 	if(res && PQresultStatus(res) == ok) return ERR_NONE;
 	state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
-	if(state && PQstatus(conn) == CONNECTION_OK
+	if(state && PQstatus(pg->conn) == CONNECTION_OK
 			&& (!strncmp(state, "22", 2) || !strncmp(state, "23", 2))){
 		const char *prim = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
 		char line[200];
@@ -452,27 +454,27 @@ static enum errkind classify(struct kg_pg *pg, PGconn *conn, PGresult *res, Exec
 		snprintf(pg->data_error, sizeof(pg->data_error), "%s (SQLSTATE %s)", line, state);
 		return ERR_DATA;
 	}
-	log_server(pg, what, res ? PQresultErrorMessage(res) : PQerrorMessage(conn));
+	log_server(pg, what, res ? PQresultErrorMessage(res) : PQerrorMessage(pg->conn));
 	return ERR_FATAL;
 }
 
-/* Run a parameterless command (BEGIN, COMMIT, ...) on conn[0]. */
+/* Run a parameterless command (BEGIN, COMMIT, ...). */
 static enum errkind run(struct kg_pg *pg, const char *sql)
 {
-	PGresult *res = PQexec(pg->conn[0], sql);
-	enum errkind k = classify(pg, pg->conn[0], res, PGRES_COMMAND_OK, sql);
+	PGresult *res = PQexec(pg->conn, sql);
+	enum errkind k = classify(pg, res, PGRES_COMMAND_OK, sql);
 
 	PQclear(res);
 	return k;
 }
 
-/* Run prepared statement st (text parameters) on conn[0]. On ERR_NONE *out owns the result
- * (caller PQclears it). */
+/* Run prepared statement st; params in binary when formats is not NULL (lens then gives their
+ * lengths), else text. On ERR_NONE *out owns the result (the caller PQclears it). */
 static enum errkind run_stmt(struct kg_pg *pg, enum stmt st, const char *const *params,
-		ExecStatusType ok, PGresult **out)
+		const int *lens, const int *formats, PGresult **out)
 {
-	PGresult *res = PQexecPrepared(pg->conn[0], stmt_name[st], stmt_nparams[st], params, NULL, NULL, 0);
-	enum errkind k = classify(pg, pg->conn[0], res, ok, stmt_name[st]);
+	PGresult *res = PQexecPrepared(pg->conn, stmt_name[st], stmt_nparams[st], params, lens, formats, 0);
+	enum errkind k = classify(pg, res, PGRES_TUPLES_OK, stmt_name[st]);
 
 	if(k == ERR_NONE){
 		*out = res;
@@ -482,9 +484,23 @@ static enum errkind run_stmt(struct kg_pg *pg, enum stmt st, const char *const *
 	return k;
 }
 
+/* Append the decimal text of v. */
+static int sb_addi(struct sbuf *sb, int32_t v)
+{
+	char tmp[12], *q = tmp + sizeof(tmp);
+	uint32_t u = v < 0 ? 0u - (uint32_t)v : (uint32_t)v;
+
+	do{
+		*--q = (char)('0' + u % 10);
+		u /= 10;
+	}while(u);
+	if(v < 0) *--q = '-';
+	return sb_add(sb, q, (size_t)(tmp + sizeof(tmp) - q));
+}
+
 /* Resolve the peripherals and quantity types of rows whose status is OK and whose ids are not
- * cached (or whose negative entry expired): at most one query each. Returns 0, or -1 on
- * out-of-memory / a fatal server error (caches cleared). */
+ * cached (or whose entry expired): at most one query each. Returns 0, or -1 on out-of-memory /
+ * a fatal server error (the caller drops the connection). */
 static int resolve(struct kg_pg *pg, const struct kg_record *recs, size_t n, const uint8_t *status)
 {
 	int64_t now = now_ms();
@@ -492,41 +508,41 @@ static int resolve(struct kg_pg *pg, const struct kg_record *recs, size_t n, con
 	int pass, r;
 
 	for(pass = 0; pass < 2; pass++){
-		struct cache *c = pass == 0 ? &pg->periph : &pg->qtypes;
+		struct kg_pgcache *c = pass == 0 ? pg->periph : pg->qtypes;
 		PGresult *res = NULL;
 		const char *param;
 
-		if(arr_start(&pg->ids)) return -1;
+		pg->ids.len = 0;
+		if(sb_addc(&pg->ids, '{')) return -1;
 		/* Bound memory (a kit may send any number of made-up ids); never in mid-pass, where
 		 * it would forget this batch's pending entries. */
-		if(c->used + n > CACHE_MAX_ENTRIES) cache_clear(c);
+		if(kg_pgcache__used(c) + n > CACHE_MAX_ENTRIES) kg_pgcache__clear(c);
 		nmiss = 0;
 		for(i = 0; i < n; i++){
 			int32_t id = pass == 0 ? recs[i].peripheral : recs[i].quantity_type;
-			struct centry *e;
+			struct kg_pgcache_entry *e;
 
 			if(status[i] != KG_PG_ROW_OK) continue;
-			e = cache_find(c, id);
-			if(e && (e->state == CE_PENDING || e->until_ms > now)) continue;
-			e = cache_put(c, id);
+			e = kg_pgcache__find(c, id);
+			if(e && (e->state == KG_PGCACHE_PENDING || e->until_ms > now)) continue;
+			e = kg_pgcache__put(c, id);
 			if(!e) return -1;
-			e->state = CE_PENDING;
-			if(arr_sep(&pg->ids) || sb_addi(&pg->ids, id)) return -1;
+			e->state = KG_PGCACHE_PENDING;
+			if((nmiss && sb_addc(&pg->ids, ',')) || sb_addi(&pg->ids, id)) return -1;
 			nmiss++;
 		}
 		if(!nmiss) continue;
-		if(arr_end(&pg->ids)) return -1;
+		if(sb_addc(&pg->ids, '}')) return -1;
 		param = pg->ids.p;
-		if(run_stmt(pg, pass == 0 ? ST_PERIPHERALS : ST_QUANTITY_TYPES, &param, PGRES_TUPLES_OK,
+		if(run_stmt(pg, pass == 0 ? ST_PERIPHERALS : ST_QUANTITY_TYPES, &param, NULL, NULL,
 				&res) != ERR_NONE){
-			drop_connection(pg);
 			return -1;
 		}
 		for(r = 0; r < PQntuples(res); r++){
-			struct centry *e = cache_find(c, (int32_t)atol(PQgetvalue(res, r, 0)));
+			struct kg_pgcache_entry *e = kg_pgcache__find(c, (int32_t)atol(PQgetvalue(res, r, 0)));
 
 			if(!e) continue; /* not asked for (cannot happen) */
-			e->state = CE_KNOWN;
+			e->state = KG_PGCACHE_KNOWN;
 			e->until_ms = now + POSITIVE_TTL_MS;
 			if(pass == 0){
 				e->kit_id = (int32_t)atol(PQgetvalue(res, r, 1));
@@ -537,10 +553,11 @@ static int resolve(struct kg_pg *pg, const struct kg_record *recs, size_t n, con
 		PQclear(res);
 		/* Whatever is still pending does not exist (yet). */
 		for(i = 0; i < n; i++){
-			struct centry *e = cache_find(c, pass == 0 ? recs[i].peripheral : recs[i].quantity_type);
+			struct kg_pgcache_entry *e = kg_pgcache__find(c,
+					pass == 0 ? recs[i].peripheral : recs[i].quantity_type);
 
-			if(e && e->state == CE_PENDING){
-				e->state = CE_NEGATIVE;
+			if(e && e->state == KG_PGCACHE_PENDING){
+				e->state = KG_PGCACHE_NEGATIVE;
 				e->until_ms = now + NEGATIVE_TTL_MS;
 			}
 		}
@@ -555,16 +572,16 @@ static void check_rows(struct kg_pg *pg, const struct kg_record *recs, size_t n,
 
 	for(i = 0; i < n; i++){
 		const struct kg_record *rec = &recs[i];
-		struct centry *p, *q;
+		struct kg_pgcache_entry *p, *q;
 
 		if(status[i] != KG_PG_ROW_OK) continue;
-		p = cache_find(&pg->periph, rec->peripheral);
-		q = cache_find(&pg->qtypes, rec->quantity_type);
-		if(!p || p->state != CE_KNOWN){
+		p = kg_pgcache__find(pg->periph, rec->peripheral);
+		q = kg_pgcache__find(pg->qtypes, rec->quantity_type);
+		if(!p || p->state != KG_PGCACHE_KNOWN){
 			reject_row(pg, rec, &status[i], KG_PG_ROW_UNKNOWN_PERIPHERAL);
 		}else if(strcmp(p->serial, rec->serial) != 0){
 			reject_row(pg, rec, &status[i], KG_PG_ROW_FOREIGN_PERIPHERAL);
-		}else if(!q || q->state != CE_KNOWN){
+		}else if(!q || q->state != KG_PGCACHE_KNOWN){
 			reject_row(pg, rec, &status[i], KG_PG_ROW_UNKNOWN_QUANTITY_TYPE);
 		}
 	}
@@ -581,272 +598,195 @@ static int json_escape(struct sbuf *sb, const char *s)
 	return 0;
 }
 
-/* Append text as a double-quoted array element (backslash-escaping '"' and '\'). */
-static int arr_quoted(struct sbuf *sb, const char *s, size_t len)
-{
-	size_t i;
+/* ---- building and running a batch ---- */
 
-	if(sb_reserve(sb, 2 * len + 2)) return -1;
-	sb->p[sb->len++] = '"';
-	for(i = 0; i < len; i++){
-		if(s[i] == '"' || s[i] == '\\') sb->p[sb->len++] = '\\';
-		sb->p[sb->len++] = s[i];
+/* The lock order: raw rows before aggregate rows, each by id (bytes, as uuid compares). */
+static int cmp_rows(const void *a, const void *b)
+{
+	const struct kg_record *x = *(const struct kg_record *const *)a;
+	const struct kg_record *y = *(const struct kg_record *const *)b;
+
+	if(x->kind != y->kind) return x->kind == KG_KIND_RAW ? -1 : 1;
+	return memcmp(x->id, y->id, sizeof(x->id));
+}
+
+static int cmp_i32(const void *a, const void *b)
+{
+	int32_t x = *(const int32_t *)a, y = *(const int32_t *)b;
+
+	return (x > y) - (x < y);
+}
+
+/* Fill pg->ord with the rows of recs whose status is OK, in lock order. Returns how many, or
+ * -1 on out-of-memory. */
+static long order_rows(struct kg_pg *pg, const struct kg_record *recs, size_t n, const uint8_t *status)
+{
+	size_t i, k = 0;
+
+	if(n > pg->ord_cap){
+		const struct kg_record **no = realloc(pg->ord, n * sizeof(*no));
+		int32_t *nk;
+
+		if(!no) return -1;
+		pg->ord = no;
+		nk = realloc(pg->kit_ids, n * sizeof(*nk));
+		if(!nk) return -1;
+		pg->kit_ids = nk;
+		pg->ord_cap = n;
 	}
-	sb->p[sb->len++] = '"';
-	sb->p[sb->len] = '\0';
-	return 0;
+	for(i = 0; i < n; i++){
+		if(status[i] == KG_PG_ROW_OK) pg->ord[k++] = &recs[i];
+	}
+	qsort(pg->ord, k, sizeof(*pg->ord), cmp_rows);
+	return (long)k;
 }
 
-/* Append a quoted timestamptz element. A time kg_timefmt__pg cannot represent becomes text
- * the database refuses (SQLSTATE 22007), so that row ends up KG_PG_ROW_REJECTED. */
-static int add_time(struct sbuf *sb, int64_t ms)
+static int reset_arrays(struct kg_pg *pg)
 {
-	char t[40];
-	int len = kg_timefmt__pg(ms, t);
-
-	if(len < 0) return arr_quoted(sb, "unrepresentable", strlen("unrepresentable"));
-	return arr_quoted(sb, t, (size_t)len);
-}
-
-static int reset_arrays(struct rowset *rs)
-{
+	static const uint32_t raw_oid[NRAW] = {OID_UUID, OID_INT4, OID_INT4, OID_INT4, OID_INT4,
+		OID_FLOAT8, OID_TIMESTAMPTZ};
+	static const uint32_t agg_oid[NAGG] = {OID_UUID, OID_INT4, OID_INT4, OID_INT4, OID_INT4,
+		OID_TIMESTAMPTZ, OID_TIMESTAMPTZ, OID_JSON};
 	size_t i;
 
-	rs->nraw = rs->nagg = 0;
-	rs->last_kit = 0;
-	for(i = 0; i < 7; i++) if(arr_start(&rs->raw[i])) return -1;
-	for(i = 0; i < 8; i++) if(arr_start(&rs->agg[i])) return -1;
-	return arr_start(&rs->kits);
+	for(i = 0; i < NRAW; i++) if(barr_start(&pg->raw[i], raw_oid[i])) return -1;
+	for(i = 0; i < NAGG; i++) if(barr_start(&pg->agg[i], agg_oid[i])) return -1;
+	return barr_start(&pg->kits, OID_INT4);
 }
 
-static int finish_arrays(struct rowset *rs)
+/* Append one accepted row (its peripheral is cached) to the arrays of its kind. */
+static int append_row(struct kg_pg *pg, const struct kg_record *rec)
 {
-	size_t i;
-
-	for(i = 0; i < 7; i++) if(arr_end(&rs->raw[i])) return -1;
-	for(i = 0; i < 8; i++) if(arr_end(&rs->agg[i])) return -1;
-	return arr_end(&rs->kits);
-}
-
-/* Append one accepted row (its peripheral is cached) to the arrays of its kind in rs, and its
- * kit to kits->kits. */
-static int append_row(struct kg_pg *pg, struct rowset *rs, struct rowset *kits, const struct kg_record *rec)
-{
-	const struct centry *p = cache_find(&pg->periph, rec->peripheral);
-	struct sbuf *a = rec->kind == KG_KIND_RAW ? rs->raw : rs->agg;
-	char uuid[37], d[32];
-	struct sbuf *js;
+	const struct kg_pgcache_entry *p = kg_pgcache__find(pg->periph, rec->peripheral);
+	struct barr *a = rec->kind == KG_KIND_RAW ? pg->raw : pg->agg;
+	struct sbuf *js = &pg->json;
+	char d[32];
 	int i;
 
-	assert(p && p->state == CE_KNOWN);
+	assert(p && p->state == KG_PGCACHE_KNOWN);
 	assert(rec->kind == KG_KIND_RAW || rec->kind == KG_KIND_AGGREGATE);
-	for(i = 0; i < (rec->kind == KG_KIND_RAW ? 7 : 8); i++){
-		if(arr_sep(&a[i])) return -1;
-	}
-	kg_uuid__format(rec->id, uuid);
-	if(sb_add(&a[0], uuid, 36)
-			|| sb_addi(&a[1], rec->peripheral)
-			|| sb_addi(&a[2], p->kit_id)
-			|| sb_addi(&a[3], p->cfg_id)
-			|| sb_addi(&a[4], rec->quantity_type)){
+	if(barr_add(&a[0], rec->id, 16)
+			|| barr_i32(&a[1], rec->peripheral)
+			|| barr_i32(&a[2], p->kit_id)
+			|| barr_i32(&a[3], p->cfg_id)
+			|| barr_i32(&a[4], rec->quantity_type)){
 		return -1;
 	}
 	if(rec->kind == KG_KIND_RAW){
-		int len = kg_numfmt__double(rec->value, d);
-		if(sb_add(&a[5], d, (size_t)len)) return -1;
-		if(add_time(&a[6], rec->datetime_ms)) return -1;
-		rs->nraw++;
-	}else{
-		if(add_time(&a[5], rec->start_ms) || add_time(&a[6], rec->end_ms)) return -1;
-		/* The JSON object is built in pg->json, then quoted into a[7]. */
-		js = &pg->json;
-		js->len = 0;
-		if(sb_addc(js, '{')) return -1;
-		for(i = 0; i < rec->nvalues && i < KG_AGG_MAX; i++){
-			size_t dl = (size_t)kg_numfmt__double(rec->values[i].value, d);
-			if((i && sb_addc(js, ',')) || sb_addc(js, '"') || json_escape(js, rec->values[i].name)
-					|| sb_add(js, "\":", 2) || sb_add(js, d, dl)){
-				return -1;
-			}
-		}
-		if(sb_addc(js, '}') || arr_quoted(&a[7], js->p, js->len)) return -1;
-		rs->nagg++;
+		return barr_f64(&a[5], rec->value) || barr_time(&a[6], rec->datetime_ms) ? -1 : 0;
 	}
-	/* Skip a kit id equal to the previous one (batches are often one kit's run). */
-	if(p->kit_id == kits->last_kit) return 0;
-	kits->last_kit = p->kit_id;
-	if(arr_sep(&kits->kits) || sb_addi(&kits->kits, p->kit_id)) return -1;
+	if(barr_time(&a[5], rec->start_ms) || barr_time(&a[6], rec->end_ms)) return -1;
+	/* json's binary form is its text. */
+	js->len = 0;
+	if(sb_addc(js, '{')) return -1;
+	for(i = 0; i < rec->nvalues && i < KG_AGG_MAX; i++){
+		size_t dl = (size_t)kg_numfmt__double(rec->values[i].value, d);
+		if((i && sb_addc(js, ',')) || sb_addc(js, '"') || json_escape(js, rec->values[i].name)
+				|| sb_add(js, "\":", 2) || sb_add(js, d, dl)){
+			return -1;
+		}
+	}
+	if(sb_addc(js, '}')) return -1;
+	return barr_add(&a[7], js->p, js->len);
+}
+
+/* Put the distinct kit ids of rows ord[0..k) into the kit_last_seen array, ascending. */
+static int add_kits(struct kg_pg *pg, const struct kg_record *const *ord, size_t k)
+{
+	size_t i, nk = 0;
+
+	for(i = 0; i < k; i++){
+		const struct kg_pgcache_entry *p = kg_pgcache__find(pg->periph, ord[i]->peripheral);
+
+		assert(p && p->state == KG_PGCACHE_KNOWN);
+		pg->kit_ids[nk++] = p->kit_id;
+	}
+	qsort(pg->kit_ids, nk, sizeof(*pg->kit_ids), cmp_i32);
+	for(i = 0; i < nk; i++){
+		if(i && pg->kit_ids[i] == pg->kit_ids[i - 1]) continue;
+		if(barr_i32(&pg->kits, pg->kit_ids[i])) return -1;
+	}
 	return 0;
 }
 
-/* The 16 parameters of ST_BATCH from rs (finish_arrays ran): its rows when rows, its kits when
- * kits, empty arrays otherwise. */
-static void batch_params(const struct rowset *rs, bool rows, bool kits, const char *params[16])
+/* Run ST_BATCH with the arrays as they are. Adds to *inserted the rows really inserted. */
+static enum errkind run_batch(struct kg_pg *pg, uint64_t *inserted)
 {
-	int i;
-
-	for(i = 0; i < 7; i++) params[i] = rows ? rs->raw[i].p : "{}";
-	for(i = 0; i < 8; i++) params[7 + i] = rows ? rs->agg[i].p : "{}";
-	params[15] = kits ? rs->kits.p : "{}";
-}
-
-/* Add the inserted-row count of an ST_BATCH result to *inserted. */
-static void add_inserted(PGresult *res, uint64_t *inserted)
-{
-	if(PQntuples(res) == 1) *inserted += strtoull(PQgetvalue(res, 0, 0), NULL, 10);
-}
-
-/* Run ST_BATCH on conn[0] with rs[0]. Adds to *inserted the rows really inserted. */
-static enum errkind run_batch(struct kg_pg *pg, bool rows, bool kits, uint64_t *inserted)
-{
-	const char *params[16];
+	static const int formats[NPARAMS] = {1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1};
+	const char *params[NPARAMS];
+	int lens[NPARAMS], i;
 	PGresult *res = NULL;
 	enum errkind k;
 
-	batch_params(&pg->rs[0], rows, kits, params);
-	k = run_stmt(pg, ST_BATCH, params, PGRES_TUPLES_OK, &res);
+	for(i = 0; i < NRAW; i++) barr_finish(&pg->raw[i], &params[i], &lens[i]);
+	for(i = 0; i < NAGG; i++) barr_finish(&pg->agg[i], &params[NRAW + i], &lens[NRAW + i]);
+	barr_finish(&pg->kits, &params[NPARAMS - 1], &lens[NPARAMS - 1]);
+	k = run_stmt(pg, ST_BATCH, params, lens, formats, &res);
 	if(k != ERR_NONE) return k;
-	add_inserted(res, inserted);
+	if(PQntuples(res) == 1) *inserted += strtoull(PQgetvalue(res, 0, 0), NULL, 10);
 	PQclear(res);
 	return ERR_NONE;
 }
 
-/* Send sql (no parameters; ST_BATCH when params) on both connections, then wait for both.
- * The server works on the two at the same time. Returns the worse outcome; *inserted gets the
- * ST_BATCH counts. */
-static enum errkind run_both(struct kg_pg *pg, const char *sql, const char *params[2][16],
-		uint64_t *inserted)
-{
-	ExecStatusType ok = params ? PGRES_TUPLES_OK : PGRES_COMMAND_OK;
-	enum errkind worst = ERR_NONE;
-	int h, sent[2] = {0, 0};
-
-	for(h = 0; h < 2; h++){
-		sent[h] = params
-			? PQsendQueryPrepared(pg->conn[h], stmt_name[ST_BATCH], stmt_nparams[ST_BATCH], params[h],
-					NULL, NULL, 0)
-			: PQsendQuery(pg->conn[h], sql);
-		if(!sent[h]){
-			log_server(pg, "cannot send", PQerrorMessage(pg->conn[h]));
-			worst = ERR_FATAL;
-		}
-	}
-	for(h = 0; h < 2; h++){
-		PGresult *first = NULL, *r;
-		enum errkind k;
-
-		if(!sent[h]) continue;
-		while((r = PQgetResult(pg->conn[h]))){
-			if(first){
-				PQclear(r);
-			}else{
-				first = r;
-			}
-		}
-		k = classify(pg, pg->conn[h], first, ok, params ? stmt_name[ST_BATCH] : sql);
-		if(k == ERR_NONE && params) add_inserted(first, inserted);
-		PQclear(first);
-		if(k > worst) worst = k;
-	}
-	return worst;
-}
-
-/* A big batch on two connections: rows split by id (so that duplicates of one id meet in one
- * transaction and never wait on the other), kit_last_seen only on conn[0] (so that the two
- * never wait on each other's row locks), both transactions committed once both inserts worked.
- * A data error rolls both back. Only a connection lost between the two COMMITs can leave half
- * a batch committed, which the retry then finds as duplicates. */
-static enum errkind write_split(struct kg_pg *pg, uint64_t *inserted)
-{
-	const char *params[2][16];
-	enum errkind k;
-
-	batch_params(&pg->rs[0], true, true, params[0]);
-	batch_params(&pg->rs[1], true, false, params[1]);
-	if((k = run_both(pg, "BEGIN", NULL, NULL)) != ERR_NONE) return ERR_FATAL;
-	k = run_both(pg, NULL, params, inserted);
-	if(k == ERR_FATAL) return k;
-	if(k == ERR_DATA){
-		*inserted = 0;
-		return run_both(pg, "ROLLBACK", NULL, NULL) == ERR_NONE ? ERR_DATA : ERR_FATAL;
-	}
-	return run_both(pg, "COMMIT", NULL, NULL) == ERR_NONE ? ERR_NONE : ERR_FATAL;
-}
-
-/* The fast path: every OK row and the kit_last_seen upsert in one statement (one implicit
- * transaction), or in two in parallel for big batches. */
+/* The fast path: every OK row (in lock order) and the kit_last_seen upsert in one statement,
+ * hence one implicit transaction. */
 static enum errkind write_bulk(struct kg_pg *pg, const struct kg_record *recs, size_t n,
 		const uint8_t *status, uint64_t *inserted, uint64_t *accepted)
 {
-	size_t i, nok = 0;
-	bool split;
+	long k = order_rows(pg, recs, n, status);
+	long i;
 
 	*inserted = *accepted = 0;
-	for(i = 0; i < n; i++) nok += status[i] == KG_PG_ROW_OK;
-	if(!nok) return ERR_NONE;
-	split = nok >= SPLIT_MIN_ROWS && ensure_second(pg);
-	if(reset_arrays(&pg->rs[0]) || reset_arrays(&pg->rs[1])) return ERR_FATAL;
-	for(i = 0; i < n; i++){
-		const uint8_t *id = recs[i].id;
-		int h = split ? (id[0] ^ id[7] ^ id[15]) & 1 : 0;
-
-		if(status[i] != KG_PG_ROW_OK) continue;
-		if(append_row(pg, &pg->rs[h], &pg->rs[0], &recs[i])) return ERR_FATAL;
+	if(k < 0) return ERR_FATAL;
+	if(!k) return ERR_NONE;
+	if(reset_arrays(pg)) return ERR_FATAL;
+	for(i = 0; i < k; i++){
+		if(append_row(pg, pg->ord[i])) return ERR_FATAL;
 	}
-	if(finish_arrays(&pg->rs[0]) || finish_arrays(&pg->rs[1])) return ERR_FATAL;
-	*accepted = nok;
-	return split ? write_split(pg, inserted) : run_batch(pg, true, true, inserted);
+	if(add_kits(pg, pg->ord, (size_t)k)) return ERR_FATAL;
+	*accepted = (uint64_t)k;
+	return run_batch(pg, inserted);
 }
 
-/* The slow path after a data error, on conn[0]: one transaction, a savepoint per row; rows the
- * database still refuses become KG_PG_ROW_REJECTED. */
+/* The slow path after a data error: one transaction, a savepoint per row, rows in lock order;
+ * rows the database still refuses become KG_PG_ROW_REJECTED. */
 static enum errkind write_rows(struct kg_pg *pg, const struct kg_record *recs, size_t n,
 		uint8_t *status, uint64_t *inserted, uint64_t *accepted)
 {
-	struct rowset *rs = &pg->rs[0];
-	enum errkind k;
-	size_t i;
+	long k = order_rows(pg, recs, n, status);
+	long i, nok = 0;
+	enum errkind e;
 
 	*inserted = *accepted = 0;
+	if(k < 0) return ERR_FATAL;
 	if(run(pg, "BEGIN") != ERR_NONE) return ERR_FATAL;
-	for(i = 0; i < n; i++){
+	for(i = 0; i < k; i++){
+		const struct kg_record *rec = pg->ord[i];
 		uint64_t ins = 0;
 
-		if(status[i] != KG_PG_ROW_OK) continue;
-		if(reset_arrays(rs) || append_row(pg, rs, rs, &recs[i]) || finish_arrays(rs)) return ERR_FATAL;
+		if(reset_arrays(pg) || append_row(pg, rec)) return ERR_FATAL;
 		if(run(pg, "SAVEPOINT kg_row") != ERR_NONE) return ERR_FATAL;
-		k = run_batch(pg, true, false, &ins);
-		if(k == ERR_FATAL) return k;
-		if(k == ERR_DATA){
+		e = run_batch(pg, &ins);
+		if(e == ERR_FATAL) return e;
+		if(e == ERR_DATA){
 			if(run(pg, "ROLLBACK TO SAVEPOINT kg_row") != ERR_NONE) return ERR_FATAL;
-			reject_row(pg, &recs[i], &status[i], KG_PG_ROW_REJECTED);
+			reject_row(pg, rec, &status[rec - recs], KG_PG_ROW_REJECTED);
 			continue;
 		}
 		if(run(pg, "RELEASE SAVEPOINT kg_row") != ERR_NONE) return ERR_FATAL;
+		pg->ord[nok++] = rec; /* keep the accepted ones, still in order, for the kits */
 		*inserted += ins;
-		(*accepted)++;
 	}
+	*accepted = (uint64_t)nok;
 	/* kit_last_seen for the kits of the rows that went in (a kit deleted meanwhile is skipped). */
-	if(*accepted){
-		if(reset_arrays(rs)) return ERR_FATAL;
-		for(i = 0; i < n; i++){
-			if(status[i] == KG_PG_ROW_OK && append_row(pg, rs, rs, &recs[i])) return ERR_FATAL;
-		}
-		if(finish_arrays(rs)) return ERR_FATAL;
+	if(nok){
+		if(reset_arrays(pg) || add_kits(pg, pg->ord, (size_t)nok)) return ERR_FATAL;
 		if(run(pg, "SAVEPOINT kg_seen") != ERR_NONE) return ERR_FATAL;
-		k = run_batch(pg, false, true, &(uint64_t){0});
-		if(k == ERR_FATAL) return k;
-		if(k == ERR_DATA && run(pg, "ROLLBACK TO SAVEPOINT kg_seen") != ERR_NONE) return ERR_FATAL;
+		e = run_batch(pg, &(uint64_t){0});
+		if(e == ERR_FATAL) return e;
+		if(e == ERR_DATA && run(pg, "ROLLBACK TO SAVEPOINT kg_seen") != ERR_NONE) return ERR_FATAL;
 	}
 	return run(pg, "COMMIT") == ERR_NONE ? ERR_NONE : ERR_FATAL;
-}
-
-/* Give up on this attempt: nothing was committed, the connection is reset. */
-static int fail(struct kg_pg *pg)
-{
-	pg->st.errors++;
-	drop_connection(pg);
-	return -1;
 }
 
 int kg_pg__write(struct kg_pg *pg, const struct kg_record *recs, size_t n, uint8_t *status)
@@ -875,8 +815,8 @@ int kg_pg__write(struct kg_pg *pg, const struct kg_record *recs, size_t n, uint8
 	if(k == ERR_DATA){
 		/* Stale cache (a peripheral deleted or moved) or a row the database refuses; nothing
 		 * of the batch is committed. */
-		cache_clear(&pg->periph);
-		cache_clear(&pg->qtypes);
+		kg_pgcache__clear(pg->periph);
+		kg_pgcache__clear(pg->qtypes);
 		if(resolve(pg, recs, n, status)) goto failed;
 		check_rows(pg, recs, n, status);
 		k = write_rows(pg, recs, n, status, &inserted, &accepted);
@@ -889,7 +829,9 @@ int kg_pg__write(struct kg_pg *pg, const struct kg_record *recs, size_t n, uint8
 
 failed:
 	/* The batch will be retried: forget the rejections counted during this attempt, the
-	 * retry counts them again. */
+	 * retry counts them again. Dropping the connection rolls back whatever was under way. */
 	memcpy(pg->st.rows_rejected, rejected_before, sizeof(rejected_before));
-	return fail(pg);
+	pg->st.errors++;
+	drop_connection(pg);
+	return -1;
 }

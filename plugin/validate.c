@@ -2,6 +2,7 @@
 #include <assert.h>
 #include <math.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <cjson/cJSON.h>
@@ -171,6 +172,62 @@ static enum kg_reason check_object(struct vctx *c, int kind, const char *serial,
 	return get_values(c, out);
 }
 
+/* ---- parser differentials: what cJSON reads differently from other JSON parsers ---- */
+
+static int cmp_names(const void *a, const void *b)
+{
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+#define DUP_QUADRATIC_MAX 32
+
+/* 1 if two members of obj have the same name (cJSON keeps both and finds the first; most other
+ * parsers keep the last), 0 if not, -1 on out of memory. Pairwise for the few members a
+ * measurement has; sorted (one allocation, O(n log n)) beyond DUP_QUADRATIC_MAX, so a payload of
+ * thousands of keys costs the broker thread no more than parsing it. */
+static int duplicate_names(const cJSON *obj)
+{
+	const cJSON *a, *b;
+	const char **names;
+	size_t n = 0, i;
+	int dup = 0;
+
+	for(a = obj->child; a; a = a->next) n++;
+	if(n <= DUP_QUADRATIC_MAX){
+		for(a = obj->child; a; a = a->next){
+			for(b = a->next; b; b = b->next){
+				if(!strcmp(a->string, b->string)) return 1;
+			}
+		}
+		return 0;
+	}
+	names = malloc(n * sizeof(*names));
+	if(!names) return -1;
+	for(i = 0, a = obj->child; a; a = a->next) names[i++] = a->string;
+	qsort(names, n, sizeof(*names), cmp_names);
+	for(i = 1; i < n && !dup; i++) dup = !strcmp(names[i - 1], names[i]);
+	free(names);
+	return dup;
+}
+
+/* 1 if a string of the (syntactically valid) JSON text holds the escape \u0000: cJSON's C
+ * strings end there ("k-1\u0000x" would read as "k-1"), other parsers keep the rest. */
+static int has_escaped_nul(const char *text, size_t len)
+{
+	int in_string = 0;
+
+	if(!memmem(text, len, "\\u0000", 6)) return 0; /* the common case: one fast scan */
+	for(size_t i = 0; i < len; i++){
+		if(text[i] == '"'){
+			in_string = !in_string;
+		}else if(in_string && text[i] == '\\'){
+			if(i + 5 < len && !memcmp(text + i + 1, "u0000", 5)) return 1;
+			i++; /* the escaped character: never a closing quote */
+		}
+	}
+	return 0;
+}
+
 /* See validate.h. Order: too_large (before anything is read), then the topic serial, then
  * malformed (empty, UTF-8, JSON syntax, trailing bytes, not an object), then the fields in
  * document order of the SPEC example. cJSON allocates during the call; everything is freed before
@@ -213,6 +270,21 @@ enum kg_reason kg_validate__measurement(int kind, const char *serial, size_t ser
 	if(!cJSON_IsObject(root)){
 		cJSON_Delete(root);
 		return fail(&c, KG_MALFORMED, "not an object");
+	}
+	/* SPEC: duplicate keys (object and aggregate values) and NUL escapes are malformed, so that
+	 * subscribers and sinks never read different values from one message (found by fuzz_validate) */
+	r = duplicate_names(root) ? KG_MALFORMED : KG_OK; /* out of memory (-1) refuses too */
+	if(r == KG_OK && kind == KG_KIND_AGGREGATE){
+		const cJSON *vals = cJSON_GetObjectItemCaseSensitive(root, "values");
+		if(cJSON_IsObject(vals) && duplicate_names(vals)) r = KG_MALFORMED;
+	}
+	if(r != KG_OK){
+		cJSON_Delete(root);
+		return fail(&c, KG_MALFORMED, "duplicate key");
+	}
+	if(has_escaped_nul(text, len)){
+		cJSON_Delete(root);
+		return fail(&c, KG_MALFORMED, "nul byte");
 	}
 
 	if(now_ms > 0 && limits->max_clock_skew_ms > INT64_MAX - now_ms){

@@ -1,8 +1,11 @@
 /* pgwriter.h -- writes validated measurements into the AstroPlant schema; shared by the plugin's
  * worker and kitgate-kafka-connector.
  *
- * Threads: a kg_pg belongs to one thread (the one that calls kg_pg__write). It never calls
- * mosquitto_*; it logs with kg_log. */
+ * One kg_pg is one PostgreSQL connection. Threads: a kg_pg belongs to one thread (the one that
+ * calls kg_pg__write); a sink that wants N connections runs N kg_pg, each on its own thread, with
+ * its own batches and commits. Any number of kg_pg may write the same database at once: they
+ * never deadlock on each other (every batch locks rows in one global order) and kit_last_seen
+ * never moves backwards. It never calls mosquitto_*; it logs with kg_log. */
 #ifndef KITGATE_PGWRITER_H
 #define KITGATE_PGWRITER_H
 
@@ -36,7 +39,8 @@ struct kg_pg *kg_pg__new(const char *conninfo);
 /* Write n RAW/AGGREGATE records in one transaction: resolves each peripheral to its kit and
  * configuration (cached), rejects rows whose peripheral is unknown or belongs to another kit or
  * whose quantity type is unknown (status[i] says which), inserts the rest with
- * ON CONFLICT (id) DO NOTHING, upserts kit_last_seen, commits.
+ * ON CONFLICT (id) DO NOTHING, upserts kit_last_seen (GREATEST of old and now()), commits.
+ * A row the database refuses is KG_PG_ROW_REJECTED and the rest of the batch still lands.
  * Returns 0 when the batch is settled (every row written, duplicate or rejected: status[] says),
  * or -1 on a connection or server error: nothing is committed, the connection is reset, and the
  * caller retries the same batch later (with backoff). status must hold n entries.

@@ -8,10 +8,7 @@
  * back exactly, a commit, close, and a second open that must find no damage where the first one
  * repaired it. Never crash, never read out of bounds (ASan), invariants checked with abort().
  *
- * Build by hand until the CMake KITGATE_FUZZ build exists (from the source root):
- *   clang -g -O1 -fsanitize=fuzzer,address,undefined -Iinclude -Iplugin \
- *     tests/fuzz/fuzz_spool_recovery.c plugin/spool*.c plugin/log.c plugin/ratelimit.c -lpthread
- *   ./a.out -max_len=8192 NEW_CORPUS_DIR tests/fuzz/corpus/fuzz_spool_recovery */
+ * Built by KITGATE_FUZZ (tests/fuzz/CMakeLists.txt); run with ci/fuzz [SECONDS] fuzz_spool_recovery. */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>

@@ -1,7 +1,9 @@
 /* pgwriter_check.c -- integration checks and throughput bench of plugin/pgwriter.c against a seeded database.
  *
  *   pgwriter_check URI              run the checks (database loaded with schema/astroplant.sql and
- *                                   schema/seed-test.sql, nkits >= 3); prints PASS:/FAIL: lines
+ *                                   schema/seed-test.sql, nkits >= 3); prints PASS:/FAIL: lines;
+ *                                   includes a connection killed mid-batch and two concurrent
+ *                                   writers on the same kits and ids
  *   pgwriter_check URI --bench N    write N raw rows in batches of 1, 100 and 1000 (batch 1 writes
  *                                   at most 5000) and print "bench batch=B rows=R rows_per_s=X"
  *   [--min-rate R]                  with --bench: exit 1 when batch 1000 is slower than R rows/s
@@ -10,6 +12,7 @@
  * Exit status 0 when everything passed. */
 #include <inttypes.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -174,6 +177,178 @@ static void expect_raw_row(const struct kg_record *r, int kit, int cfg)
 			"raw %s value %.17g exact", uuid(r), r->value);
 }
 
+/* ---- a writer on its own thread ---- */
+
+struct bg_write {
+	pthread_t th;
+	struct kg_pg *pg;
+	const struct kg_record *recs;
+	size_t n, batch;          /* write recs[0..n) in batches of batch rows */
+	uint8_t *status;
+	int rc;                   /* 0, or the first non-zero kg_pg__write result */
+	size_t not_ok;            /* rows whose status was not OK */
+};
+
+static void *bg_main(void *arg)
+{
+	struct bg_write *b = arg;
+	size_t off, i;
+
+	for(off = 0; off < b->n && !b->rc; off += b->batch){
+		size_t m = b->n - off < b->batch ? b->n - off : b->batch;
+
+		b->rc = kg_pg__write(b->pg, b->recs + off, m, b->status + off);
+		for(i = 0; !b->rc && i < m; i++) b->not_ok += b->status[off + i] != KG_PG_ROW_OK;
+	}
+	return NULL;
+}
+
+/* 8. A connection killed in the middle of a batch: the batch's raw rows are already inserted
+ * (uncommitted) when the writer waits on a kit_last_seen row another session locked; the
+ * backend is terminated there. kg_pg__write returns -1, nothing of the batch is committed, and
+ * the retry writes it whole. */
+static void check_killed_mid_batch(const char *uri)
+{
+	enum { N = 50 };
+	struct kg_record recs[N];
+	uint8_t status[N];
+	struct bg_write b = {.recs = recs, .n = N, .batch = N, .status = status};
+	PGconn *locker = PQconnectdb(uri);
+	int i, waited = 0, killed = 0;
+	const int64_t t0 = 1700000500000LL;
+
+	for(i = 0; i < N; i++){
+		char serial[16];
+		snprintf(serial, sizeof(serial), "k-test-%04d", i % 2 + 1);
+		recs[i] = raw(serial, (i % 2 + 1) * 10 + 3, 2, i, t0 + i);
+	}
+	b.pg = kg_pg__new(uri);
+	/* Warm up (connect, cache) with another row so the batch itself runs one statement. */
+	{
+		struct kg_record w = raw("k-test-0001", 13, 2, 0, t0 - 1);
+		uint8_t ws;
+		check(kg_pg__write(b.pg, &w, 1, &ws) == 0, "mid-batch kill: warm-up written");
+	}
+	PQclear(PQexec(locker, "BEGIN"));
+	PQclear(PQexec(locker, "INSERT INTO kit_last_seen VALUES (2, now()) ON CONFLICT DO NOTHING"));
+	{
+		PGresult *lr = PQexec(locker, "SELECT 1 FROM kit_last_seen WHERE kit_id = 2 FOR UPDATE");
+		check(PQresultStatus(lr) == PGRES_TUPLES_OK, "mid-batch kill: kit_last_seen row of kit 2 locked");
+		PQclear(lr);
+	}
+	pthread_create(&b.th, NULL, bg_main, &b);
+	/* Wait until the writer's backend waits for that lock, i.e. is inside the batch. */
+	for(i = 0; i < 100 && !waited; i++){
+		usleep(50 * 1000);
+		waited = atoi(q1("SELECT count(*) FROM pg_stat_activity WHERE application_name = 'kitgate' "
+				"AND datname = current_database() AND wait_event_type = 'Lock'"));
+	}
+	check(waited == 1, "mid-batch kill: the writer waits inside its batch");
+	killed = atoi(q1("SELECT count(*) FROM (SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+			"WHERE application_name = 'kitgate' AND datname = current_database() "
+			"AND wait_event_type = 'Lock') t"));
+	check(killed == 1, "mid-batch kill: backend terminated");
+	pthread_join(b.th, NULL);
+	PQclear(PQexec(locker, "ROLLBACK"));
+	PQfinish(locker);
+	check(b.rc == -1, "mid-batch kill: kg_pg__write returned %d (want -1)", b.rc);
+	check(!kg_pg__connected(b.pg), "mid-batch kill: not connected afterwards");
+	check(!strcmp(q1("SELECT count(*) FROM raw_measurements WHERE datetime >= to_timestamp(%"
+			PRId64 " / 1000.0)", t0), "0"), "mid-batch kill: nothing of the batch committed");
+	b.rc = 0;
+	b.not_ok = 0;
+	bg_main(&b); /* the retry, on this thread */
+	check(b.rc == 0 && b.not_ok == 0, "mid-batch kill: the retry writes the batch");
+	check(!strcmp(q1("SELECT count(*) FROM raw_measurements WHERE datetime >= to_timestamp(%"
+			PRId64 " / 1000.0)", t0), "50"), "mid-batch kill: all 50 rows after the retry");
+	kg_pg__free(b.pg);
+}
+
+/* Shuffle a[0..n) (deterministic; xorshift). */
+static void shuffle(struct kg_record *a, size_t n, uint32_t seed)
+{
+	size_t i;
+
+	for(i = n; i > 1; i--){
+		struct kg_record t;
+		size_t j;
+
+		seed ^= seed << 13;
+		seed ^= seed >> 17;
+		seed ^= seed << 5;
+		j = seed % i;
+		t = a[i - 1];
+		a[i - 1] = a[j];
+		a[j] = t;
+	}
+}
+
+/* 9. Two writers, each its own connection on its own thread, write the same NROWS ids (every
+ * row twice) for the same kits, in different orders and batch cuts, at the same time: no
+ * deadlock (which would surface as -1), every id stored exactly once, inserted + duplicate
+ * counts add up exactly, kit_last_seen never moved backwards. */
+static void check_concurrent_writers(const char *uri)
+{
+	enum { NROWS = 12000 };
+	struct kg_record *a = calloc(NROWS, sizeof(*a)), *b = calloc(NROWS, sizeof(*b));
+	uint8_t *sa = calloc(NROWS, 1), *sb = calloc(NROWS, 1);
+	struct bg_write wa = {.recs = a, .n = NROWS, .batch = 500, .status = sa};
+	struct bg_write wb = {.recs = b, .n = NROWS, .batch = 700, .status = sb};
+	struct kg_pg_stats s1, s2;
+	const int64_t t0 = 1700001000000LL;
+	char last_seen_before[64];
+	int round, i;
+
+	q1("UPDATE kit_last_seen SET datetime_last_seen = now() + interval '1 day' WHERE kit_id = 3");
+	snprintf(last_seen_before, sizeof(last_seen_before), "%s",
+			q1("SELECT datetime_last_seen FROM kit_last_seen WHERE kit_id = 3"));
+	for(round = 0; round < 2; round++){
+		for(i = 0; i < NROWS; i++){
+			char serial[16];
+			int kit = i % 3 + 1;
+			snprintf(serial, sizeof(serial), "k-test-%04d", kit);
+			a[i] = raw(serial, kit * 10 + 1 + i % 3, i % 5 + 1, i, t0 + round * NROWS + i);
+			if(i % 4 == 0) a[i].kind = KG_KIND_AGGREGATE, a[i].start_ms = a[i].end_ms = a[i].datetime_ms,
+				add_value(&a[i], "count", 1);
+		}
+		memcpy(b, a, NROWS * sizeof(*a));
+		shuffle(b, NROWS, 12345u + (uint32_t)round);
+		wa.pg = kg_pg__new(uri);
+		wb.pg = kg_pg__new(uri);
+		wa.rc = wb.rc = 0;
+		wa.not_ok = wb.not_ok = 0;
+		pthread_create(&wa.th, NULL, bg_main, &wa);
+		pthread_create(&wb.th, NULL, bg_main, &wb);
+		pthread_join(wa.th, NULL);
+		pthread_join(wb.th, NULL);
+		kg_pg__stats(wa.pg, &s1);
+		kg_pg__stats(wb.pg, &s2);
+		check(wa.rc == 0 && wb.rc == 0 && s1.errors == 0 && s2.errors == 0,
+				"concurrent writers, round %d: no failed batch (rc %d/%d, errors %" PRIu64 "/%" PRIu64
+				"; a deadlock would show here)", round, wa.rc, wb.rc, s1.errors, s2.errors);
+		check(wa.not_ok == 0 && wb.not_ok == 0, "concurrent writers, round %d: every row ok", round);
+		check(s1.rows_inserted + s2.rows_inserted == NROWS && s1.rows_duplicate + s2.rows_duplicate == NROWS,
+				"concurrent writers, round %d: inserted %" PRIu64 "+%" PRIu64 ", duplicate %" PRIu64 "+%"
+				PRIu64 " (want %d each in total)", round, s1.rows_inserted, s2.rows_inserted,
+				s1.rows_duplicate, s2.rows_duplicate, NROWS);
+		check(atoi(q1("SELECT (SELECT count(*) FROM raw_measurements WHERE datetime >= to_timestamp(%"
+				PRId64 " / 1000.0)) + (SELECT count(*) FROM aggregate_measurements WHERE datetime_start >= "
+				"to_timestamp(%" PRId64 " / 1000.0))", t0, t0)) == (round + 1) * NROWS,
+				"concurrent writers, round %d: %d rows stored, each once", round, (round + 1) * NROWS);
+		kg_pg__free(wa.pg);
+		kg_pg__free(wb.pg);
+	}
+	check(!strcmp(q1("SELECT datetime_last_seen FROM kit_last_seen WHERE kit_id = 3"), last_seen_before),
+			"kit_last_seen never moves backwards (GREATEST)");
+	check(atoi(q1("SELECT count(*) FROM kit_last_seen WHERE kit_id IN (1, 2) "
+			"AND datetime_last_seen > now() - interval '1 minute'")) == 2,
+			"kit_last_seen moved forward for kits 1 and 2");
+	free(a);
+	free(b);
+	free(sa);
+	free(sb);
+}
+
 static void run_checks(const char *uri)
 {
 	const int64_t t0 = 1700000000123LL;
@@ -309,7 +484,7 @@ static void run_checks(const char *uri)
 	}
 	expect_raw_row(&b[0], 2, 2);
 
-	/* 6. Big batches (split over two connections): all land, duplicates of one id collapse,
+	/* 6. Big batches: all land, duplicates of one id collapse,
 	 * and a stale peripheral still only costs its own rows. */
 	{
 		enum { NBIG = 600 };
@@ -337,7 +512,7 @@ static void run_checks(const char *uri)
 		check(!strcmp(q1("SELECT count(*) FROM raw_measurements WHERE quantity_type_id = 4"), "599"),
 				"big batch: 599 rows stored");
 		check(!strcmp(q1("SELECT count(*) FROM pg_stat_activity WHERE application_name = 'kitgate' "
-				"AND datname = current_database()"), "2"), "big batches use two connections");
+				"AND datname = current_database()"), "1"), "one kg_pg is one connection, big batches too");
 		expect_raw_row(&big[1], 2, 2);
 
 		/* Cache peripheral 29, delete it, then a big batch with rows for it. */
@@ -364,6 +539,9 @@ static void run_checks(const char *uri)
 		free(bst);
 	}
 	kg_pg__free(pg);
+
+	check_killed_mid_batch(uri);
+	check_concurrent_writers(uri);
 
 	/* 7. Unreachable server: -1, not connected, and the password never appears in the log. */
 	snprintf(baduri, sizeof(baduri), "postgresql://kg:s3cretPW@127.0.0.1:1/nothing?connect_timeout=2");

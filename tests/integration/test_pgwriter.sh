@@ -48,4 +48,17 @@ fi
 burl=$(kg_db_create kg_pgwriter_bench 10) || kg_die "no database"
 run_check bench "$burl" --bench "$nbench" --min-rate "$min_rate"
 
+# tools/kitgate-pgbench (ci/pgbench's tool) still runs every mode: a short smoke run, no rate floor.
+PGBENCH="$KG_BUILD_DIR/tools/kitgate-pgbench"
+if [ -x "$PGBENCH" ]; then
+	if out=$("$PGBENCH" --database-url "$burl" --seconds 0.3 --sizes 10,100 2>"$KG_SCRATCH/$KG_TEST_NAME.pgbench.log"); then
+		kg_pass "kitgate-pgbench smoke run"
+	else
+		kg_fail "kitgate-pgbench exited non-zero (log: $KG_SCRATCH/$KG_TEST_NAME.pgbench.log)"
+	fi
+	echo "$out"
+	kg_eq "kitgate-pgbench rows (3 modes x 2 sizes + COPY shape)" "7" \
+		"$(echo "$out" | grep -c '^| [12] connection.* | [0-9]* | [1-9][0-9]* |')"
+fi
+
 kg_finish

@@ -106,6 +106,23 @@ static const struct vcase cases[] = {
 	{"nul byte inside", R, "{" ID ",\"x\":\"a\0b\"" DT PQ VAL "}", sizeof("{" ID ",\"x\":\"a\0b\"" DT PQ VAL "}") - 1,
 		LIM_DEFAULT, KG_MALFORMED, "nul byte"},
 	{"nul after object", R, RAW_OK "\0", sizeof(RAW_OK), LIM_DEFAULT, KG_MALFORMED, "nul byte"},
+	/* parser differentials (issue 9, found by tests/fuzz/fuzz_validate): duplicate names and NUL
+	 * escapes, which cJSON reads differently from other parsers */
+	{"duplicate value", R, "{" ID DT PQ VAL ",\"value\":22}", 0, LIM_DEFAULT, KG_MALFORMED, "duplicate key"},
+	{"duplicate id", R, "{" ID "," ID DT PQ VAL "}", 0, LIM_DEFAULT, KG_MALFORMED, "duplicate key"},
+	{"duplicate kitSerial", R, "{" ID KS ",\"kitSerial\":\"k-other\"" DT PQ VAL "}", 0, LIM_DEFAULT, KG_MALFORMED, "duplicate key"},
+	{"duplicate peripheral", G, "{" ID TIMES PQ ",\"peripheral\":8" VALS "}", 0, LIM_DEFAULT, KG_MALFORMED, "duplicate key"},
+	{"duplicate unknown field", R, "{" ID DT PQ VAL ",\"x\":1,\"x\":1}", 0, LIM_DEFAULT, KG_MALFORMED, "duplicate key"},
+	{"duplicate among 40 keys", R, "{" ID DT PQ VAL "," V16 "," V4("e") "," V4("f") "," V4("g") "," V4("h") ",\"a1\":0}", 0,
+		LIM_DEFAULT, KG_MALFORMED, "duplicate key"},
+	{"40 distinct keys", R, "{" ID DT PQ VAL "," V16 "," V4("e") "," V4("f") "," V4("g") "," V4("h") "}", 0,
+		LIM_DEFAULT, KG_OK, NULL},
+	{"duplicate aggregate value name", G, "{" ID TIMES PQ ",\"values\":{\"a\":1,\"b\":2,\"a\":3}}", 0, LIM_DEFAULT,
+		KG_MALFORMED, "duplicate key"},
+	{"escaped nul in kitSerial", R, "{" ID ",\"kitSerial\":\"" SERIAL "\\u0000x\"" DT PQ VAL "}", 0, LIM_DEFAULT,
+		KG_MALFORMED, "nul byte"},
+	{"escaped nul in value name", G, "{" ID TIMES PQ ",\"values\":{\"a\\u0000b\":1}}", 0, LIM_DEFAULT, KG_MALFORMED, "nul byte"},
+	{"escaped backslash then u0000 text", R, "{" ID DT PQ VAL ",\"x\":\"\\\\u0000\"}", 0, LIM_DEFAULT, KG_OK, NULL},
 
 	/* missing_field */
 	{"empty object", R, "{}", 0, LIM_DEFAULT, KG_MISSING_FIELD, "id"},
