@@ -41,6 +41,13 @@ enum opt_id {
 	O_SPOOL_SEGMENT_MB,
 	O_SHUTDOWN_TIMEOUT_MS,
 	O_STATS_INTERVAL_S,
+	O_STATS_TOPICS,
+	O_STATS_FIELD,
+	O_STATS_MAX_STREAMS,
+	O_STATS_MAX_SAMPLES,
+	O_HTTP_LISTEN,
+	O_HTTP_PASSWORD_FILE,
+	O_PG_CONNECTIONS,
 	O_PAYLOAD_FORMAT,
 	O_AUTH,
 	O_AUTH_REFRESH_S,
@@ -76,6 +83,13 @@ static const struct opt_def opt_table[O_COUNT] = {
 	[O_SPOOL_SEGMENT_MB] = {"spool_segment_mb", NULL},
 	[O_SHUTDOWN_TIMEOUT_MS] = {"shutdown_timeout_ms", NULL},
 	[O_STATS_INTERVAL_S] = {"stats_interval_s", NULL},
+	[O_STATS_TOPICS] = {"stats_topics", NULL},
+	[O_STATS_FIELD] = {"stats_field", NULL},
+	[O_STATS_MAX_STREAMS] = {"stats_max_streams", NULL},
+	[O_STATS_MAX_SAMPLES] = {"stats_max_samples", NULL},
+	[O_HTTP_LISTEN] = {"http_listen", NULL},
+	[O_HTTP_PASSWORD_FILE] = {"http_password_file", NULL},
+	[O_PG_CONNECTIONS] = {"pg_connections", NULL},
 	[O_PAYLOAD_FORMAT] = {"payload_format", NULL},
 	[O_AUTH] = {"auth", NULL},
 	[O_AUTH_REFRESH_S] = {"auth_refresh_s", NULL},
@@ -328,6 +342,34 @@ static int add_bridge_topic(struct kg_config *cfg, const char *value, char *err,
 	return 0;
 }
 
+/* stats_topics "<filter>[=<stats topic>]": the filter ends at the first '='; the stats topic
+ * must be a concrete topic (no wildcards). */
+static int add_stats_topic(struct kg_config *cfg, const char *value, char *err, size_t errlen)
+{
+	const struct val v = {value, NULL};
+	const char *eq = strchr(value, '=');
+	char *filter = strndup(value, eq ? (size_t)(eq - value) : strlen(value));
+	bool ok;
+	char *copy;
+
+	if(!filter) return oom(err, errlen);
+	ok = filter_ok(filter) && (!eq || (eq[1] && !strpbrk(eq + 1, "+#")));
+	free(filter);
+	if(!ok) return bad_value(err, errlen, "stats_topics", &v, "<filter>[=<stats topic>] with a valid MQTT filter");
+	copy = strdup(value);
+	if(!copy || strv_push(&cfg->stats_topics, &cfg->nstats_topics, copy)) return oom(err, errlen);
+	return 0;
+}
+
+/* "<address>:<port>" with a non-empty address and a port 1..65535 ("[::1]:8080" for IPv6). */
+static bool listen_ok(const char *s)
+{
+	const char *colon = strrchr(s, ':');
+	long long port;
+
+	return colon && colon != s && parse_ll(colon + 1, 1, 65535, &port) == 0;
+}
+
 static int add_kafka_prop(struct kg_config *cfg, const char *key, const char *value, char *err, size_t errlen)
 {
 	struct kg_kv kv, *nkv;
@@ -457,6 +499,10 @@ void kg_config__free(struct kg_config *cfg)
 	}
 	free(cfg->ignored);
 	free(cfg->timestamp_attribute);
+	free_strv(cfg->stats_topics, cfg->nstats_topics);
+	free(cfg->stats_field);
+	free(cfg->http_listen);
+	free(cfg->http_password_file);
 	memset(cfg, 0, sizeof(*cfg));
 }
 
@@ -543,6 +589,8 @@ static int resolve(struct kg_config *cfg, struct val vals[O_COUNT], char *err, s
 	cfg->batch_size = (int)n;
 	if(get_int(&vals[O_BATCH_MS], "batch_ms", 0, 60000, 10, &n, err, errlen)) return -1;
 	cfg->batch_ms = (int)n;
+	if(get_int(&vals[O_PG_CONNECTIONS], "pg_connections", 1, 16, 2, &n, err, errlen)) return -1;
+	cfg->pg_connections = (int)n;
 	if(get_str(&vals[O_SPOOL_DIR], "spool_dir", "/var/lib/mosquitto/kitgate", &cfg->spool_dir, err, errlen)) return -1;
 	if(get_int(&vals[O_MAX_PAYLOAD], "max_payload", 1, 268435455, 16384, &n, err, errlen)) return -1;
 	cfg->max_payload = (size_t)n;
@@ -570,6 +618,19 @@ static int resolve(struct kg_config *cfg, struct val vals[O_COUNT], char *err, s
 	cfg->shutdown_timeout_ms = (int)n;
 	if(get_int(&vals[O_STATS_INTERVAL_S], "stats_interval_s", 0, 3600, 10, &n, err, errlen)) return -1;
 	cfg->stats_interval_s = (int)n;
+	if(get_str(&vals[O_STATS_FIELD], "stats_field", "value", &cfg->stats_field, err, errlen)) return -1;
+	if(get_int(&vals[O_STATS_MAX_STREAMS], "stats_max_streams", 1, 10000000, 10000, &n, err, errlen)) return -1;
+	cfg->stats_max_streams = (size_t)n;
+	if(get_int(&vals[O_STATS_MAX_SAMPLES], "stats_max_samples", 2, 1000000, 1024, &n, err, errlen)) return -1;
+	cfg->stats_max_samples = (size_t)n;
+	v = &vals[O_HTTP_LISTEN];
+	if(v->value && strcasecmp(v->value, "off") && !listen_ok(v->value)){
+		return bad_value(err, errlen, "http_listen", v, "<address>:<port> (e.g. 127.0.0.1:8080) or off");
+	}
+	if(v->value && strcasecmp(v->value, "off")){
+		if(get_str(v, "http_listen", NULL, &cfg->http_listen, err, errlen)) return -1;
+	}
+	if(get_str(&vals[O_HTTP_PASSWORD_FILE], "http_password_file", NULL, &cfg->http_password_file, err, errlen)) return -1;
 
 	/* payload_format */
 	v = &vals[O_PAYLOAD_FORMAT];
@@ -632,6 +693,8 @@ int kg_config__parse(struct kg_config *cfg, const struct kg_opt *opts, int nopts
 		}
 		if(id == O_BRIDGE_TOPICS){
 			if(add_bridge_topic(cfg, value ? value : "", err, errlen)) goto fail;
+		}else if(id == O_STATS_TOPICS){
+			if(add_stats_topic(cfg, value ? value : "", err, errlen)) goto fail;
 		}else if(id == O_IGNORED_ATTRIBUTES){
 			if(add_ignore_rule(cfg, value ? value : "", err, errlen)) goto fail;
 		}else{

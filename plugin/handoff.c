@@ -1,6 +1,8 @@
-/* handoff.c -- bounded queue between the broker thread and the worker, spilling to the spool. */
+/* handoff.c -- one stream's bounded queue between the broker thread and its worker, spilling to
+ * the stream's spool. Contract and thread rules in handoff.h; everything below h->lock is private. */
 #include <assert.h>
 #include <errno.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -9,18 +11,41 @@
 #include "kitgate/log.h"
 #include "kitgate/spool.h"
 
-int kg_handoff__init(struct kg_handoff *h, size_t limit, struct kg_spool *spool)
+/* Fields under lock are shared by the broker thread (push) and the worker (take/rewind);
+ * read_pos is the worker's own. */
+struct kg_handoff {
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	struct kg_item *head, *tail;   /* [lock] queued in memory, oldest first */
+	size_t count, limit;           /* [lock] count; limit is constant */
+	struct kg_spool *spool;        /* constant; NULL: memory only. Appends happen under lock */
+	bool spilling;                 /* [lock] records after the queue's tail are on disk only */
+	bool stopping;                 /* [lock] */
+	bool worker_waiting;           /* [lock] */
+	size_t wake_at;                /* [lock] the waiting worker wants a signal at this count */
+	uint64_t read_pos;             /* [worker] next spool position to read when spilling */
+	uint64_t spilled;              /* [lock] records that went to disk only (stat) */
+};
+
+struct kg_handoff *kg_handoff__new(size_t limit, struct kg_spool *spool)
 {
-	memset(h, 0, sizeof(*h));
-	if(limit == 0) return -1;
-	if(pthread_mutex_init(&h->lock, NULL)) return -1;
+	struct kg_handoff *h;
 	pthread_condattr_t attr;
+
+	if(limit == 0) return NULL;
+	h = calloc(1, sizeof(*h));
+	if(!h) return NULL;
+	if(pthread_mutex_init(&h->lock, NULL)){
+		free(h);
+		return NULL;
+	}
 	pthread_condattr_init(&attr);
 	pthread_condattr_setclock(&attr, CLOCK_MONOTONIC); /* deadlines are monotonic */
 	if(pthread_cond_init(&h->cond, &attr)){
 		pthread_condattr_destroy(&attr);
 		pthread_mutex_destroy(&h->lock);
-		return -1;
+		free(h);
+		return NULL;
 	}
 	pthread_condattr_destroy(&attr);
 	h->limit = limit;
@@ -33,7 +58,7 @@ int kg_handoff__init(struct kg_handoff *h, size_t limit, struct kg_spool *spool)
 					(unsigned long long)(kg_spool__end(spool) - h->read_pos));
 		}
 	}
-	return 0;
+	return h;
 }
 
 static struct kg_item *item_new(const uint8_t *body, uint32_t len, uint64_t end)
@@ -43,7 +68,7 @@ static struct kg_item *item_new(const uint8_t *body, uint32_t len, uint64_t end)
 	it->next = NULL;
 	it->end = end;
 	it->len = len;
-	it->settled = 0;
+	it->state = 0;
 	memcpy(it->body, body, len);
 	return it;
 }
@@ -60,26 +85,33 @@ int kg_handoff__push(struct kg_handoff *h, const uint8_t *body, uint32_t len)
 {
 	struct kg_item *it;
 	uint64_t end = 0;
-	int spooled = 0;
+	int rc;
 
-	/* Allocate outside the lock; in the rare spill case the item is simply freed. */
+	/* Allocate outside the lock; in the spill case the item is simply freed. */
 	it = item_new(body, len, 0);
 
 	pthread_mutex_lock(&h->lock);
-	if(h->spool && kg_spool__append(h->spool, body, len, &end) == 0){
-		spooled = 1;
+	if(h->spool){
+		rc = kg_spool__append(h->spool, body, len, &end);
+		if(rc != 0){
+			/* Not durable: not queued either, so the caller refuses it and nothing the sink
+			 * writes was unacknowledged. The spool recovers by itself (spool.h). */
+			pthread_mutex_unlock(&h->lock);
+			free(it);
+			return rc < 0 ? rc : -EIO;
+		}
 	}
 	if(!h->spilling && h->count < h->limit && it){
-		it->end = spooled ? end : 0;
+		it->end = end;
 		queue_append(h, it);
 		it = NULL;
-	}else if(spooled){
+	}else if(h->spool){
 		h->spilling = true; /* on disk only: the worker reads it back in order */
 		h->spilled++;
 	}else{
 		pthread_mutex_unlock(&h->lock);
 		free(it);
-		return -1;
+		return -ENOBUFS;
 	}
 	if(h->worker_waiting && (h->count >= h->wake_at || h->spilling)){
 		h->worker_waiting = false; /* one wake-up per wait: the rest would be wasted syscalls */
@@ -212,13 +244,14 @@ bool kg_handoff__empty(struct kg_handoff *h)
 	return empty;
 }
 
-size_t kg_handoff__depth(struct kg_handoff *h, bool *spilling)
+size_t kg_handoff__depth(struct kg_handoff *h, bool *spilling, uint64_t *spilled)
 {
 	size_t n;
 
 	pthread_mutex_lock(&h->lock);
 	n = h->count;
 	if(spilling) *spilling = h->spilling;
+	if(spilled) *spilled = h->spilled;
 	pthread_mutex_unlock(&h->lock);
 	return n;
 }
@@ -231,10 +264,21 @@ void kg_handoff__stop(struct kg_handoff *h)
 	pthread_mutex_unlock(&h->lock);
 }
 
-void kg_handoff__destroy(struct kg_handoff *h)
+bool kg_handoff__stopping(struct kg_handoff *h)
+{
+	bool stopping;
+
+	pthread_mutex_lock(&h->lock);
+	stopping = h->stopping;
+	pthread_mutex_unlock(&h->lock);
+	return stopping;
+}
+
+void kg_handoff__free(struct kg_handoff *h)
 {
 	struct kg_item *it, *next;
 
+	if(!h) return;
 	for(it = h->head; it; it = next){
 		next = it->next;
 		free(it);
@@ -243,4 +287,5 @@ void kg_handoff__destroy(struct kg_handoff *h)
 	h->count = 0;
 	pthread_cond_destroy(&h->cond);
 	pthread_mutex_destroy(&h->lock);
+	free(h);
 }

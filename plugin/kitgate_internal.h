@@ -1,9 +1,11 @@
 /* kitgate_internal.h -- the plugin's private state, shared by its modules (one instance per plugin
  * load, passed as the callbacks' userdata).
  *
+ * Only the broker-only files (plugin.c acl.c message.c outbox.c status.c) include it; the core
+ * library (worker, sinks, hand-off, spool...) never sees struct kg_plugin.
+ *
  * Thread rules (see HACKING.md): fields marked [broker] are touched only by the broker thread;
- * [worker] only by the worker; [atomic] are written by one thread and read by the other with
- * relaxed atomics (they are statistics, nothing is decided from them across threads). */
+ * the streams' objects carry their own rules (handoff.h, worker.h, spool.h). */
 #ifndef KITGATE_INTERNAL_H
 #define KITGATE_INTERNAL_H
 
@@ -14,30 +16,35 @@
 #include <time.h>
 
 #include "kitgate/config.h"
-#include "kitgate/handoff.h"
+#include "kitgate/ingest.h"
 #include "kitgate/log.h"
 #include "kitgate/ratelimit.h"
-#include "kitgate/pgwriter.h"
 #include "kitgate/snapshot.h"
 #include "kitgate/validate.h"
 
 struct kg_spool;
+struct kg_handoff;
+struct kg_worker;
 
+/* The two independent streams (worker.h): each has its own spool directory, hand-off, worker
+ * thread and sink. A stream that is not configured has all three NULL. */
+enum kg_stream_id { KG_STREAM_MEASUREMENTS = 0, KG_STREAM_BRIDGE, KG_STREAM_COUNT };
+
+struct kg_stream {
+	const char *name;              /* "measurements", "bridge": also the spool subdirectory */
+	struct kg_spool *spool;        /* NULL: memory only (spool_dir off) or stream off */
+	struct kg_handoff *h;          /* NULL: stream off */
+	struct kg_worker *worker;      /* owns the stream's sink */
+};
+
+/* [broker] counters of the MESSAGE path; the workers keep their own (kg_worker__stats). */
 struct kg_counters {
-	/* [broker] */
 	uint64_t accepted;
 	uint64_t rejected[KG_REASON_COUNT];
+	uint64_t spool_unavailable;    /* QoS 0 messages dropped because the spool append failed */
+	uint64_t unacked;              /* QoS 1/2 messages refused (client disconnected) for that */
 	uint64_t broker_ns, broker_msgs;
 	uint64_t bridge_forwarded, bridge_refused;
-	/* [atomic] written by the worker */
-	_Atomic uint64_t settled;          /* records the sink is done with (written, duplicate, rejected) */
-	_Atomic uint64_t inserted, duplicates;
-	_Atomic uint64_t sink_rejected[KG_PG_ROW_COUNT];
-	_Atomic uint64_t sink_errors, reconnects;
-	_Atomic uint64_t delivered, delivery_failures;
-	_Atomic uint64_t corrupt_records;  /* spooled bytes that no longer decode */
-	_Atomic int sink_connected;
-	_Atomic uint64_t bridge_refused_worker; /* bridged topics whose Kafka name is refused */
 };
 
 /* auth postgres (auth.c); all NULL/0 with auth none. */
@@ -52,28 +59,19 @@ struct kg_auth {
 
 struct kg_plugin {
 	void *pid;                     /* mosquitto_plugin_id_t * */
-	struct kg_config cfg;          /* read-only after init: both threads read it */
-	struct kg_limits limits;
-	struct kg_spool *spool;        /* NULL when disabled or unusable */
-	struct kg_handoff handoff;
-	bool handing_off;              /* anything is ever pushed (sink != none or bridge routes) */
-	pthread_t worker;
-	bool worker_started;
-	struct kg_counters counters;
+	struct kg_config cfg;          /* read-only after init: every thread reads it */
+	struct kg_ingest ingest;       /* read-only after init */
+	struct kg_stream streams[KG_STREAM_COUNT];
+	struct kg_counters counters;   /* [broker] */
 	struct kg_ratelimit reject_log[KG_REASON_COUNT]; /* [broker] */
 	struct kg_ratelimit bridge_log;                  /* [broker] */
+	struct kg_ratelimit durable_log;                 /* [broker] */
 	struct kg_ratelimit auth_log;                    /* [broker] */
 	time_t next_status;            /* [broker] */
 	pthread_t main_thread;
+	struct kg_live *live;          /* [broker] live.c: statistics, kit status, HTTP view */
 	struct kg_auth auth;
 };
-
-/* worker.c: start the worker thread with all signals blocked. Main thread, at init. 0 or -1. */
-int kg_worker__start(struct kg_plugin *p);
-/* worker.c: ask the worker to drain (within cfg.shutdown_timeout_ms), spool the rest, and join it.
- * Main thread, at cleanup. */
-void kg_worker__stop(struct kg_plugin *p);
-
 
 /* ---- broker thread only (plugin.c, acl.c, message.c, status.c, outbox.c) ------------------- */
 
@@ -90,6 +88,9 @@ int kg_acl__on_check(int event, void *event_data, void *userdata);
 int kg_acl__on_basic_auth(int event, void *event_data, void *userdata);
 /* message.c: MOSQ_EVT_MESSAGE. */
 int kg_message__on_message(int event, void *event_data, void *userdata);
+/* message.c: kg_ingest's check hook (ud = the plugin): the kits snapshot's rules with auth postgres. */
+enum kg_reason kg_message__check(void *ud, const char *serial, size_t serial_len,
+		const struct kg_record *rec, const char **detail);
 /* auth.c: auth postgres. init starts the snapshot loader (0, or -1 out of memory); tick swaps in a
  * new snapshot and disconnects changed/deleted kits; basic_auth decides a kit's login (DEFER for
  * everyone who is not a kit); cleanup joins the loader. Main thread. */
@@ -100,5 +101,16 @@ int kg_auth__basic_auth(struct kg_plugin *p, struct mosquitto_evt_basic_auth *ed
 void kg_auth__cleanup(struct kg_plugin *p);
 /* status.c: publish $SYS/broker/kitgate/status when due. Main thread (TICK). */
 void kg_status__tick(struct kg_plugin *p);
+
+/* live.c: statistics, per-kit status and the HTTP view. init registers its own BASIC_AUTH
+ * (call it before the other callbacks so it sees every CONNECT) and DISCONNECT callbacks; 0 or
+ * -1 (out of memory). measurement: once per kit measurement, accepted (r == KG_OK, rec filled)
+ * or not; client may be NULL. other: once per publish on a non-kit topic. Main thread only. */
+int kg_live__init(struct kg_plugin *p);
+void kg_live__cleanup(struct kg_plugin *p);
+void kg_live__tick(struct kg_plugin *p);
+void kg_live__measurement(struct kg_plugin *p, const void *client, const char *serial, size_t slen,
+		const char *topic, enum kg_reason r, const char *detail, const struct kg_record *rec);
+void kg_live__other(struct kg_plugin *p, const char *topic, const void *payload, size_t len);
 
 #endif

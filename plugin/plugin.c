@@ -1,8 +1,13 @@
-/* plugin.c -- mosquitto entry points: version negotiation, init (config, spool, worker,
- * callbacks) and cleanup (drain with a deadline, join, free). Main thread only. */
+/* plugin.c -- mosquitto entry points: version negotiation, init (config, the two streams --
+ * measurements and bridge routes, each with its spool, hand-off, sink and worker -- callbacks)
+ * and cleanup (drain with a deadline, join, free). Main thread only. */
+#include <dirent.h>
 #include <errno.h>
+#include <limits.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include <mosquitto_broker.h>
 #include <mosquitto_plugin.h>
@@ -10,7 +15,10 @@
 
 #include "kitgate/config.h"
 #include "kitgate/log.h"
+#include "kitgate/handoff.h"
+#include "kitgate/sink.h"
 #include "kitgate/spool.h"
+#include "kitgate/worker.h"
 #include "kitgate_internal.h"
 
 #define EXPORT __attribute__((visibility("default")))
@@ -22,6 +30,7 @@ static int on_tick(int event, void *event_data, void *userdata)
 	kg_outbox__drain(0);
 	kg_auth__tick(userdata);
 	kg_status__tick(userdata);
+	kg_live__tick(userdata);
 	return MOSQ_ERR_SUCCESS;
 }
 
@@ -47,6 +56,11 @@ static const struct {
 };
 #define NCALLBACKS (sizeof(callbacks) / sizeof(callbacks[0]))
 
+static const char *sink_name(enum kg_sink_kind k)
+{
+	return k == KG_SINK_POSTGRES ? "postgres" : k == KG_SINK_KAFKA ? "kafka" : "none";
+}
+
 static void plugin_free(struct kg_plugin *p)
 {
 	size_t i;
@@ -54,13 +68,133 @@ static void plugin_free(struct kg_plugin *p)
 	for(i = 0; i < NCALLBACKS; i++){
 		mosquitto_callback_unregister(p->pid, callbacks[i].event, callbacks[i].cb, NULL);
 	}
-	kg_worker__stop(p);
+	kg_live__cleanup(p);
+	/* Stop both workers first (each drains within shutdown_timeout_ms, concurrently), then free. */
+	for(i = 0; i < KG_STREAM_COUNT; i++){
+		if(p->streams[i].worker && p->streams[i].h) kg_handoff__stop(p->streams[i].h);
+	}
+	for(i = 0; i < KG_STREAM_COUNT; i++){
+		struct kg_stream *st = &p->streams[i];
+		kg_worker__free(st->worker);
+		kg_handoff__free(st->h);
+		if(st->spool) kg_spool__close(st->spool);
+	}
 	kg_auth__cleanup(p);
-	kg_handoff__destroy(&p->handoff);
-	if(p->spool) kg_spool__close(p->spool);
 	kg_outbox__cleanup();
 	kg_config__free(&p->cfg);
 	free(p);
+}
+
+static bool spool_enabled(const struct kg_config *cfg)
+{
+	return strcmp(cfg->spool_dir, "off") != 0;
+}
+
+/* The single-stream layout kept segments and the checkpoint directly in spool_dir: move them
+ * into spool_dir/measurements (unless that already holds a spool), so the measurement stream
+ * replays them. A bridge record among them is settled there with a counted warning (worker.c).
+ * Returns 0 or -errno. Main thread, before the spools are opened. */
+static int adopt_old_layout(const char *dir, const char *sub, const char **what)
+{
+	char from[PATH_MAX], to[PATH_MAX];
+	struct dirent *de;
+	DIR *d, *dsub;
+	size_t moved = 0;
+	int rc = 0;
+
+	snprintf(to, sizeof(to), "%s/%s", dir, sub);
+	dsub = opendir(to);
+	if(dsub){
+		while((de = readdir(dsub))){
+			size_t n = strlen(de->d_name);
+			if(n > 4 && !strcmp(de->d_name + n - 4, ".kgs")){
+				closedir(dsub);
+				return 0; /* the new layout is in use already */
+			}
+		}
+		closedir(dsub);
+	}
+	*what = "";
+	d = opendir(dir);
+	if(!d) return errno == ENOENT ? 0 : -errno;
+	*what = " (moving the single-stream layout into its measurements directory)";
+	while((de = readdir(d))){
+		size_t n = strlen(de->d_name);
+		if(!(n > 4 && !strcmp(de->d_name + n - 4, ".kgs")) && strcmp(de->d_name, "checkpoint")) continue;
+		if(mkdir(to, 0700) != 0 && errno != EEXIST){
+			rc = -errno;
+			break;
+		}
+		snprintf(from, sizeof(from), "%s/%s", dir, de->d_name);
+		snprintf(to, sizeof(to), "%s/%s/%s", dir, sub, de->d_name);
+		if(rename(from, to) != 0){
+			rc = -errno;
+			break;
+		}
+		snprintf(to, sizeof(to), "%s/%s", dir, sub);
+		moved++;
+	}
+	closedir(d);
+	if(moved) kg_log(KG_LOG_INFO, "spool_dir %s: adopted %zu file(s) of the single-stream layout into "
+			"%s/%s (replayed by the measurement stream)", dir, moved, dir, sub);
+	return rc;
+}
+
+/* Open one stream: its spool (spool_dir/<name>), hand-off, sink and worker, and start it.
+ * Returns MOSQ_ERR_SUCCESS, or an error after logging ONE line naming the problem. */
+static int stream_open(struct kg_plugin *p, enum kg_stream_id id)
+{
+	struct kg_stream *st = &p->streams[id];
+	const struct kg_config *cfg = &p->cfg;
+	struct kg_worker_config wc;
+	struct kg_sink sink = { 0 };
+	char path[PATH_MAX], err[512];
+	const char *what = "";
+	int rc;
+
+	st->name = id == KG_STREAM_MEASUREMENTS ? "measurements" : "bridge";
+	if(spool_enabled(cfg)){
+		if((size_t)snprintf(path, sizeof(path), "%s/%s", cfg->spool_dir, st->name) >= sizeof(path)){
+			mosquitto_log_printf(MOSQ_LOG_ERR, "kitgate: spool_dir %s is unusable: path too long", cfg->spool_dir);
+			return MOSQ_ERR_INVAL;
+		}
+		if(mkdir(cfg->spool_dir, 0700) != 0 && errno != EEXIST){
+			mosquitto_log_printf(MOSQ_LOG_ERR, "kitgate: spool_dir %s is unusable: %s", cfg->spool_dir, strerror(errno));
+			return MOSQ_ERR_INVAL;
+		}
+		if(id == KG_STREAM_MEASUREMENTS && (rc = adopt_old_layout(cfg->spool_dir, st->name, &what)) != 0){
+			mosquitto_log_printf(MOSQ_LOG_ERR, "kitgate: spool_dir %s is unusable: %s%s",
+					cfg->spool_dir, strerror(-rc), what);
+			return MOSQ_ERR_INVAL;
+		}
+		rc = kg_spool__open(&st->spool, path, cfg->spool_segment_bytes);
+		if(rc != 0){
+			st->spool = NULL;
+			mosquitto_log_printf(MOSQ_LOG_ERR, "kitgate: spool_dir %s is unusable (%s stream, %s): %s; "
+					"not starting (set plugin_opt_spool_dir off to run memory-only)", cfg->spool_dir,
+					st->name, path, strerror(-rc));
+			return MOSQ_ERR_INVAL;
+		}
+	}
+	st->h = kg_handoff__new(cfg->queue_limit, st->spool);
+	if(!st->h) return MOSQ_ERR_NOMEM;
+	if(id == KG_STREAM_BRIDGE || cfg->sink == KG_SINK_KAFKA) rc = kg_sink_kafka__new(&sink, cfg, err, sizeof(err));
+	else if(cfg->sink == KG_SINK_POSTGRES) rc = kg_sink_pg__new(&sink, cfg, err, sizeof(err));
+	else rc = kg_sink_none__new(&sink, err, sizeof(err));
+	if(rc != 0){
+		mosquitto_log_printf(MOSQ_LOG_ERR, "kitgate: %s stream: %s", st->name, err);
+		return MOSQ_ERR_INVAL;
+	}
+	memset(&wc, 0, sizeof(wc));
+	wc.name = st->name;
+	wc.kinds = id == KG_STREAM_BRIDGE ? KG_WORKER_KIND(KG_KIND_BRIDGE)
+			: KG_WORKER_KIND(KG_KIND_RAW) | KG_WORKER_KIND(KG_KIND_AGGREGATE);
+	wc.batch_size = cfg->batch_size;
+	wc.batch_ms = cfg->batch_ms;
+	wc.shutdown_timeout_ms = cfg->shutdown_timeout_ms;
+	st->worker = kg_worker__new(&wc, st->spool, st->h, &sink);
+	if(!st->worker || kg_worker__start(st->worker) != 0) return MOSQ_ERR_NOMEM;
+	return MOSQ_ERR_SUCCESS;
 }
 
 EXPORT int mosquitto_plugin_version(int supported_version_count, const int *supported_versions)
@@ -73,9 +207,9 @@ EXPORT int mosquitto_plugin_version(int supported_version_count, const int *supp
 	return -1;
 }
 
-/* Fails (stopping the broker) only on a malformed option or out of memory, never because
- * PostgreSQL or Kafka is unreachable: the worker keeps retrying those. An unusable or locked
- * spool_dir (another broker uses it) stops the broker too, with one line naming it. */
+/* Fails (stopping the broker) on a malformed option, an unusable spool_dir (including one locked
+ * by another broker) or out of memory, never because PostgreSQL or Kafka is unreachable: the
+ * workers keep retrying those. */
 EXPORT int mosquitto_plugin_init(mosquitto_plugin_id_t *identifier, void **userdata,
 		struct mosquitto_opt *options, int option_count)
 {
@@ -99,33 +233,23 @@ EXPORT int mosquitto_plugin_init(mosquitto_plugin_id_t *identifier, void **userd
 		free(p);
 		return MOSQ_ERR_NOMEM;
 	}
-	p->limits.max_payload = p->cfg.max_payload;
-	p->limits.max_clock_skew_ms = p->cfg.max_clock_skew_s * 1000;
-	p->handing_off = p->cfg.sink != KG_SINK_NONE || p->cfg.nbridge_topics > 0;
-
-	if(p->handing_off){
-		rc = kg_spool__open(&p->spool, p->cfg.spool_dir, p->cfg.spool_segment_bytes);
-		if(rc != 0){
-			/* kg_spool__open logged one line naming the directory and why (locked by pid N,
-			 * not a directory, not writable): refuse to start rather than run without durability */
-			kg_outbox__cleanup();
-			kg_config__free(&p->cfg);
-			free(p);
-			return MOSQ_ERR_UNKNOWN;
-		}
+	/* Measurements are handed off unless sink none; bridge routes have their own stream. */
+	if(p->cfg.sink != KG_SINK_NONE && (rc = stream_open(p, KG_STREAM_MEASUREMENTS)) != MOSQ_ERR_SUCCESS){
+		plugin_free(p);
+		return rc;
 	}
-	if(kg_handoff__init(&p->handoff, p->cfg.queue_limit, p->spool) != 0){
-		if(p->spool) kg_spool__close(p->spool);
-		kg_outbox__cleanup();
-		kg_config__free(&p->cfg);
-		free(p);
-		return MOSQ_ERR_NOMEM;
+	if(p->cfg.nbridge_topics > 0 && (rc = stream_open(p, KG_STREAM_BRIDGE)) != MOSQ_ERR_SUCCESS){
+		plugin_free(p);
+		return rc;
 	}
-	if(p->handing_off && kg_worker__start(p) != 0){
+	kg_ingest__init(&p->ingest, &p->cfg, p->streams[KG_STREAM_MEASUREMENTS].h, p->streams[KG_STREAM_BRIDGE].h);
+	p->ingest.check = kg_message__check; /* auth postgres: the kits snapshot's ownership rules */
+	p->ingest.check_ud = p;
+	if(kg_auth__init(p) != 0){
 		plugin_free(p);
 		return MOSQ_ERR_NOMEM;
 	}
-	if(kg_auth__init(p) != 0){
+	if(kg_live__init(p) != 0){
 		plugin_free(p);
 		return MOSQ_ERR_NOMEM;
 	}
@@ -138,13 +262,13 @@ EXPORT int mosquitto_plugin_init(mosquitto_plugin_id_t *identifier, void **userd
 			return rc;
 		}
 	}
-	kg_log(KG_LOG_INFO, "kitgate %s loaded: sink %s, %zu service user(s), other topics %s, "
-			"queue_limit %zu, spool %s", "0.1.0",
-			p->cfg.sink == KG_SINK_POSTGRES ? "postgres" : p->cfg.sink == KG_SINK_KAFKA ? "kafka" : "none",
-			p->cfg.nservice_users,
+	kg_log(KG_LOG_INFO, "kitgate %s loaded: sink %s (%d connection(s)), bridge routes %zu, %zu service "
+			"user(s), other topics %s, queue_limit %zu per stream, spool %s", "0.2.0",
+			sink_name(p->cfg.sink), p->cfg.sink == KG_SINK_POSTGRES ? p->cfg.pg_connections : 1,
+			p->cfg.nbridge_topics, p->cfg.nservice_users,
 			p->cfg.other_topics == KG_OTHER_ALLOW ? "allowed" :
 			p->cfg.other_topics == KG_OTHER_DENY ? "denied" : "deferred",
-			p->cfg.queue_limit, p->spool ? p->cfg.spool_dir : "disabled");
+			p->cfg.queue_limit, spool_enabled(&p->cfg) ? p->cfg.spool_dir : "off (memory only)");
 	*userdata = p;
 	return MOSQ_ERR_SUCCESS;
 }

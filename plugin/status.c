@@ -8,7 +8,9 @@
 #include <mosquitto_plugin.h>
 #include <mosquitto.h>
 
+#include "kitgate/handoff.h"
 #include "kitgate/spool.h"
+#include "kitgate/worker.h"
 #include "kitgate_internal.h"
 
 #define STATUS_TOPIC "$SYS/broker/kitgate/status"
@@ -18,66 +20,100 @@ static const char *sink_name(enum kg_sink_kind k)
 	return k == KG_SINK_POSTGRES ? "postgres" : k == KG_SINK_KAFKA ? "kafka" : "none";
 }
 
-static uint64_t ld(_Atomic uint64_t *v)
-{
-	return atomic_load_explicit(v, memory_order_relaxed);
-}
-
-/* Format the status JSON into buf. Returns its length, or -1 if it did not fit. */
-static int status_format(struct kg_plugin *p, char *buf, size_t cap)
-{
-	struct kg_counters *c = &p->counters;
-	struct kg_spool_stats sst;
-	bool spilling = false;
-	size_t depth = kg_handoff__depth(&p->handoff, &spilling);
-	size_t off = 0;
-	int n, r;
-
 #define PUT(...) do{ \
-		n = snprintf(buf + off, cap - off, __VA_ARGS__); \
-		if(n < 0 || (size_t)n >= cap - off) return -1; \
-		off += (size_t)n; \
+		int n_ = snprintf(buf + *off, cap - *off, __VA_ARGS__); \
+		if(n_ < 0 || (size_t)n_ >= cap - *off) return -1; \
+		*off += (size_t)n_; \
 	}while(0)
 
+/* One stream's object: queue, spool and sink, from its hand-off, spool and worker. The worker's
+ * counters are a snapshot (kg_worker__stats), so this never touches the worker's state. */
+static int stream_format(const struct kg_stream *st, const char *kind, char *buf, size_t cap, size_t *off)
+{
+	struct kg_worker_stats ws;
+	struct kg_spool_stats sst;
+	bool spilling = false;
+	uint64_t spilled = 0;
+	size_t depth = 0, i;
+
+	memset(&ws, 0, sizeof(ws));
 	memset(&sst, 0, sizeof(sst));
-	if(p->spool) kg_spool__stats(p->spool, &sst);
+	if(st->h) depth = kg_handoff__depth(st->h, &spilling, &spilled);
+	if(st->worker) kg_worker__stats(st->worker, &ws);
+	if(st->spool) kg_spool__stats(st->spool, &sst);
+	PUT("\"queue_depth\":%zu,\"spilling\":%s,\"spilled\":%llu", depth, spilling ? "true" : "false",
+			(unsigned long long)spilled);
+	PUT(",\"spool\":{\"enabled\":%s,\"bytes\":%llu,\"appended\":%llu,\"append_errors\":%llu,"
+			"\"corrupt_skipped\":%llu,\"torn_tails\":%llu,\"checkpoint\":%llu,\"end\":%llu}",
+			st->spool ? "true" : "false", (unsigned long long)sst.bytes,
+			(unsigned long long)sst.appended, (unsigned long long)sst.append_errors,
+			(unsigned long long)sst.corrupt_skipped, (unsigned long long)sst.torn_tails,
+			(unsigned long long)sst.checkpoint, (unsigned long long)sst.end);
+	PUT(",\"sink\":{\"kind\":\"%s\",\"running\":%s,\"connected\":%s,\"in_flight\":%zu,\"taken\":%llu,"
+			"\"settled\":%llu,\"ok\":%llu,\"inserted\":%llu,\"delivered\":%llu,\"duplicates\":%llu,"
+			"\"rejected\":{", kind, ws.running ? "true" : "false", ws.sink.connected ? "true" : "false",
+			ws.sink.in_flight, (unsigned long long)ws.taken, (unsigned long long)ws.settled,
+			(unsigned long long)ws.ok, (unsigned long long)ws.sink.written,
+			(unsigned long long)ws.sink.written, (unsigned long long)ws.sink.duplicates);
+	for(i = 0; i < ws.nreasons; i++){
+		PUT("%s\"%s\":%llu", i ? "," : "", ws.reasons[i].reason, (unsigned long long)ws.reasons[i].n);
+	}
+	PUT("},\"errors\":%llu,\"reconnects\":%llu,\"rewinds\":%llu,\"lost\":%llu,\"corrupt_records\":%llu,"
+			"\"foreign_records\":%llu,\"last_error\":\"", (unsigned long long)ws.sink.errors,
+			(unsigned long long)ws.sink.reconnects, (unsigned long long)ws.rewinds,
+			(unsigned long long)ws.lost, (unsigned long long)ws.corrupt, (unsigned long long)ws.foreign);
+	for(i = 0; ws.sink.last_error[i] && i < sizeof(ws.sink.last_error); i++){
+		unsigned char ch = (unsigned char)ws.sink.last_error[i];
+		if(ch == '"' || ch == '\\' || ch < 0x20) PUT("\\u%04x", ch);
+		else PUT("%c", ch);
+	}
+	PUT("\"}");
+	return 0;
+}
+
+/* Format the status JSON into buf. Returns its length, or -1 if it did not fit.
+ * Top level: the broker thread's counters; "streams": one object per stream; "queue_depth",
+ * "spilling", "spool" and "sink" at the top level repeat the measurement stream's (the shape
+ * before streams existed). */
+static int status_format(struct kg_plugin *p, char *buf, size_t cap)
+{
+	const struct kg_counters *c = &p->counters;
+	const struct kg_stream *ms = &p->streams[KG_STREAM_MEASUREMENTS];
+	const struct kg_stream *bs = &p->streams[KG_STREAM_BRIDGE];
+	struct kg_worker_stats bws;
+	uint64_t refused_worker = 0;
+	size_t o = 0, *off = &o, i;
+	int r;
+
 	PUT("{\"accepted\":%llu,\"rejected\":{", (unsigned long long)c->accepted);
 	for(r = 1; r < KG_REASON_COUNT; r++){
 		PUT("%s\"%s\":%llu", r > 1 ? "," : "", kg_reason__name(r), (unsigned long long)c->rejected[r]);
 	}
-	PUT("},\"queue_depth\":%zu,\"spilling\":%s", depth, spilling ? "true" : "false");
-	PUT(",\"spool\":{\"enabled\":%s,\"bytes\":%llu,\"appended\":%llu,\"append_errors\":%llu,"
-			"\"corrupt_skipped\":%llu,\"torn_tails\":%llu,\"checkpoint\":%llu,\"end\":%llu}",
-			p->spool ? "true" : "false", (unsigned long long)sst.bytes,
-			(unsigned long long)sst.appended, (unsigned long long)sst.append_errors,
-			(unsigned long long)sst.corrupt_skipped, (unsigned long long)sst.torn_tails,
-			(unsigned long long)sst.checkpoint, (unsigned long long)sst.end);
-	PUT(",\"sink\":{\"kind\":\"%s\",\"connected\":%s,\"settled\":%llu,\"inserted\":%llu,"
-			"\"duplicates\":%llu,\"rejected\":{", sink_name(p->cfg.sink),
-			atomic_load_explicit(&c->sink_connected, memory_order_relaxed) ? "true" : "false",
-			(unsigned long long)ld(&c->settled), (unsigned long long)ld(&c->inserted),
-			(unsigned long long)ld(&c->duplicates));
-	for(r = 1; r < KG_PG_ROW_COUNT; r++){
-		PUT("%s\"%s\":%llu", r > 1 ? "," : "", kg_pg__row_name(r),
-				(unsigned long long)ld(&c->sink_rejected[r]));
+	PUT(",\"spool_unavailable\":%llu},\"unacked_spool_unavailable\":%llu,",
+			(unsigned long long)c->spool_unavailable, (unsigned long long)c->unacked);
+	if(stream_format(ms, sink_name(p->cfg.sink), buf, cap, off) != 0) return -1;
+	memset(&bws, 0, sizeof(bws));
+	if(bs->worker) kg_worker__stats(bs->worker, &bws);
+	for(i = 0; i < bws.nreasons; i++){
+		if(!strcmp(bws.reasons[i].reason, "refused_topic")) refused_worker += bws.reasons[i].n;
 	}
-	PUT("},\"errors\":%llu,\"reconnects\":%llu,\"delivered\":%llu,\"delivery_failures\":%llu,"
-			"\"corrupt_records\":%llu}",
-			(unsigned long long)ld(&c->sink_errors), (unsigned long long)ld(&c->reconnects),
-			(unsigned long long)ld(&c->delivered), (unsigned long long)ld(&c->delivery_failures),
-			(unsigned long long)ld(&c->corrupt_records));
-	PUT(",\"bridge\":{\"forwarded\":%llu,\"refused_topic\":%llu}",
-			(unsigned long long)c->bridge_forwarded,
-			(unsigned long long)(c->bridge_refused + ld(&c->bridge_refused_worker)));
+	PUT(",\"bridge\":{\"forwarded\":%llu,\"refused_topic\":%llu,\"delivered\":%llu}",
+			(unsigned long long)c->bridge_forwarded, (unsigned long long)(c->bridge_refused + refused_worker),
+			(unsigned long long)bws.sink.written);
+	PUT(",\"streams\":{\"measurements\":{");
+	if(stream_format(ms, sink_name(p->cfg.sink), buf, cap, off) != 0) return -1;
+	PUT("},\"bridge\":{");
+	if(stream_format(bs, bs->worker ? "kafka" : "none", buf, cap, off) != 0) return -1;
+	PUT("}}");
 	PUT(",\"broker_thread_ns_per_msg\":%.1f}",
 			c->broker_msgs ? (double)c->broker_ns / (double)c->broker_msgs : 0.0);
-#undef PUT
-	return (int)off;
+	return (int)o;
 }
+#undef PUT
 
 void kg_status__tick(struct kg_plugin *p)
 {
-	char buf[4096];
+	char buf[8192];
 	time_t now;
 	int len;
 

@@ -1,59 +1,36 @@
 /* kitgate-microbench.c -- the broker-thread cost of one accepted measurement, measured in-process:
- * kg_validate__measurement + kg_record__encode + kg_handoff__push (with the spool's write(2)),
- * while a second thread drains the hand-off as the worker does. No broker, no network and no
- * other process competes for the CPU, so this is the cost itself, not the cost plus preemption.
+ * kg_ingest__message (ingest.c: classify, validate, encode, hand-off push with the spool append),
+ * the very function the MESSAGE callback calls, while the real worker (worker.c, sink `none`)
+ * drains the stream and commits the checkpoint. No broker, no network and no other process
+ * competes for the CPU, so this is the cost itself, not the cost plus preemption.
  *
  * Usage: kitgate-microbench [--messages N] [--repeat R] [--spool-dir DIR] [--no-spool]
  * Prints one line per repeat and a median line:
- *   microbench: median validate=…ns encode=…ns handoff=…ns total=…ns per message */
+ *   microbench: median of R runs of N messages: ingest[+spool]=…ns total=…ns per message */
 #include <errno.h>
-#include <pthread.h>
-#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "kitgate/config.h"
 #include "kitgate/handoff.h"
-#include "kitgate/record.h"
+#include "kitgate/ingest.h"
+#include "kitgate/sink.h"
 #include "kitgate/spool.h"
-#include "kitgate/validate.h"
+#include "kitgate/worker.h"
 
-static atomic_bool stop_drain;
-
-static int64_t now_ns(void)
+static int64_t clock_ns(clockid_t id)
 {
 	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
+	clock_gettime(id, &ts);
 	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
-/* The worker's side: take and free, committing the spool position now and then. */
-static void *drain(void *arg)
+static int64_t now_ns(void)
 {
-	struct kg_handoff *h = arg;
-	struct kg_item *items[1000];
-	uint64_t last = 0;
-	int64_t last_commit = 0;
-	size_t n;
-
-	while(!atomic_load(&stop_drain) || !kg_handoff__empty(h)){
-		/* As the worker's take_batch with batch_size 1000, batch_ms 10: wait for the first record,
-		 * then linger for the rest of the batch. */
-		if(h->spool) kg_spool__maintain(h->spool); /* as the worker: the next segment is prepared */
-		n = kg_handoff__take(h, items, 1000, 1, 100);
-		if(n && n < 1000) n += kg_handoff__take(h, items + n, 1000 - n, 1000 - n, 10);
-		for(size_t i = 0; i < n; i++){
-			if(items[i]->end) last = items[i]->end;
-			free(items[i]);
-		}
-		if(n && h->spool && now_ns() - last_commit > 200000000){ /* as the worker: <= 5 commits/s */
-			kg_spool__commit(h->spool, last);
-			last_commit = now_ns();
-		}
-	}
-	return NULL;
+	return clock_ns(CLOCK_MONOTONIC);
 }
 
 static int cmp_double(const void *a, const void *b)
@@ -68,8 +45,10 @@ int main(int argc, char **argv)
 	const char *dir = NULL;
 	int use_spool = 1;
 	char tmpl[] = "/tmp/kg-microbench-XXXXXX";
-	struct kg_limits limits = { 16384, 86400000LL };
-	double tv[64], te[64], th[64], tt[64];
+	char err[512];
+	struct kg_config cfg;
+	struct kg_opt opts[] = { { "sink", "none" } };
+	double tt[64], tc[64];
 
 	for(int i = 1; i < argc; i++){
 		if(!strcmp(argv[i], "--messages") && i + 1 < argc) messages = atol(argv[++i]);
@@ -85,6 +64,10 @@ int main(int argc, char **argv)
 		fprintf(stderr, "microbench: --messages must be >= 1 and --repeat 1..64\n");
 		return 1;
 	}
+	if(kg_config__parse(&cfg, opts, 1, err, sizeof(err)) != 0){
+		fprintf(stderr, "microbench: %s\n", err);
+		return 1;
+	}
 	if(use_spool && !dir){
 		dir = mkdtemp(tmpl);
 		if(!dir){
@@ -94,60 +77,61 @@ int main(int argc, char **argv)
 	}
 	for(long r = 0; r < repeat; r++){
 		struct kg_spool *sp = NULL;
-		struct kg_handoff h;
-		pthread_t th_drain;
-		int64_t t_validate = 0, t_encode = 0, t_push = 0;
+		struct kg_handoff *h;
+		struct kg_worker *w;
+		struct kg_sink sink;
+		struct kg_ingest ig;
+		struct kg_worker_config wc = { "measurements", KG_WORKER_KIND(KG_KIND_RAW), 1000, 10, 5000, 0 };
+		int64_t t_ingest = 0, c_start;
 		char payload[512];
-		uint8_t buf[KG_RECORD_MAX_FIXED];
 		int64_t now_ms = (int64_t)time(NULL) * 1000;
 
 		if(use_spool && kg_spool__open(&sp, dir, 64ull << 20) != 0){
 			fprintf(stderr, "microbench: cannot open spool in %s\n", dir);
 			return 1;
 		}
-		kg_handoff__init(&h, 100000, sp);
-		atomic_store(&stop_drain, false);
-		pthread_create(&th_drain, NULL, drain, &h);
+		h = kg_handoff__new(100000, sp);
+		if(!h || kg_sink_none__new(&sink, err, sizeof(err)) != 0){
+			fprintf(stderr, "microbench: out of memory\n");
+			return 1;
+		}
+		w = kg_worker__new(&wc, sp, h, &sink);
+		if(!w || kg_worker__start(w) != 0){
+			fprintf(stderr, "microbench: cannot start the worker\n");
+			return 1;
+		}
+		kg_ingest__init(&ig, &cfg, h, NULL);
+		c_start = clock_ns(CLOCK_THREAD_CPUTIME_ID);
 		for(long i = 0; i < messages; i++){
-			struct kg_record rec;
-			const char *detail;
+			struct kg_ingest_out out;
 			int len = snprintf(payload, sizeof(payload),
 					"{\"id\":\"9b2f%04lx-0000-4000-8000-%012lx\",\"kitSerial\":\"\",\"datetime\":%lld,"
 					"\"peripheral\":%ld,\"quantityType\":1,\"value\":%ld.5}",
 					(unsigned long)(r & 0xffff), (unsigned long)i, (long long)now_ms, 11 + i % 3, i);
-			int64_t t0 = now_ns(), t1, t2, t3;
-			enum kg_reason rc = kg_validate__measurement(KG_KIND_RAW, "k-test-0001", 11, payload,
-					(size_t)len, now_ms, &limits, &rec, &detail);
-			t1 = now_ns();
-			size_t n = kg_record__encode(&rec, buf, sizeof(buf));
-			t2 = now_ns();
-			if(rc != KG_OK || n == 0 || n > sizeof(buf) || kg_handoff__push(&h, buf, (uint32_t)n) != 0){
-				fprintf(stderr, "microbench: message %ld not accepted (%s)\n", i, kg_reason__name(rc));
+			int64_t t0 = now_ns();
+			enum kg_ingest_result rc = kg_ingest__message(&ig, "kit/k-test-0001/measurement/raw",
+					payload, (size_t)len, now_ms, &out);
+			t_ingest += now_ns() - t0;
+			if(rc != KG_INGEST_ACCEPTED){
+				fprintf(stderr, "microbench: message %ld not accepted (result %d, %s)\n", i, (int)rc,
+						kg_reason__name(out.reason));
 				return 1;
 			}
-			t3 = now_ns();
-			t_validate += t1 - t0;
-			t_encode += t2 - t1;
-			t_push += t3 - t2;
 		}
-		atomic_store(&stop_drain, true);
-		pthread_join(th_drain, NULL);
-		kg_handoff__destroy(&h);
+		tc[r] = (double)(clock_ns(CLOCK_THREAD_CPUTIME_ID) - c_start) / messages; /* incl. payload formatting */
+		kg_worker__free(w); /* drains and commits */
+		kg_handoff__free(h);
 		if(sp) kg_spool__close(sp);
-		tv[r] = (double)t_validate / messages;
-		te[r] = (double)t_encode / messages;
-		th[r] = (double)t_push / messages;
-		tt[r] = tv[r] + te[r] + th[r];
-		printf("microbench: run %ld: validate=%.0fns encode=%.0fns handoff%s=%.0fns total=%.0fns per message\n",
-				r + 1, tv[r], te[r], use_spool ? "+spool" : "", th[r], tt[r]);
+		tt[r] = (double)t_ingest / messages;
+		printf("microbench: run %ld: ingest%s=%.0fns total=%.0fns per message (thread CPU %.0fns)\n",
+				r + 1, use_spool ? "+spool" : "", tt[r], tt[r], tc[r]);
 	}
-	qsort(tv, (size_t)repeat, sizeof(double), cmp_double);
-	qsort(te, (size_t)repeat, sizeof(double), cmp_double);
-	qsort(th, (size_t)repeat, sizeof(double), cmp_double);
 	qsort(tt, (size_t)repeat, sizeof(double), cmp_double);
-	printf("microbench: median of %ld runs of %ld messages: validate=%.0fns encode=%.0fns handoff%s=%.0fns "
-			"total=%.0fns per message\n", repeat, messages, tv[repeat / 2], te[repeat / 2],
-			use_spool ? "+spool" : "", th[repeat / 2], tt[repeat / 2]);
+	qsort(tc, (size_t)repeat, sizeof(double), cmp_double);
+	printf("microbench: median of %ld runs of %ld messages: ingest%s=%.0fns total=%.0fns per message "
+			"(kg_ingest__message: validate, encode, hand-off; thread CPU %.0fns incl. the loop)\n",
+			repeat, messages, use_spool ? "+spool" : "", tt[repeat / 2], tt[repeat / 2], tc[repeat / 2]);
+	kg_config__free(&cfg);
 	if(use_spool && dir == tmpl){
 		char cmd[128];
 		snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmpl);

@@ -44,6 +44,7 @@ struct kg_config {
 	size_t queue_limit;
 	int batch_size;
 	int batch_ms;
+	int pg_connections;           /* independent PostgreSQL writer connections, default 2 */
 	char *spool_dir;
 	size_t max_payload;
 	int64_t max_clock_skew_s;
@@ -59,6 +60,14 @@ struct kg_config {
 	uint64_t spool_segment_bytes; /* spool_segment_mb, default 64 MiB */
 	int shutdown_timeout_ms;      /* drain deadline at cleanup, default 5000 */
 	int stats_interval_s;         /* $SYS status publishing period, default 10 */
+	/* live view: rolling statistics and the HTTP endpoint (stats.h, http.h) */
+	char **stats_topics;          /* "<filter>" or "<filter>=<stats topic>", checked */
+	size_t nstats_topics;
+	char *stats_field;            /* JSON number field of generic stats topics, default "value" */
+	size_t stats_max_streams;     /* default 10000 */
+	size_t stats_max_samples;     /* per stream, default 1024 */
+	char *http_listen;            /* "<address>:<port>"; NULL = off (default) */
+	char *http_password_file;     /* mosquitto_passwd file; NULL = no authentication */
 	enum kg_payload_format payload_format; /* default auto */
 	/* authentication (SPEC "Authentication") */
 	enum kg_auth_kind auth;       /* auth none|postgres, default none */

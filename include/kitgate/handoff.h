@@ -1,54 +1,47 @@
-/* handoff.h -- the one thread-safe meeting point between the broker thread and the worker: a
- * bounded in-memory queue of encoded records in front of the spool.
+/* handoff.h -- one stream's thread-safe meeting point between the broker thread and its worker: a
+ * bounded in-memory queue of encoded records in front of the stream's spool.
  *
- * Every accepted record is first appended to the spool (when there is one), then queued in
- * memory if the queue has room. When it has none, the hand-off "spills": records go to the spool
- * only, and the worker reads them back from disk, in order, until it has caught up. Memory is
- * therefore bounded by `limit` records whatever the sink does, and a record the broker accepted is
- * in the kernel before the broker thread returns (it survives kill -9 of the broker).
+ * Every accepted record is first appended to the spool (when there is one: a memcpy into the
+ * page cache, see spool.h), then queued in memory if the queue has room. When it has none, the
+ * hand-off "spills": records go to the spool only, and the worker reads them back from disk, in
+ * order, until it has caught up. Memory is therefore bounded by `limit` records whatever the sink
+ * does, and a record the broker accepted is in the kernel before the broker thread returns (it
+ * survives kill -9 of the broker).
  *
- * Threads: kg_handoff__push is called only by the broker thread; take/rewind/settle-side calls
- * only by the worker; depth/stats by anyone. All shared state is under h->lock. */
+ * No acknowledgement without durability: with a spool, a record whose append fails is NOT queued
+ * (push returns the error); the caller must not acknowledge it.
+ *
+ * Threads: kg_handoff__push is called only by the broker thread (one appender); take, rewind,
+ * empty by the stream's worker only; depth, stopping by any thread; new/stop/free by the main
+ * thread. All shared state is private to handoff.c, under its lock. */
 #ifndef KITGATE_HANDOFF_H
 #define KITGATE_HANDOFF_H
 
-#include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
 struct kg_spool;
+struct kg_handoff;
 
+/* A taken record. Owned by the worker once take() returned it; free() it. */
 struct kg_item {
-	struct kg_item *next;
-	uint64_t end;        /* spool position just past this record; 0 = not in the spool */
+	struct kg_item *next;  /* worker-owned link (the hand-off's queue while queued) */
+	uint64_t end;          /* spool position just past this record; 0 = not in a spool */
 	uint32_t len;
-	uint8_t settled;     /* worker-only bookkeeping */
-	uint8_t body[];      /* encoded record (record.h) */
+	uint8_t state;         /* worker-only bookkeeping (worker.c) */
+	uint8_t body[];        /* encoded record (record.h) */
 };
 
-struct kg_handoff {
-	pthread_mutex_t lock;
-	pthread_cond_t cond;
-	struct kg_item *head, *tail;   /* queued in memory, oldest first */
-	size_t count, limit;
-	struct kg_spool *spool;        /* NULL: memory only */
-	bool spilling;                 /* records after the queue's tail are on disk only */
-	bool stopping;
-	bool worker_waiting;
-	size_t wake_at;                /* the waiting worker wants a signal once count reaches this */
-	uint64_t read_pos;             /* worker-only: next spool position to read when spilling */
-	uint64_t spilled;              /* records that went to disk only (stat) */
-};
+/* Create. If spool holds records after its checkpoint (a previous run's), start spilling from the
+ * checkpoint so they are replayed before anything new. NULL on bad limit or out of memory. Main
+ * thread. The spool (may be NULL: memory only) must outlive the hand-off. */
+struct kg_handoff *kg_handoff__new(size_t limit, struct kg_spool *spool);
 
-/* Initialise. If spool holds records after its checkpoint (a previous run's), start spilling from
- * the checkpoint so they are replayed before anything new. Returns 0 or -1. Main thread. */
-int kg_handoff__init(struct kg_handoff *h, size_t limit, struct kg_spool *spool);
-
-/* Broker thread: append body to the spool and queue it. Returns 0 when the record is held (spool
- * and/or memory), -1 when it cannot be held anywhere (memory full and no working spool): the
- * caller must refuse the message. Never blocks on anything but the uncontended lock and one
- * write(2). */
+/* Broker thread: append body to the spool and queue it. Returns 0 when the record is held
+ * durably (spool) or, memory-only, in memory; -errno from the spool when the append failed (the
+ * record is not held: do not acknowledge it); -ENOBUFS when memory-only and the queue is full.
+ * Never blocks on anything but the lock, which the worker holds only for O(1) steps. */
 int kg_handoff__push(struct kg_handoff *h, const uint8_t *body, uint32_t len);
 
 /* Worker: move up to max records into out[] (oldest first), from memory or, when spilling, from
@@ -63,16 +56,20 @@ size_t kg_handoff__take(struct kg_handoff *h, struct kg_item **out, size_t max, 
  * without a spool. */
 void kg_handoff__rewind(struct kg_handoff *h, uint64_t pos);
 
-/* True when nothing is queued and the worker has read the spool to its end. */
+/* Worker: true when nothing is queued and the spool has been read to its end. */
 bool kg_handoff__empty(struct kg_handoff *h);
 
-/* Records waiting in memory, and whether the hand-off is spilling. Any thread. */
-size_t kg_handoff__depth(struct kg_handoff *h, bool *spilling);
+/* Records waiting in memory, whether the hand-off is spilling, records that went to disk only.
+ * Any thread; spilling/spilled may be NULL. */
+size_t kg_handoff__depth(struct kg_handoff *h, bool *spilling, uint64_t *spilled);
 
-/* Wake the worker and make take() return at once when there is nothing left. Main thread. */
+/* Main thread: wake the worker and make take() return at once when there is nothing left. */
 void kg_handoff__stop(struct kg_handoff *h);
 
-/* Free queued items and the lock. Main thread, after the worker has been joined. */
-void kg_handoff__destroy(struct kg_handoff *h);
+/* Whether kg_handoff__stop was called. Any thread. */
+bool kg_handoff__stopping(struct kg_handoff *h);
+
+/* Free queued items and the lock. Main thread, after the worker has been joined. NULL is fine. */
+void kg_handoff__free(struct kg_handoff *h);
 
 #endif

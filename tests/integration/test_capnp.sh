@@ -22,7 +22,7 @@ now_ms() { date +%s%3N; }
 q() { kg_psql $DB "$1"; }
 
 # A subscriber that sees every kit message for the whole test (topic and payload in hex).
-mosquitto_sub -p "$P" -V mqttv5 -u server -P pw -i capnp-sub -q 2 -t 'kit/#' -F '%t %x' >"$W/sub.out" 2>"$W/sub.err" &
+mosquitto_sub -p "$P" -V mqttv5 -u server -P pw -i capnp-sub -q 2 -t 'kit/+/measurement/#' -F '%t %x' >"$W/sub.out" 2>"$W/sub.err" &
 SUBPID=$!
 kg_on_exit "kill $SUBPID 2>/dev/null"
 kg_wait_until 10 grep -q 'Sending SUBACK to capnp-sub$' "$KG_BROKER_LOG" || kg_fail "subscriber got no SUBACK"

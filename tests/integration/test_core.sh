@@ -71,7 +71,8 @@ kg_eq "aggregate values json" t \
 kg_eq "kit_last_seen has kit 1" 1 "$(kg_psql $DB "select count(*) from kit_last_seen where kit_id = 1")"
 
 # ---------------------------------------------------------------- rejection: 0x87, subscribers see nothing
-sub_start server 'kit/#'
+# (measurement topics only: kit/<serial>/stats/... carries the plugin's retained statistics)
+sub_start server 'kit/+/measurement/#'
 id_bad=$(uuid)
 out=$(pub5 k-test-0001 $RAW1 "$(raw "$id_bad" k-test-0001 "$(now_ms)" 11 1 1e999)")
 grep -q 'received PUBACK (Mid: 1, RC:135)' <<<"$out" && kg_pass "invalid (v5): PUBACK reason 0x87" ||
@@ -80,13 +81,13 @@ id_ok=$(uuid)
 pub5 k-test-0001 $RAW1 "$(raw "$id_ok" k-test-0001 "$(now_ms)" 11 1 7)" >/dev/null
 sub_wait
 grep -q "$id_ok" "$SUBOUT" && ! grep -q "$id_bad" "$SUBOUT" &&
-	kg_pass "subscriber on kit/# got the valid message, not the invalid one" ||
-	kg_fail "subscriber on kit/# got: $(cat "$SUBOUT")"
+	kg_pass "subscriber on kit/+/measurement/# got the valid message, not the invalid one" ||
+	kg_fail "subscriber on kit/+/measurement/# got: $(cat "$SUBOUT")"
 kg_wait_until 15 row_is "$id_ok" 1 || kg_fail "valid message after an invalid one: no row"
 kg_eq "invalid message: no row" 0 "$(rows "$id_bad")"
 
 # v3.1.1: no reason codes, but the message is dropped all the same
-sub_start server 'kit/#'
+sub_start server 'kit/+/measurement/#'
 id_bad311=$(uuid)
 pub311 k-test-0001 $RAW1 "$(raw "$id_bad311" k-test-0002 "$(now_ms)" 11 1 3)" >/dev/null
 id_ok311=$(uuid)
@@ -147,7 +148,7 @@ fi
 
 # ---------------------------------------------------------------- ownership
 # kit 1 publishing into kit 2's topic: refused, no row, nobody receives it
-sub_start server 'kit/k-test-0002/#'
+sub_start server 'kit/k-test-0002/measurement/#'
 id_foreign=$(uuid)
 out=$(pub5 k-test-0001 kit/k-test-0002/measurement/raw "$(raw "$id_foreign" k-test-0002 "$(now_ms)" 21 1 5)")
 grep -q 'RC:135)' <<<"$out" && kg_pass "publish into another kit's topic: PUBACK 0x87" ||

@@ -90,7 +90,7 @@ CONF
 "$LOADGEN" -p "$KG_BROKER_PORT" --kits 1 --messages 100 --qos 1 --window 10 --quiet >"$KG_SCRATCH/spool.loadgen" 2>&1
 kg_eq "100 measurements acked into the spool" 100 "$(tail -n 1 "$KG_SCRATCH/spool.loadgen" | field acked)"
 kg_broker_stop
-seg=$(ls "$KG_BROKER_DIR"/spool/*.kgs | head -n 1)
+seg=$(ls "$KG_BROKER_DIR"/spool/measurements/*.kgs | head -n 1)
 size=$(stat -c %s "$seg")
 # 100 raw records from kit k-test-0001 are 65-byte frames (12-byte header + 53-byte body).
 kg_eq "spool segment holds 100 frames of 65 bytes" 6500 "$size"

@@ -55,7 +55,7 @@ tls_pub() {
 # Starts a subscriber on the plain listener as the service user; counts what it gets in $SUBOUT.
 sub_all() {
 	SUBOUT="$KG_BROKER_DIR/sub.$1"
-	mosquitto_sub -p "$P" -u server -P pw -V mqttv5 -i "tls-watch-$1" -t 'kit/#' -W "$2" -v >"$SUBOUT" 2>/dev/null &
+	mosquitto_sub -p "$P" -u server -P pw -V mqttv5 -i "tls-watch-$1" -t 'kit/+/measurement/#' -W "$2" -v >"$SUBOUT" 2>/dev/null &
 	SUBPID=$!
 	kg_wait_until 10 grep -q "Sending SUBACK to tls-watch-$1\$" "$KG_BROKER_LOG" || kg_fail "watcher $1 got no SUBACK"
 }

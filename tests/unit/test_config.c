@@ -54,14 +54,43 @@ static long long num_field(const struct kg_config *c, const char *key)
 	if(!strcmp(key, "queue_limit")) return (long long)c->queue_limit;
 	if(!strcmp(key, "batch_size")) return c->batch_size;
 	if(!strcmp(key, "batch_ms")) return c->batch_ms;
+	if(!strcmp(key, "pg_connections")) return c->pg_connections;
 	if(!strcmp(key, "max_payload")) return (long long)c->max_payload;
 	if(!strcmp(key, "max_clock_skew_s")) return c->max_clock_skew_s;
 	if(!strcmp(key, "spool_segment_mb")) return (long long)(c->spool_segment_bytes / (1024 * 1024));
 	if(!strcmp(key, "shutdown_timeout_ms")) return c->shutdown_timeout_ms;
 	if(!strcmp(key, "stats_interval_s")) return c->stats_interval_s;
+	if(!strcmp(key, "stats_max_streams")) return (long long)c->stats_max_streams;
+	if(!strcmp(key, "stats_max_samples")) return (long long)c->stats_max_samples;
 	if(!strcmp(key, "auth_refresh_s")) return c->auth_refresh_s;
 	fail_msg("no numeric field %s", key);
 	return -1;
+}
+
+static void test_live_options(void **state)
+{
+	static const struct kg_opt opts[] = {
+		{"stats_topics", "sensors/+/temp"},
+		{"stats_topics", "plant/#=plant/summary"},
+		{"stats_field", "v"},
+		{"http_listen", "127.0.0.1:8080"},
+		{"http_password_file", "/etc/mosquitto/passwd"},
+	};
+	struct kg_config c;
+	char err[256];
+
+	(void)state;
+	assert_int_equal(kg_config__parse(&c, opts, 5, err, sizeof(err)), 0);
+	assert_int_equal(c.nstats_topics, 2);
+	assert_string_equal(c.stats_topics[0], "sensors/+/temp");
+	assert_string_equal(c.stats_topics[1], "plant/#=plant/summary");
+	assert_string_equal(c.stats_field, "v");
+	assert_string_equal(c.http_listen, "127.0.0.1:8080");
+	assert_string_equal(c.http_password_file, "/etc/mosquitto/passwd");
+	kg_config__free(&c);
+	assert_int_equal(kg_config__parse(&c, (const struct kg_opt[]){{"http_listen", "off"}}, 1, err, sizeof(err)), 0);
+	assert_null(c.http_listen);
+	kg_config__free(&c);
 }
 
 static void test_defaults(void **state)
@@ -85,6 +114,7 @@ static void test_defaults(void **state)
 	assert_int_equal(c.queue_limit, 100000);
 	assert_int_equal(c.batch_size, 1000);
 	assert_int_equal(c.batch_ms, 10);
+	assert_int_equal(c.pg_connections, 2);
 	assert_string_equal(c.spool_dir, "/var/lib/mosquitto/kitgate");
 	assert_int_equal(c.max_payload, 16384);
 	assert_int_equal(c.max_clock_skew_s, 86400);
@@ -96,6 +126,12 @@ static void test_defaults(void **state)
 	assert_int_equal(c.spool_segment_bytes, 64ull * 1024 * 1024);
 	assert_int_equal(c.shutdown_timeout_ms, 5000);
 	assert_int_equal(c.stats_interval_s, 10);
+	assert_int_equal(c.nstats_topics, 0);
+	assert_string_equal(c.stats_field, "value");
+	assert_int_equal(c.stats_max_streams, 10000);
+	assert_int_equal(c.stats_max_samples, 1024);
+	assert_null(c.http_listen);
+	assert_null(c.http_password_file);
 	assert_int_equal(c.auth, KG_AUTH_NONE);
 	assert_int_equal(c.auth_refresh_s, 30);
 	assert_true(kg_config__is_service(&c, "server"));
@@ -227,6 +263,8 @@ static void test_numeric_bounds(void **state)
 		{"queue_limit", "9223372036854775807", 9223372036854775807LL},
 		{"batch_size", "1", 1},
 		{"batch_size", "100000", 100000},
+		{"pg_connections", "1", 1},
+		{"pg_connections", "16", 16},
 		{"batch_ms", "0", 0},
 		{"batch_ms", "60000", 60000},
 		{"max_payload", "1", 1},
@@ -239,6 +277,10 @@ static void test_numeric_bounds(void **state)
 		{"shutdown_timeout_ms", "600000", 600000},
 		{"stats_interval_s", "0", 0},
 		{"stats_interval_s", "3600", 3600},
+		{"stats_max_streams", "1", 1},
+		{"stats_max_streams", "10000000", 10000000},
+		{"stats_max_samples", "2", 2},
+		{"stats_max_samples", "1000000", 1000000},
 		{"auth_refresh_s", "1", 1},
 		{"auth_refresh_s", "86400", 86400},
 	};
@@ -276,6 +318,8 @@ static void test_malformed_options(void **state)
 		{"queue_limit", "99999999999999999999"},
 		{"batch_size", "0"},
 		{"batch_size", "100001"},
+		{"pg_connections", "0"},
+		{"pg_connections", "17"},
 		{"batch_size", "1.5"},
 		{"batch_ms", "-1"},
 		{"batch_ms", "60001"},
@@ -289,6 +333,19 @@ static void test_malformed_options(void **state)
 		{"shutdown_timeout_ms", "x"},
 		{"stats_interval_s", "3601"},
 		{"stats_interval_s", "-5"},
+		{"stats_max_streams", "0"},
+		{"stats_max_samples", "1"},
+		{"stats_field", ""},
+		{"stats_topics", "a/#/b"},
+		{"stats_topics", "a/b=c/+"},
+		{"stats_topics", "a/b="},
+		{"stats_topics", "=x"},
+		{"http_listen", "8080"},
+		{"http_listen", "127.0.0.1:0"},
+		{"http_listen", "127.0.0.1:65536"},
+		{"http_listen", ":8080"},
+		{"http_listen", ""},
+		{"http_password_file", ""},
 		{"auth", "ldap"},
 		{"auth", ""},
 		{"auth", "postgres,files"},
@@ -777,6 +834,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup(test_defaults, clear_env),
+		cmocka_unit_test_setup(test_live_options, clear_env),
 		cmocka_unit_test_setup(test_every_option, clear_env),
 		cmocka_unit_test_setup(test_enum_values, clear_env),
 		cmocka_unit_test_setup(test_numeric_bounds, clear_env),

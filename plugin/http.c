@@ -1,0 +1,597 @@
+/* http.c -- the HTTP endpoint: libmicrohttpd with an internal polling thread and one thread per
+ * connection (bounded in number, per IP and in time), so neither a slow client nor an event stream
+ * ever touches the broker thread. Every handler reads an immutable kg_view_snapshot; test measurements
+ * are validated here (kg_payload__validate, as the broker does) and handed to the broker
+ * thread through the kg_view. Never calls mosquitto_*. Contract in http.h. */
+#include <arpa/inet.h>
+#include <netdb.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include <microhttpd.h>
+
+#include "kitgate/http.h"
+#include "kitgate/log.h"
+#include "kitgate/payload.h"
+#include "kitgate/pwfile.h"
+#include "kitgate/access.h"
+#include "kitgate/topic.h"
+#include "kitgate/uuid.h"
+
+#define CONNECTION_LIMIT 64
+#define PER_IP_LIMIT 16
+#define CONNECTION_TIMEOUT_S 30
+#define SSE_KEEPALIVE_MS 10000   /* below CONNECTION_TIMEOUT_S */
+#define TEST_TIMEOUT_MS 5000
+#define SNAPSHOT_MAX_AGE_MS 600  /* an API answer is at most this old ... */
+#define SNAPSHOT_WAIT_MS 500     /* ... unless the broker thread took longer than this to build one */
+
+/* Generated at build time from dashboard/ (dashboard/embed.cmake). */
+struct kg_asset {
+	const char *path;
+	const char *type;
+	const unsigned char *data;
+	size_t len;
+};
+extern const struct kg_asset kg_dashboard_assets[];
+extern const size_t kg_dashboard_nassets;
+
+struct kg_http {
+	struct MHD_Daemon *d;
+	const struct kg_config *cfg;
+	const struct kg_limits *limits;
+	struct kg_view *view;
+	pthread_mutex_t pw_lock;         /* guards pw and pw_mtime (reloaded when the file changes) */
+	struct kg_pwfile *pw;
+	struct timespec pw_mtime;
+	atomic_bool stopping;
+	atomic_ullong counts[3];         /* 2xx, 4xx, 5xx */
+};
+
+struct conn {
+	char *body;
+	size_t len;
+};
+
+static int64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void count(struct kg_http *h, unsigned status)
+{
+	if(status >= 200 && status < 300) atomic_fetch_add(&h->counts[0], 1);
+	else if(status >= 400 && status < 500) atomic_fetch_add(&h->counts[1], 1);
+	else if(status >= 500) atomic_fetch_add(&h->counts[2], 1);
+}
+
+void kg_http__counts(const struct kg_http *h, unsigned long long counts[3])
+{
+	int i;
+
+	for(i = 0; i < 3; i++) counts[i] = atomic_load(&((struct kg_http *)h)->counts[i]);
+}
+
+static enum MHD_Result send_buf(struct kg_http *h, struct MHD_Connection *c, unsigned status,
+		const char *type, const void *data, size_t len, enum MHD_ResponseMemoryMode mode)
+{
+	struct MHD_Response *r = MHD_create_response_from_buffer(len, (void *)data, mode);
+	enum MHD_Result ret;
+
+	if(!r) return MHD_NO;
+	MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, type);
+	MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+	MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
+	ret = MHD_queue_response(c, status, r);
+	MHD_destroy_response(r);
+	count(h, status);
+	return ret;
+}
+
+/* A cJSON tree (taken) as the response body. */
+static enum MHD_Result send_json(struct kg_http *h, struct MHD_Connection *c, unsigned status, cJSON *j)
+{
+	char *s = j ? cJSON_PrintUnformatted(j) : NULL;
+
+	cJSON_Delete(j);
+	if(!s) return send_buf(h, c, 500, "application/json", "{\"error\":\"out of memory\"}", 25, MHD_RESPMEM_PERSISTENT);
+	return send_buf(h, c, status, "application/json", s, strlen(s), MHD_RESPMEM_MUST_FREE);
+}
+
+/* A read-only subtree of a snapshot, printed (the snapshot is not modified). */
+static enum MHD_Result send_tree(struct kg_http *h, struct MHD_Connection *c, unsigned status, const cJSON *j)
+{
+	char *s = cJSON_PrintUnformatted(j);
+
+	if(!s) return send_buf(h, c, 500, "application/json", "{\"error\":\"out of memory\"}", 25, MHD_RESPMEM_PERSISTENT);
+	return send_buf(h, c, status, "application/json", s, strlen(s), MHD_RESPMEM_MUST_FREE);
+}
+
+static enum MHD_Result send_error(struct kg_http *h, struct MHD_Connection *c, unsigned status,
+		const char *error, const char *message)
+{
+	cJSON *j = cJSON_CreateObject();
+
+	cJSON_AddStringToObject(j, "error", error);
+	if(message) cJSON_AddStringToObject(j, "message", message);
+	return send_json(h, c, status, j);
+}
+
+static enum MHD_Result send_405(struct kg_http *h, struct MHD_Connection *c, const char *allow)
+{
+	struct MHD_Response *r;
+	static const char body[] = "{\"error\":\"method_not_allowed\"}";
+	enum MHD_Result ret;
+
+	r = MHD_create_response_from_buffer(sizeof(body) - 1, (void *)body, MHD_RESPMEM_PERSISTENT);
+	if(!r) return MHD_NO;
+	MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
+	MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, allow);
+	ret = MHD_queue_response(c, 405, r);
+	MHD_destroy_response(r);
+	count(h, 405);
+	return ret;
+}
+
+/* ---- authentication ------------------------------------------------------------------------ */
+
+/* Reload the password file when it changed. Called with pw_lock held. */
+static void pw_refresh(struct kg_http *h)
+{
+	struct stat sb;
+	struct kg_pwfile *pw;
+	char err[256];
+
+	if(stat(h->cfg->http_password_file, &sb) != 0) return; /* keep the last good table */
+	if(h->pw && sb.st_mtim.tv_sec == h->pw_mtime.tv_sec && sb.st_mtim.tv_nsec == h->pw_mtime.tv_nsec) return;
+	pw = kg_pwfile__load(h->cfg->http_password_file, NULL, err, sizeof(err));
+	if(!pw) return;
+	kg_pwfile__free(h->pw);
+	h->pw = pw;
+	h->pw_mtime = sb.st_mtim;
+}
+
+/* 0 = allowed; otherwise the response was queued (401/403) and its result is in *ret. */
+static int authenticate(struct kg_http *h, struct MHD_Connection *c, enum MHD_Result *ret)
+{
+	char *pass = NULL, *user;
+	int ok;
+
+	if(!h->cfg->http_password_file) return 0;
+	user = MHD_basic_auth_get_username_password(c, &pass);
+	if(user && pass){
+		pthread_mutex_lock(&h->pw_lock);
+		pw_refresh(h);
+		ok = kg_pwfile__check(h->pw, user, pass);
+		pthread_mutex_unlock(&h->pw_lock);
+	}else{
+		ok = 0;
+	}
+	if(ok && kg_config__is_service(h->cfg, user)){
+		MHD_free(user);
+		MHD_free(pass);
+		return 0;
+	}
+	if(ok){
+		*ret = send_error(h, c, 403, "forbidden", "only service users may use the HTTP endpoint");
+	}else{
+		static const char body[] = "{\"error\":\"unauthorized\",\"message\":\"Basic credentials of a service user required\"}";
+		struct MHD_Response *r = MHD_create_response_from_buffer(sizeof(body) - 1, (void *)body, MHD_RESPMEM_PERSISTENT);
+
+		*ret = MHD_NO;
+		if(r){
+			MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
+			*ret = MHD_queue_basic_auth_fail_response(c, "kitgate", r);
+			MHD_destroy_response(r);
+			count(h, 401);
+		}
+	}
+	if(user) MHD_free(user);
+	if(pass) MHD_free(pass);
+	return -1;
+}
+
+/* ---- server-sent events --------------------------------------------------------------------- */
+
+struct sse {
+	struct kg_http *h;
+	uint64_t seq;
+	char *buf;
+	size_t len, off;
+};
+
+static ssize_t sse_read(void *cls, uint64_t pos, char *out, size_t max)
+{
+	struct sse *s = cls;
+	struct kg_view_snapshot *snap;
+	char *json;
+	size_t n;
+
+	(void)pos;
+	if(s->off == s->len){
+		free(s->buf);
+		s->buf = NULL;
+		s->len = s->off = 0;
+		if(atomic_load(&s->h->stopping)) return MHD_CONTENT_READER_END_OF_STREAM;
+		snap = kg_view__wait_newer(s->h->view, s->seq, SSE_KEEPALIVE_MS);
+		if(atomic_load(&s->h->stopping)){
+			kg_view__release(s->h->view, snap);
+			return MHD_CONTENT_READER_END_OF_STREAM;
+		}
+		if(!snap){
+			s->buf = strdup(": keepalive\n\n");
+		}else{
+			json = cJSON_PrintUnformatted(snap->state);
+			s->seq = snap->seq;
+			kg_view__release(s->h->view, snap);
+			if(json && asprintf(&s->buf, "event: state\ndata: %s\n\n", json) < 0) s->buf = NULL;
+			free(json);
+		}
+		if(!s->buf) return MHD_CONTENT_READER_END_WITH_ERROR;
+		s->len = strlen(s->buf);
+	}
+	n = s->len - s->off < max ? s->len - s->off : max;
+	memcpy(out, s->buf + s->off, n);
+	s->off += n;
+	return (ssize_t)n;
+}
+
+static void sse_free(void *cls)
+{
+	struct sse *s = cls;
+
+	free(s->buf);
+	free(s);
+}
+
+static enum MHD_Result serve_events(struct kg_http *h, struct MHD_Connection *c)
+{
+	struct sse *s = calloc(1, sizeof(*s));
+	struct MHD_Response *r;
+	enum MHD_Result ret;
+
+	if(!s) return MHD_NO;
+	s->h = h;
+	r = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 16384, sse_read, s, sse_free);
+	if(!r){
+		free(s);
+		return MHD_NO;
+	}
+	MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "text/event-stream");
+	MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+	ret = MHD_queue_response(c, 200, r);
+	MHD_destroy_response(r);
+	count(h, 200);
+	return ret;
+}
+
+/* ---- the API -------------------------------------------------------------------------------- */
+
+static const cJSON *find_kit(const cJSON *kits, const char *field, const char *value)
+{
+	const cJSON *k;
+
+	cJSON_ArrayForEach(k, kits){
+		const cJSON *v = cJSON_GetObjectItemCaseSensitive(k, field);
+
+		if(cJSON_IsString(v) && !strcmp(v->valuestring, value)) return k;
+	}
+	return NULL;
+}
+
+/* The kit with an open session of this client id, else the kit whose last session had it. */
+static const cJSON *find_client(const cJSON *kits, const char *client_id)
+{
+	const cJSON *k, *s;
+
+	cJSON_ArrayForEach(k, kits){
+		cJSON_ArrayForEach(s, cJSON_GetObjectItemCaseSensitive(k, "sessions")){
+			if(cJSON_IsString(s) && !strcmp(s->valuestring, client_id)) return k;
+		}
+	}
+	return find_kit(kits, "client_id", client_id);
+}
+
+static enum MHD_Result test_measurement(struct kg_http *h, struct MHD_Connection *c, const char *serial,
+		struct conn *cn)
+{
+	const char *kind_s = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "kind");
+	struct kg_test_req *req;
+	const char *detail = NULL;
+	enum kg_reason r;
+	enum MHD_Result ret;
+	char uuid[37];
+	cJSON *j;
+	int kind;
+
+	if(!kg_access__username_ok(serial) || strlen(serial) > KG_SERIAL_MAX){
+		return send_error(h, c, 400, "bad_serial", "a kit serial: 1-64 bytes without '+', '#' or '/'");
+	}
+	if(!kind_s || !strcmp(kind_s, "raw")){
+		kind = KG_KIND_RAW;
+	}else if(!strcmp(kind_s, "aggregate")){
+		kind = KG_KIND_AGGREGATE;
+	}else{
+		return send_error(h, c, 400, "bad_kind", "kind must be raw or aggregate");
+	}
+	req = calloc(1, sizeof(*req));
+	if(!req) return MHD_NO;
+	r = kg_payload__validate(h->cfg->payload_format, kind, serial, strlen(serial), cn->body, cn->len,
+			now_ms(), h->limits, &req->rec, &detail);
+	if(r != KG_OK){
+		free(req);
+		j = cJSON_CreateObject();
+		cJSON_AddStringToObject(j, "error", "rejected");
+		cJSON_AddStringToObject(j, "reason", kg_reason__name(r));
+		if(detail) cJSON_AddStringToObject(j, "detail", detail);
+		return send_json(h, c, 422, j);
+	}
+	snprintf(req->topic, sizeof(req->topic), "kit/%s/measurement/%s", serial, kind == KG_KIND_RAW ? "raw" : "aggregate");
+	req->payload = malloc(cn->len ? cn->len : 1);
+	if(!req->payload){
+		free(req);
+		return MHD_NO;
+	}
+	memcpy(req->payload, cn->body, cn->len);
+	req->len = cn->len;
+	req->refs = 1;
+	if(kg_view__submit(h->view, req, TEST_TIMEOUT_MS) != 0){
+		kg_view__req_release(h->view, req);
+		return send_error(h, c, 504, "timeout", "the broker did not take the measurement in time");
+	}
+	j = cJSON_CreateObject();
+	if(req->status == 202){
+		kg_uuid__format(req->rec.id, uuid);
+		cJSON_AddBoolToObject(j, "accepted", 1);
+		cJSON_AddStringToObject(j, "id", uuid);
+		cJSON_AddStringToObject(j, "topic", req->topic);
+	}else{
+		cJSON_AddStringToObject(j, "error", "rejected");
+		cJSON_AddStringToObject(j, "reason", kg_reason__name(req->reason));
+	}
+	cJSON_AddStringToObject(j, "message", req->message);
+	ret = send_json(h, c, (unsigned)req->status, j);
+	kg_view__req_release(h->view, req);
+	return ret;
+}
+
+static const struct kg_asset *find_asset(const char *url)
+{
+	size_t i;
+
+	if(!strcmp(url, "/")) url = "/index.html";
+	for(i = 0; i < kg_dashboard_nassets; i++){
+		if(!strcmp(kg_dashboard_assets[i].path, url + 1)) return &kg_dashboard_assets[i];
+	}
+	return NULL;
+}
+
+static enum MHD_Result route(struct kg_http *h, struct MHD_Connection *c, const char *url, const char *method,
+		struct conn *cn)
+{
+	bool get = !strcmp(method, "GET") || !strcmp(method, "HEAD");
+	bool post = !strcmp(method, "POST");
+	const struct kg_asset *a;
+	struct kg_view_snapshot *snap;
+	enum MHD_Result ret;
+	const cJSON *k;
+	const char *rest;
+	size_t n;
+
+	if(!strncmp(url, "/api/v1/kits/", 13) && (rest = strchr(url + 13, '/')) != NULL
+			&& !strcmp(rest, "/test-measurement")){
+		char serial[KG_SERIAL_MAX + 2];
+
+		if(!post) return send_405(h, c, "POST");
+		n = (size_t)(rest - (url + 13));
+		if(n == 0 || n > KG_SERIAL_MAX) return send_error(h, c, 400, "bad_serial", NULL);
+		memcpy(serial, url + 13, n);
+		serial[n] = '\0';
+		return test_measurement(h, c, serial, cn);
+	}
+	if(!strcmp(url, "/api/v1/events")){
+		if(!get) return send_405(h, c, "GET");
+		return serve_events(h, c);
+	}
+	if(!strncmp(url, "/api/", 5) || !strcmp(url, "/metrics")){
+		if(!get) return send_405(h, c, "GET");
+		snap = kg_view__acquire_fresh(h->view, SNAPSHOT_MAX_AGE_MS, SNAPSHOT_WAIT_MS);
+		if(!snap) return send_error(h, c, 503, "starting", "no snapshot yet; retry in a second");
+		if(!strcmp(url, "/metrics")){
+			ret = snap->metrics ? send_buf(h, c, 200, "text/plain; version=0.0.4; charset=utf-8",
+					snap->metrics, strlen(snap->metrics), MHD_RESPMEM_MUST_COPY)
+				: send_error(h, c, 500, "metrics_unavailable", NULL);
+		}else if(!strcmp(url, "/api/v1/state")){
+			ret = send_tree(h, c, 200, snap->state);
+		}else if(!strcmp(url, "/api/v1/status")){
+			ret = send_tree(h, c, 200, cJSON_GetObjectItemCaseSensitive(snap->state, "status"));
+		}else if(!strcmp(url, "/api/v1/kits")){
+			ret = send_tree(h, c, 200, cJSON_GetObjectItemCaseSensitive(snap->state, "kits"));
+		}else if(!strcmp(url, "/api/v1/streams")){
+			ret = send_tree(h, c, 200, cJSON_GetObjectItemCaseSensitive(snap->state, "streams"));
+		}else if(!strcmp(url, "/api/v1/rejections")){
+			ret = send_tree(h, c, 200, cJSON_GetObjectItemCaseSensitive(snap->state, "rejections"));
+		}else if(!strncmp(url, "/api/v1/kits/", 13) && url[13] && !strchr(url + 13, '/')){
+			k = find_kit(cJSON_GetObjectItemCaseSensitive(snap->state, "kits"), "serial", url + 13);
+			ret = k ? send_tree(h, c, 200, k) : send_error(h, c, 404, "unknown_kit", "no such kit has been seen");
+		}else if(!strncmp(url, "/api/v1/clients/", 16) && url[16]){
+			k = find_client(cJSON_GetObjectItemCaseSensitive(snap->state, "kits"), url + 16);
+			if(k){
+				cJSON *j = cJSON_CreateObject();
+
+				cJSON_AddStringToObject(j, "client_id", url + 16);
+				cJSON_AddItemToObject(j, "kit", cJSON_Duplicate(k, 1));
+				ret = send_json(h, c, 200, j);
+			}else{
+				ret = send_error(h, c, 404, "unknown_client", "no kit has used this client id since the broker started");
+			}
+		}else{
+			ret = send_error(h, c, 404, "not_found", NULL);
+		}
+		kg_view__release(h->view, snap);
+		return ret;
+	}
+	if((a = find_asset(url)) != NULL){
+		if(!get) return send_405(h, c, "GET");
+		return send_buf(h, c, 200, a->type, a->data, a->len, MHD_RESPMEM_PERSISTENT);
+	}
+	return send_error(h, c, 404, "not_found", NULL);
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url, const char *method,
+		const char *version, const char *upload_data, size_t *upload_data_size, void **con_cls)
+{
+	struct kg_http *h = cls;
+	struct conn *cn = *con_cls;
+	enum MHD_Result ret;
+	size_t room;
+
+	(void)version;
+	if(!cn){
+		cn = calloc(1, sizeof(*cn));
+		if(!cn) return MHD_NO;
+		*con_cls = cn;
+		return MHD_YES;
+	}
+	if(*upload_data_size){
+		/* Keep at most max_payload + 1 bytes: enough for the validator to say too_large. */
+		room = h->limits->max_payload + 1 > cn->len ? h->limits->max_payload + 1 - cn->len : 0;
+		if(room){
+			size_t take = *upload_data_size < room ? *upload_data_size : room;
+			char *nb = realloc(cn->body, cn->len + take + 1);
+
+			if(!nb) return MHD_NO;
+			cn->body = nb;
+			memcpy(cn->body + cn->len, upload_data, take);
+			cn->len += take;
+			cn->body[cn->len] = '\0';
+		}
+		*upload_data_size = 0;
+		return MHD_YES;
+	}
+	if(authenticate(h, c, &ret) != 0) return ret;
+	return route(h, c, url, method, cn);
+}
+
+static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls, enum MHD_RequestTerminationCode toe)
+{
+	struct conn *cn = *con_cls;
+
+	(void)cls;
+	(void)c;
+	(void)toe;
+	if(!cn) return;
+	free(cn->body);
+	free(cn);
+	*con_cls = NULL;
+}
+
+static void mhd_log(void *cls, const char *fmt, va_list ap)
+{
+	char line[300];
+
+	(void)cls;
+	vsnprintf(line, sizeof(line), fmt, ap);
+	line[strcspn(line, "\n")] = '\0';
+	kg_log(KG_LOG_WARNING, "http: %s", line);
+}
+
+struct kg_http *kg_http__start(const struct kg_config *cfg, const struct kg_limits *limits,
+		struct kg_view *view, char *err, size_t errlen)
+{
+	struct addrinfo hints, *ai = NULL;
+	struct kg_http *h;
+	char host[256], *colon;
+	const char *port;
+	sigset_t all, old;
+	unsigned flags;
+	int rc;
+
+	snprintf(host, sizeof(host), "%s", cfg->http_listen);
+	colon = strrchr(host, ':');
+	if(!colon){
+		snprintf(err, errlen, "expected <address>:<port>");
+		return NULL;
+	}
+	*colon = '\0';
+	port = colon + 1;
+	if(host[0] == '[' && host[strlen(host) - 1] == ']'){
+		memmove(host, host + 1, strlen(host));
+		host[strlen(host) - 1] = '\0';
+	}
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+	rc = getaddrinfo(host[0] ? host : NULL, port, &hints, &ai);
+	if(rc != 0){
+		snprintf(err, errlen, "cannot resolve %s: %s", host, gai_strerror(rc));
+		return NULL;
+	}
+	h = calloc(1, sizeof(*h));
+	if(!h){
+		freeaddrinfo(ai);
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	h->cfg = cfg;
+	h->limits = limits;
+	h->view = view;
+	pthread_mutex_init(&h->pw_lock, NULL);
+	if(cfg->http_password_file){
+		struct stat sb;
+
+		h->pw = kg_pwfile__load(cfg->http_password_file, NULL, err, errlen);
+		if(!h->pw){
+			freeaddrinfo(ai);
+			pthread_mutex_destroy(&h->pw_lock);
+			free(h);
+			return NULL;
+		}
+		if(stat(cfg->http_password_file, &sb) == 0) h->pw_mtime = sb.st_mtim;
+	}
+	flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL | MHD_USE_ERROR_LOG;
+	if(ai->ai_family == AF_INET6) flags |= MHD_USE_IPv6;
+	/* The server's threads must not take the broker's signals (SIGTERM/SIGHUP). */
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, &old);
+	h->d = MHD_start_daemon(flags, 0, NULL, NULL, on_request, h,
+			MHD_OPTION_SOCK_ADDR, ai->ai_addr,
+			MHD_OPTION_CONNECTION_LIMIT, (unsigned)CONNECTION_LIMIT,
+			MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)PER_IP_LIMIT,
+			MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)CONNECTION_TIMEOUT_S,
+			MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(64 * 1024),
+			MHD_OPTION_NOTIFY_COMPLETED, on_completed, h,
+			MHD_OPTION_EXTERNAL_LOGGER, mhd_log, h,
+			MHD_OPTION_END);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	freeaddrinfo(ai);
+	if(!h->d){
+		snprintf(err, errlen, "cannot listen on %s (address in use or not local?)", cfg->http_listen);
+		kg_pwfile__free(h->pw);
+		pthread_mutex_destroy(&h->pw_lock);
+		free(h);
+		return NULL;
+	}
+	return h;
+}
+
+void kg_http__stop(struct kg_http *h)
+{
+	if(!h) return;
+	atomic_store(&h->stopping, true);
+	MHD_stop_daemon(h->d);
+	kg_pwfile__free(h->pw);
+	pthread_mutex_destroy(&h->pw_lock);
+	free(h);
+}

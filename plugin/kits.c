@@ -1,0 +1,285 @@
+/* kits.c -- per-kit live state (hash table with a recently-seen order for eviction) and the ring
+ * of recent rejections. Contract in kits.h. */
+#include <assert.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kitgate/kits.h"
+
+struct kg_kits {
+	struct kg_kit **buckets;
+	size_t nbuckets, count, max;
+	struct kg_kit *oldest, *newest;
+	uint64_t evicted;
+	struct kg_rejection ring[KG_KITS_REJECTIONS];
+	size_t ring_next, ring_count;
+};
+
+static uint32_t hash_mem(const char *s, size_t n)
+{
+	uint32_t h = 2166136261u;
+
+	while(n--){
+		h ^= (uint8_t)*s++;
+		h *= 16777619u;
+	}
+	return h;
+}
+
+struct kg_kits *kg_kits__new(size_t max_kits)
+{
+	struct kg_kits *k = calloc(1, sizeof(*k));
+	size_t nb = 64;
+
+	if(!k) return NULL;
+	while(nb < max_kits && nb < ((size_t)1 << 20)) nb *= 2;
+	k->buckets = calloc(nb, sizeof(*k->buckets));
+	if(!k->buckets){
+		free(k);
+		return NULL;
+	}
+	k->nbuckets = nb;
+	k->max = max_kits ? max_kits : 1;
+	return k;
+}
+
+void kg_kits__free(struct kg_kits *k)
+{
+	struct kg_kit *kit, *next;
+
+	if(!k) return;
+	for(kit = k->oldest; kit; kit = next){
+		next = kit->newer;
+		free(kit);
+	}
+	free(k->buckets);
+	free(k);
+}
+
+static void unlink_order(struct kg_kits *k, struct kg_kit *kit)
+{
+	if(kit->older) kit->older->newer = kit->newer; else k->oldest = kit->newer;
+	if(kit->newer) kit->newer->older = kit->older; else k->newest = kit->older;
+	kit->older = kit->newer = NULL;
+}
+
+static void link_newest(struct kg_kits *k, struct kg_kit *kit)
+{
+	kit->older = k->newest;
+	kit->newer = NULL;
+	if(k->newest) k->newest->newer = kit; else k->oldest = kit;
+	k->newest = kit;
+}
+
+struct kg_kit *kg_kits__find(struct kg_kits *k, const char *serial, size_t slen)
+{
+	uint32_t h = hash_mem(serial, slen);
+	struct kg_kit *kit;
+
+	for(kit = k->buckets[h & (k->nbuckets - 1)]; kit; kit = kit->hnext){
+		if(kit->hash == h && strlen(kit->serial) == slen && !memcmp(kit->serial, serial, slen)) return kit;
+	}
+	return NULL;
+}
+
+/* Evict the least recently seen offline kit. Returns 0, or -1 when every kit is online. */
+static int evict_one(struct kg_kits *k)
+{
+	struct kg_kit *kit, **pp;
+
+	for(kit = k->oldest; kit && kit->connections > 0; kit = kit->newer);
+	if(!kit) return -1;
+	for(pp = &k->buckets[kit->hash & (k->nbuckets - 1)]; *pp != kit; pp = &(*pp)->hnext) assert(*pp);
+	*pp = kit->hnext;
+	unlink_order(k, kit);
+	free(kit);
+	k->count--;
+	k->evicted++;
+	return 0;
+}
+
+struct kg_kit *kg_kits__get(struct kg_kits *k, const char *serial, size_t slen)
+{
+	struct kg_kit *kit;
+
+	if(slen == 0 || slen > KG_SERIAL_MAX) return NULL;
+	kit = kg_kits__find(k, serial, slen);
+	if(kit) return kit;
+	if(k->count >= k->max && evict_one(k) != 0) return NULL;
+	kit = calloc(1, sizeof(*kit));
+	if(!kit) return NULL;
+	memcpy(kit->serial, serial, slen);
+	kit->hash = hash_mem(serial, slen);
+	kit->hnext = k->buckets[kit->hash & (k->nbuckets - 1)];
+	k->buckets[kit->hash & (k->nbuckets - 1)] = kit;
+	link_newest(k, kit);
+	k->count++;
+	kit->dirty = true;
+	return kit;
+}
+
+void kg_kits__touch(struct kg_kits *k, struct kg_kit *kit, int64_t now_ms)
+{
+	kit->last_seen_ms = now_ms;
+	kit->dirty = true;
+	if(k->newest != kit){
+		unlink_order(k, kit);
+		link_newest(k, kit);
+	}
+}
+
+void kg_kits__session_open(struct kg_kits *k, struct kg_kit *kit, const char *client_id, int64_t now_ms)
+{
+	kit->connections++;
+	snprintf(kit->client_id, sizeof(kit->client_id), "%s", client_id ? client_id : "");
+	if(kit->nsessions == KG_KITS_SESSIONS){
+		memmove(kit->sessions[0], kit->sessions[1], sizeof(kit->sessions[0]) * (KG_KITS_SESSIONS - 1));
+		kit->nsessions--;
+	}
+	memcpy(kit->sessions[kit->nsessions++], kit->client_id, sizeof(kit->client_id));
+	kit->urgent = true;
+	kg_kits__touch(k, kit, now_ms);
+}
+
+void kg_kits__session_close(struct kg_kits *k, struct kg_kit *kit, const char *client_id, int64_t now_ms)
+{
+	int i;
+
+	if(kit->connections > 0) kit->connections--;
+	for(i = kit->nsessions - 1; client_id && i >= 0; i--){
+		if(strncmp(kit->sessions[i], client_id, KG_KITS_CLIENT_ID_MAX)) continue;
+		memmove(kit->sessions[i], kit->sessions[i + 1], sizeof(kit->sessions[0]) * (size_t)(kit->nsessions - 1 - i));
+		kit->nsessions--;
+		break;
+	}
+	if(kit->connections == 0) kit->nsessions = 0;
+	if(kit->nsessions > 0) memcpy(kit->client_id, kit->sessions[kit->nsessions - 1], sizeof(kit->client_id));
+	kit->urgent = true;
+	kg_kits__touch(k, kit, now_ms);
+}
+
+void kg_kits__foreach(struct kg_kits *k, void (*cb)(struct kg_kit *kit, void *arg), void *arg)
+{
+	struct kg_kit *kit, *older;
+
+	for(kit = k->newest; kit; kit = older){
+		older = kit->older;
+		cb(kit, arg);
+	}
+}
+
+size_t kg_kits__count(const struct kg_kits *k, size_t *online)
+{
+	const struct kg_kit *kit;
+
+	if(online){
+		*online = 0;
+		for(kit = k->newest; kit; kit = kit->older) *online += kit->connections > 0;
+	}
+	return k->count;
+}
+
+uint64_t kg_kits__evicted(const struct kg_kits *k)
+{
+	return k->evicted;
+}
+
+static void copy_trunc(char *dst, size_t cap, const char *src, size_t n)
+{
+	if(!src){
+		src = "";
+		n = 0;
+	}
+	if(n >= cap) n = cap - 1;
+	memcpy(dst, src, n);
+	dst[n] = '\0';
+}
+
+void kg_kits__reject(struct kg_kits *k, int64_t at_ms, enum kg_reason reason, const char *serial,
+		size_t slen, const char *topic, const char *detail)
+{
+	struct kg_rejection *r = &k->ring[k->ring_next];
+
+	r->at_ms = at_ms;
+	r->reason = reason;
+	copy_trunc(r->serial, sizeof(r->serial), serial, slen);
+	copy_trunc(r->topic, sizeof(r->topic), topic, topic ? strlen(topic) : 0);
+	copy_trunc(r->detail, sizeof(r->detail), detail, detail ? strlen(detail) : 0);
+	k->ring_next = (k->ring_next + 1) % KG_KITS_REJECTIONS;
+	if(k->ring_count < KG_KITS_REJECTIONS) k->ring_count++;
+}
+
+void kg_kits__rejections(const struct kg_kits *k, void (*cb)(const struct kg_rejection *r, void *arg), void *arg)
+{
+	size_t i;
+
+	for(i = 0; i < k->ring_count; i++){
+		cb(&k->ring[(k->ring_next + KG_KITS_REJECTIONS - 1 - i) % KG_KITS_REJECTIONS], arg);
+	}
+}
+
+/* JSON string body escaping for the few strings we print (client ids, addresses). */
+static size_t put_escaped(char *out, size_t cap, const char *s)
+{
+	size_t n = 0;
+
+	for(; *s; s++){
+		unsigned char c = (unsigned char)*s;
+		char tmp[8];
+		const char *e = tmp;
+		size_t elen;
+
+		if(c == '"' || c == '\\'){
+			tmp[0] = '\\';
+			tmp[1] = (char)c;
+			elen = 2;
+		}else if(c < 0x20){
+			elen = (size_t)snprintf(tmp, sizeof(tmp), "\\u%04x", c);
+		}else{
+			tmp[0] = (char)c;
+			elen = 1;
+		}
+		if(n + elen < cap) memcpy(out + n, e, elen);
+		n += elen;
+	}
+	if(cap) out[n < cap ? n : cap - 1] = '\0';
+	return n;
+}
+
+size_t kg_kits__format_json(const struct kg_kit *kit, char *buf, size_t cap)
+{
+	char cid[KG_KITS_CLIENT_ID_MAX * 6 + 1], addr[64 * 6 + 1], ser[KG_SERIAL_MAX * 6 + 1];
+	char at[32], seen[32];
+	size_t off;
+	int n, r, i;
+
+	put_escaped(cid, sizeof(cid), kit->client_id);
+	put_escaped(addr, sizeof(addr), kit->address);
+	put_escaped(ser, sizeof(ser), kit->serial);
+	if(kit->connected_at_ms) snprintf(at, sizeof(at), "%lld", (long long)kit->connected_at_ms); else strcpy(at, "null");
+	if(kit->last_seen_ms) snprintf(seen, sizeof(seen), "%lld", (long long)kit->last_seen_ms); else strcpy(seen, "null");
+	n = snprintf(buf, cap, "{\"serial\":\"%s\",\"online\":%s,\"client_id\":%s%s%s,\"sessions\":[",
+			ser, kit->connections > 0 ? "true" : "false",
+			cid[0] ? "\"" : "", cid[0] ? cid : "null", cid[0] ? "\"" : "");
+	if(n < 0) return 0;
+	off = (size_t)n;
+	for(i = 0; i < kit->nsessions; i++){
+		put_escaped(cid, sizeof(cid), kit->sessions[i]);
+		n = snprintf(off < cap ? buf + off : NULL, off < cap ? cap - off : 0, "%s\"%s\"", i ? "," : "", cid);
+		off += (size_t)n;
+	}
+	n = snprintf(off < cap ? buf + off : NULL, off < cap ? cap - off : 0, "],\"address\":%s%s%s,"
+			"\"protocol_version\":%d,\"connected_at\":%s,\"last_seen\":%s,\"accepted\":%llu,\"rejected\":{",
+			addr[0] ? "\"" : "", addr[0] ? addr : "null", addr[0] ? "\"" : "",
+			kit->protocol_version, at, seen, (unsigned long long)kit->accepted);
+	off += (size_t)n;
+	for(r = 1; r < KG_REASON_COUNT; r++){
+		n = snprintf(off < cap ? buf + off : NULL, off < cap ? cap - off : 0, "%s\"%s\":%llu",
+				r > 1 ? "," : "", kg_reason__name(r), (unsigned long long)kit->rejected[r]);
+		off += (size_t)n;
+	}
+	n = snprintf(off < cap ? buf + off : NULL, off < cap ? cap - off : 0, "}}");
+	off += (size_t)n;
+	return off;
+}

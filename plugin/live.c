@@ -1,0 +1,669 @@
+/* live.c -- the live view on the broker thread: rolling statistics and per-kit status published
+ * on MQTT, and the snapshot the HTTP endpoint serves. Broker thread only (callbacks and TICK);
+ * the HTTP server's threads meet it only through the kg_view.
+ *
+ * Kit connection state: mosquitto 2.0.11 has no CONNECT event. BASIC_AUTH (our callback is
+ * registered before any other and always defers) notes a pending session; authentication is
+ * synchronous, and a refused client is disconnected (MOSQ_EVT_DISCONNECT) in the same main-loop
+ * iteration, before the TICK that ends it; so a pending session still there at TICK is online.
+ * A kit's publish also marks it online (clients that never went through BASIC_AUTH, e.g. TLS
+ * identities). The struct mosquitto pointer of a pending session is compared, never dereferenced
+ * after its callback, and forgotten at the next TICK. */
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <mosquitto_broker.h>
+#include <mosquitto_plugin.h>
+#include <mosquitto.h>
+
+#include "kitgate/access.h"
+#include "kitgate/bridge.h"
+#include "kitgate/http.h"
+#include "kitgate/kits.h"
+#include "kitgate/snapshot.h"
+#include "kitgate/spool.h"
+#include "kitgate/stats.h"
+#include "kitgate/topic.h"
+#include "kitgate/view.h"
+#include "kitgate/handoff.h"
+#include "kitgate/worker.h"
+#include "kitgate_internal.h"
+
+#define PENDING_MAX 256          /* CONNECTs between two TICKs; past it they wait for a publish */
+#define KITS_MAX 100000          /* kits tracked; offline ones evicted past it */
+#define FLUSH_EVERY_MS 250       /* stats and status scan period */
+#define SNAPSHOT_EVERY_MS 500    /* HTTP snapshot period (only with http_listen) ... */
+#define SNAPSHOT_WANTED_MS 2000  /* ... and only while an HTTP reader asked within this time */
+#define KIT_STATUS_URGENT_MS 1000   /* online/offline changes: at most once a second per kit */
+#define KIT_STATUS_ROUTINE_MS 10000 /* counters and last_seen only */
+#define STATUS_TOPIC_PREFIX "$SYS/broker/kitgate/kits/"
+#define KITGATE_VERSION_STRING "0.2.0"
+
+struct pending {
+	const void *client;          /* identity only */
+	char serial[KG_SERIAL_MAX + 1];
+	char client_id[KG_KITS_CLIENT_ID_MAX + 1];
+	char address[64];
+	int protocol_version;
+	int64_t at_ms;
+};
+
+struct stats_route {
+	char *filter;
+	char *out;                   /* NULL: <topic>/stats */
+};
+
+struct kg_live {
+	struct kg_stats *stats;
+	struct kg_kits *kits;
+	struct kg_view *view;        /* NULL without http_listen */
+	struct kg_http *http;
+	struct pending pending[PENDING_MAX];
+	size_t npending;
+	struct stats_route *routes;
+	size_t nroutes;
+	int64_t next_flush_ms, next_snapshot_ms, started_ms;
+	uint64_t test_accepted;
+	uint64_t snapshot_ns, snapshots;   /* broker-thread CPU time spent building snapshots */
+};
+
+static int64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void copy_str(char *dst, size_t cap, const char *src)
+{
+	snprintf(dst, cap, "%s", src ? src : "");
+}
+
+/* A username that may be a kit: a valid serial and not a service user. */
+static bool is_kit_user(struct kg_plugin *p, const char *username)
+{
+	return username && kg_access__username_ok(username) && strlen(username) <= KG_SERIAL_MAX
+		&& !kg_config__is_service(&p->cfg, username);
+}
+
+/* ---- connection state ---------------------------------------------------------------------- */
+
+static void go_online(struct kg_plugin *p, struct kg_kit *kit, const char *client_id, const char *address,
+		int protocol_version, int64_t at_ms)
+{
+	copy_str(kit->address, sizeof(kit->address), address);
+	kit->protocol_version = protocol_version;
+	kit->connected_at_ms = at_ms;
+	kg_kits__session_open(p->live->kits, kit, client_id, at_ms);
+}
+
+static void promote(struct kg_plugin *p, const struct pending *pd)
+{
+	struct kg_kit *kit = kg_kits__get(p->live->kits, pd->serial, strlen(pd->serial));
+
+	if(kit) go_online(p, kit, pd->client_id, pd->address, pd->protocol_version, pd->at_ms);
+}
+
+/* Remove client from the pending list; returns whether it was there (and copies it out). */
+static bool take_pending(struct kg_live *l, const void *client, struct pending *out)
+{
+	size_t i;
+
+	for(i = 0; i < l->npending; i++){
+		if(l->pending[i].client != client) continue;
+		if(out) *out = l->pending[i];
+		l->pending[i] = l->pending[--l->npending];
+		return true;
+	}
+	return false;
+}
+
+static int on_basic_auth(int event, void *event_data, void *userdata)
+{
+	struct mosquitto_evt_basic_auth *ed = event_data;
+	struct kg_plugin *p = userdata;
+	struct kg_live *l = p->live;
+	struct pending *pd;
+
+	(void)event;
+	if(!is_kit_user(p, ed->username) || l->npending == PENDING_MAX) return MOSQ_ERR_PLUGIN_DEFER;
+	take_pending(l, ed->client, NULL); /* a re-sent CONNECT on the same socket */
+	pd = &l->pending[l->npending++];
+	pd->client = ed->client;
+	copy_str(pd->serial, sizeof(pd->serial), ed->username);
+	copy_str(pd->client_id, sizeof(pd->client_id), mosquitto_client_id(ed->client));
+	copy_str(pd->address, sizeof(pd->address), mosquitto_client_address(ed->client));
+	pd->protocol_version = mosquitto_client_protocol_version(ed->client);
+	pd->at_ms = now_ms();
+	return MOSQ_ERR_PLUGIN_DEFER;
+}
+
+static int on_disconnect(int event, void *event_data, void *userdata)
+{
+	struct mosquitto_evt_disconnect *ed = event_data;
+	struct kg_plugin *p = userdata;
+	const char *username = mosquitto_client_username(ed->client);
+	struct kg_kit *kit;
+
+	(void)event;
+	if(take_pending(p->live, ed->client, NULL)) return MOSQ_ERR_SUCCESS; /* refused or gone at once */
+	if(!is_kit_user(p, username)) return MOSQ_ERR_SUCCESS;
+	kit = kg_kits__find(p->live->kits, username, strlen(username));
+	if(!kit || kit->connections == 0) return MOSQ_ERR_SUCCESS;
+	kg_kits__session_close(p->live->kits, kit, mosquitto_client_id(ed->client), now_ms());
+	return MOSQ_ERR_SUCCESS;
+}
+
+/* ---- the MESSAGE-path hooks ------------------------------------------------------------------ */
+
+/* Whether client is logged in as this kit (a service user publishing for a kit is not the kit). */
+static bool is_own(const void *client, const char *serial, size_t slen)
+{
+	const char *u = mosquitto_client_username((const struct mosquitto *)client);
+
+	return u && strlen(u) == slen && !memcmp(u, serial, slen);
+}
+
+static void stats_key(char *out, size_t cap, const char *serial, size_t slen, int32_t peripheral, int32_t qt)
+{
+	snprintf(out, cap, "kit/%.*s/stats/%" PRId32 "/%" PRId32, (int)slen, serial, peripheral, qt);
+}
+
+void kg_live__measurement(struct kg_plugin *p, const void *client, const char *serial, size_t slen,
+		const char *topic, enum kg_reason r, const char *detail, const struct kg_record *rec)
+{
+	struct kg_live *l = p->live;
+	struct pending pd;
+	struct kg_kit *kit;
+	int64_t now = now_ms();
+	char key[KG_SERIAL_MAX + 48];
+
+	if(!l) return;
+	kit = kg_kits__get(l->kits, serial, slen);
+	if(kit){
+		if(client && take_pending(l, client, &pd)){
+			go_online(p, kit, pd.client_id, pd.address, pd.protocol_version, pd.at_ms);
+		}else if(client && kit->connections == 0 && is_own(client, serial, slen)){
+			go_online(p, kit, mosquitto_client_id((struct mosquitto *)client),
+					mosquitto_client_address((struct mosquitto *)client),
+					mosquitto_client_protocol_version((struct mosquitto *)client), now);
+		}
+		kg_kits__touch(l->kits, kit, now);
+		if(r == KG_OK) kit->accepted++; else kit->rejected[r]++;
+	}
+	if(r != KG_OK){
+		kg_kits__reject(l->kits, now, r, serial, slen, topic, detail);
+		return;
+	}
+	if(rec->kind != KG_KIND_RAW) return;
+	stats_key(key, sizeof(key), serial, slen, rec->peripheral, rec->quantity_type);
+	kg_stats__add(l->stats, key, rec->datetime_ms, rec->value, now);
+}
+
+void kg_live__other(struct kg_plugin *p, const char *topic, const void *payload, size_t len)
+{
+	struct kg_live *l = p->live;
+	char out[512];
+	double v;
+	size_t i;
+
+	if(!l) return;
+	for(i = 0; i < l->nroutes; i++){
+		if(!kg_topic__matches(l->routes[i].filter, topic)) continue;
+		if(l->routes[i].out){
+			copy_str(out, sizeof(out), l->routes[i].out);
+		}else if((size_t)snprintf(out, sizeof(out), "%s/stats", topic) >= sizeof(out)){
+			kg_stats__ignored(l->stats);
+			return;
+		}
+		if(kg_stats__parse_value(payload, len, p->cfg.stats_field, &v) != 0){
+			kg_stats__ignored(l->stats);
+			return;
+		}
+		kg_stats__add(l->stats, out, now_ms(), v, now_ms());
+		return;
+	}
+}
+
+/* ---- publishing on MQTT ------------------------------------------------------------------- */
+
+static void publish_stats(const struct kg_stats_view *v, void *arg)
+{
+	char buf[512];
+	size_t n = kg_stats__format_json(v, buf, sizeof(buf));
+
+	(void)arg;
+	if(n >= sizeof(buf)) return;
+	mosquitto_broker_publish_copy(NULL, v->key, (int)n, buf, 0, true, NULL);
+}
+
+struct kit_pub {
+	int64_t now;
+};
+
+static void publish_kit(struct kg_kit *kit, void *arg)
+{
+	struct kit_pub *kp = arg;
+	char topic[sizeof(STATUS_TOPIC_PREFIX) + KG_SERIAL_MAX];
+	char buf[2048];
+	size_t n;
+
+	if(!kit->dirty) return;
+	if(kp->now - kit->published_at_ms < (kit->urgent ? KIT_STATUS_URGENT_MS : KIT_STATUS_ROUTINE_MS)) return;
+	n = kg_kits__format_json(kit, buf, sizeof(buf));
+	if(n >= sizeof(buf)) return;
+	snprintf(topic, sizeof(topic), STATUS_TOPIC_PREFIX "%s", kit->serial);
+	mosquitto_broker_publish_copy(NULL, topic, (int)n, buf, 0, true, NULL);
+	kit->dirty = kit->urgent = false;
+	kit->published_at_ms = kp->now;
+}
+
+/* ---- test measurements from HTTP ------------------------------------------------------------ */
+
+static void run_test_requests(struct kg_plugin *p)
+{
+	const struct kg_stream *ms = &p->streams[KG_STREAM_MEASUREMENTS];
+	struct kg_live *l = p->live;
+	struct kg_test_req *req = kg_view__take_requests(l->view), *next;
+	uint8_t buf[KG_RECORD_MAX_FIXED];
+	size_t n;
+
+	for(; req; req = next){
+		enum kg_reason r = KG_OK;
+
+		next = req->next;
+		/* the rest of the broker's checks: the kits snapshot (auth postgres) */
+		if(p->auth.snap) r = kg_snapshot__check(p->auth.snap, req->rec.serial, strlen(req->rec.serial),
+				req->rec.peripheral, req->rec.quantity_type);
+		if(r != KG_OK){
+			req->reason = r;
+			kg_view__complete(l->view, req, 422, "kits snapshot");
+			continue;
+		}
+		n = kg_record__encode(&req->rec, buf, sizeof(buf));
+		if(n == 0 || n > sizeof(buf) || (ms->h && kg_handoff__push(ms->h, buf, (uint32_t)n) != 0)){
+			p->counters.rejected[KG_OVERLOAD]++;
+			kg_live__measurement(p, NULL, req->rec.serial, strlen(req->rec.serial), req->topic,
+					KG_OVERLOAD, "test measurement: queue full and spool unavailable", &req->rec);
+			req->reason = KG_OVERLOAD;
+			kg_view__complete(l->view, req, 503, "queue full and spool unavailable");
+			continue;
+		}
+		p->counters.accepted++;
+		l->test_accepted++;
+		kg_live__measurement(p, NULL, req->rec.serial, strlen(req->rec.serial), req->topic, KG_OK, NULL, &req->rec);
+		mosquitto_broker_publish_copy(NULL, req->topic, (int)req->len, req->payload, 1, false, NULL);
+		kg_view__complete(l->view, req, 202, ms->h ? "accepted: handed to the sink and published"
+				: "accepted: published (sink none)");
+	}
+}
+
+/* ---- the snapshot for HTTP ------------------------------------------------------------------ */
+
+static const char *sink_name(enum kg_sink_kind k)
+{
+	return k == KG_SINK_POSTGRES ? "postgres" : k == KG_SINK_KAFKA ? "kafka" : "none";
+}
+
+static void add_stats_fields(cJSON *o, const struct kg_stats_view *v)
+{
+	static const char *const avg[] = { "avg_1min", "avg_5min", "avg_30min" };
+	static const char *const cnt[] = { "count_1min", "count_5min", "count_30min" };
+	int w;
+
+	for(w = 0; w < KG_STATS_WINDOWS; w++){
+		if(v->count[w]) cJSON_AddNumberToObject(o, avg[w], v->avg[w]); else cJSON_AddNullToObject(o, avg[w]);
+	}
+	for(w = 0; w < KG_STATS_WINDOWS; w++) cJSON_AddNumberToObject(o, cnt[w], (double)v->count[w]);
+	if(v->has_latest){
+		cJSON_AddNumberToObject(o, "latest", v->latest);
+		cJSON_AddNumberToObject(o, "latest_at", (double)v->latest_at);
+	}else{
+		cJSON_AddNullToObject(o, "latest");
+		cJSON_AddNullToObject(o, "latest_at");
+	}
+}
+
+struct snap_ctx {
+	struct kg_live *l;
+	cJSON *kits, *streams, *rej;
+};
+
+static void snap_kit(struct kg_kit *kit, void *arg)
+{
+	struct snap_ctx *c = arg;
+	char buf[2048];
+	size_t n = kg_kits__format_json(kit, buf, sizeof(buf));
+	cJSON *o = n < sizeof(buf) ? cJSON_ParseWithLength(buf, n) : NULL;
+
+	kit->scratch = o;
+	if(!o) return;
+	cJSON_AddItemToObject(o, "streams", cJSON_CreateArray());
+	cJSON_AddItemToArray(c->kits, o);
+}
+
+static void snap_stream(const struct kg_stats_view *v, void *arg)
+{
+	struct snap_ctx *c = arg;
+	struct kg_kit *kit = NULL;
+	cJSON *o = cJSON_CreateObject();
+	const char *s, *e;
+	long per = 0, qt = 0;
+
+	if(!o) return;
+	cJSON_AddStringToObject(o, "topic", v->key);
+	if(!strncmp(v->key, "kit/", 4) && (e = strstr(v->key + 4, "/stats/")) != NULL){
+		s = v->key + 4;
+		kit = kg_kits__find(c->l->kits, s, (size_t)(e - s));
+		if(sscanf(e + 7, "%ld/%ld", &per, &qt) == 2){
+			cJSON_AddNumberToObject(o, "peripheral", (double)per);
+			cJSON_AddNumberToObject(o, "quantity_type", (double)qt);
+		}
+	}
+	add_stats_fields(o, v);
+	if(kit && kit->scratch){
+		cJSON_AddItemToArray(cJSON_GetObjectItemCaseSensitive(kit->scratch, "streams"), o);
+	}else{
+		cJSON_AddItemToArray(c->streams, o);
+	}
+}
+
+static void snap_rejection(const struct kg_rejection *r, void *arg)
+{
+	struct snap_ctx *c = arg;
+	cJSON *o = cJSON_CreateObject();
+
+	if(!o) return;
+	cJSON_AddNumberToObject(o, "at", (double)r->at_ms);
+	cJSON_AddStringToObject(o, "reason", kg_reason__name(r->reason));
+	cJSON_AddStringToObject(o, "serial", r->serial);
+	cJSON_AddStringToObject(o, "topic", r->topic);
+	cJSON_AddStringToObject(o, "detail", r->detail);
+	cJSON_AddItemToArray(c->rej, o);
+}
+
+static void clear_scratch(struct kg_kit *kit, void *arg)
+{
+	(void)arg;
+	kit->scratch = NULL;
+}
+
+/* A growing text buffer for the metrics; on out of memory the text is dropped. */
+struct text {
+	char *s;
+	size_t len, cap;
+	bool failed;
+};
+
+static void put(struct text *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void put(struct text *t, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	if(t->failed) return;
+	for(;;){
+		va_start(ap, fmt);
+		n = vsnprintf(t->s ? t->s + t->len : NULL, t->s ? t->cap - t->len : 0, fmt, ap);
+		va_end(ap);
+		if(n < 0){
+			t->failed = true;
+			return;
+		}
+		if(t->s && t->len + (size_t)n < t->cap){
+			t->len += (size_t)n;
+			return;
+		}
+		size_t ncap = t->cap ? t->cap * 2 : 8192;
+		while(ncap < t->len + (size_t)n + 1) ncap *= 2;
+		char *ns = realloc(t->s, ncap);
+		if(!ns){
+			t->failed = true;
+			return;
+		}
+		t->s = ns;
+		t->cap = ncap;
+	}
+}
+
+static void metric(struct text *t, const char *name, const char *type, const char *help, double v)
+{
+	put(t, "# HELP %s %s\n# TYPE %s %s\n%s %.17g\n", name, help, name, type, name, v);
+}
+
+static char *build_metrics(struct kg_plugin *p, const struct kg_spool_stats *sst, size_t depth,
+		bool spilling, size_t nkits, size_t online, const struct kg_stats_counters *sc,
+		const struct kg_worker_stats *ws)
+{
+	struct kg_counters *c = &p->counters;
+	struct text t = {0};
+	uint64_t handed = c->accepted, settled = ws->settled;
+	unsigned long long http[3] = {0, 0, 0};
+	int r;
+
+	metric(&t, "kitgate_measurements_accepted_total", "counter", "Measurements accepted by validation.", (double)c->accepted);
+	put(&t, "# HELP kitgate_measurements_rejected_total Measurements rejected inside the broker, by reason.\n"
+			"# TYPE kitgate_measurements_rejected_total counter\n");
+	for(r = 1; r < KG_REASON_COUNT; r++){
+		put(&t, "kitgate_measurements_rejected_total{reason=\"%s\"} %llu\n", kg_reason__name(r),
+				(unsigned long long)c->rejected[r]);
+	}
+	metric(&t, "kitgate_bridge_forwarded_total", "counter", "Messages handed to the Kafka bridge.", (double)c->bridge_forwarded);
+	put(&t, "# HELP kitgate_sink_connected Whether the sink (%s) is connected.\n# TYPE kitgate_sink_connected gauge\n"
+			"kitgate_sink_connected %d\n", sink_name(p->cfg.sink),
+			ws->sink.connected ? 1 : 0);
+	metric(&t, "kitgate_sink_settled_total", "counter", "Records the sink is done with.", (double)settled);
+	metric(&t, "kitgate_sink_inserted_total", "counter", "Rows written by the sink.", (double)ws->sink.written);
+	metric(&t, "kitgate_sink_duplicates_total", "counter", "Records the sink already had.", (double)ws->sink.duplicates);
+	metric(&t, "kitgate_sink_errors_total", "counter", "Sink errors.", (double)ws->sink.errors);
+	metric(&t, "kitgate_sink_reconnects_total", "counter", "Sink reconnects.", (double)ws->sink.reconnects);
+	metric(&t, "kitgate_sink_lag_records", "gauge", "Records handed off since start that the sink has not settled yet.",
+			(double)(handed > settled ? handed - settled : 0));
+	metric(&t, "kitgate_queue_depth", "gauge", "Records waiting in the in-memory hand-off queue.", (double)depth);
+	metric(&t, "kitgate_queue_spilling", "gauge", "1 while new records go to the spool only.", spilling ? 1 : 0);
+	metric(&t, "kitgate_spool_enabled", "gauge", "1 when the on-disk spool is in use.", p->streams[KG_STREAM_MEASUREMENTS].spool ? 1 : 0);
+	metric(&t, "kitgate_spool_bytes", "gauge", "Data bytes in live spool segments.", (double)sst->bytes);
+	metric(&t, "kitgate_spool_backlog_bytes", "gauge", "Spool bytes after the sink's checkpoint.",
+			(double)(sst->end > sst->checkpoint ? sst->end - sst->checkpoint : 0));
+	metric(&t, "kitgate_spool_append_errors_total", "counter", "Failed spool appends.", (double)sst->append_errors);
+	metric(&t, "kitgate_kits_known", "gauge", "Kits the live view tracks.", (double)nkits);
+	metric(&t, "kitgate_kits_online", "gauge", "Kits with an open session.", (double)online);
+	metric(&t, "kitgate_stats_streams", "gauge", "Streams with rolling statistics.", (double)sc->streams);
+	metric(&t, "kitgate_stats_samples", "gauge", "Samples held for rolling statistics.", (double)sc->samples);
+	metric(&t, "kitgate_stats_evicted_total", "counter", "Streams evicted at stats_max_streams.", (double)sc->evicted);
+	metric(&t, "kitgate_stats_samples_dropped_total", "counter", "Samples dropped at stats_max_samples.", (double)sc->samples_dropped);
+	metric(&t, "kitgate_stats_ignored_total", "counter", "Non-numeric payloads on stats topics.", (double)sc->ignored);
+	metric(&t, "kitgate_stats_published_total", "counter", "Statistics messages published.", (double)sc->published);
+	metric(&t, "kitgate_broker_thread_seconds_per_message", "gauge", "Mean broker-thread time per message in the MESSAGE callback.",
+			c->broker_msgs ? (double)c->broker_ns / (double)c->broker_msgs / 1e9 : 0);
+	metric(&t, "kitgate_http_snapshot_seconds_total", "counter", "Broker-thread CPU time spent building HTTP snapshots.",
+			(double)p->live->snapshot_ns / 1e9);
+	metric(&t, "kitgate_http_snapshots_total", "counter", "HTTP snapshots built.", (double)p->live->snapshots);
+	if(p->live->http) kg_http__counts(p->live->http, http);
+	put(&t, "# HELP kitgate_http_responses_total HTTP responses by status class.\n"
+			"# TYPE kitgate_http_responses_total counter\n"
+			"kitgate_http_responses_total{code=\"2xx\"} %llu\nkitgate_http_responses_total{code=\"4xx\"} %llu\n"
+			"kitgate_http_responses_total{code=\"5xx\"} %llu\n", http[0], http[1], http[2]);
+	if(t.failed){
+		free(t.s);
+		return NULL;
+	}
+	return t.s;
+}
+
+static void publish_snapshot(struct kg_plugin *p, int64_t now)
+{
+	struct kg_live *l = p->live;
+	struct kg_counters *c = &p->counters;
+	struct kg_stats_counters sc;
+	struct kg_spool_stats sst;
+	struct snap_ctx ctx = { l, NULL, NULL, NULL };
+	bool spilling = false;
+	const struct kg_stream *ms = &p->streams[KG_STREAM_MEASUREMENTS];
+	struct kg_worker_stats ws;
+	size_t depth = ms->h ? kg_handoff__depth(ms->h, &spilling, NULL) : 0, nkits, online;
+	cJSON *root = cJSON_CreateObject(), *st, *o;
+	int r;
+
+	if(!root) return;
+	memset(&sst, 0, sizeof(sst));
+	if(ms->spool) kg_spool__stats(ms->spool, &sst);
+	memset(&ws, 0, sizeof(ws));
+	if(ms->worker) kg_worker__stats(ms->worker, &ws);
+	kg_stats__counters(l->stats, &sc);
+	nkits = kg_kits__count(l->kits, &online);
+
+	cJSON_AddNumberToObject(root, "now", (double)now);
+	st = cJSON_AddObjectToObject(root, "status");
+	cJSON_AddStringToObject(st, "version", KITGATE_VERSION_STRING);
+	cJSON_AddNumberToObject(st, "started_at", (double)l->started_ms);
+	cJSON_AddNumberToObject(st, "accepted", (double)c->accepted);
+	o = cJSON_AddObjectToObject(st, "rejected");
+	for(r = 1; r < KG_REASON_COUNT; r++) cJSON_AddNumberToObject(o, kg_reason__name(r), (double)c->rejected[r]);
+	o = cJSON_AddObjectToObject(st, "sink");
+	cJSON_AddStringToObject(o, "kind", sink_name(p->cfg.sink));
+	cJSON_AddBoolToObject(o, "connected", ws.sink.connected);
+	cJSON_AddNumberToObject(o, "settled", (double)ws.settled);
+	cJSON_AddNumberToObject(o, "inserted", (double)ws.sink.written);
+	cJSON_AddNumberToObject(o, "duplicates", (double)ws.sink.duplicates);
+	cJSON_AddNumberToObject(o, "errors", (double)ws.sink.errors);
+	cJSON_AddNumberToObject(o, "reconnects", (double)ws.sink.reconnects);
+	cJSON_AddNumberToObject(o, "lag_records", (double)(c->accepted > ws.settled ? c->accepted - ws.settled : 0));
+	cJSON_AddNumberToObject(st, "queue_depth", (double)depth);
+	cJSON_AddBoolToObject(st, "spilling", spilling);
+	o = cJSON_AddObjectToObject(st, "spool");
+	cJSON_AddBoolToObject(o, "enabled", ms->spool != NULL);
+	cJSON_AddNumberToObject(o, "bytes", (double)sst.bytes);
+	cJSON_AddNumberToObject(o, "backlog_bytes", (double)(sst.end > sst.checkpoint ? sst.end - sst.checkpoint : 0));
+	cJSON_AddNumberToObject(o, "append_errors", (double)sst.append_errors);
+	o = cJSON_AddObjectToObject(st, "kits");
+	cJSON_AddNumberToObject(o, "known", (double)nkits);
+	cJSON_AddNumberToObject(o, "online", (double)online);
+	cJSON_AddNumberToObject(o, "evicted", (double)kg_kits__evicted(l->kits));
+	o = cJSON_AddObjectToObject(st, "stats");
+	cJSON_AddNumberToObject(o, "streams", (double)sc.streams);
+	cJSON_AddNumberToObject(o, "samples", (double)sc.samples);
+	cJSON_AddNumberToObject(o, "evicted", (double)sc.evicted);
+	cJSON_AddNumberToObject(o, "samples_dropped", (double)sc.samples_dropped);
+	cJSON_AddNumberToObject(o, "too_old", (double)sc.too_old);
+	cJSON_AddNumberToObject(o, "ignored", (double)sc.ignored);
+	cJSON_AddNumberToObject(st, "test_measurements", (double)l->test_accepted);
+
+	ctx.kits = cJSON_AddArrayToObject(root, "kits");
+	ctx.streams = cJSON_AddArrayToObject(root, "streams");
+	ctx.rej = cJSON_AddArrayToObject(root, "rejections");
+	if(ctx.kits && ctx.streams && ctx.rej){
+		kg_kits__foreach(l->kits, snap_kit, &ctx);
+		kg_stats__foreach(l->stats, snap_stream, &ctx);
+		kg_kits__foreach(l->kits, clear_scratch, NULL);
+		kg_kits__rejections(l->kits, snap_rejection, &ctx);
+	}
+	kg_view__publish(l->view, root, build_metrics(p, &sst, depth, spilling, nkits, online, &sc, &ws), now);
+}
+
+/* ---- lifecycle ------------------------------------------------------------------------------ */
+
+void kg_live__tick(struct kg_plugin *p)
+{
+	struct kg_live *l = p->live;
+	struct kit_pub kp;
+	int64_t now;
+	size_t i;
+
+	if(!l) return;
+	now = now_ms();
+	for(i = 0; i < l->npending; i++) promote(p, &l->pending[i]);
+	l->npending = 0;
+	if(l->view) run_test_requests(p);
+	if(now >= l->next_flush_ms){
+		l->next_flush_ms = now + FLUSH_EVERY_MS;
+		kg_stats__flush(l->stats, now, 1000, publish_stats, NULL);
+		kp.now = now;
+		kg_kits__foreach(l->kits, publish_kit, &kp);
+	}
+	if(l->view && now >= l->next_snapshot_ms && kg_view__wanted(l->view, SNAPSHOT_WANTED_MS)){
+		struct timespec a, b;
+
+		l->next_snapshot_ms = now + SNAPSHOT_EVERY_MS;
+		clock_gettime(CLOCK_THREAD_CPUTIME_ID, &a);
+		publish_snapshot(p, now);
+		clock_gettime(CLOCK_THREAD_CPUTIME_ID, &b);
+		l->snapshot_ns += (uint64_t)((b.tv_sec - a.tv_sec) * 1000000000LL + (b.tv_nsec - a.tv_nsec));
+		l->snapshots++;
+	}
+}
+
+static void live_free(struct kg_live *l)
+{
+	size_t i;
+
+	if(!l) return;
+	if(l->view) kg_view__stop(l->view);
+	if(l->http) kg_http__stop(l->http);
+	kg_view__free(l->view);
+	kg_stats__free(l->stats);
+	kg_kits__free(l->kits);
+	for(i = 0; i < l->nroutes; i++){
+		free(l->routes[i].filter);
+		free(l->routes[i].out);
+	}
+	free(l->routes);
+	free(l);
+}
+
+int kg_live__init(struct kg_plugin *p)
+{
+	struct kg_live *l = calloc(1, sizeof(*l));
+	char err[300];
+	size_t i;
+
+	if(!l) return -1;
+	l->started_ms = now_ms();
+	l->stats = kg_stats__new(p->cfg.stats_max_streams, p->cfg.stats_max_samples);
+	l->kits = kg_kits__new(KITS_MAX);
+	l->routes = p->cfg.nstats_topics ? calloc(p->cfg.nstats_topics, sizeof(*l->routes)) : NULL;
+	if(!l->stats || !l->kits || (p->cfg.nstats_topics && !l->routes)) goto oom;
+	for(i = 0; i < p->cfg.nstats_topics; i++){
+		const char *s = p->cfg.stats_topics[i], *eq = strchr(s, '=');
+
+		l->routes[i].filter = strndup(s, eq ? (size_t)(eq - s) : strlen(s));
+		l->routes[i].out = eq ? strdup(eq + 1) : NULL;
+		l->nroutes++;
+		if(!l->routes[i].filter || (eq && !l->routes[i].out)) goto oom;
+	}
+	if(p->cfg.http_listen){
+		l->view = kg_view__new();
+		if(!l->view) goto oom;
+		l->http = kg_http__start(&p->cfg, &p->ingest.limits, l->view, err, sizeof(err));
+		if(!l->http){
+			kg_log(KG_LOG_ERROR, "http_listen %s: %s; the HTTP endpoint is OFF", p->cfg.http_listen, err);
+		}else{
+			kg_log(KG_LOG_INFO, "HTTP endpoint on %s (%s)", p->cfg.http_listen,
+					p->cfg.http_password_file ? "Basic auth: service users of http_password_file" : "no authentication");
+		}
+	}
+	p->live = l;
+	if(mosquitto_callback_register(p->pid, MOSQ_EVT_BASIC_AUTH, on_basic_auth, NULL, p) != MOSQ_ERR_SUCCESS
+			|| mosquitto_callback_register(p->pid, MOSQ_EVT_DISCONNECT, on_disconnect, NULL, p) != MOSQ_ERR_SUCCESS){
+		kg_live__cleanup(p);
+		return -1;
+	}
+	return 0;
+oom:
+	live_free(l);
+	return -1;
+}
+
+void kg_live__cleanup(struct kg_plugin *p)
+{
+	if(!p->live) return;
+	mosquitto_callback_unregister(p->pid, MOSQ_EVT_BASIC_AUTH, on_basic_auth, NULL);
+	mosquitto_callback_unregister(p->pid, MOSQ_EVT_DISCONNECT, on_disconnect, NULL);
+	live_free(p->live);
+	p->live = NULL;
+}

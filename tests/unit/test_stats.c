@@ -1,0 +1,212 @@
+/* test_stats.c -- rolling window statistics: hand-computed windows, both ends inclusive, empty
+ * windows, out-of-order samples, the per-stream sample cap, stream eviction, JSON and parsing. */
+#include <math.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "kitgate/stats.h"
+
+#define NOW 1700000000000LL
+
+struct grab {
+	int calls;
+	struct kg_stats_view v;
+	char json[256];
+};
+
+static void grab_cb(const struct kg_stats_view *v, void *arg)
+{
+	struct grab *g = arg;
+
+	g->calls++;
+	g->v = *v;
+	kg_stats__format_json(v, g->json, sizeof(g->json));
+}
+
+static void test_exercise_cases(void **state)
+{
+	struct kg_stats *st = kg_stats__new(10, 100);
+	struct grab g = {0};
+
+	(void)state;
+	assert_int_equal(kg_stats__add(st, "a", NOW - 1000, 57, NOW), 0);
+	assert_int_equal(kg_stats__add(st, "a", NOW, 43, NOW), 0);
+	assert_int_equal(kg_stats__flush(st, NOW, 1000, grab_cb, &g), 1);
+	assert_string_equal(g.json, "{\"avg_1min\":50,\"avg_5min\":50,\"avg_30min\":50,\"count_1min\":2,"
+			"\"count_5min\":2,\"count_30min\":2,\"latest\":43,\"latest_at\":1700000000000}");
+	kg_stats__free(st);
+}
+
+static void test_window_edges(void **state)
+{
+	struct kg_stats *st = kg_stats__new(10, 100);
+	struct grab g = {0};
+
+	(void)state;
+	/* exactly 60 s old: in the 1-minute window; 61 s old: not */
+	kg_stats__add(st, "edge", NOW - 60000, 10, NOW);
+	kg_stats__add(st, "edge", NOW - 61000, 20, NOW);
+	kg_stats__flush(st, NOW, 0, grab_cb, &g);
+	assert_int_equal(g.v.count[0], 1);
+	assert_true(g.v.avg[0] == 10);
+	assert_int_equal(g.v.count[1], 2);
+	assert_true(g.v.avg[1] == 15);
+	/* latest is by measurement time, not arrival */
+	assert_true(g.v.latest == 10);
+	assert_int_equal(g.v.latest_at, NOW - 60000);
+
+	/* one second later the 1-minute window is empty: null, and republished */
+	g.calls = 0;
+	assert_int_equal(kg_stats__flush(st, NOW + 1000, 1000, grab_cb, &g), 1);
+	assert_int_equal(g.v.count[0], 0);
+	assert_non_null(strstr(g.json, "\"avg_1min\":null"));
+	assert_non_null(strstr(g.json, "\"avg_5min\":15"));
+	/* nothing changed: not republished */
+	assert_int_equal(kg_stats__flush(st, NOW + 2500, 1000, grab_cb, &g), 0);
+	/* 5 minutes: sample at NOW-61000 leaves at NOW+239001 */
+	assert_int_equal(kg_stats__flush(st, NOW + 239000, 1000, grab_cb, &g), 0);
+	assert_int_equal(kg_stats__flush(st, NOW + 239001, 1000, grab_cb, &g), 1);
+	assert_int_equal(g.v.count[1], 1);
+	assert_true(g.v.avg[1] == 10);
+	/* all windows empty after 30 minutes */
+	kg_stats__flush(st, NOW + 1800000 - 60000 + 1, 1000, grab_cb, &g);
+	assert_non_null(strstr(g.json, "\"avg_1min\":null,\"avg_5min\":null,\"avg_30min\":null,"
+				"\"count_1min\":0,\"count_5min\":0,\"count_30min\":0,\"latest\":10"));
+	kg_stats__free(st);
+}
+
+static void test_rate_limit(void **state)
+{
+	struct kg_stats *st = kg_stats__new(10, 100);
+	struct grab g = {0};
+
+	(void)state;
+	kg_stats__add(st, "r", NOW, 1, NOW);
+	assert_int_equal(kg_stats__flush(st, NOW, 1000, grab_cb, &g), 1);
+	kg_stats__add(st, "r", NOW + 10, 2, NOW + 10);
+	assert_int_equal(kg_stats__flush(st, NOW + 999, 1000, grab_cb, &g), 0); /* under a second */
+	assert_int_equal(kg_stats__flush(st, NOW + 1000, 1000, grab_cb, &g), 1);
+	assert_true(g.v.avg[0] == 1.5);
+	kg_stats__free(st);
+}
+
+static void test_out_of_order_and_too_old(void **state)
+{
+	struct kg_stats *st = kg_stats__new(10, 100);
+	struct grab g = {0};
+
+	(void)state;
+	kg_stats__add(st, "o", NOW - 10000, 4, NOW);
+	kg_stats__add(st, "o", NOW - 200000, 100, NOW); /* 5-min window only, inserted before */
+	kg_stats__add(st, "o", NOW - 5000, 6, NOW);
+	assert_int_equal(kg_stats__add(st, "o", NOW - 1800001, 1e9, NOW), 1); /* too old */
+	kg_stats__flush(st, NOW, 0, grab_cb, &g);
+	assert_int_equal(g.v.count[0], 2);
+	assert_true(g.v.avg[0] == 5);
+	assert_int_equal(g.v.count[1], 3);
+	assert_true(fabs(g.v.avg[1] - 110.0 / 3) < 1e-12);
+	assert_int_equal(g.v.count[2], 3);
+	assert_true(g.v.latest == 6);
+	/* expiry of the out-of-order sample from the 5-min window */
+	kg_stats__flush(st, NOW + 100001, 0, grab_cb, &g);
+	assert_int_equal(g.v.count[1], 2);
+	assert_true(g.v.avg[1] == 5);
+	assert_int_equal(g.v.count[0], 0);
+	kg_stats__free(st);
+}
+
+static void test_sample_cap(void **state)
+{
+	struct kg_stats *st = kg_stats__new(10, 4);
+	struct kg_stats_counters c;
+	struct grab g = {0};
+	int i;
+
+	(void)state;
+	for(i = 0; i < 10; i++) kg_stats__add(st, "cap", NOW - 10 + i, i, NOW);
+	kg_stats__flush(st, NOW, 0, grab_cb, &g);
+	assert_int_equal(g.v.count[2], 4);
+	assert_true(g.v.avg[0] == 7.5); /* 6,7,8,9 */
+	kg_stats__counters(st, &c);
+	assert_int_equal(c.samples_dropped, 6);
+	assert_int_equal(c.samples, 4);
+	kg_stats__free(st);
+}
+
+static void test_eviction(void **state)
+{
+	struct kg_stats *st = kg_stats__new(2, 8);
+	struct kg_stats_counters c;
+	struct grab g = {0};
+
+	(void)state;
+	kg_stats__add(st, "s1", NOW, 1, NOW);
+	kg_stats__add(st, "s2", NOW, 2, NOW);
+	kg_stats__add(st, "s1", NOW + 1, 1, NOW + 1); /* s2 is now the least recently updated */
+	kg_stats__add(st, "s3", NOW + 2, 3, NOW + 2);
+	kg_stats__counters(st, &c);
+	assert_int_equal(c.streams, 2);
+	assert_int_equal(c.evicted, 1);
+	assert_int_equal(c.samples, 3);
+	g.calls = 0;
+	kg_stats__flush(st, NOW + 2, 0, grab_cb, &g);
+	assert_int_equal(g.calls, 2);
+	assert_string_equal(g.v.key, "s1"); /* oldest last */
+	kg_stats__free(st);
+}
+
+static void test_many_samples_stay_exact(void **state)
+{
+	struct kg_stats *st = kg_stats__new(1, 4096);
+	struct grab g = {0};
+	int64_t t;
+
+	(void)state;
+	/* 1 Hz for an hour of 0.1 steps: the compensated sums must not drift */
+	for(t = 0; t < 3600; t++) kg_stats__add(st, "x", NOW + t * 1000, 0.1 * (double)(t % 10), NOW + t * 1000);
+	kg_stats__flush(st, NOW + 3599 * 1000, 0, grab_cb, &g);
+	assert_int_equal(g.v.count[0], 61);
+	assert_int_equal(g.v.count[2], 1801);
+	assert_true(fabs(g.v.avg[2] - (0.45 * 1800 + 0.9) / 1801) < 1e-12);
+	kg_stats__free(st);
+}
+
+static void test_parse_value(void **state)
+{
+	double d = 0;
+
+	(void)state;
+	assert_int_equal(kg_stats__parse_value("21.5", 4, "value", &d), 0);
+	assert_true(d == 21.5);
+	assert_int_equal(kg_stats__parse_value(" -3 \n", 5, "value", &d), 0);
+	assert_true(d == -3);
+	assert_int_equal(kg_stats__parse_value("{\"value\":7,\"x\":1}", 17, "value", &d), 0);
+	assert_true(d == 7);
+	assert_int_equal(kg_stats__parse_value("{\"t\":7}", 7, "t", &d), 0);
+	assert_int_equal(kg_stats__parse_value("{\"value\":\"7\"}", 13, "value", &d), -1);
+	assert_int_equal(kg_stats__parse_value("hello", 5, "value", &d), -1);
+	assert_int_equal(kg_stats__parse_value("nan", 3, "value", &d), -1);
+	assert_int_equal(kg_stats__parse_value("1e999", 5, "value", &d), -1);
+	assert_int_equal(kg_stats__parse_value("12abc", 5, "value", &d), -1);
+	assert_int_equal(kg_stats__parse_value("", 0, "value", &d), -1);
+	assert_int_equal(kg_stats__parse_value("{\"value\":", 9, "value", &d), -1);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_exercise_cases),
+		cmocka_unit_test(test_window_edges),
+		cmocka_unit_test(test_rate_limit),
+		cmocka_unit_test(test_out_of_order_and_too_old),
+		cmocka_unit_test(test_sample_cap),
+		cmocka_unit_test(test_eviction),
+		cmocka_unit_test(test_many_samples_stay_exact),
+		cmocka_unit_test(test_parse_value),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
