@@ -75,6 +75,9 @@ df -k "$mnt" | tail -n 1
 spooled=$(jq -r .pending_records <"$KG_SCRATCH/full.stat")
 echo "spooled before the crash: $spooled"
 [ "${spooled:-0}" -gt 1000 ] && kg_pass "the spool filled up ($spooled records)" || kg_fail "spooled: $spooled"
+acked=$(tail -n 1 "$KG_SCRATCH/full.loadgen" | field acked)
+[ "${acked:-0}" -le "${spooled:-0}" ] && kg_pass "no acknowledgement without the spool: acked $acked <= spooled $spooled" \
+	|| kg_fail "acked $acked > spooled $spooled"
 kg_broker_kill
 avail=$(df -k --output=avail "$mnt" | tail -n 1)
 [ "$avail" -lt 200 ] && kg_pass "the disk is still full at restart (${avail} KiB free)" || echo "note: ${avail} KiB free at restart"
