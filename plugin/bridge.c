@@ -1,6 +1,7 @@
 /* bridge.c -- UNS-style MQTT -> Kafka routes: which topics are bridged, Kafka topic naming, JSON attribute filtering. */
 #include <assert.h>
 #include <math.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -8,7 +9,19 @@
 #include <cjson/cJSON.h>
 
 #include "kitgate/bridge.h"
+#include "kitgate/log.h"
+#include "kitgate/ratelimit.h"
+#include "kitgate/sparkplug.h"
 #include "kitgate/topic.h"
+
+/* Sparkplug B payloads that did not decode (forwarded unchanged), process-wide. */
+static _Atomic uint64_t undecodable;
+
+/* Contract in bridge.h. */
+uint64_t kg_bridge__undecodable(void)
+{
+	return atomic_load_explicit(&undecodable, memory_order_relaxed);
+}
 
 /* Contract in bridge.h. */
 int kg_bridge__wanted(const struct kg_config *cfg, const char *topic)
@@ -102,20 +115,60 @@ static int64_t number_to_ms(const cJSON *item)
 	return (int64_t)v;
 }
 
-/* Contract in bridge.h. The payload must parse as one JSON value with only whitespace after it
- * (cJSON's length-limited parser; nesting depth is cJSON's limit, 1000); anything else is
- * "non-JSON" and is forwarded as is. The timestamp is read before attributes are removed, so a
- * timestamp attribute that is also ignored still sets the Kafka timestamp. The output is
+/* A Sparkplug B payload that did not decode: counted, and logged at most once a second per
+ * thread (the limiter is thread-local: the plugin's worker and a tool's threads each own one). */
+static void note_undecodable(const char *topic, int rc)
+{
+	static _Thread_local struct kg_ratelimit rl;
+	uint64_t suppressed;
+
+	atomic_fetch_add_explicit(&undecodable, 1, memory_order_relaxed);
+	if(kg_ratelimit__allow(&rl, &suppressed)){
+		kg_log(KG_LOG_WARNING, "bridge: payload on \"%s\" is not a valid Sparkplug B payload (%s); "
+				"forwarded unchanged (+%llu more suppressed)", topic,
+				rc == KG_SPARKPLUG_INVALID ? "protobuf, nesting, UTF-8 or array error" : "error",
+				(unsigned long long)suppressed);
+	}
+}
+
+/* Parse a JSON payload: one JSON object with only whitespace after it (cJSON's length-limited
+ * parser; nesting depth is cJSON's limit, 1000). NULL for anything else, including out of
+ * memory (cJSON cannot tell it from invalid JSON). */
+static cJSON *parse_object(const uint8_t *payload, size_t len)
+{
+	const char *end = NULL;
+	cJSON *root = cJSON_ParseWithLengthOpts((const char *)payload, len, &end, 0);
+
+	if(!root) return NULL;
+	if(!cJSON_IsObject(root)) goto not_object;
+	if(end){
+		const char *stop = (const char *)payload + len;
+
+		while(end < stop && (*end == ' ' || *end == '\t' || *end == '\r' || *end == '\n')) end++;
+		if(end < stop) goto not_object; /* trailing garbage: not one JSON value */
+	}
+	return root;
+not_object:
+	cJSON_Delete(root);
+	return NULL;
+}
+
+/* Contract in bridge.h. A JSON payload that does not parse as one object is "non-JSON" and is
+ * forwarded as is. The timestamp is read before attributes are removed, so a timestamp
+ * attribute that is also ignored still sets the Kafka timestamp. A JSON payload is
  * re-serialised (compact, cJSON number formatting) only when at least one attribute was
- * removed; otherwise *value is payload itself, byte for byte. cJSON cannot tell "out of memory"
- * from "invalid JSON" while parsing: such a payload is forwarded unchanged. A malloc'd *value
- * comes from cJSON's allocator (malloc by default): free() it. */
+ * removed; otherwise *value is payload itself, byte for byte. A Sparkplug B payload
+ * (kg_sparkplug__is_topic, bridge_sparkplug decode) is always serialised from its decoded JSON;
+ * its Kafka timestamp is the timestamp attribute, else the payload's "timestamp"; when it does
+ * not decode it is counted (kg_bridge__undecodable) and forwarded unchanged. An empty payload is
+ * forwarded unchanged whatever the topic. A malloc'd *value comes from cJSON's allocator (malloc
+ * by default): free() it. Runs on the worker thread in the plugin (decoding is not for the
+ * broker thread). */
 int kg_bridge__transform(const struct kg_config *cfg, const char *topic, const uint8_t *payload,
 		size_t len, const uint8_t **value, size_t *value_len, int *owned, int64_t *timestamp_ms)
 {
-	const char *end = NULL;
 	cJSON *root;
-	int removed = 0;
+	int removed = 0, sparkplug = 0;
 	size_t i, j;
 	char *out;
 
@@ -126,18 +179,25 @@ int kg_bridge__transform(const struct kg_config *cfg, const char *topic, const u
 	*timestamp_ms = 0;
 	if(!payload || len == 0) return 0;
 
-	root = cJSON_ParseWithLengthOpts((const char *)payload, len, &end, 0);
-	if(!root) return 0;
-	if(!cJSON_IsObject(root)) goto unchanged;
-	if(end){
-		const char *stop = (const char *)payload + len;
+	if(cfg->bridge_sparkplug == KG_SPARKPLUG_DECODE && kg_sparkplug__is_topic(topic)){
+		int rc = kg_sparkplug__decode(payload, len, &root);
 
-		while(end < stop && (*end == ' ' || *end == '\t' || *end == '\r' || *end == '\n')) end++;
-		if(end < stop) goto unchanged; /* trailing garbage: not one JSON value */
+		if(rc == KG_SPARKPLUG_NOMEM) return -1;
+		if(rc){
+			note_undecodable(topic, rc);
+			return 0;
+		}
+		sparkplug = 1;
+	}else{
+		root = parse_object(payload, len);
+		if(!root) return 0;
 	}
 
 	if(cfg->timestamp_attribute && cfg->timestamp_attribute[0]){
 		*timestamp_ms = number_to_ms(cJSON_GetObjectItemCaseSensitive(root, cfg->timestamp_attribute));
+	}
+	if(sparkplug && *timestamp_ms == 0){
+		*timestamp_ms = number_to_ms(cJSON_GetObjectItemCaseSensitive(root, "timestamp"));
 	}
 
 	for(i = 0; i < cfg->nignored; i++){
@@ -154,7 +214,10 @@ int kg_bridge__transform(const struct kg_config *cfg, const char *topic, const u
 			removed |= rc;
 		}
 	}
-	if(!removed) goto unchanged;
+	if(!removed && !sparkplug){
+		cJSON_Delete(root);
+		return 0;
+	}
 
 	out = cJSON_PrintUnformatted(root);
 	cJSON_Delete(root);
@@ -162,9 +225,5 @@ int kg_bridge__transform(const struct kg_config *cfg, const char *topic, const u
 	*value = (const uint8_t *)out;
 	*value_len = strlen(out);
 	*owned = 1;
-	return 0;
-
-unchanged:
-	cJSON_Delete(root);
 	return 0;
 }

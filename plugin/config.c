@@ -51,6 +51,7 @@ enum opt_id {
 	O_PAYLOAD_FORMAT,
 	O_AUTH,
 	O_AUTH_REFRESH_S,
+	O_BRIDGE_SPARKPLUG,
 	O_COUNT
 };
 
@@ -93,6 +94,7 @@ static const struct opt_def opt_table[O_COUNT] = {
 	[O_PAYLOAD_FORMAT] = {"payload_format", NULL},
 	[O_AUTH] = {"auth", NULL},
 	[O_AUTH_REFRESH_S] = {"auth_refresh_s", NULL},
+	[O_BRIDGE_SPARKPLUG] = {"bridge_sparkplug", NULL},
 };
 
 #define KAFKA_PROP_PREFIX "kafka."
@@ -654,6 +656,15 @@ static int resolve(struct kg_config *cfg, struct val vals[O_COUNT], char *err, s
 	}
 	if(get_int(&vals[O_AUTH_REFRESH_S], "auth_refresh_s", 1, 86400, 30, &n, err, errlen)) return -1;
 	cfg->auth_refresh_s = (int)n;
+	/* bridge_sparkplug */
+	v = &vals[O_BRIDGE_SPARKPLUG];
+	if(!v->value || !strcasecmp(v->value, "decode")){
+		cfg->bridge_sparkplug = KG_SPARKPLUG_DECODE;
+	}else if(!strcasecmp(v->value, "raw")){
+		cfg->bridge_sparkplug = KG_SPARKPLUG_RAW;
+	}else{
+		return bad_value(err, errlen, "bridge_sparkplug", v, "decode|raw");
+	}
 	return 0;
 }
 

@@ -566,13 +566,13 @@ struct kg_http *kg_http__start(const struct kg_config *cfg, const struct kg_limi
 	sigfillset(&all);
 	pthread_sigmask(SIG_BLOCK, &all, &old);
 	h->d = MHD_start_daemon(flags, 0, NULL, NULL, on_request, h,
+			MHD_OPTION_EXTERNAL_LOGGER, mhd_log, h, /* first, or MHD logs its own way before it */
 			MHD_OPTION_SOCK_ADDR, ai->ai_addr,
 			MHD_OPTION_CONNECTION_LIMIT, (unsigned)CONNECTION_LIMIT,
 			MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)PER_IP_LIMIT,
 			MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)CONNECTION_TIMEOUT_S,
 			MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(64 * 1024),
 			MHD_OPTION_NOTIFY_COMPLETED, on_completed, h,
-			MHD_OPTION_EXTERNAL_LOGGER, mhd_log, h,
 			MHD_OPTION_END);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	freeaddrinfo(ai);

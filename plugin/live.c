@@ -454,6 +454,8 @@ static char *build_metrics(struct kg_plugin *p, const struct kg_spool_stats *sst
 				(unsigned long long)c->rejected[r]);
 	}
 	metric(&t, "kitgate_bridge_forwarded_total", "counter", "Messages handed to the Kafka bridge.", (double)c->bridge_forwarded);
+	metric(&t, "kitgate_bridge_undecodable_total", "counter", "Sparkplug B payloads on bridge routes that did not decode (forwarded unchanged).",
+			(double)kg_bridge__undecodable());
 	put(&t, "# HELP kitgate_sink_connected Whether the sink (%s) is connected.\n# TYPE kitgate_sink_connected gauge\n"
 			"kitgate_sink_connected %d\n", sink_name(p->cfg.sink),
 			ws->sink.connected ? 1 : 0);

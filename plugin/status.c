@@ -9,6 +9,7 @@
 #include <mosquitto.h>
 
 #include "kitgate/handoff.h"
+#include "kitgate/bridge.h"
 #include "kitgate/spool.h"
 #include "kitgate/worker.h"
 #include "kitgate_internal.h"
@@ -97,9 +98,9 @@ static int status_format(struct kg_plugin *p, char *buf, size_t cap)
 	for(i = 0; i < bws.nreasons; i++){
 		if(!strcmp(bws.reasons[i].reason, "refused_topic")) refused_worker += bws.reasons[i].n;
 	}
-	PUT(",\"bridge\":{\"forwarded\":%llu,\"refused_topic\":%llu,\"delivered\":%llu}",
+	PUT(",\"bridge\":{\"forwarded\":%llu,\"refused_topic\":%llu,\"delivered\":%llu,\"undecodable\":%llu}",
 			(unsigned long long)c->bridge_forwarded, (unsigned long long)(c->bridge_refused + refused_worker),
-			(unsigned long long)bws.sink.written);
+			(unsigned long long)bws.sink.written, (unsigned long long)kg_bridge__undecodable());
 	PUT(",\"streams\":{\"measurements\":{");
 	if(stream_format(ms, sink_name(p->cfg.sink), buf, cap, off) != 0) return -1;
 	PUT("},\"bridge\":{");

@@ -19,9 +19,19 @@ int kg_bridge__kafka_topic(const char *mqtt_topic, const char *separator, char o
  * paths of every ignored_attributes rule whose filter matches topic are removed and the result
  * is re-serialised; if cfg->timestamp_attribute names a top-level number (epoch ms) it becomes
  * *timestamp_ms (else 0). A non-JSON or non-object payload is returned unchanged.
+ * Sparkplug B topics (kg_sparkplug__is_topic) with cfg->bridge_sparkplug == KG_SPARKPLUG_DECODE:
+ * the payload is decoded to JSON (kg_sparkplug__decode) and treated as above, always
+ * re-serialised, with the payload's "timestamp" as the fallback Kafka timestamp; a payload that
+ * does not decode is returned unchanged and counted in kg_bridge__undecodable().
  * On return *value points either at payload (unchanged, *owned = 0) or at a malloc'd buffer
- * (*owned = 1, caller frees). Returns 0, or -1 on out of memory. */
+ * (*owned = 1, caller frees). Returns 0, or -1 on out of memory. Any thread; the plugin calls it
+ * on the worker thread only. */
 int kg_bridge__transform(const struct kg_config *cfg, const char *topic, const uint8_t *payload,
 		size_t len, const uint8_t **value, size_t *value_len, int *owned, int64_t *timestamp_ms);
+
+
+/* Sparkplug B payloads on bridge routes that did not decode since the process started (they were
+ * forwarded unchanged). Any thread (relaxed atomic); status JSON "bridge.undecodable". */
+uint64_t kg_bridge__undecodable(void);
 
 #endif

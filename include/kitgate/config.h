@@ -18,6 +18,9 @@ enum kg_auth_kind { KG_AUTH_NONE = 0, KG_AUTH_POSTGRES };
 /* payload_format: auto (first non-space byte '{' is JSON, anything else Cap'n Proto), json, capnp. */
 enum kg_payload_format { KG_PAYLOAD_AUTO = 0, KG_PAYLOAD_JSON, KG_PAYLOAD_CAPNP };
 
+/* bridge_sparkplug: Sparkplug B payloads on spBv1.0/ bridge routes decoded to JSON, or raw. */
+enum kg_sparkplug_mode { KG_SPARKPLUG_DECODE = 0, KG_SPARKPLUG_RAW };
+
 struct kg_kv {
 	char *key;
 	char *value;
@@ -56,6 +59,7 @@ struct kg_config {
 	struct kg_ignore_rule *ignored;
 	size_t nignored;
 	char *timestamp_attribute;
+	enum kg_sparkplug_mode bridge_sparkplug;
 	/* durability */
 	uint64_t spool_segment_bytes; /* spool_segment_mb, default 64 MiB */
 	int shutdown_timeout_ms;      /* drain deadline at cleanup, default 5000 */

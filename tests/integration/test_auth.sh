@@ -15,6 +15,16 @@ alg, it, salt, pw = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
 key = hashlib.pbkdf2_hmac(alg, pw.encode(), salt.encode(), it)
 print("PBKDF2$%s$%d$%s$%s" % (alg, it, salt, base64.b64encode(key).decode()))' "$@"
 }
+# kitgate-passwd (the operators' tool for kits.password_hash) against hashlib and the SPEC's known
+# answer.
+PASSWD_TOOL="$KG_TOOLS/kitgate-passwd"
+kg_eq "kitgate-passwd: the SPEC's known answer" 'PBKDF2$sha256$2000$Z416JHE8vSmaiamV5TRz$z3y6FvWAZtyQe6TV+O/oyhC3oqnF8KJdlB5Lphi+Lwg=' \
+	"$("$PASSWD_TOOL" --iterations 2000 --salt Z416JHE8vSmaiamV5TRz 'It all adds up to normality.')"
+kg_eq "kitgate-passwd --sha512 = hashlib" "$(pbkdf2_hash sha512 1000 someSalt 'p@ss w0rd$')" \
+	"$(printf '%s\n' 'p@ss w0rd$' | "$PASSWD_TOOL" --sha512 --iterations 1000 --salt someSalt)"
+kg_eq "kitgate-passwd: AstroPlant defaults (sha256, 15000, 20-character salt)" 1 \
+	"$("$PASSWD_TOOL" x | grep -cE '^PBKDF2\$sha256\$15000\$[A-Za-z0-9]{20}\$[A-Za-z0-9+/]{43}=$')"
+
 # AstroPlant-like secrets (24 characters, with ! @ # $ % &).
 S1='q7!Rm@x#T$v%W&z2Kp9LbN4c'
 S2='go-auth-default!sha512#1'

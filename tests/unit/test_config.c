@@ -737,6 +737,28 @@ static void test_free_after_failure(void **state)
 	kg_config__free(&c);
 }
 
+/* bridge_sparkplug: decode by default, decode|raw (any case), anything else refused by name. */
+static void test_bridge_sparkplug(void **state)
+{
+	struct kg_config c;
+	char err[256];
+
+	(void)state;
+	assert_int_equal(kg_config__parse(&c, NULL, 0, err, sizeof(err)), 0);
+	assert_int_equal(c.bridge_sparkplug, KG_SPARKPLUG_DECODE);
+	kg_config__free(&c);
+	assert_int_equal(parse1(&c, "bridge_sparkplug", "raw", err, sizeof(err)), 0);
+	assert_int_equal(c.bridge_sparkplug, KG_SPARKPLUG_RAW);
+	kg_config__free(&c);
+	assert_int_equal(parse1(&c, "bridge_sparkplug", "DECODE", err, sizeof(err)), 0);
+	assert_int_equal(c.bridge_sparkplug, KG_SPARKPLUG_DECODE);
+	kg_config__free(&c);
+	assert_int_equal(parse1(&c, "bridge_sparkplug", "json", err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "option bridge_sparkplug "));
+	assert_non_null(strstr(err, "\"json\""));
+	assert_non_null(strstr(err, "decode|raw"));
+}
+
 /* kafka.<property> options are validated by librdkafka while parsing (issue 9): an unknown
  * property or a value librdkafka refuses fails with one line naming the option; good ones pass.
  * kg_rdkconf__validate alone gives the same answer. */
@@ -851,6 +873,7 @@ int main(void)
 		cmocka_unit_test_setup(test_separator, clear_env),
 		cmocka_unit_test_setup(test_service_users_trim, clear_env),
 		cmocka_unit_test_setup(test_free_after_failure, clear_env),
+		cmocka_unit_test_setup(test_bridge_sparkplug, clear_env),
 		cmocka_unit_test_setup(test_kafka_props_validated, clear_env),
 		cmocka_unit_test_setup(test_payload_format, clear_env),
 	};

@@ -158,7 +158,7 @@ static void *submit_thread(void *arg)
 static void test_view(void **state)
 {
 	struct kg_view *v = kg_view__new();
-	struct kg_view_snapshot *s1, *s2;
+	struct kg_view_snapshot *s1, *s2, *s3;
 	struct submitter sub;
 	struct kg_test_req *req, *got = NULL;
 	pthread_t th;
@@ -178,9 +178,9 @@ static void test_view(void **state)
 	assert_non_null(s2);
 	assert_string_equal(s2->metrics, "m2");
 	assert_null(kg_view__wait_newer(v, s2->seq, 10)); /* timeout */
-	s1 = kg_view__acquire_fresh(v, 60000, 10); /* fresh enough: no wait */
-	assert_ptr_equal(s1, s2);
-	kg_view__release(v, s1);
+	s3 = kg_view__acquire_fresh(v, 60000, 10); /* fresh enough: no wait */
+	assert_ptr_equal(s3, s2);
+	kg_view__release(v, s3);
 	kg_view__release(v, s1);
 	kg_view__release(v, s2);
 
