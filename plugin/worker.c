@@ -278,11 +278,8 @@ static size_t take_batch(struct kg_worker *w, int idle_ms)
 
 static void maybe_sync(struct kg_worker *w)
 {
-	int rc;
-
 	if(!w->spool || now_ms() - w->last_sync_ms < SYNC_INTERVAL_MS) return;
-	rc = kg_spool__sync(w->spool);
-	if(rc != 0) kg_log(KG_LOG_WARNING, "%s: spool fdatasync failed: %s", w->cfg.name, strerror(-rc));
+	kg_spool__sync(w->spool); /* a failure is logged by the spool itself, at most once a second */
 	w->last_sync_ms = now_ms();
 }
 
@@ -308,8 +305,9 @@ static void *worker_main(void *arg)
 		w->sink.ops->poll(w->sink.state, n == 0 && w->fifo_len ? 10 : 0, on_report, w);
 		if(w->failed) rewind_stream(w);
 		release_settled(w, n == 0 && w->fifo_len == 0);
-		/* SPOOL-MAINTAIN (branch spool): call kg_spool__maintain(w->spool) here once it is on
-		 * main, so segment preallocation and error recovery leave the broker thread. */
+		/* every iteration (at least every ~100 ms): prepares the next segment off the broker
+		 * thread, retries a failed preparation/checkpoint, watches the directory (spool.h) */
+		if(w->spool) kg_spool__maintain(w->spool);
 		refresh_health(w, false);
 		publish_stats(w);
 	}

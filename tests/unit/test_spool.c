@@ -81,6 +81,10 @@ static void check_body(uint32_t i, const uint8_t *b, uint32_t len, int allow_big
 	}
 }
 
+/* Whether append_range calls kg_spool__maintain before each append, as the worker loop does
+ * (tests of the fallback without a maintainer switch it off). */
+static int g_maintain = 1;
+
 /* Append records [from, to) and store their ends in ends[i]. */
 static void append_range(struct kg_spool *sp, uint32_t from, uint32_t to, uint64_t *ends, int allow_big)
 {
@@ -88,6 +92,7 @@ static void append_range(struct kg_spool *sp, uint32_t from, uint32_t to, uint64
 	for(uint32_t i = from; i < to; i++){
 		uint32_t len = body_len(i, allow_big);
 		uint64_t e = 0;
+		if(g_maintain) kg_spool__maintain(sp);
 		fill_body(i, buf, len);
 		assert_int_equal(kg_spool__append(sp, buf, len, &e), 0);
 		assert_int_equal(e, kg_spool__end(sp));
@@ -204,6 +209,7 @@ static void crash_child(const char *dir, uint64_t segsz, uint32_t n, int allow_b
 		for(uint32_t i = 0; i < n; i++){
 			uint32_t len = body_len(i, allow_big);
 			fill_body(i, buf, len);
+			kg_spool__maintain(sp);
 			if(kg_spool__append(sp, buf, len, NULL)) _exit(3);
 		}
 		if(how == 1) raise(SIGKILL);
@@ -571,6 +577,7 @@ static void test_append_error(void **state)
 	(void)state;
 
 	for(uint32_t i = 0; i <= N; i++) ids[i] = i;
+	g_maintain = 0; /* no prepared segment: the plain file stays active */
 	signal(SIGXFSZ, SIG_IGN);
 	kg_spool__test_disable_mmap(1);
 	assert_int_equal(kg_spool__open(&sp, dir, 0), 0);
@@ -597,6 +604,7 @@ static void test_append_error(void **state)
 	expect_records(sp, &pos, kg_spool__end(sp), ids, N + 1, ends, 0);
 	assert_int_equal(STAT(sp, appended), N + 1);
 	kg_spool__close(sp);
+	g_maintain = 1;
 	rm_dir(dir);
 }
 
@@ -626,6 +634,8 @@ static void test_mmap_prealloc(void **state)
 		assert_int_equal(STAT(sp, bytes), ends[N - 1]);
 		assert_int_equal(STAT(sp, end), ends[N - 1]);
 		if(segsz) assert_true(count_segments(dir) > 10);
+		/* every switch took the segment kg_spool__maintain prepared: nothing on the pwritev path */
+		assert_int_equal(STAT(sp, plain_segments), 0);
 		pos = 0;
 		expect_records(sp, &pos, kg_spool__end(sp), ids, N, ends, 0);
 		assert_int_equal(kg_spool__sync(sp), 0);
@@ -993,6 +1003,445 @@ static void test_prealloc_fails(void **state)
 	rm_dir(dir);
 }
 
+/* ---- durability (issue 9): full disk, restart when full, lock, unusable dir, deleted dir ---- */
+
+/* Log capture: the spool logs through kg_log; these tests count its lines. */
+static char g_log[64][1024];
+static int g_nlog;
+
+static void capture_sink(int level, const char *line)
+{
+	(void)level;
+	if(g_nlog < 64) snprintf(g_log[g_nlog], sizeof(g_log[0]), "%s", line);
+	g_nlog++;
+}
+
+static void capture_start(void)
+{
+	g_nlog = 0;
+	kg_log__configure(capture_sink, KG_LOG_WARNING);
+}
+
+static void capture_stop(void)
+{
+	kg_log__configure(NULL, KG_LOG_INFO);
+}
+
+static int count_lines(const char *needle)
+{
+	int n = 0;
+	for(int i = 0; i < g_nlog && i < 64; i++) n += strstr(g_log[i], needle) != NULL;
+	return n;
+}
+
+static int64_t mono_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* A small tmpfs at dir (root only); 0 if mounting is not permitted here. */
+static int mount_tmpfs(const char *dir, const char *size)
+{
+	char cmd[700];
+	if(geteuid() != 0) return 0;
+	snprintf(cmd, sizeof(cmd), "mount -t tmpfs -o size=%s tmpfs '%s' 2>/dev/null", size, dir);
+	return system(cmd) == 0;
+}
+
+static void umount_dir(const char *dir)
+{
+	char cmd[700];
+	snprintf(cmd, sizeof(cmd), "umount '%s'", dir);
+	assert_int_equal(system(cmd), 0);
+}
+
+/* A full disk (a 1 MiB tmpfs): appends fail with -ENOSPC and nothing half-written stays; the
+ * spool stays usable; a restart while full opens and replays; once the reader commits, space
+ * returns and appends resume by themselves (maintain), back on the mapped path; "cannot write
+ * checkpoint" and the other causes are logged at most once a second. */
+static void test_full_disk_tmpfs(void **state)
+{
+	enum { MAXN = 2000 };
+	char *mnt = make_dir(), dir[600];
+	struct kg_spool *sp;
+	static uint64_t ends[MAXN];
+	static uint8_t buf[1000];
+	uint32_t ok = 0, failed = 0;
+	uint64_t pos;
+	int64_t t0;
+	int r;
+	(void)state;
+
+	if(!mount_tmpfs(mnt, "1m")){
+		rm_dir(mnt);
+		skip(); /* not root, or no mount here: test_full_disk_rlimit covers the same paths */
+	}
+	snprintf(dir, sizeof(dir), "%s/spool", mnt);
+	assert_int_equal(kg_spool__open(&sp, dir, 128 * 1024), 0);
+	capture_start();
+	while(ok < MAXN && failed < 50){
+		uint32_t len = 900;
+		memset(buf, (int)(ok & 0xff), len);
+		memcpy(buf, &ok, 4);
+		kg_spool__maintain(sp);
+		r = kg_spool__append(sp, buf, len, &ends[ok]);
+		if(r == 0){
+			ok++;
+		}else{
+			assert_true(r == -ENOSPC || r == -EDQUOT);
+			failed++;
+		}
+	}
+	assert_true(ok > 100);
+	assert_int_equal(failed, 50);
+	assert_int_equal(STAT(sp, append_errors), 50);
+	assert_int_equal(kg_spool__end(sp), ends[ok - 1]);
+	/* 50 failures within well under a second: one line per cause */
+	assert_true(count_lines("append failed") + count_lines("cannot create segment") <= 2);
+	assert_true(g_nlog <= 6);
+	kg_spool__close(sp);
+
+	/* restart while the disk is still full: opens and replays everything */
+	assert_int_equal(kg_spool__open(&sp, dir, 128 * 1024), 0);
+	assert_int_equal(kg_spool__end(sp), ends[ok - 1]);
+	pos = kg_spool__checkpoint(sp);
+	assert_int_equal(pos, 0);
+	for(uint32_t i = 0; i < ok; i++){
+		uint8_t *b;
+		uint32_t len, id;
+		assert_int_equal(kg_spool__read(sp, &pos, kg_spool__end(sp), &b, &len), 1);
+		memcpy(&id, b, 4);
+		assert_int_equal(id, i);
+		assert_int_equal(pos, ends[i]);
+		free(b);
+	}
+	assert_int_equal(STAT(sp, torn_tails) + STAT(sp, corrupt_skipped), 0);
+
+	/* still full: checkpoint writes fail, logged at most once a second while retried */
+	g_nlog = 0;
+	t0 = mono_ms();
+	kg_spool__commit(sp, ends[ok / 2]); /* frees the segments below: space returns */
+	while(mono_ms() - t0 < 1500){
+		kg_spool__maintain(sp);
+		usleep(2000);
+	}
+	assert_true(count_lines("cannot write checkpoint") <= 2);
+
+	/* everything delivered: space is back, appends resume on their own */
+	assert_int_equal(kg_spool__commit(sp, ends[ok - 1]) == 0 || STAT(sp, checkpoint) == ends[ok - 1], 1);
+	for(uint32_t i = 0; i < 200; i++){
+		memset(buf, 7, 300);
+		kg_spool__maintain(sp);
+		assert_int_equal(kg_spool__append(sp, buf, 300, NULL), 0);
+	}
+	capture_stop();
+	kg_spool__close(sp);
+	umount_dir(mnt);
+	rm_dir(mnt);
+}
+
+/* One segment fills the disk (segments bigger than the tmpfs: never preallocated, one plain file):
+ * once everything in it is delivered, maintain has the appender move to a new segment so that the
+ * commit can delete the old one; appends resume by themselves. */
+static void test_full_disk_one_segment(void **state)
+{
+	char *mnt = make_dir(), dir[600];
+	struct kg_spool *sp;
+	static uint8_t buf[2000];
+	uint64_t pos, e = 0;
+	uint32_t ok = 0, tries;
+	int r;
+	(void)state;
+
+	if(!mount_tmpfs(mnt, "512k")){
+		rm_dir(mnt);
+		skip();
+	}
+	snprintf(dir, sizeof(dir), "%s/spool", mnt);
+	capture_start();
+	assert_int_equal(kg_spool__open(&sp, dir, 8u << 20), 0); /* cannot preallocate 8 MiB */
+	memset(buf, 0x5a, sizeof(buf));
+	while((r = kg_spool__append(sp, buf, sizeof(buf), &e)) == 0) ok++;
+	assert_true(r == -ENOSPC || r == -EDQUOT);
+	assert_true(ok > 100);
+	assert_int_equal(STAT(sp, segments), 1);
+	pos = 0;
+	for(uint32_t i = 0; i < ok; i++){
+		uint8_t *b;
+		uint32_t len;
+		assert_int_equal(kg_spool__read(sp, &pos, kg_spool__end(sp), &b, &len), 1);
+		free(b);
+	}
+	kg_spool__commit(sp, pos); /* the checkpoint may not fit: tolerated */
+	/* as the worker loop: only maintain runs (no new commit: nothing new was delivered) */
+	for(tries = 0; tries < 10; tries++){
+		kg_spool__maintain(sp);
+		if(kg_spool__append(sp, buf, sizeof(buf), &e) == 0) break;
+		usleep(1100 * 1000 / 4);
+	}
+	capture_stop();
+	assert_true(tries < 10);
+	/* the delivered segment is gone, the new record is there */
+	assert_int_equal(STAT(sp, segments), 1);
+	assert_int_equal(kg_spool__end(sp), e);
+	{
+		uint8_t *b = NULL;
+		uint32_t len = 0;
+		assert_int_equal(kg_spool__read(sp, &pos, kg_spool__end(sp), &b, &len), 1);
+		assert_int_equal(len, sizeof(buf));
+		free(b);
+	}
+	kg_spool__close(sp);
+	umount_dir(mnt);
+	rm_dir(mnt);
+}
+
+/* The same without a tmpfs: RLIMIT_FSIZE makes every write beyond a size fail (EFBIG), as a full
+ * disk does. A spool opened while nothing can be written (no preallocation, no checkpoint) still
+ * opens and replays; appends fail cleanly and resume when the limit goes. */
+static void test_full_disk_rlimit(void **state)
+{
+	enum { N = 40 };
+	char *dir = make_dir();
+	struct kg_spool *sp;
+	struct rlimit old, lim;
+	uint64_t ends[N + 1], pos;
+	uint32_t ids[N + 1];
+	uint8_t b[100] = { 0 };
+	(void)state;
+
+	for(uint32_t i = 0; i <= N; i++) ids[i] = i;
+	assert_int_equal(kg_spool__open(&sp, dir, 4096), 0);
+	append_range(sp, 0, N, ends, 0);
+	kg_spool__close(sp);
+
+	signal(SIGXFSZ, SIG_IGN);
+	assert_int_equal(getrlimit(RLIMIT_FSIZE, &old), 0);
+	lim = old;
+	lim.rlim_cur = 1;
+	assert_int_equal(setrlimit(RLIMIT_FSIZE, &lim), 0);
+	capture_start();
+	int r = kg_spool__open(&sp, dir, 4096);
+	if(r == 0){
+		pos = 0;
+		expect_records(sp, &pos, kg_spool__end(sp), ids, N, ends, 0);
+		kg_spool__maintain(sp);
+		for(int i = 0; i < 30; i++) assert_int_equal(kg_spool__append(sp, b, sizeof(b), NULL), -EFBIG);
+	}
+	assert_int_equal(setrlimit(RLIMIT_FSIZE, &old), 0);
+	signal(SIGXFSZ, SIG_DFL);
+	capture_stop();
+	assert_int_equal(r, 0);
+	assert_int_equal(STAT(sp, append_errors), 30);
+	assert_true(count_lines("append failed") + count_lines("cannot create segment") <= 2);
+	/* the limit is gone: appends succeed again, the checkpoint is written by maintain */
+	append_range(sp, N, N + 1, ends, 0);
+	pos = ends[N - 1];
+	expect_records(sp, &pos, kg_spool__end(sp), ids + N, 1, ends, 0);
+	kg_spool__close(sp);
+	rm_dir(dir);
+}
+
+/* The directory is locked: a second open (another process, or the same one) gets -EWOULDBLOCK
+ * and one line naming the directory and the holder's pid; read-only inspection refuses too unless
+ * forced; after close the lock is free. */
+static void test_lock(void **state)
+{
+	char *dir = make_dir(), want[64];
+	struct kg_spool *sp, *sp2 = NULL;
+	int up[2], down[2], status;
+	char c;
+	pid_t pid;
+	(void)state;
+
+	assert_int_equal(pipe(up), 0);
+	assert_int_equal(pipe(down), 0);
+	pid = fork();
+	assert_true(pid >= 0);
+	if(pid == 0){
+		if(kg_spool__open(&sp, dir, 0)) _exit(2);
+		if(write(up[1], "x", 1) != 1) _exit(3);
+		if(read(down[0], &c, 1) != 1) _exit(4);
+		kg_spool__close(sp);
+		_exit(0);
+	}
+	assert_int_equal(read(up[0], &c, 1), 1);
+	capture_start();
+	assert_int_equal(kg_spool__open(&sp2, dir, 0), -EWOULDBLOCK);
+	assert_null(sp2);
+	assert_int_equal(g_nlog, 1);
+	snprintf(want, sizeof(want), "process %ld", (long)pid);
+	assert_non_null(strstr(g_log[0], dir));
+	assert_non_null(strstr(g_log[0], want));
+	assert_int_equal(kg_spool__open_readonly(&sp2, dir, false), -EWOULDBLOCK);
+	assert_int_equal(kg_spool__open_readonly(&sp2, dir, true), 0);
+	assert_int_equal(kg_spool__append(sp2, "x", 1, NULL), -EROFS);
+	kg_spool__close(sp2);
+	capture_stop();
+	assert_int_equal(write(down[1], "x", 1), 1);
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+
+	/* free again; a second open in the same process is refused as well */
+	assert_int_equal(kg_spool__open(&sp, dir, 0), 0);
+	assert_int_equal(kg_spool__open(&sp2, dir, 0), -EWOULDBLOCK);
+	kg_spool__close(sp);
+	assert_int_equal(kg_spool__open(&sp, dir, 0), 0);
+	kg_spool__close(sp);
+	close(up[0]); close(up[1]); close(down[0]); close(down[1]);
+	rm_dir(dir);
+}
+
+/* A spool_dir that cannot be written (chmod 0500; as root, where permissions do not bind, a
+ * read-only tmpfs) fails open with -errno and exactly one line naming it. */
+static void test_dir_not_writable(void **state)
+{
+	char *dir = make_dir(), sub[600];
+	struct kg_spool *sp = NULL;
+	int r, mounted = 0;
+	(void)state;
+
+	snprintf(sub, sizeof(sub), "%s/ro", dir);
+	assert_int_equal(mkdir(sub, 0700), 0);
+	if(geteuid() == 0){
+		char cmd[800];
+		snprintf(cmd, sizeof(cmd), "mount -t tmpfs -o ro,size=64k tmpfs '%s' 2>/dev/null", sub);
+		mounted = system(cmd) == 0;
+		if(!mounted){
+			rm_dir(dir);
+			skip();
+		}
+	}else{
+		assert_int_equal(chmod(sub, 0500), 0);
+	}
+	capture_start();
+	r = kg_spool__open(&sp, sub, 0);
+	capture_stop();
+	assert_true(r == -EACCES || r == -EROFS);
+	assert_null(sp);
+	assert_int_equal(g_nlog, 1);
+	assert_non_null(strstr(g_log[0], sub));
+	assert_non_null(strstr(g_log[0], "not writable"));
+	if(mounted) umount_dir(sub);
+	else chmod(sub, 0700);
+	rm_dir(dir);
+}
+
+/* The directory is deleted while open: maintain notices, recreates it (with its LOCK) and the next
+ * append moves to a segment there; what was read stays readable; when the directory cannot be
+ * recreated (a file took its place) appends fail with -ENOENT, logged at most once a second per
+ * cause, until it can. */
+static void test_dir_deleted(void **state)
+{
+	enum { N = 50 };
+	char *dir = make_dir(), path[600];
+	struct kg_spool *sp;
+	uint64_t ends[2 * N + 1], pos;
+	uint32_t ids[2 * N + 1];
+	int64_t t0;
+	int fails = 0;
+	FILE *f;
+	(void)state;
+
+	for(uint32_t i = 0; i <= 2 * N; i++) ids[i] = i;
+	assert_int_equal(kg_spool__open(&sp, dir, 0), 0);
+	append_range(sp, 0, N, ends, 0);
+
+	/* deleted, and a file stands where the directory was: appends fail until it is gone */
+	capture_start();
+	assert_int_equal(system("true"), 0);
+	{
+		char cmd[700];
+		snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+		assert_int_equal(system(cmd), 0);
+	}
+	assert_non_null(f = fopen(dir, "w"));
+	fclose(f);
+	t0 = mono_ms() + 300; /* past the 250 ms directory check */
+	while(mono_ms() < t0) usleep(10000);
+	t0 = mono_ms();
+	while(mono_ms() - t0 < 1200){
+		assert_true(kg_spool__maintain(sp) < 0);
+		if(kg_spool__append(sp, "abcd", 4, NULL) == -ENOENT) fails++;
+		usleep(2000);
+	}
+	assert_true(fails > 50);
+	assert_true(count_lines("deleted") == 1);
+	assert_true(count_lines("cannot open the recreated") <= 3);
+	assert_true(g_nlog <= 6);
+
+	/* the file goes: maintain recreates the directory, appends resume there */
+	assert_int_equal(unlink(dir), 0);
+	assert_int_equal(kg_spool__maintain(sp), 0);
+	append_range(sp, N, 2 * N, ends, 0);
+	capture_stop();
+	snprintf(path, sizeof(path), "%s/LOCK", dir);
+	assert_int_equal(access(path, F_OK), 0);
+	assert_true(count_segments(dir) >= 1);
+	/* the reader still gets all records, the old ones from the deleted files */
+	pos = 0;
+	expect_records(sp, &pos, kg_spool__end(sp), ids, 2 * N, ends, 0);
+	assert_int_equal(kg_spool__commit(sp, ends[2 * N - 1]), 0);
+	kg_spool__close(sp);
+	/* what was appended after the recreation survives a restart */
+	assert_int_equal(kg_spool__open(&sp, dir, 0), 0);
+	assert_int_equal(kg_spool__end(sp), ends[2 * N - 1]);
+	assert_int_equal(kg_spool__checkpoint(sp), ends[2 * N - 1]);
+	kg_spool__close(sp);
+	rm_dir(dir);
+}
+
+/* Read-only inspection never changes the spool: a torn tail is counted and ends the data, the file
+ * keeps its bytes, no checkpoint or LOCK is written; reading works; writing is refused. */
+static void test_readonly(void **state)
+{
+	enum { N = 30 };
+	char *dir = make_dir(), path[600], cp[600];
+	struct kg_spool *sp;
+	uint64_t ends[N], base, pos;
+	uint32_t ids[N];
+	off_t size;
+	int fd;
+	(void)state;
+
+	for(uint32_t i = 0; i < N; i++) ids[i] = i;
+	assert_int_equal(kg_spool__open(&sp, dir, 0), 0);
+	append_range(sp, 0, N, ends, 0);
+	kg_spool__close(sp); /* cuts the mapped segment back to its data */
+	segment_for(dir, ends[N - 1] - 1, path, sizeof(path), &base);
+	fd = open(path, O_WRONLY | O_APPEND);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, "1SGK\x20\0\0\0\1\2\3\4xyz", 15), 15); /* a torn frame */
+	close(fd);
+	size = file_size(path);
+	snprintf(cp, sizeof(cp), "%s/checkpoint", dir);
+	unlink(cp);
+	snprintf(cp, sizeof(cp), "%s/LOCK", dir);
+	unlink(cp);
+
+	assert_int_equal(kg_spool__open_readonly(&sp, dir, false), 0);
+	assert_int_equal(STAT(sp, torn_tails), 1);
+	assert_int_equal(STAT(sp, segments), 1);
+	assert_int_equal(kg_spool__end(sp), ends[N - 1]);
+	pos = kg_spool__checkpoint(sp);
+	expect_records(sp, &pos, kg_spool__end(sp), ids, N, ends, 0);
+	assert_int_equal(kg_spool__append(sp, "x", 1, NULL), -EROFS);
+	assert_int_equal(kg_spool__commit(sp, ends[0]), -EROFS);
+	assert_int_equal(kg_spool__maintain(sp), -EROFS);
+	kg_spool__close(sp);
+	assert_int_equal(file_size(path), size);
+	assert_int_equal(access(cp, F_OK), -1);
+	snprintf(cp, sizeof(cp), "%s/checkpoint", dir);
+	assert_int_equal(access(cp, F_OK), -1);
+	/* a missing directory is an error, not created */
+	snprintf(cp, sizeof(cp), "%s/nope", dir);
+	assert_int_equal(kg_spool__open_readonly(&sp, cp, false), -ENOENT);
+	assert_int_equal(access(cp, F_OK), -1);
+	rm_dir(dir);
+}
+
 /* ---- one appender, one reader ---- */
 
 enum { CONC_N = 200000 };
@@ -1038,7 +1487,9 @@ static void *conc_reader(void *arg)
 		uint64_t limit = atomic_load_explicit(&c->published, memory_order_acquire);
 		uint8_t *b;
 		uint32_t len, id;
-		int r = kg_spool__read(c->sp, &pos, limit, &b, &len);
+		int r;
+		kg_spool__maintain(c->sp); /* the worker loop prepares the next segment */
+		r = kg_spool__read(c->sp, &pos, limit, &b, &len);
 		if(r < 0){
 			atomic_store(&c->failed, 2);
 			break;
@@ -1091,6 +1542,8 @@ static void test_concurrent(void **state)
 	assert_int_equal(kg_spool__checkpoint(c.sp), kg_spool__end(c.sp));
 	/* everything committed: only the active segment is left */
 	assert_int_equal(count_segments(dir), 1);
+	print_message("concurrent: %llu of %llu segments started without a prepared one\n",
+		(unsigned long long)STAT(c.sp, plain_segments), (unsigned long long)STAT(c.sp, end) >> 20);
 	print_message("concurrent: %d records appended and read in %.1f ms\n", CONC_N,
 		(double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e6);
 	kg_spool__close(c.sp);
@@ -1149,6 +1602,13 @@ int main(void)
 		cmocka_unit_test(test_zero_tail),
 		cmocka_unit_test(test_big_records),
 		cmocka_unit_test(test_prealloc_fails),
+		cmocka_unit_test(test_full_disk_tmpfs),
+		cmocka_unit_test(test_full_disk_one_segment),
+		cmocka_unit_test(test_full_disk_rlimit),
+		cmocka_unit_test(test_lock),
+		cmocka_unit_test(test_dir_not_writable),
+		cmocka_unit_test(test_dir_deleted),
+		cmocka_unit_test(test_readonly),
 		cmocka_unit_test(test_concurrent),
 		cmocka_unit_test(test_append_timing),
 	};
