@@ -140,6 +140,15 @@ void *bench_kcons_main(void *arg);
 int bench_broker_start(struct bench *b, enum cfgid cfg, const char *tag, struct broker *br);
 void bench_broker_stop(struct broker *br);
 cJSON *bench_fetch_status(int port, int timeout_ms);
+
+/* A QoS 1 subscriber to kit/+/measurement/raw (user server) on its own libmosquitto thread, to
+ * measure bare mosquitto's delivery rate to one subscriber. start: NULL if it could not connect
+ * and subscribe within 10 s. wait: until n messages arrived or timeout_s. stop: the count and the
+ * realtime ms of the last delivery (either may be NULL), then free. Bench thread. */
+struct bench_sub;
+struct bench_sub *bench_sub_start(int port);
+void bench_sub_wait(struct bench_sub *s, uint64_t n, int timeout_s);
+void bench_sub_stop(struct bench_sub *s, uint64_t *received, int64_t *last_ms);
 double bench_json_num(const cJSON *o, const char *a, const char *bkey);
 
 /* bench_runs.c */

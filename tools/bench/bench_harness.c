@@ -1,5 +1,7 @@
 /* bench_harness.c -- kitgate-bench harness: clocks, ports, processes, PostgreSQL set-up, the Kafka
  * mock cluster and its consumer, mosquitto brokers and the plugin's status. */
+#include <stdatomic.h>
+
 #include "bench.h"
 
 const char *const cfg_name[C_N] = {"bare", "none", "postgres", "kafka"};
@@ -610,4 +612,86 @@ double bench_json_num(const cJSON *o, const char *a, const char *bkey)
 
 	if(bkey) x = cJSON_GetObjectItemCaseSensitive(x, bkey);
 	return cJSON_IsNumber(x) ? x->valuedouble : NAN;
+}
+
+/* ---- one subscriber counting deliveries (bare mosquitto's delivery rate) ------------------- */
+
+/* Shared between the libmosquitto network thread (on_message) and the bench thread: both fields
+ * are atomics, written by the network thread only. */
+struct bench_sub {
+	struct mosquitto *m;
+	_Atomic uint64_t received;
+	_Atomic int64_t last_ms;    /* realtime ms of the latest delivery */
+	_Atomic int subscribed;
+};
+
+static void sub_on_connect(struct mosquitto *m, void *ud, int rc)
+{
+	(void)ud;
+	if(rc == 0) mosquitto_subscribe(m, NULL, "kit/+/measurement/raw", 1);
+}
+
+static void sub_on_subscribe(struct mosquitto *m, void *ud, int mid, int n, const int *granted)
+{
+	struct bench_sub *s = ud;
+
+	(void)m;
+	(void)mid;
+	if(n == 1 && granted[0] <= 2) atomic_store(&s->subscribed, 1);
+}
+
+static void sub_on_message(struct mosquitto *m, void *ud, const struct mosquitto_message *msg)
+{
+	struct bench_sub *s = ud;
+
+	(void)m;
+	(void)msg;
+	atomic_fetch_add(&s->received, 1);
+	atomic_store(&s->last_ms, bench_real_ms());
+}
+
+struct bench_sub *bench_sub_start(int port)
+{
+	struct bench_sub *s = calloc(1, sizeof(*s));
+	int64_t deadline = bench_mono_ns() + 10000000000LL;
+
+	if(!s) return NULL;
+	s->m = mosquitto_new(NULL, true, s);
+	if(!s->m){
+		free(s);
+		return NULL;
+	}
+	mosquitto_username_pw_set(s->m, "server", "pw");
+	mosquitto_connect_callback_set(s->m, sub_on_connect);
+	mosquitto_subscribe_callback_set(s->m, sub_on_subscribe);
+	mosquitto_message_callback_set(s->m, sub_on_message);
+	if(mosquitto_connect(s->m, "127.0.0.1", port, 60) != MOSQ_ERR_SUCCESS || mosquitto_loop_start(s->m) != MOSQ_ERR_SUCCESS){
+		mosquitto_destroy(s->m);
+		free(s);
+		return NULL;
+	}
+	while(!atomic_load(&s->subscribed) && bench_mono_ns() < deadline) bench_sleep_ms(10);
+	if(!atomic_load(&s->subscribed)){
+		bench_sub_stop(s, NULL, NULL);
+		return NULL;
+	}
+	return s;
+}
+
+void bench_sub_wait(struct bench_sub *s, uint64_t n, int timeout_s)
+{
+	int64_t deadline = bench_mono_ns() + (int64_t)timeout_s * 1000000000LL;
+
+	while(atomic_load(&s->received) < n && bench_mono_ns() < deadline && !g_interrupted) bench_sleep_ms(10);
+}
+
+void bench_sub_stop(struct bench_sub *s, uint64_t *received, int64_t *last_ms)
+{
+	if(!s) return;
+	mosquitto_disconnect(s->m);
+	mosquitto_loop_stop(s->m, true);
+	if(received) *received = atomic_load(&s->received);
+	if(last_ms) *last_ms = atomic_load(&s->last_ms);
+	mosquitto_destroy(s->m);
+	free(s);
 }

@@ -25,6 +25,7 @@ int bench_throughput_run(struct bench *b, enum cfgid cfg, int r)
 	char tag[64];
 	double cpu0, main0, cpu1, main1;
 	int64_t k0 = 0, t_settle_ms = 0;
+	struct bench_sub *sub = NULL;
 	int rc;
 
 	memset(t, 0, sizeof(*t));
@@ -35,6 +36,9 @@ int bench_throughput_run(struct bench *b, enum cfgid cfg, int r)
 	if(bench_broker_start(b, cfg, tag, &br)) return -1;
 	run_opts(b, &po, br.port);
 	po.messages = b->o.messages;
+	/* bare mosquitto: its delivery rate to one subscriber is what the plugin's committed rows/s
+	 * are compared with (issue 8's end-to-end goal) */
+	if(cfg == C_BARE && !(sub = bench_sub_start(br.port))) bench_note(b, "%s: the subscriber could not subscribe", tag);
 	cpu0 = bench_cpu_seconds(br.pid, 0);
 	main0 = bench_cpu_seconds(br.pid, br.pid);
 	rc = kg_pe__run(&po, &res);
@@ -42,11 +46,23 @@ int bench_throughput_run(struct bench *b, enum cfgid cfg, int r)
 	if(rc){
 		fprintf(stderr, "bench: %s: %s\n", tag, res.error);
 		kg_pe__result_free(&res);
+		bench_sub_stop(sub, NULL, NULL);
 		bench_broker_stop(&br);
 		return -1;
 	}
 	t->failed = res.c.failed;
 	t->accepted_per_s = res.c.elapsed_s > 0 ? (double)res.c.acked / res.c.elapsed_s : 0;
+	if(sub){
+		uint64_t got = 0;
+		int64_t last_ms = 0;
+
+		bench_sub_wait(sub, res.c.acked, 30);
+		bench_sub_stop(sub, &got, &last_ms);
+		if(got < res.c.acked) bench_note(b, "%s: the subscriber got %" PRIu64 " of %" PRIu64, tag, got, res.c.acked);
+		if(last_ms > res.first_pub_realtime_ms){
+			t->settled_per_s = (double)got / ((double)(last_ms - res.first_pub_realtime_ms) / 1000.0);
+		}
+	}
 	if(cfg == C_PG){
 		uint64_t have = bench_pg_wait_rows(b, res.c.acked, 30);
 		char sql[256];
