@@ -11,6 +11,7 @@
 #include "kitgate/ingest.h"
 #include "kitgate/payload.h"
 #include "kitgate/record.h"
+#include "kitgate/spool.h"
 #include "kitgate/topic.h"
 
 void kg_ingest__init(struct kg_ingest *ig, const struct kg_config *cfg,
@@ -82,9 +83,15 @@ static enum kg_ingest_result bridged(const struct kg_ingest *ig, const char *top
 	/* A topic with no legal Kafka name is refused here, where it is cheap, and still routed to
 	 * MQTT subscribers as usual. */
 	if(tlen > UINT16_MAX || kg_bridge__kafka_topic(topic, ig->cfg->kafka_topic_separator, ktopic) < 0){
+		out->detail = "no legal Kafka name (over 249 characters)";
 		return KG_INGEST_REFUSED_TOPIC;
 	}
-	if(len > UINT32_MAX) return KG_INGEST_REFUSED_TOPIC;
+	/* A record the spool can never hold must not be treated as a failed append: the publisher
+	 * would be disconnected and resend it forever. Routed to MQTT subscribers, not forwarded. */
+	if(len > KG_SPOOL_MAX_BODY - tlen - 64){
+		out->detail = "payload over the spool's 16 MiB record limit";
+		return KG_INGEST_REFUSED_TOPIC;
+	}
 	memset(&rec, 0, sizeof(rec.kind) + sizeof(rec.id));
 	rec.kind = KG_KIND_BRIDGE;
 	rec.topic = topic;

@@ -186,9 +186,9 @@ int kg_message__on_message(int event, void *event_data, void *userdata)
 		case KG_INGEST_REFUSED_TOPIC:
 			p->counters.bridge_refused++;
 			if(kg_ratelimit__allow(&p->bridge_log, &suppressed)){
-				mosquitto_log_printf(MOSQ_LOG_WARNING, "kitgate: bridge: topic \"%.100s…\" has no legal "
-						"Kafka name (over 249 characters); not forwarded (+%llu more suppressed)",
-						ed->topic, (unsigned long long)suppressed);
+				mosquitto_log_printf(MOSQ_LOG_WARNING, "kitgate: bridge: topic \"%.100s…\": %s; routed to MQTT "
+						"subscribers, not forwarded to Kafka (+%llu more suppressed)",
+						ed->topic, out.detail ? out.detail : "refused", (unsigned long long)suppressed);
 			}
 			return MOSQ_ERR_SUCCESS;
 		case KG_INGEST_REJECTED:

@@ -39,7 +39,7 @@
 
 #define SPOOL_MAGIC 0x4B475331u /* 'KGS1' */
 #define SPOOL_HDR 12u
-#define SPOOL_MAX_BODY (16u * 1024u * 1024u)
+#define SPOOL_MAX_BODY KG_SPOOL_MAX_BODY
 #define SPOOL_DEFAULT_SEGMENT (64u * 1024u * 1024u)
 #define SPOOL_RBUF (64u * 1024u)
 #define SPOOL_SEG_SUFFIX ".kgs"

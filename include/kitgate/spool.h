@@ -48,6 +48,9 @@
 
 struct kg_spool;
 
+/* The largest record body kg_spool__append takes (-EMSGSIZE beyond it). */
+#define KG_SPOOL_MAX_BODY (16u * 1024u * 1024u)
+
 struct kg_spool_stats {
 	uint64_t appended;        /* records appended since open */
 	uint64_t append_errors;   /* failed appends (disk full, EIO, ...) */

@@ -102,6 +102,27 @@ static void test_rejects_and_refuses(void **state)
 	assert_int_equal(kg_handoff__depth(f->b, NULL, NULL), 0);
 }
 
+/* A bridged payload the spool could never hold is refused (routed, not forwarded), never treated
+ * as a failed append (which would disconnect a QoS 1 publisher that then resends it forever). */
+static void test_bridge_payload_over_spool_limit(void **state)
+{
+	struct fx *f = *state;
+	struct kg_ingest_out out;
+	size_t big = KG_SPOOL_MAX_BODY;
+	char *payload = malloc(big);
+
+	assert_non_null(payload);
+	memset(payload, 'x', big);
+	memset(&out, 0, sizeof(out));
+	assert_int_equal(kg_ingest__message(&f->ig, "plant/p1/video", payload, big, NOW, &out), KG_INGEST_REFUSED_TOPIC);
+	assert_non_null(out.detail);
+	assert_int_equal(kg_handoff__depth(f->b, NULL, NULL), 0);
+	/* just under the limit still goes to the stream */
+	assert_int_equal(kg_ingest__message(&f->ig, "plant/p1/video", payload, 1024 * 1024, NOW, &out), KG_INGEST_BRIDGED);
+	assert_int_equal(kg_handoff__depth(f->b, NULL, NULL), 1);
+	free(payload);
+}
+
 /* The ACL WRITE half and the MESSAGE half: check validates and encodes without pushing; push hands
  * the memo's record over once; an empty retained publish on a measurement topic is no measurement. */
 static void test_check_then_push(void **state)
@@ -235,6 +256,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_routes_to_streams, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_rejects_and_refuses, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_bridge_payload_over_spool_limit, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_check_then_push, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_memory_only_overload, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_check_hook, setup, teardown),
