@@ -57,7 +57,8 @@ static enum kg_acl_result other_result(enum kg_other_topics other)
  * Before all that: a SUBSCRIBE/UNSUBSCRIBE of a shared subscription "$share/<group>/<filter>" is
  * judged by its <filter> alone (a kit must not join a group that receives other kits' messages:
  * the READ check would then black-hole the group's share), and a WRITE to a look-alike
- * measurement topic (kit/<serial>/measurement/<not raw or aggregate>) is denied to everyone. */
+ * measurement topic (kit/<serial>/measurement/<not raw or aggregate>) is denied to everyone, and
+ * a kit may not WRITE its own kit/<serial>/stats/... (the plugin's statistics). */
 enum kg_acl_result kg_access__decide(const char *username, bool is_service, int access,
 		const char *topic, enum kg_other_topics other)
 {
@@ -84,7 +85,15 @@ enum kg_acl_result kg_access__decide(const char *username, bool is_service, int 
 		}
 		if(!kg_access__username_ok(username)) return KG_ACL_DENY;
 		if(topic[3] != '/') return KG_ACL_DENY; /* "kit" alone: no serial */
-		return level_is(topic + 4, username) ? KG_ACL_ALLOW : KG_ACL_DENY;
+		if(!level_is(topic + 4, username)) return KG_ACL_DENY;
+		/* kit/<me>/stats/...: only the plugin publishes a kit's statistics there (its own publishes
+		 * do not pass the ACL check); a kit must not forge them */
+		if(access == KG_ACCESS_WRITE){
+			const char *rest = topic + 4 + strlen(username);
+
+			if(!strncmp(rest, "/stats", 6) && (rest[6] == '/' || rest[6] == '\0')) return KG_ACL_DENY;
+		}
+		return KG_ACL_ALLOW;
 	}
 
 	if(access == KG_ACCESS_SUBSCRIBE && is_wild_first_level(topic)){

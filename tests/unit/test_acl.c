@@ -69,6 +69,14 @@ static const struct acl_case acl_cases[] = {
 	{"k-1", false, S, "$share//kit/k-1/#", OALLOW, DENY},
 	{"k-1", false, S, "$share/g/", OALLOW, DENY},
 	{NULL, false, S, "$share/g/kit/#", OALLOW, DENY},
+	/* kit, its own statistics: readable, not writable (only the plugin publishes them) */
+	{"k-1", false, R, "kit/k-1/stats/11/1", ODENY, ALLOW},
+	{"k-1", false, S, "kit/k-1/stats/#", ODENY, ALLOW},
+	{"k-1", false, W, "kit/k-1/stats/11/1", OALLOW, DENY},
+	{"k-1", false, W, "kit/k-1/stats", OALLOW, DENY},
+	{"k-1", false, W, "kit/k-1/statsx/1", OALLOW, ALLOW},
+	{"k-1", false, W, "kit/k-10/stats/1/1", OALLOW, DENY},
+	{"server", true, W, "kit/k-1/stats/11/1", ODENY, ALLOW},
 	/* kit, other kits' topics */
 	{"k-1", false, R, "kit/k-2/measurement/raw", OALLOW, DENY},
 	{"k-1", false, W, "kit/k-2/measurement/raw", OALLOW, DENY},
