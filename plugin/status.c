@@ -106,6 +106,11 @@ static int status_format(struct kg_plugin *p, char *buf, size_t cap)
 	PUT("},\"bridge\":{");
 	if(stream_format(bs, bs->worker ? "kafka" : "none", buf, cap, off) != 0) return -1;
 	PUT("}}");
+	PUT(",\"auth\":{\"ok\":%llu,\"cached\":%llu,\"refused\":%llu,\"backoff_refused\":%llu,"
+			"\"pbkdf2_runs\":%llu,\"kicked\":%llu}", (unsigned long long)p->auth.ok,
+			(unsigned long long)p->auth.cached, (unsigned long long)p->auth.refused,
+			(unsigned long long)p->auth.backoff_refused, (unsigned long long)p->auth.pbkdf2_runs,
+			(unsigned long long)p->auth.kicked);
 	PUT(",\"broker_thread_ns_per_msg\":%.1f}",
 			c->broker_msgs ? (double)c->broker_ns / (double)c->broker_msgs : 0.0);
 	return (int)o;
