@@ -596,7 +596,8 @@ static int resolve(struct kg_config *cfg, struct val vals[O_COUNT], char *err, s
 	if(get_str(&vals[O_SPOOL_DIR], "spool_dir", "/var/lib/mosquitto/kitgate", &cfg->spool_dir, err, errlen)) return -1;
 	if(get_int(&vals[O_MAX_PAYLOAD], "max_payload", 1, 268435455, 16384, &n, err, errlen)) return -1;
 	cfg->max_payload = (size_t)n;
-	if(get_int(&vals[O_MAX_CLOCK_SKEW_S], "max_clock_skew_s", 0, LLONG_MAX, 86400, &n, err, errlen)) return -1;
+	/* At most 10 years (365-day), so max_clock_skew_s * 1000 (ms) cannot overflow int64. */
+	if(get_int(&vals[O_MAX_CLOCK_SKEW_S], "max_clock_skew_s", 0, 315360000, 86400, &n, err, errlen)) return -1;
 	cfg->max_clock_skew_s = (int64_t)n;
 
 	/* log_level */

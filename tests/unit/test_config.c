@@ -271,6 +271,7 @@ static void test_numeric_bounds(void **state)
 		{"max_payload", "268435455", 268435455},
 		{"max_clock_skew_s", "0", 0},
 		{"max_clock_skew_s", "31536000", 31536000},
+		{"max_clock_skew_s", "315360000", 315360000},   /* 10 years: the maximum */
 		{"spool_segment_mb", "1", 1},
 		{"spool_segment_mb", "4096", 4096},
 		{"shutdown_timeout_ms", "0", 0},
@@ -327,6 +328,8 @@ static void test_malformed_options(void **state)
 		{"max_payload", "268435456"},
 		{"max_clock_skew_s", "-1"},
 		{"max_clock_skew_s", "1e3"},
+		{"max_clock_skew_s", "315360001"},                /* *1000 must not overflow */
+		{"max_clock_skew_s", "9223372036854775807"},
 		{"spool_segment_mb", "0"},
 		{"spool_segment_mb", "4097"},
 		{"shutdown_timeout_ms", "600001"},
