@@ -285,6 +285,11 @@ static void pg_free(void *state)
 	s->stopping = true;
 	pthread_cond_broadcast(&s->work);
 	pthread_mutex_unlock(&s->lock);
+	/* A connection blocked in a statement (a lock wait, a slow server) would hold up the joins
+	 * past shutdown_timeout_ms: cancel it. Its batch is not reported; it stays in the spool. */
+	for(i = 0; i < s->nconn; i++){
+		if(s->conns[i].pg) kg_pg__cancel(s->conns[i].pg);
+	}
 	for(i = 0; i < s->nconn; i++){
 		if(s->conns[i].started) pthread_join(s->conns[i].th, NULL);
 		if(s->conns[i].pg) kg_pg__free(s->conns[i].pg);
