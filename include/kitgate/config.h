@@ -70,6 +70,7 @@ struct kg_config {
 	char *stats_field;            /* JSON number field of generic stats topics, default "value" */
 	size_t stats_max_streams;     /* default 10000 */
 	size_t stats_max_samples;     /* per stream, default 1024 */
+	size_t stats_max_streams_per_kit; /* default 64; past it the kit's own oldest stream is evicted */
 	char *http_listen;            /* "<address>:<port>"; NULL = off (default) */
 	char *http_password_file;     /* mosquitto_passwd file; NULL = no authentication */
 	enum kg_payload_format payload_format; /* default auto */

@@ -62,6 +62,7 @@ static long long num_field(const struct kg_config *c, const char *key)
 	if(!strcmp(key, "stats_interval_s")) return c->stats_interval_s;
 	if(!strcmp(key, "stats_max_streams")) return (long long)c->stats_max_streams;
 	if(!strcmp(key, "stats_max_samples")) return (long long)c->stats_max_samples;
+	if(!strcmp(key, "stats_max_streams_per_kit")) return (long long)c->stats_max_streams_per_kit;
 	if(!strcmp(key, "auth_refresh_s")) return c->auth_refresh_s;
 	fail_msg("no numeric field %s", key);
 	return -1;
@@ -130,6 +131,7 @@ static void test_defaults(void **state)
 	assert_string_equal(c.stats_field, "value");
 	assert_int_equal(c.stats_max_streams, 10000);
 	assert_int_equal(c.stats_max_samples, 1024);
+	assert_int_equal(c.stats_max_streams_per_kit, 64);
 	assert_null(c.http_listen);
 	assert_null(c.http_password_file);
 	assert_int_equal(c.auth, KG_AUTH_NONE);
@@ -282,6 +284,8 @@ static void test_numeric_bounds(void **state)
 		{"stats_max_streams", "10000000", 10000000},
 		{"stats_max_samples", "2", 2},
 		{"stats_max_samples", "1000000", 1000000},
+		{"stats_max_streams_per_kit", "1", 1},
+		{"stats_max_streams_per_kit", "10000000", 10000000},
 		{"auth_refresh_s", "1", 1},
 		{"auth_refresh_s", "86400", 86400},
 	};
@@ -338,6 +342,7 @@ static void test_malformed_options(void **state)
 		{"stats_interval_s", "-5"},
 		{"stats_max_streams", "0"},
 		{"stats_max_samples", "1"},
+		{"stats_max_streams_per_kit", "0"},
 		{"stats_field", ""},
 		{"stats_topics", "a/#/b"},
 		{"stats_topics", "a/b=c/+"},
