@@ -511,6 +511,11 @@ void kg_config__free(struct kg_config *cfg)
 }
 
 /* Contract in config.h. */
+const char *kg_config__sink_name(enum kg_sink_kind k)
+{
+	return k == KG_SINK_POSTGRES ? "postgres" : k == KG_SINK_KAFKA ? "kafka" : "none";
+}
+
 int kg_config__is_service(const struct kg_config *cfg, const char *username)
 {
 	size_t i;

@@ -313,11 +313,6 @@ static void run_test_requests(struct kg_plugin *p)
 
 /* ---- the snapshot for HTTP ------------------------------------------------------------------ */
 
-static const char *sink_name(enum kg_sink_kind k)
-{
-	return k == KG_SINK_POSTGRES ? "postgres" : k == KG_SINK_KAFKA ? "kafka" : "none";
-}
-
 static void add_stats_fields(cJSON *o, const struct kg_stats_view *v)
 {
 	static const char *const avg[] = { "avg_1min", "avg_5min", "avg_30min" };
@@ -465,7 +460,7 @@ static char *build_metrics(struct kg_plugin *p, const struct kg_spool_stats *sst
 	metric(&t, "kitgate_bridge_undecodable_total", "counter", "Sparkplug B payloads on bridge routes that did not decode (forwarded unchanged).",
 			(double)kg_bridge__undecodable());
 	put(&t, "# HELP kitgate_sink_connected Whether the sink (%s) is connected.\n# TYPE kitgate_sink_connected gauge\n"
-			"kitgate_sink_connected %d\n", sink_name(p->cfg.sink),
+			"kitgate_sink_connected %d\n", kg_config__sink_name(p->cfg.sink),
 			ws->sink.connected ? 1 : 0);
 	metric(&t, "kitgate_sink_settled_total", "counter", "Records the sink is done with.", (double)settled);
 	metric(&t, "kitgate_sink_inserted_total", "counter", "Rows written by the sink.", (double)ws->sink.written);
@@ -537,7 +532,7 @@ static void publish_snapshot(struct kg_plugin *p, int64_t now)
 	o = cJSON_AddObjectToObject(st, "rejected");
 	for(r = 1; r < KG_REASON_COUNT; r++) cJSON_AddNumberToObject(o, kg_reason__name(r), (double)c->rejected[r]);
 	o = cJSON_AddObjectToObject(st, "sink");
-	cJSON_AddStringToObject(o, "kind", sink_name(p->cfg.sink));
+	cJSON_AddStringToObject(o, "kind", kg_config__sink_name(p->cfg.sink));
 	cJSON_AddBoolToObject(o, "connected", ws.sink.connected);
 	cJSON_AddNumberToObject(o, "settled", (double)ws.settled);
 	cJSON_AddNumberToObject(o, "inserted", (double)ws.sink.written);

@@ -89,6 +89,9 @@ void kg_config__free(struct kg_config *cfg);
  * Returns a malloc'd libpq URI, or NULL on a form it cannot read. */
 char *kg_config__normalize_db_url(const char *url);
 
+/* "postgres", "kafka" or "none": the sink's name in logs, status JSON and metrics. */
+const char *kg_config__sink_name(enum kg_sink_kind k);
+
 /* true if username is one of cfg->service_users. */
 int kg_config__is_service(const struct kg_config *cfg, const char *username);
 
