@@ -222,7 +222,7 @@ void kg_live__other(struct kg_plugin *p, const char *topic, const void *payload,
 			kg_stats__ignored(l->stats);
 			return;
 		}
-		if(kg_stats__parse_value(payload, len, p->cfg.stats_field, &v) != 0){
+		if(kg_stats__parse_value(payload, len, p->cfg.max_payload, p->cfg.stats_field, &v) != 0){
 			kg_stats__ignored(l->stats);
 			return;
 		}

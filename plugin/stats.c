@@ -560,7 +560,7 @@ size_t kg_stats__format_json(const struct kg_stats_view *v, char *buf, size_t ca
 	return (size_t)n;
 }
 
-int kg_stats__parse_value(const void *payload, size_t len, const char *field, double *out)
+int kg_stats__parse_value(const void *payload, size_t len, size_t max_len, const char *field, double *out)
 {
 	char tmp[64], *end;
 	const char *p = payload;
@@ -569,6 +569,7 @@ int kg_stats__parse_value(const void *payload, size_t len, const char *field, do
 	size_t i = 0;
 
 	if(!payload || len == 0) return -1;
+	if(max_len && len > max_len) return -1; /* never parse a huge JSON on the broker thread */
 	while(i < len && isspace((unsigned char)p[i])) i++;
 	if(i < len && p[i] != '{'){
 		size_t n = len - i;

@@ -100,7 +100,8 @@ size_t kg_stats__format_json(const struct kg_stats_view *v, char *buf, size_t ca
 
 /* The number a stats_topics payload carries: a bare number ("21.5", surrounding blanks allowed) or
  * the top-level JSON number `field` of an object. Returns 0 and sets *out, or -1 when there is no
- * finite number. payload need not be NUL-terminated. */
-int kg_stats__parse_value(const void *payload, size_t len, const char *field, double *out);
+ * finite number, or when len > max_len (0 = no limit; the plugin passes max_payload, so the
+ * broker thread never parses a larger JSON). payload need not be NUL-terminated. */
+int kg_stats__parse_value(const void *payload, size_t len, size_t max_len, const char *field, double *out);
 
 #endif

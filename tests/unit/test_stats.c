@@ -284,20 +284,24 @@ static void test_parse_value(void **state)
 	double d = 0;
 
 	(void)state;
-	assert_int_equal(kg_stats__parse_value("21.5", 4, "value", &d), 0);
+	assert_int_equal(kg_stats__parse_value("21.5", 4, 0, "value", &d), 0);
 	assert_true(d == 21.5);
-	assert_int_equal(kg_stats__parse_value(" -3 \n", 5, "value", &d), 0);
+	assert_int_equal(kg_stats__parse_value(" -3 \n", 5, 0, "value", &d), 0);
 	assert_true(d == -3);
-	assert_int_equal(kg_stats__parse_value("{\"value\":7,\"x\":1}", 17, "value", &d), 0);
+	assert_int_equal(kg_stats__parse_value("{\"value\":7,\"x\":1}", 17, 0, "value", &d), 0);
 	assert_true(d == 7);
-	assert_int_equal(kg_stats__parse_value("{\"t\":7}", 7, "t", &d), 0);
-	assert_int_equal(kg_stats__parse_value("{\"value\":\"7\"}", 13, "value", &d), -1);
-	assert_int_equal(kg_stats__parse_value("hello", 5, "value", &d), -1);
-	assert_int_equal(kg_stats__parse_value("nan", 3, "value", &d), -1);
-	assert_int_equal(kg_stats__parse_value("1e999", 5, "value", &d), -1);
-	assert_int_equal(kg_stats__parse_value("12abc", 5, "value", &d), -1);
-	assert_int_equal(kg_stats__parse_value("", 0, "value", &d), -1);
-	assert_int_equal(kg_stats__parse_value("{\"value\":", 9, "value", &d), -1);
+	assert_int_equal(kg_stats__parse_value("{\"t\":7}", 7, 0, "t", &d), 0);
+	assert_int_equal(kg_stats__parse_value("{\"value\":\"7\"}", 13, 0, "value", &d), -1);
+	assert_int_equal(kg_stats__parse_value("hello", 5, 0, "value", &d), -1);
+	assert_int_equal(kg_stats__parse_value("nan", 3, 0, "value", &d), -1);
+	assert_int_equal(kg_stats__parse_value("1e999", 5, 0, "value", &d), -1);
+	assert_int_equal(kg_stats__parse_value("12abc", 5, 0, "value", &d), -1);
+	assert_int_equal(kg_stats__parse_value("", 0, 0, "value", &d), -1);
+	assert_int_equal(kg_stats__parse_value("{\"value\":", 9, 0, "value", &d), -1);
+	/* over max_len (the plugin's max_payload): ignored without parsing */
+	assert_int_equal(kg_stats__parse_value("{\"value\":7}", 11, 11, "value", &d), 0);
+	assert_int_equal(kg_stats__parse_value("{\"value\":7}", 11, 10, "value", &d), -1);
+	assert_int_equal(kg_stats__parse_value(" 21.5", 5, 4, "value", &d), -1);
 }
 
 int main(void)
