@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "kitgate/access.h"
+#include "kitgate/topic.h"
 
 /* Whether the first level of topic is literally "kit" ("kit", "kit/..."; not "kitx/..."). */
 static bool is_kit_level(const char *topic)
@@ -51,14 +52,32 @@ static enum kg_acl_result other_result(enum kg_other_topics other)
  *      anonymous follows `other` (per-message READ checks still deny kit deliveries).
  *   3. Everything else follows `other`.
  * A username that could not be a serial (kg_access__username_ok false) never owns a kit topic, so a
- * username "+" cannot own "kit/+/#". O(strlen(username)) for kit topics; no allocation. */
+ * username "+" cannot own "kit/+/#". O(strlen(username)) for kit topics; no allocation.
+ *
+ * Before all that: a SUBSCRIBE/UNSUBSCRIBE of a shared subscription "$share/<group>/<filter>" is
+ * judged by its <filter> alone (a kit must not join a group that receives other kits' messages:
+ * the READ check would then black-hole the group's share), and a WRITE to a look-alike
+ * measurement topic (kit/<serial>/measurement/<not raw or aggregate>) is denied to everyone. */
 enum kg_acl_result kg_access__decide(const char *username, bool is_service, int access,
 		const char *topic, enum kg_other_topics other)
 {
 	if(!topic) return KG_ACL_DENY;
 
+	if((access == KG_ACCESS_SUBSCRIBE || access == KG_ACCESS_UNSUBSCRIBE)
+			&& !strncmp(topic, "$share/", 7)){
+		const char *slash = strchr(topic + 7, '/');
+
+		/* "$share/<group>/<filter>" with a non-empty group and filter; mosquitto refuses
+		 * anything else before asking, but do not rely on it */
+		if(!slash || slash == topic + 7 || slash[1] == '\0') return KG_ACL_DENY;
+		topic = slash + 1;
+	}
+
 	if(is_kit_level(topic)){
 		if(access == KG_ACCESS_UNSUBSCRIBE) return KG_ACL_ALLOW;
+		if(access == KG_ACCESS_WRITE && kg_topic__classify(topic, NULL, NULL) == KG_TOPIC_KIT_LOOKALIKE){
+			return KG_ACL_DENY;
+		}
 		if(is_service) return KG_ACL_ALLOW;
 		if(access != KG_ACCESS_READ && access != KG_ACCESS_WRITE && access != KG_ACCESS_SUBSCRIBE){
 			return KG_ACL_DENY;

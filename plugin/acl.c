@@ -1,6 +1,10 @@
-/* acl.c -- MOSQ_EVT_ACL_CHECK and MOSQ_EVT_BASIC_AUTH: kits own kit/<serial>/#, service users own
- * kit/#, everything else about kit topics is denied; other topics follow other_topics.
+/* acl.c -- MOSQ_EVT_ACL_CHECK, MOSQ_EVT_BASIC_AUTH and MOSQ_EVT_DISCONNECT: kits own
+ * kit/<serial>/#, service users own kit/#, everything else about kit topics is denied; other topics
+ * follow other_topics. Measurement writes (publishes and wills) are validated in the WRITE check
+ * (message.c). Client ids are owned by the username that first logged in with them (clientids.h),
+ * so nobody can disconnect a kit or take over its session by presenting its client id.
  * Broker thread only. The decision itself is the pure kg_access__decide (access.c). */
+#include <stdlib.h>
 #include <string.h>
 
 #include <mosquitto_broker.h>
@@ -8,7 +12,95 @@
 #include <mosquitto.h>
 
 #include "kitgate/access.h"
+#include "kitgate/clientids.h"
 #include "kitgate_internal.h"
+
+#define CLIENTIDS_MAX 65536 /* ~100 bytes each */
+
+static void drop_pending(struct kg_idguard *g)
+{
+	free(g->id);
+	free(g->user);
+	g->id = g->user = NULL;
+	g->client = NULL;
+}
+
+/* The pending owner's login succeeded unless the event at hand is its own DISCONNECT (a refused
+ * CONNECT is disconnected before any other event): record it, or drop it. */
+static void settle_pending(struct kg_plugin *p, const void *disconnecting)
+{
+	struct kg_idguard *g = &p->idguard;
+
+	if(g->client != disconnecting){
+		(void)kg_clientids__record(g->ids, g->id, g->user, g->client); /* out of memory: unprotected */
+	}
+	drop_pending(g);
+}
+
+int kg_acl__init(struct kg_plugin *p)
+{
+	p->idguard.ids = kg_clientids__new(CLIENTIDS_MAX);
+	return p->idguard.ids ? 0 : -1;
+}
+
+void kg_acl__cleanup(struct kg_plugin *p)
+{
+	kg_message__flush(p);
+	drop_pending(&p->idguard);
+	kg_clientids__free(p->idguard.ids);
+	p->idguard.ids = NULL;
+}
+
+void kg_acl__tick(struct kg_plugin *p)
+{
+	kg_message__flush(p);
+	if(p->idguard.client) settle_pending(p, NULL);
+}
+
+/* A clean session ends with its connection (MQTT v3.1.1 clean session): its id is forgotten. An
+ * MQTT v5 session may outlive a clean start (session expiry), so v5 ids stay owned until evicted. */
+int kg_acl__on_disconnect(int event, void *event_data, void *userdata)
+{
+	struct mosquitto_evt_disconnect *ed = event_data;
+	struct kg_plugin *p = userdata;
+	bool clean;
+
+	(void)event;
+	kg_message__flush(p);
+	if(p->idguard.client) settle_pending(p, ed->client);
+	clean = mosquitto_client_clean_session(ed->client) && mosquitto_client_protocol_version(ed->client) != 5;
+	kg_clientids__disconnected(p->idguard.ids, mosquitto_client_id(ed->client), ed->client, clean);
+	return MOSQ_ERR_SUCCESS;
+}
+
+/* Refuse a client id owned by another username; otherwise remember this login as the id's owner,
+ * pending until the login is known to have succeeded. MOSQ_ERR_SUCCESS or MOSQ_ERR_AUTH. */
+static int check_clientid(struct kg_plugin *p, struct mosquitto_evt_basic_auth *ed)
+{
+	struct kg_idguard *g = &p->idguard;
+	const char *id = mosquitto_client_id(ed->client);
+	uint64_t suppressed;
+
+	if(!id || !g->ids) return MOSQ_ERR_SUCCESS;
+	if(!kg_clientids__may_use(g->ids, id, ed->username)){
+		p->counters.clientid_refused++;
+		if(kg_ratelimit__allow(&g->log, &suppressed)){
+			mosquitto_log_printf(MOSQ_LOG_NOTICE, "kitgate: refused CONNECT of %s from %s: client id "
+					"\"%s\" belongs to another user (+%llu more suppressed)", ed->username ? ed->username
+					: "(anonymous)", mosquitto_client_address(ed->client), id, (unsigned long long)suppressed);
+		}
+		return MOSQ_ERR_AUTH;
+	}
+	if(!ed->username) return MOSQ_ERR_SUCCESS; /* anonymous logins own nothing */
+	g->id = strdup(id);
+	g->user = strdup(ed->username);
+	if(!g->id || !g->user){
+		drop_pending(g);
+		return MOSQ_ERR_SUCCESS;
+	}
+	g->client = ed->client;
+	return MOSQ_ERR_SUCCESS;
+}
 
 /* READ runs once per matching subscriber for every delivered message: no allocation, no logging,
  * O(length of the first two topic levels + number of service users). */
@@ -20,13 +112,17 @@ int kg_acl__on_check(int event, void *event_data, void *userdata)
 	bool is_service;
 
 	(void)event;
+	if(p->memo.n) kg_message__flush(p);      /* no MESSAGE followed the last write: a will */
+	if(p->idguard.client) settle_pending(p, NULL);
 	username = mosquitto_client_username(ed->client);
 	if(username && !kg_access__username_ok(username)){
 		username = NULL; /* never a kit; only reachable when BASIC_AUTH was bypassed (TLS identity) */
 	}
 	is_service = username && kg_config__is_service(&p->cfg, username);
 	switch(kg_access__decide(username, is_service, ed->access, ed->topic, p->cfg.other_topics)){
-		case KG_ACL_ALLOW: return MOSQ_ERR_SUCCESS;
+		case KG_ACL_ALLOW:
+			if(ed->access == MOSQ_ACL_WRITE) return kg_message__on_write(p, ed);
+			return MOSQ_ERR_SUCCESS;
 		case KG_ACL_DENY: return MOSQ_ERR_ACL_DENIED; /* never another code: that disconnects */
 		default: return MOSQ_ERR_PLUGIN_DEFER;
 	}
@@ -40,8 +136,11 @@ int kg_acl__on_basic_auth(int event, void *event_data, void *userdata)
 	struct mosquitto_evt_basic_auth *ed = event_data;
 	uint64_t suppressed;
 	struct kg_plugin *p = userdata;
+	int rc;
 
 	(void)event;
+	kg_message__flush(p);
+	if(p->idguard.client) settle_pending(p, NULL);
 	if(ed->username && !kg_access__username_ok(ed->username)){
 		if(kg_ratelimit__allow(&p->auth_log, &suppressed)){
 			mosquitto_log_printf(MOSQ_LOG_NOTICE, "kitgate: refused CONNECT from %s: username \"%s\" "
@@ -50,5 +149,10 @@ int kg_acl__on_basic_auth(int event, void *event_data, void *userdata)
 		}
 		return MOSQ_ERR_AUTH;
 	}
-	return kg_auth__basic_auth(p, ed); /* auth postgres: kits against the snapshot; DEFER otherwise */
+	/* Before deferring: with password_file, mosquitto decides after us. */
+	if(check_clientid(p, ed) != MOSQ_ERR_SUCCESS) return MOSQ_ERR_AUTH;
+	rc = kg_auth__basic_auth(p, ed); /* auth postgres: kits against the snapshot; DEFER otherwise */
+	if(rc == MOSQ_ERR_SUCCESS && p->idguard.client) settle_pending(p, NULL);
+	else if(rc != MOSQ_ERR_SUCCESS && rc != MOSQ_ERR_PLUGIN_DEFER) drop_pending(&p->idguard);
+	return rc;
 }

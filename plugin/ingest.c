@@ -1,6 +1,8 @@
 /* ingest.c -- the broker thread's MESSAGE path without mosquitto: classify, validate, encode,
  * push into the stream's hand-off. Contract in ingest.h. */
+#include <assert.h>
 #include <errno.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -90,6 +92,56 @@ static enum kg_ingest_result bridged(const struct kg_ingest *ig, const char *top
 	rec.payload = payload;
 	rec.payload_len = (uint32_t)len;
 	return push_result(hand_off(ig->bridge, &rec), out, KG_INGEST_BRIDGED);
+}
+
+/* Contract in ingest.h. The same rules as measurement(), stopping before the hand-off. */
+enum kg_ingest_result kg_ingest__check(const struct kg_ingest *ig, const char *topic,
+		const void *payload, size_t len, bool retain, int64_t now_ms, struct kg_ingest_memo *memo,
+		struct kg_ingest_out *out)
+{
+	struct kg_record *rec = &memo->dec;
+	int kind;
+	size_t n;
+
+	memset(out, 0, offsetof(struct kg_ingest_out, rec)); /* rec is not used here: memo->dec is */
+	memo->n = 0;
+	switch(kg_topic__classify(topic, &out->serial, &out->serial_len)){
+		case KG_TOPIC_KIT_RAW: kind = KG_KIND_RAW; break;
+		case KG_TOPIC_KIT_AGGREGATE: kind = KG_KIND_AGGREGATE; break;
+		default: return KG_INGEST_PASS;
+	}
+	if(len == 0 && retain) return KG_INGEST_PASS; /* clears the retained message */
+	out->reason = kg_payload__validate(ig->cfg->payload_format, kind, out->serial, out->serial_len,
+			payload, len, now_ms, &ig->limits, rec, &out->detail);
+	if(out->reason != KG_OK) return KG_INGEST_REJECTED;
+	if(ig->check && (out->reason = ig->check(ig->check_ud, out->serial, out->serial_len, rec, &out->detail)) != KG_OK){
+		return KG_INGEST_REJECTED;
+	}
+	n = kg_record__encode(rec, memo->rec, sizeof(memo->rec));
+	if(n == 0 || n > sizeof(memo->rec)){ /* cannot happen for a validated record */
+		out->reason = KG_MALFORMED;
+		out->detail = "record does not encode";
+		return KG_INGEST_REJECTED;
+	}
+	memo->n = (uint32_t)n;
+	memo->serial = out->serial;
+	memo->serial_len = out->serial_len;
+	return KG_INGEST_ACCEPTED;
+}
+
+/* Contract in ingest.h. */
+enum kg_ingest_result kg_ingest__push(const struct kg_ingest *ig, struct kg_ingest_memo *memo,
+		struct kg_ingest_out *out)
+{
+	uint32_t n = memo->n;
+
+	assert(n > 0);
+	memset(out, 0, offsetof(struct kg_ingest_out, rec)); /* the decoded record is memo->dec */
+	out->serial = memo->serial;
+	out->serial_len = memo->serial_len;
+	memo->n = 0;
+	if(!ig->measurements) return KG_INGEST_ACCEPTED; /* sink none */
+	return push_result(kg_handoff__push(ig->measurements, memo->rec, n), out, KG_INGEST_ACCEPTED);
 }
 
 enum kg_ingest_result kg_ingest__message(const struct kg_ingest *ig, const char *topic,

@@ -45,6 +45,18 @@ struct kg_counters {
 	uint64_t unacked;              /* QoS 1/2 messages refused (client disconnected) for that */
 	uint64_t broker_ns, broker_msgs;
 	uint64_t bridge_forwarded, bridge_refused;
+	uint64_t wills_accepted;       /* valid wills on measurement topics handed to the stream */
+	uint64_t wills_unsaved;        /* valid wills delivered whose hand-off failed (not in the sink) */
+	uint64_t clientid_refused;     /* CONNECTs refused: client id owned by another username */
+};
+
+/* [broker] client-id ownership (acl.c, clientids.h) and the owner recorded at BASIC_AUTH that
+ * waits for the proof that the login succeeded (any event but this client's DISCONNECT). */
+struct kg_idguard {
+	struct kg_clientids *ids;
+	const void *client;            /* pending: opaque token, NULL when nothing is pending */
+	char *id, *user;
+	struct kg_ratelimit log;
 };
 
 /* auth postgres (auth.c); all NULL/0 with auth none. */
@@ -74,6 +86,9 @@ struct kg_plugin {
 	pthread_t main_thread;
 	struct kg_live *live;          /* [broker] live.c: statistics, kit status, HTTP view */
 	struct kg_auth auth;
+	struct kg_ingest_memo memo;    /* [broker] the last allowed measurement write (acl.c, message.c) */
+	struct kg_idguard idguard;     /* [broker] */
+	struct kg_ratelimit will_log;  /* [broker] */
 };
 
 /* ---- broker thread only (plugin.c, acl.c, message.c, status.c, outbox.c) ------------------- */
@@ -89,8 +104,21 @@ void kg_outbox__cleanup(void);
 /* acl.c: MOSQ_EVT_ACL_CHECK and MOSQ_EVT_BASIC_AUTH. */
 int kg_acl__on_check(int event, void *event_data, void *userdata);
 int kg_acl__on_basic_auth(int event, void *event_data, void *userdata);
+/* acl.c: init (0, or -1 out of memory) and cleanup (pushes a pending will first) of the client-id
+ * guard; tick and DISCONNECT settle what is pending (a will's record, a client-id owner). */
+int kg_acl__init(struct kg_plugin *p);
+void kg_acl__cleanup(struct kg_plugin *p);
+void kg_acl__tick(struct kg_plugin *p);
+int kg_acl__on_disconnect(int event, void *event_data, void *userdata);
 /* message.c: MOSQ_EVT_MESSAGE. */
 int kg_message__on_message(int event, void *event_data, void *userdata);
+/* message.c: the ACL WRITE half of a measurement (publish or will), after the access matrix
+ * allowed it: validate into p->memo; MOSQ_ERR_SUCCESS or MOSQ_ERR_ACL_DENIED (counted, logged). */
+struct mosquitto_evt_acl_check;
+int kg_message__on_write(struct kg_plugin *p, struct mosquitto_evt_acl_check *ed);
+/* message.c: a memo still pending when any other event arrives was a will (no MESSAGE follows a
+ * will): push its record now. No-op when nothing is pending. */
+void kg_message__flush(struct kg_plugin *p);
 /* message.c: kg_ingest's check hook (ud = the plugin): the kits snapshot's rules with auth postgres. */
 enum kg_reason kg_message__check(void *ud, const char *serial, size_t serial_len,
 		const struct kg_record *rec, const char **detail);

@@ -8,8 +8,20 @@
  * any other code drops it and disconnects the client WITHOUT an acknowledgement, so a QoS 1/2
  * publisher sends it again after reconnecting. That is how "no acknowledgement without
  * durability" is kept when a spool append fails: MOSQ_ERR_ERRNO with errno set to the spool's
- * error (the broker logs "Client <id> disconnected: <strerror>."). */
+ * error (the broker logs "Client <id> disconnected: <strerror>.").
+ *
+ * Measurements are validated one step earlier, in the ACL WRITE check (kg_message__on_write, called
+ * by acl.c), because wills pass that check at send time and never reach MESSAGE: an invalid
+ * measurement or will is denied there (MOSQ_ERR_ACL_DENIED: never delivered, never retained,
+ * counted by reason). The encoded record waits in p->memo; the MESSAGE that follows in the same
+ * call chain (same client, topic and payload pointers) pushes it without validating again. Any
+ * other event arriving while the memo is pending means no MESSAGE followed, i.e. it was a will:
+ * kg_message__flush pushes the record then. A will whose push fails was delivered anyway (the
+ * broker sends it after the check): it is counted as wills_unsaved and logged; nothing can be
+ * denied retroactively. A MESSAGE without a matching memo (another plugin decided the ACL, a
+ * bridge connection, which mosquitto never ACL-checks) is validated here as before. */
 #include <errno.h>
+#include <stdbool.h>
 #include <string.h>
 #include <time.h>
 
@@ -59,6 +71,65 @@ static int undurable(struct kg_plugin *p, struct mosquitto_evt_message *ed, int 
 	return MOSQ_ERR_ERRNO;
 }
 
+/* Contract in kitgate_internal.h. Broker thread. */
+int kg_message__on_write(struct kg_plugin *p, struct mosquitto_evt_acl_check *ed)
+{
+	struct kg_ingest_out out;
+	enum kg_ingest_result r;
+	int64_t t0 = clock_ns(CLOCK_MONOTONIC);
+
+	kg_message__flush(p);
+	r = kg_ingest__check(&p->ingest, ed->topic, ed->payload, ed->payloadlen, ed->retain,
+			clock_ns(CLOCK_REALTIME) / 1000000, &p->memo, &out);
+	if(r == KG_INGEST_PASS) return MOSQ_ERR_SUCCESS;
+	p->counters.broker_ns += (uint64_t)(clock_ns(CLOCK_MONOTONIC) - t0);
+	if(r == KG_INGEST_REJECTED){
+		p->counters.broker_msgs++;
+		p->counters.rejected[out.reason]++;
+		log_reject(p, out.reason, out.serial, out.serial_len, ed->topic, out.detail);
+		/* no client: this may be a will, sent while (or after) its client goes away */
+		kg_live__measurement(p, NULL, out.serial, out.serial_len, ed->topic, out.reason, out.detail, &p->memo.dec);
+		return MOSQ_ERR_ACL_DENIED; /* v5: PUBACK/PUBREC 0x87; v3.1.1: dropped; a will: not sent */
+	}
+	p->memo.client = ed->client;
+	p->memo.topic = ed->topic;
+	p->memo.payload = ed->payload;
+	p->memo.len = ed->payloadlen;
+	return MOSQ_ERR_SUCCESS;
+}
+
+/* Contract in kitgate_internal.h. Broker thread. */
+void kg_message__flush(struct kg_plugin *p)
+{
+	struct kg_ingest_out out;
+	enum kg_ingest_result r;
+	uint64_t suppressed;
+
+	if(p->memo.n == 0) return;
+	r = kg_ingest__push(&p->ingest, &p->memo, &out);
+	p->counters.broker_msgs++;
+	if(r == KG_INGEST_ACCEPTED){
+		p->counters.accepted++;
+		p->counters.wills_accepted++;
+		kg_live__measurement(p, NULL, out.serial, out.serial_len, "(will)", KG_OK, NULL, &p->memo.dec);
+		return;
+	}
+	p->counters.wills_unsaved++;
+	if(kg_ratelimit__allow(&p->will_log, &suppressed)){
+		mosquitto_log_printf(MOSQ_LOG_WARNING, "kitgate: the will of kit %.*s was delivered but not "
+				"handed to the sink: %s (%s) [+%llu more suppressed]", (int)out.serial_len,
+				out.serial ? out.serial : "-", out.detail ? out.detail : "-",
+				out.err ? strerror(-out.err) : "queue full", (unsigned long long)suppressed);
+	}
+}
+
+/* The memo belongs to this MESSAGE: the same publish the ACL WRITE check just allowed. */
+static bool memo_matches(const struct kg_plugin *p, const struct mosquitto_evt_message *ed)
+{
+	return p->memo.n > 0 && p->memo.client == ed->client && p->memo.topic == ed->topic
+		&& p->memo.payload == ed->payload && p->memo.len == ed->payloadlen;
+}
+
 /* kg_ingest's check hook (plugin.c installs it): with auth postgres, the kits snapshot decides
  * whether the kit owns the peripheral and the quantity type exists. KG_OK without a snapshot
  * (auth none). Broker thread (the snapshot is swapped in TICK, on this thread). */
@@ -84,14 +155,23 @@ int kg_message__on_message(int event, void *event_data, void *userdata)
 	int64_t t0 = clock_ns(CLOCK_MONOTONIC);
 
 	(void)event;
-	r = kg_ingest__message(&p->ingest, ed->topic, ed->payload, ed->payloadlen,
-			clock_ns(CLOCK_REALTIME) / 1000000, &out);
-	/* The live view (live.c): statistics of generic stats_topics, per-kit status and statistics. */
+	if(memo_matches(p, ed)){
+		r = kg_ingest__push(&p->ingest, &p->memo, &out);
+	}else{
+		kg_message__flush(p);
+		r = kg_ingest__check(&p->ingest, ed->topic, ed->payload, ed->payloadlen, ed->retain,
+				clock_ns(CLOCK_REALTIME) / 1000000, &p->memo, &out);
+		if(r == KG_INGEST_ACCEPTED) r = kg_ingest__push(&p->ingest, &p->memo, &out);
+		else if(r == KG_INGEST_PASS && !out.serial) r = kg_ingest__message(&p->ingest, ed->topic,
+				ed->payload, ed->payloadlen, clock_ns(CLOCK_REALTIME) / 1000000, &out); /* bridge */
+	}
+	/* The live view (live.c): statistics of generic stats_topics, per-kit status and statistics.
+	 * A measurement's decoded record is p->memo.dec (kg_ingest__check). */
 	if(r == KG_INGEST_PASS || r == KG_INGEST_BRIDGED || r == KG_INGEST_REFUSED_TOPIC){
 		if(strncmp(ed->topic, "kit/", 4)) kg_live__other(p, ed->topic, ed->payload, (size_t)ed->payloadlen);
 	}else if(r != KG_INGEST_UNDURABLE){
 		kg_live__measurement(p, ed->client, out.serial, out.serial_len, ed->topic,
-				r == KG_INGEST_ACCEPTED ? KG_OK : out.reason, out.detail, &out.rec);
+				r == KG_INGEST_ACCEPTED ? KG_OK : out.reason, out.detail, &p->memo.dec);
 	}
 	if(r == KG_INGEST_PASS) return MOSQ_ERR_SUCCESS;
 	p->counters.broker_ns += (uint64_t)(clock_ns(CLOCK_MONOTONIC) - t0);

@@ -28,6 +28,7 @@ static int on_tick(int event, void *event_data, void *userdata)
 	(void)event;
 	(void)event_data;
 	kg_outbox__drain(0);
+	kg_acl__tick(userdata);    /* a pending will's record, a pending client-id owner */
 	kg_auth__tick(userdata);
 	kg_status__tick(userdata);
 	kg_live__tick(userdata);
@@ -53,6 +54,7 @@ static const struct {
 	{ MOSQ_EVT_MESSAGE, kg_message__on_message },
 	{ MOSQ_EVT_TICK, on_tick },
 	{ MOSQ_EVT_RELOAD, on_reload },
+	{ MOSQ_EVT_DISCONNECT, kg_acl__on_disconnect },
 };
 #define NCALLBACKS (sizeof(callbacks) / sizeof(callbacks[0]))
 
@@ -63,6 +65,7 @@ static void plugin_free(struct kg_plugin *p)
 	for(i = 0; i < NCALLBACKS; i++){
 		mosquitto_callback_unregister(p->pid, callbacks[i].event, callbacks[i].cb, NULL);
 	}
+	kg_acl__cleanup(p); /* first: a will sent at shutdown still goes into its stream */
 	kg_live__cleanup(p);
 	/* Stop both workers first (each drains within shutdown_timeout_ms, concurrently), then free. */
 	for(i = 0; i < KG_STREAM_COUNT; i++){
@@ -240,7 +243,7 @@ EXPORT int mosquitto_plugin_init(mosquitto_plugin_id_t *identifier, void **userd
 	kg_ingest__init(&p->ingest, &p->cfg, p->streams[KG_STREAM_MEASUREMENTS].h, p->streams[KG_STREAM_BRIDGE].h);
 	p->ingest.check = kg_message__check; /* auth postgres: the kits snapshot's ownership rules */
 	p->ingest.check_ud = p;
-	if(kg_auth__init(p) != 0){
+	if(kg_acl__init(p) != 0 || kg_auth__init(p) != 0){
 		plugin_free(p);
 		return MOSQ_ERR_NOMEM;
 	}

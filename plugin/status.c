@@ -8,6 +8,7 @@
 #include <mosquitto_plugin.h>
 #include <mosquitto.h>
 
+#include "kitgate/clientids.h"
 #include "kitgate/handoff.h"
 #include "kitgate/bridge.h"
 #include "kitgate/spool.h"
@@ -109,6 +110,9 @@ static int status_format(struct kg_plugin *p, char *buf, size_t cap)
 			(unsigned long long)p->auth.cached, (unsigned long long)p->auth.refused,
 			(unsigned long long)p->auth.backoff_refused, (unsigned long long)p->auth.pbkdf2_runs,
 			(unsigned long long)p->auth.kicked);
+	PUT(",\"wills\":{\"accepted\":%llu,\"unsaved\":%llu},\"clientid_refused\":%llu,\"clientid_evicted\":%llu",
+			(unsigned long long)c->wills_accepted, (unsigned long long)c->wills_unsaved,
+			(unsigned long long)c->clientid_refused, (unsigned long long)kg_clientids__evicted(p->idguard.ids));
 	PUT(",\"broker_thread_ns_per_msg\":%.1f}",
 			c->broker_msgs ? (double)c->broker_ns / (double)c->broker_msgs : 0.0);
 	return (int)o;

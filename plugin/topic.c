@@ -39,6 +39,9 @@ enum kg_topic_class kg_topic__classify(const char *topic, const char **serial, s
 			cls = KG_TOPIC_KIT_RAW;
 		}else if(!strcmp(rest + 1, "measurement/aggregate")){
 			cls = KG_TOPIC_KIT_AGGREGATE;
+		}else if(!strncmp(rest + 1, "measurement/", 12)){
+			/* "…/raw/", "…/raw/extra", "…/RAW", "…/other": nothing else exists there */
+			cls = KG_TOPIC_KIT_LOOKALIKE;
 		}
 	}
 	return cls;

@@ -8,6 +8,7 @@
 #ifndef KITGATE_INGEST_H
 #define KITGATE_INGEST_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -52,6 +53,24 @@ struct kg_ingest {
 	void *check_ud;
 };
 
+/* A measurement validated and encoded by kg_ingest__check but not yet pushed: the plugin validates
+ * in the ACL WRITE check (which wills pass too, at send time) and pushes in MESSAGE (which wills
+ * never reach). One entry; the broker thread owns it. client, topic and payload are opaque tokens
+ * compared with the MESSAGE that follows in the same synchronous call chain, never dereferenced
+ * later. n == 0: empty. */
+struct kg_ingest_memo {
+	const void *client;
+	const char *topic;
+	const void *payload;
+	size_t len;
+	uint32_t n;                      /* bytes of rec used */
+	const char *serial;              /* into topic; for log lines while the memo is pending */
+	size_t serial_len;
+	uint8_t rec[KG_RECORD_MAX_FIXED];/* the encoded record */
+	struct kg_record dec;            /* the decoded record (the live view's statistics); valid
+	                                  * after ACCEPTED until the next check */
+};
+
 /* cfg and the hand-offs must outlive ig. Main thread. */
 void kg_ingest__init(struct kg_ingest *ig, const struct kg_config *cfg,
 		struct kg_handoff *measurements, struct kg_handoff *bridge);
@@ -60,5 +79,22 @@ void kg_ingest__init(struct kg_ingest *ig, const struct kg_config *cfg,
  * Allocation-free for measurements (a stack buffer) except the hand-off's one item. */
 enum kg_ingest_result kg_ingest__message(const struct kg_ingest *ig, const char *topic,
 		const void *payload, size_t len, int64_t now_ms, struct kg_ingest_out *out);
+
+/* The first half of kg_ingest__message for a publish or a will (the ACL WRITE check): on a
+ * measurement topic validate (payload rules, kits snapshot) and encode into memo (memo->n > 0),
+ * returning KG_INGEST_ACCEPTED (nothing pushed yet) or KG_INGEST_REJECTED (out->reason). An empty
+ * retained publish (len 0, retain) on a measurement topic clears the retained message: it is not a
+ * measurement, KG_INGEST_PASS. The check hook runs as in kg_ingest__message; out->rec is not
+ * filled (the record is memo->dec). Every other topic: KG_INGEST_PASS (memo->n == 0). memo is
+ * overwritten; its client/topic/payload are not set here. Allocation-free except cJSON's. */
+enum kg_ingest_result kg_ingest__check(const struct kg_ingest *ig, const char *topic,
+		const void *payload, size_t len, bool retain, int64_t now_ms, struct kg_ingest_memo *memo,
+		struct kg_ingest_out *out);
+
+/* The second half: push memo's record into the measurements stream and empty the memo (n = 0).
+ * KG_INGEST_ACCEPTED, KG_INGEST_OVERLOAD or KG_INGEST_UNDURABLE (out->err), as kg_ingest__message.
+ * memo->n must be > 0. */
+enum kg_ingest_result kg_ingest__push(const struct kg_ingest *ig, struct kg_ingest_memo *memo,
+		struct kg_ingest_out *out);
 
 #endif

@@ -10,6 +10,7 @@ enum kg_topic_class {
 	KG_TOPIC_KIT_RAW,      /* kit/<serial>/measurement/raw */
 	KG_TOPIC_KIT_AGGREGATE,/* kit/<serial>/measurement/aggregate */
 	KG_TOPIC_KIT_INVALID,  /* "kit" or "kit/" or "kit//..." : under kit/ but no serial */
+	KG_TOPIC_KIT_LOOKALIKE,/* kit/<serial>/measurement/<anything but raw or aggregate>: refused */
 };
 
 /* Classify a concrete topic; for KIT* classes sets *serial and *serial_len to the serial level. */

@@ -9,6 +9,8 @@
  *   - a kit (not a service user) is never allowed READ/WRITE on another kit's topic, nor a
  *     SUBSCRIBE filter that matches another kit's measurement topic; anonymous clients never get
  *     kit topics (UNSUBSCRIBE aside); a username that is not a usable serial owns nothing;
+ *   - a shared subscription "$share/<group>/<filter>" allowed to a kit obeys the same rule for its
+ *     <filter>; nobody may WRITE a look-alike measurement topic (kit/<s>/measurement/<other>);
  *   - matching: a filter without wildcards matches exactly itself; "#" matches every topic not
  *     starting with '$'. */
 #include <stdbool.h>
@@ -44,6 +46,8 @@ static void check_classify(const char *topic)
 	if(c == KG_TOPIC_KIT_RAW) CHECK(!strcmp(serial + slen, "/measurement/raw"));
 	if(c == KG_TOPIC_KIT_AGGREGATE) CHECK(!strcmp(serial + slen, "/measurement/aggregate"));
 	if(slen && !strcmp(serial + slen, "/measurement/raw")) CHECK(c == KG_TOPIC_KIT_RAW);
+	CHECK((c == KG_TOPIC_KIT_LOOKALIKE) == (slen > 0 && !strncmp(serial + slen, "/measurement/", 13)
+			&& strcmp(serial + slen, "/measurement/raw") && strcmp(serial + slen, "/measurement/aggregate")));
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -83,6 +87,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	res = kg_access__decide(username, is_service, access, topic, other);
 	CHECK(res == KG_ACL_DEFER || res == KG_ACL_ALLOW || res == KG_ACL_DENY);
+	if(access == KG_ACCESS_WRITE && kg_topic__classify(topic, NULL, NULL) == KG_TOPIC_KIT_LOOKALIKE){
+		CHECK(res == KG_ACL_DENY);
+	}
+	if(!is_service && res == KG_ACL_ALLOW && access == KG_ACCESS_SUBSCRIBE && !strncmp(topic, "$share/", 7)){
+		const char *slash = strchr(topic + 7, '/');
+
+		CHECK(slash && slash != topic + 7 && slash[1]);
+		topic = (char *)slash + 1; /* the filter is what the group receives */
+	}
 	if(!is_service && res == KG_ACL_ALLOW && access != KG_ACCESS_UNSUBSCRIBE){
 		const char *serial;
 		size_t slen;

@@ -102,6 +102,51 @@ static void test_rejects_and_refuses(void **state)
 	assert_int_equal(kg_handoff__depth(f->b, NULL, NULL), 0);
 }
 
+/* The ACL WRITE half and the MESSAGE half: check validates and encodes without pushing; push hands
+ * the memo's record over once; an empty retained publish on a measurement topic is no measurement. */
+static void test_check_then_push(void **state)
+{
+	struct fx *f = *state;
+	struct kg_ingest_out out;
+	static struct kg_ingest_memo memo;
+	struct kg_item *items[4];
+	struct kg_record rec;
+
+	assert_int_equal(kg_ingest__check(&f->ig, "kit/k-test-0001/measurement/raw", RAW, strlen(RAW), false,
+			NOW, &memo, &out), KG_INGEST_ACCEPTED);
+	assert_true(memo.n > 0);
+	assert_int_equal(kg_handoff__depth(f->m, NULL, NULL), 0); /* nothing pushed by the check */
+	assert_int_equal(kg_ingest__push(&f->ig, &memo, &out), KG_INGEST_ACCEPTED);
+	assert_int_equal(memo.n, 0);
+	assert_int_equal(out.serial_len, 11);
+	assert_int_equal(kg_handoff__take(f->m, items, 4, 1, 0), 1);
+	assert_int_equal(kg_record__decode(items[0]->body, items[0]->len, &rec), 0);
+	assert_string_equal(rec.serial, "k-test-0001");
+	assert_int_equal(rec.peripheral, 11);
+	free(items[0]);
+
+	/* invalid: rejected with its reason, memo empty */
+	assert_int_equal(kg_ingest__check(&f->ig, "kit/k-test-0001/measurement/raw", "{\"value\":1,\"value\":2}",
+			23, true, NOW, &memo, &out), KG_INGEST_REJECTED);
+	assert_int_equal(out.reason, KG_MALFORMED);
+	assert_int_equal(memo.n, 0);
+	/* empty retained publish: clears, not a measurement; empty not retained: malformed */
+	assert_int_equal(kg_ingest__check(&f->ig, "kit/k-test-0001/measurement/aggregate", NULL, 0, true,
+			NOW, &memo, &out), KG_INGEST_PASS);
+	assert_int_equal(memo.n, 0);
+	assert_int_equal(kg_ingest__check(&f->ig, "kit/k-test-0001/measurement/raw", NULL, 0, false,
+			NOW, &memo, &out), KG_INGEST_REJECTED);
+	assert_int_equal(out.reason, KG_MALFORMED);
+	/* other topics: pass, serial set only for kit topics */
+	assert_int_equal(kg_ingest__check(&f->ig, "kit/k-test-0001/rpc", "x", 1, false, NOW, &memo, &out),
+			KG_INGEST_PASS);
+	assert_non_null(out.serial);
+	assert_int_equal(kg_ingest__check(&f->ig, "plant/p1/status", "x", 1, false, NOW, &memo, &out),
+			KG_INGEST_PASS);
+	assert_null(out.serial);
+	assert_int_equal(kg_handoff__depth(f->m, NULL, NULL), 0);
+}
+
 /* Memory only: a full queue is an overload (the message is dropped, counted). */
 static void test_memory_only_overload(void **state)
 {
@@ -190,6 +235,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_routes_to_streams, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_rejects_and_refuses, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_check_then_push, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_memory_only_overload, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_check_hook, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_sink_none, setup, teardown),

@@ -3,6 +3,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -84,6 +85,9 @@ static const struct vcase cases[] = {
 	{"empty", R, "", 0, LIM_DEFAULT, KG_MALFORMED, "empty"},
 	{"whitespace only", R, "  \n", 0, LIM_DEFAULT, KG_MALFORMED, "json"},
 	{"not json", R, "hello", 0, LIM_DEFAULT, KG_MALFORMED, "json"},
+	/* duplicate keys spelled differently, or whole members twice */
+	{"raw duplicate via escape", R, "{" ID DT PQ VAL ",\"valu\\u0065\":2}", 0, LIM_DEFAULT, KG_MALFORMED, "duplicate key"},
+	{"agg values twice", G, "{" ID TIMES PQ VALS VALS "}", 0, LIM_DEFAULT, KG_MALFORMED, "duplicate key"},
 	{"truncated json", R, "{" ID ",\"datetime\":", 0, LIM_DEFAULT, KG_MALFORMED, "json"},
 	{"unterminated string", R, "{\"id\":\"abc", 0, LIM_DEFAULT, KG_MALFORMED, "json"},
 	{"array top level", R, "[" RAW_OK "]", 0, LIM_DEFAULT, KG_MALFORMED, "not an object"},
@@ -260,6 +264,33 @@ static void test_table(void **state)
 		if(!seen[r]) print_error("no case for %s\n", kg_reason__name((enum kg_reason)r));
 		assert_true(seen[r] > 0);
 	}
+}
+
+/* Many distinct keys are fine and cheap (sorted, not compared pairwise); one duplicate among them
+ * is found wherever it is. */
+static void test_duplicates_many_keys(void **state)
+{
+	(void)state;
+	enum { NKEYS = 2000 };
+	size_t cap = NKEYS * 16 + 256, n;
+	char *buf = malloc(cap);
+	struct kg_limits lim = {cap, SKEW};
+	struct kg_record rec;
+	const char *detail;
+
+	assert_non_null(buf);
+	n = (size_t)snprintf(buf, cap, "{" ID DT PQ VAL);
+	for(int i = 0; i < NKEYS; i++) n += (size_t)snprintf(buf + n, cap - n, ",\"k%d\":%d", i, i);
+	snprintf(buf + n, cap - n, "}");
+	assert_int_equal(kg_validate__measurement(KG_KIND_RAW, SERIAL, strlen(SERIAL), buf, strlen(buf), NOW,
+			&lim, &rec, &detail), KG_OK);
+	n = (size_t)snprintf(buf, cap, "{" ID DT PQ VAL);
+	for(int i = 0; i < NKEYS; i++) n += (size_t)snprintf(buf + n, cap - n, ",\"k%d\":%d", i == NKEYS - 1 ? 7 : i, i);
+	snprintf(buf + n, cap - n, "}");
+	assert_int_equal(kg_validate__measurement(KG_KIND_RAW, SERIAL, strlen(SERIAL), buf, strlen(buf), NOW,
+			&lim, &rec, &detail), KG_MALFORMED);
+	assert_string_equal(detail, "duplicate key");
+	free(buf);
 }
 
 static void test_null_detail_ok(void **state)
@@ -471,6 +502,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_table),
 		cmocka_unit_test(test_null_detail_ok),
+		cmocka_unit_test(test_duplicates_many_keys),
 		cmocka_unit_test(test_raw_fields),
 		cmocka_unit_test(test_agg_fields),
 		cmocka_unit_test(test_not_nul_terminated),
