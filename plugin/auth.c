@@ -10,6 +10,7 @@
 #include <mosquitto_plugin.h>
 #include <mosquitto.h>
 
+#include "kitgate/backoff.h"
 #include "kitgate/logincache.h"
 #include "kitgate/pbkdf2.h"
 #include "kitgate/snapshot.h"
@@ -17,16 +18,22 @@
 
 #define LOGIN_CACHE_ENTRIES 16384   /* 48 bytes each: ~800 KiB */
 #define KICKS_LOGGED 10             /* serials named per snapshot; the rest are counted */
+#define BACKOFF_ENTRIES 4096        /* ~88 bytes each: ~360 KiB */
+#define BACKOFF_INITIAL_MS 1000     /* after a failed check, refuse the serial unchecked this long ... */
+#define BACKOFF_MAX_MS 30000        /* ... doubling per further failed check, up to this */
 
 int kg_auth__init(struct kg_plugin *p)
 {
 	if(p->cfg.auth != KG_AUTH_POSTGRES) return 0;
 	p->auth.logins = kg_logincache__new(LOGIN_CACHE_ENTRIES);
-	if(!p->auth.logins) return -1;
-	p->auth.loader = kg_snapshot__start(p->cfg.database_url, p->cfg.auth_refresh_s);
+	p->auth.backoff = kg_backoff__new(BACKOFF_ENTRIES, BACKOFF_INITIAL_MS, BACKOFF_MAX_MS);
+	p->auth.loader = p->auth.logins && p->auth.backoff
+		? kg_snapshot__start(p->cfg.database_url, p->cfg.auth_refresh_s) : NULL;
 	if(!p->auth.loader){
 		kg_logincache__free(p->auth.logins);
 		p->auth.logins = NULL;
+		kg_backoff__free(p->auth.backoff);
+		p->auth.backoff = NULL;
 		return -1;
 	}
 	kg_log(KG_LOG_INFO, "auth postgres: kits log in against kits.password_hash (snapshot reloaded every "
@@ -43,6 +50,8 @@ void kg_auth__cleanup(struct kg_plugin *p)
 	p->auth.snap = NULL;
 	kg_logincache__free(p->auth.logins);
 	p->auth.logins = NULL;
+	kg_backoff__free(p->auth.backoff);
+	p->auth.backoff = NULL;
 }
 
 /* Swap in a newer snapshot if one was published; disconnect the kits it no longer admits. Atomic
@@ -90,6 +99,13 @@ static uint64_t mono_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
+/* BASIC_AUTH for a kit: a login found in the login cache passes at once (one HMAC). Otherwise
+ * the secret is checked with PBKDF2 (milliseconds on the broker thread), unless the serial is in a
+ * failure window (backoff.h): then it is refused unchecked, so a flood of wrong secrets for a serial
+ * buys one PBKDF2 per window (1 s doubling to 30 s), not one per CONNECT. Consequence, by design:
+ * during a window a kit's correct secret passes only if it is cached (the kit logged in with it
+ * before); an uncached correct secret (new kit, rotated secret) is refused until the window ends.
+ * A successful check clears the serial's window. */
 int kg_auth__basic_auth(struct kg_plugin *p, struct mosquitto_evt_basic_auth *ed)
 {
 	const struct kg_snapshot_kit *kit;
@@ -97,6 +113,7 @@ int kg_auth__basic_auth(struct kg_plugin *p, struct mosquitto_evt_basic_auth *ed
 	const char *user = ed->username, *pw = ed->password, *why;
 	size_t pwlen = pw ? strlen(pw) : 0;
 	uint64_t suppressed, t0;
+	int64_t wait_ms, now_ms;
 	int rc;
 
 	if(!p->auth.loader || !user) return MOSQ_ERR_PLUGIN_DEFER;
@@ -130,14 +147,29 @@ int kg_auth__basic_auth(struct kg_plugin *p, struct mosquitto_evt_basic_auth *ed
 		return MOSQ_ERR_AUTH;
 	}
 	t0 = mono_ns();
+	now_ms = (int64_t)(t0 / 1000000u);
+	wait_ms = kg_backoff__remaining(p->auth.backoff, kit->serial, now_ms);
+	if(wait_ms > 0){
+		p->auth.refused++;
+		p->auth.backoff_refused++;
+		if(kg_ratelimit__allow(&p->auth.backoff_log, &suppressed)){
+			mosquitto_log_printf(MOSQ_LOG_NOTICE, "kitgate: auth: refused kit %s from %s unchecked: "
+					"recent failed logins, retry in %lld ms (+%llu more suppressed)", kit->serial,
+					mosquitto_client_address(ed->client), (long long)wait_ms,
+					(unsigned long long)suppressed);
+		}
+		return MOSQ_ERR_AUTH;
+	}
 	rc = pw ? kg_pbkdf2__verify(&h, pw, pwlen) : 0;
 	p->auth.pbkdf2_ns += mono_ns() - t0;
 	p->auth.pbkdf2_runs++;
 	if(rc == 1){
 		kg_logincache__add(p->auth.logins, kit->serial, pw, pwlen, kit->password_hash);
+		kg_backoff__clear(p->auth.backoff, kit->serial);
 		p->auth.ok++;
 		return MOSQ_ERR_SUCCESS;
 	}
+	kg_backoff__fail(p->auth.backoff, kit->serial, now_ms);
 	p->auth.refused++;
 	if(kg_ratelimit__allow(&p->auth.wrong_log, &suppressed)){
 		/* never the secret itself */

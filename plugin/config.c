@@ -45,6 +45,7 @@ enum opt_id {
 	O_STATS_FIELD,
 	O_STATS_MAX_STREAMS,
 	O_STATS_MAX_SAMPLES,
+	O_STATS_MAX_STREAMS_PER_KIT,
 	O_HTTP_LISTEN,
 	O_HTTP_PASSWORD_FILE,
 	O_PG_CONNECTIONS,
@@ -88,6 +89,7 @@ static const struct opt_def opt_table[O_COUNT] = {
 	[O_STATS_FIELD] = {"stats_field", NULL},
 	[O_STATS_MAX_STREAMS] = {"stats_max_streams", NULL},
 	[O_STATS_MAX_SAMPLES] = {"stats_max_samples", NULL},
+	[O_STATS_MAX_STREAMS_PER_KIT] = {"stats_max_streams_per_kit", NULL},
 	[O_HTTP_LISTEN] = {"http_listen", NULL},
 	[O_HTTP_PASSWORD_FILE] = {"http_password_file", NULL},
 	[O_PG_CONNECTIONS] = {"pg_connections", NULL},
@@ -509,6 +511,11 @@ void kg_config__free(struct kg_config *cfg)
 }
 
 /* Contract in config.h. */
+const char *kg_config__sink_name(enum kg_sink_kind k)
+{
+	return k == KG_SINK_POSTGRES ? "postgres" : k == KG_SINK_KAFKA ? "kafka" : "none";
+}
+
 int kg_config__is_service(const struct kg_config *cfg, const char *username)
 {
 	size_t i;
@@ -596,7 +603,8 @@ static int resolve(struct kg_config *cfg, struct val vals[O_COUNT], char *err, s
 	if(get_str(&vals[O_SPOOL_DIR], "spool_dir", "/var/lib/mosquitto/kitgate", &cfg->spool_dir, err, errlen)) return -1;
 	if(get_int(&vals[O_MAX_PAYLOAD], "max_payload", 1, 268435455, 16384, &n, err, errlen)) return -1;
 	cfg->max_payload = (size_t)n;
-	if(get_int(&vals[O_MAX_CLOCK_SKEW_S], "max_clock_skew_s", 0, LLONG_MAX, 86400, &n, err, errlen)) return -1;
+	/* At most 10 years (365-day), so max_clock_skew_s * 1000 (ms) cannot overflow int64. */
+	if(get_int(&vals[O_MAX_CLOCK_SKEW_S], "max_clock_skew_s", 0, 315360000, 86400, &n, err, errlen)) return -1;
 	cfg->max_clock_skew_s = (int64_t)n;
 
 	/* log_level */
@@ -625,6 +633,8 @@ static int resolve(struct kg_config *cfg, struct val vals[O_COUNT], char *err, s
 	cfg->stats_max_streams = (size_t)n;
 	if(get_int(&vals[O_STATS_MAX_SAMPLES], "stats_max_samples", 2, 1000000, 1024, &n, err, errlen)) return -1;
 	cfg->stats_max_samples = (size_t)n;
+	if(get_int(&vals[O_STATS_MAX_STREAMS_PER_KIT], "stats_max_streams_per_kit", 1, 10000000, 64, &n, err, errlen)) return -1;
+	cfg->stats_max_streams_per_kit = (size_t)n;
 	v = &vals[O_HTTP_LISTEN];
 	if(v->value && strcasecmp(v->value, "off") && !listen_ok(v->value)){
 		return bad_value(err, errlen, "http_listen", v, "<address>:<port> (e.g. 127.0.0.1:8080) or off");

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "kitgate/clock.h"
 #include "kitgate/handoff.h"
 #include "kitgate/log.h"
 #include "kitgate/spool.h"
@@ -122,17 +123,6 @@ int kg_handoff__push(struct kg_handoff *h, const uint8_t *body, uint32_t len)
 	return 0;
 }
 
-static void deadline_in(struct timespec *ts, int ms)
-{
-	clock_gettime(CLOCK_MONOTONIC, ts);
-	ts->tv_sec += ms / 1000;
-	ts->tv_nsec += (long)(ms % 1000) * 1000000L;
-	if(ts->tv_nsec >= 1000000000L){
-		ts->tv_sec++;
-		ts->tv_nsec -= 1000000000L;
-	}
-}
-
 /* Worker, lock held: are there at least min records to take right now? */
 static bool have_work(struct kg_handoff *h, size_t min)
 {
@@ -169,7 +159,7 @@ size_t kg_handoff__take(struct kg_handoff *h, struct kg_item **out, size_t max, 
 	assert(max > 0 && min > 0);
 	pthread_mutex_lock(&h->lock);
 	if(!have_work(h, min) && !h->stopping && timeout_ms > 0){
-		deadline_in(&until, timeout_ms);
+		kg_clock__deadline_in(&until, timeout_ms);
 		h->worker_waiting = true;
 		h->wake_at = min;
 		while(!have_work(h, min) && !h->stopping){

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -303,6 +304,56 @@ static const cJSON *find_client(const cJSON *kits, const char *client_id)
 	return find_kit(kits, "client_id", client_id);
 }
 
+/* A serial as a kit may use it in a topic and in JSON: 1..KG_SERIAL_MAX bytes of printable ASCII
+ * (0x21-0x7e: no controls, no space, no bytes >= 0x80, which MHD decodes from %XX in the URL),
+ * none of '+', '#' or '/'. */
+static bool serial_ok(const char *serial)
+{
+	size_t n = 0;
+
+	for(; serial[n]; n++){
+		unsigned char ch = (unsigned char)serial[n];
+
+		if(ch <= 0x20 || ch >= 0x7f || ch == '+' || ch == '#' || ch == '/') return false;
+	}
+	return n > 0 && n <= KG_SERIAL_MAX;
+}
+
+/* "application/json", any case, optionally followed by parameters (";charset=utf-8"). */
+static bool json_content_type(const char *ct)
+{
+	static const char want[] = "application/json";
+	size_t n = sizeof(want) - 1;
+
+	if(!ct) return false;
+	while(*ct == ' ' || *ct == '\t') ct++;
+	if(strncasecmp(ct, want, n) != 0) return false;
+	ct += n;
+	while(*ct == ' ' || *ct == '\t') ct++;
+	return *ct == '\0' || *ct == ';';
+}
+
+/* True when a browser says the request comes from another site: Sec-Fetch-Site is "cross-site",
+ * or an Origin header is present whose host[:port] is not the Host the request was sent to
+ * ("null" origins included). A request without either header (curl, scripts) is not cross-site:
+ * it is authenticated like any other. Blocks CSRF with a simple (no-preflight) POST, also one
+ * that rides on cached Basic credentials. */
+static bool cross_site(struct MHD_Connection *c)
+{
+	const char *sfs = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Sec-Fetch-Site");
+	const char *origin = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Origin");
+	const char *host = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_HOST);
+	const char *p;
+
+	if(sfs && !strcasecmp(sfs, "cross-site")) return true;
+	if(!origin) return false;
+	if(!host || !host[0]) return true;
+	p = strstr(origin, "://");
+	if(!p) return true; /* "null" or garbage */
+	p += 3;
+	return strcasecmp(p, host) != 0;
+}
+
 static enum MHD_Result test_measurement(struct kg_http *h, struct MHD_Connection *c, const char *serial,
 		struct conn *cn)
 {
@@ -315,8 +366,15 @@ static enum MHD_Result test_measurement(struct kg_http *h, struct MHD_Connection
 	cJSON *j;
 	int kind;
 
-	if(!kg_access__username_ok(serial) || strlen(serial) > KG_SERIAL_MAX){
-		return send_error(h, c, 400, "bad_serial", "a kit serial: 1-64 bytes without '+', '#' or '/'");
+	if(cross_site(c)){
+		return send_error(h, c, 403, "cross_site", "cross-site requests may not post measurements");
+	}
+	if(!json_content_type(MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE))){
+		return send_error(h, c, 415, "unsupported_media_type", "Content-Type must be application/json");
+	}
+	if(!serial_ok(serial)){
+		return send_error(h, c, 400, "bad_serial",
+				"a kit serial: 1-64 printable ASCII bytes without '+', '#' or '/'");
 	}
 	if(!kind_s || !strcmp(kind_s, "raw")){
 		kind = KG_KIND_RAW;

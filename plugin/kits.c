@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "kitgate/kits.h"
+#include "kitgate/utf8.h"
 
 struct kg_kits {
 	struct kg_kit **buckets;
@@ -219,16 +220,29 @@ void kg_kits__rejections(const struct kg_kits *k, void (*cb)(const struct kg_rej
 	}
 }
 
-/* JSON string body escaping for the few strings we print (client ids, addresses). */
+/* Bytes in the UTF-8 sequence led by c (1-4), 0 for a byte that cannot lead one. */
+static size_t utf8_seq_len(unsigned char c)
+{
+	if(c < 0x80) return 1;
+	if(c >= 0xc2 && c <= 0xdf) return 2;
+	if(c >= 0xe0 && c <= 0xef) return 3;
+	if(c >= 0xf0 && c <= 0xf4) return 4;
+	return 0;
+}
+
+/* JSON string body escaping for the few strings we print (client ids, addresses, serials). Always
+ * valid JSON: '"', '\\' and controls are escaped, and each byte that does not start a valid UTF-8
+ * sequence (client ids and serials are arbitrary bytes) becomes U+FFFD. Returns the length the
+ * full escape needs (like snprintf); out is truncated to cap - 1 bytes (it may cut a sequence). */
 static size_t put_escaped(char *out, size_t cap, const char *s)
 {
 	size_t n = 0;
 
-	for(; *s; s++){
+	while(*s){
 		unsigned char c = (unsigned char)*s;
 		char tmp[8];
 		const char *e = tmp;
-		size_t elen;
+		size_t elen, seq = utf8_seq_len(c);
 
 		if(c == '"' || c == '\\'){
 			tmp[0] = '\\';
@@ -236,10 +250,18 @@ static size_t put_escaped(char *out, size_t cap, const char *s)
 			elen = 2;
 		}else if(c < 0x20){
 			elen = (size_t)snprintf(tmp, sizeof(tmp), "\\u%04x", c);
-		}else{
+		}else if(seq == 1){
 			tmp[0] = (char)c;
 			elen = 1;
+		}else if(seq > 1 && strnlen(s, seq) == seq && kg_utf8__valid((const uint8_t *)s, seq)){
+			e = s;
+			elen = seq;
+		}else{
+			e = "\\ufffd";
+			elen = 6;
+			seq = 1;
 		}
+		s += seq > 1 ? seq : 1;
 		if(n + elen < cap) memcpy(out + n, e, elen);
 		n += elen;
 	}

@@ -202,7 +202,8 @@ void kg_live__measurement(struct kg_plugin *p, const void *client, const char *s
 	}
 	if(rec->kind != KG_KIND_RAW) return;
 	stats_key(key, sizeof(key), serial, slen, rec->peripheral, rec->quantity_type);
-	kg_stats__add(l->stats, key, rec->datetime_ms, rec->value, now);
+	/* grouped by "kit/<serial>/": at most stats_max_streams_per_kit streams per kit */
+	kg_stats__add_grouped(l->stats, key, 4 + slen + 1, rec->datetime_ms, rec->value, now);
 }
 
 void kg_live__other(struct kg_plugin *p, const char *topic, const void *payload, size_t len)
@@ -221,7 +222,7 @@ void kg_live__other(struct kg_plugin *p, const char *topic, const void *payload,
 			kg_stats__ignored(l->stats);
 			return;
 		}
-		if(kg_stats__parse_value(payload, len, p->cfg.stats_field, &v) != 0){
+		if(kg_stats__parse_value(payload, len, p->cfg.max_payload, p->cfg.stats_field, &v) != 0){
 			kg_stats__ignored(l->stats);
 			return;
 		}
@@ -240,6 +241,13 @@ static void publish_stats(const struct kg_stats_view *v, void *arg)
 	(void)arg;
 	if(n >= sizeof(buf)) return;
 	mosquitto_broker_publish_copy(NULL, v->key, (int)n, buf, 0, true, NULL);
+}
+
+/* An evicted stream: clear its retained statistics (an empty retained message). */
+static void clear_stats(const char *key, void *arg)
+{
+	(void)arg;
+	mosquitto_broker_publish_copy(NULL, key, 0, NULL, 0, true, NULL);
 }
 
 struct kit_pub {
@@ -304,11 +312,6 @@ static void run_test_requests(struct kg_plugin *p)
 }
 
 /* ---- the snapshot for HTTP ------------------------------------------------------------------ */
-
-static const char *sink_name(enum kg_sink_kind k)
-{
-	return k == KG_SINK_POSTGRES ? "postgres" : k == KG_SINK_KAFKA ? "kafka" : "none";
-}
 
 static void add_stats_fields(cJSON *o, const struct kg_stats_view *v)
 {
@@ -457,7 +460,7 @@ static char *build_metrics(struct kg_plugin *p, const struct kg_spool_stats *sst
 	metric(&t, "kitgate_bridge_undecodable_total", "counter", "Sparkplug B payloads on bridge routes that did not decode (forwarded unchanged).",
 			(double)kg_bridge__undecodable());
 	put(&t, "# HELP kitgate_sink_connected Whether the sink (%s) is connected.\n# TYPE kitgate_sink_connected gauge\n"
-			"kitgate_sink_connected %d\n", sink_name(p->cfg.sink),
+			"kitgate_sink_connected %d\n", kg_config__sink_name(p->cfg.sink),
 			ws->sink.connected ? 1 : 0);
 	metric(&t, "kitgate_sink_settled_total", "counter", "Records the sink is done with.", (double)settled);
 	metric(&t, "kitgate_sink_inserted_total", "counter", "Rows written by the sink.", (double)ws->sink.written);
@@ -478,6 +481,7 @@ static char *build_metrics(struct kg_plugin *p, const struct kg_spool_stats *sst
 	metric(&t, "kitgate_stats_streams", "gauge", "Streams with rolling statistics.", (double)sc->streams);
 	metric(&t, "kitgate_stats_samples", "gauge", "Samples held for rolling statistics.", (double)sc->samples);
 	metric(&t, "kitgate_stats_evicted_total", "counter", "Streams evicted at stats_max_streams.", (double)sc->evicted);
+	metric(&t, "kitgate_stats_kit_evicted_total", "counter", "Streams evicted at stats_max_streams_per_kit.", (double)sc->group_evicted);
 	metric(&t, "kitgate_stats_samples_dropped_total", "counter", "Samples dropped at stats_max_samples.", (double)sc->samples_dropped);
 	metric(&t, "kitgate_stats_ignored_total", "counter", "Non-numeric payloads on stats topics.", (double)sc->ignored);
 	metric(&t, "kitgate_stats_published_total", "counter", "Statistics messages published.", (double)sc->published);
@@ -528,7 +532,7 @@ static void publish_snapshot(struct kg_plugin *p, int64_t now)
 	o = cJSON_AddObjectToObject(st, "rejected");
 	for(r = 1; r < KG_REASON_COUNT; r++) cJSON_AddNumberToObject(o, kg_reason__name(r), (double)c->rejected[r]);
 	o = cJSON_AddObjectToObject(st, "sink");
-	cJSON_AddStringToObject(o, "kind", sink_name(p->cfg.sink));
+	cJSON_AddStringToObject(o, "kind", kg_config__sink_name(p->cfg.sink));
 	cJSON_AddBoolToObject(o, "connected", ws.sink.connected);
 	cJSON_AddNumberToObject(o, "settled", (double)ws.settled);
 	cJSON_AddNumberToObject(o, "inserted", (double)ws.sink.written);
@@ -551,6 +555,7 @@ static void publish_snapshot(struct kg_plugin *p, int64_t now)
 	cJSON_AddNumberToObject(o, "streams", (double)sc.streams);
 	cJSON_AddNumberToObject(o, "samples", (double)sc.samples);
 	cJSON_AddNumberToObject(o, "evicted", (double)sc.evicted);
+	cJSON_AddNumberToObject(o, "kit_evicted", (double)sc.group_evicted);
 	cJSON_AddNumberToObject(o, "samples_dropped", (double)sc.samples_dropped);
 	cJSON_AddNumberToObject(o, "too_old", (double)sc.too_old);
 	cJSON_AddNumberToObject(o, "ignored", (double)sc.ignored);
@@ -584,6 +589,7 @@ void kg_live__tick(struct kg_plugin *p)
 	if(l->view) run_test_requests(p);
 	if(now >= l->next_flush_ms){
 		l->next_flush_ms = now + FLUSH_EVERY_MS;
+		kg_stats__drain_evicted(l->stats, clear_stats, NULL);
 		kg_stats__flush(l->stats, now, 1000, publish_stats, NULL);
 		kp.now = now;
 		kg_kits__foreach(l->kits, publish_kit, &kp);
@@ -627,6 +633,7 @@ int kg_live__init(struct kg_plugin *p)
 	if(!l) return -1;
 	l->started_ms = now_ms();
 	l->stats = kg_stats__new(p->cfg.stats_max_streams, p->cfg.stats_max_samples);
+	if(l->stats) kg_stats__set_group_limit(l->stats, p->cfg.stats_max_streams_per_kit);
 	l->kits = kg_kits__new(KITS_MAX);
 	l->routes = p->cfg.nstats_topics ? calloc(p->cfg.nstats_topics, sizeof(*l->routes)) : NULL;
 	if(!l->stats || !l->kits || (p->cfg.nstats_topics && !l->routes)) goto oom;

@@ -34,6 +34,7 @@
 #include "kitgate/log.h"
 #include "kitgate/numfmt.h"
 #include "kitgate/pgcache.h"
+#include "kitgate/pgconn.h"
 #include "kitgate/pgwriter.h"
 #include "kitgate/ratelimit.h"
 #include "kitgate/record.h"
@@ -251,6 +252,7 @@ enum { RL_SERVER = KG_PG_ROW_COUNT, RL_COUNT };
 struct kg_pg {
 	char *conninfo;
 	PGconn *conn;
+	struct kg_pgconn_cancel cancel; /* conn's cancel handle, for kg_pg__cancel from other threads */
 	bool ever_connected;
 	struct kg_pg_stats st;
 	struct kg_pgcache *periph, *qtypes;
@@ -335,6 +337,7 @@ static void reject_row(struct kg_pg *pg, const struct kg_record *rec, uint8_t *s
  * caches: the next connection may see another database. */
 static void drop_connection(struct kg_pg *pg)
 {
+	kg_pgconn__cancel_set(&pg->cancel, NULL);
 	if(pg->conn) PQfinish(pg->conn);
 	pg->conn = NULL;
 	kg_pgcache__clear(pg->periph);
@@ -346,6 +349,7 @@ struct kg_pg *kg_pg__new(const char *conninfo)
 	struct kg_pg *pg = calloc(1, sizeof(*pg));
 
 	if(!pg) return NULL;
+	kg_pgconn__cancel_init(&pg->cancel);
 	pg->conninfo = strdup(conninfo ? conninfo : "");
 	pg->periph = kg_pgcache__new();
 	pg->qtypes = kg_pgcache__new();
@@ -372,7 +376,14 @@ void kg_pg__free(struct kg_pg *pg)
 	kg_pgcache__free(pg->periph);
 	kg_pgcache__free(pg->qtypes);
 	free(pg->conninfo);
+	kg_pgconn__cancel_destroy(&pg->cancel);
 	free(pg);
+}
+
+/* Contract in pgwriter.h. */
+void kg_pg__cancel(struct kg_pg *pg)
+{
+	if(pg) kg_pgconn__cancel_fire(&pg->cancel);
 }
 
 void kg_pg__stats(const struct kg_pg *pg, struct kg_pg_stats *st)
@@ -386,20 +397,24 @@ int kg_pg__connected(const struct kg_pg *pg)
 	return pg->conn && PQstatus(pg->conn) == CONNECTION_OK;
 }
 
-/* A new connection with the statements prepared, or NULL (logged). The URI's own settings win
- * over our defaults (later keywords override earlier ones; dbname is expanded last). Never logs
+/* A new connection with the statements prepared, or NULL (logged). Defaults (keepalives,
+ * tcp_user_timeout, statement and lock timeouts) and the URI's precedence: pgconn.h. Never logs
  * the conninfo. */
 static PGconn *connect_one(struct kg_pg *pg)
 {
-	static const char *const keys[] = {"application_name", "connect_timeout", "keepalives_idle",
-		"keepalives_interval", "keepalives_count", "tcp_user_timeout", "dbname", NULL};
-	const char *vals[] = {"kitgate", "10", "30", "10", "3", "60000", pg->conninfo, NULL};
-	PGconn *c = PQconnectdbParams(keys, vals, 1);
+	PGconn *c = kg_pgconn__connect(pg->conninfo, "kitgate", 10);
 	PGresult *res;
 	int i;
 
 	if(!c || PQstatus(c) != CONNECTION_OK){
 		log_server(pg, "cannot connect", c ? PQerrorMessage(c) : "out of memory");
+		PQfinish(c);
+		return NULL;
+	}
+	/* Cancellable from here on: preparing waits on a table lock like any statement. */
+	kg_pgconn__cancel_set(&pg->cancel, c);
+	if(kg_pgconn__cancel_fired(&pg->cancel)){   /* fired while we connected: it found no handle */
+		kg_pgconn__cancel_set(&pg->cancel, NULL);
 		PQfinish(c);
 		return NULL;
 	}
@@ -409,6 +424,7 @@ static PGconn *connect_one(struct kg_pg *pg)
 			log_server(pg, "cannot prepare statements (is schema/astroplant.sql loaded?)",
 					PQresultErrorMessage(res));
 			PQclear(res);
+			kg_pgconn__cancel_set(&pg->cancel, NULL);
 			PQfinish(c);
 			return NULL;
 		}
@@ -422,6 +438,7 @@ static int ensure_connected(struct kg_pg *pg)
 {
 	if(pg->conn && PQstatus(pg->conn) == CONNECTION_OK) return 0;
 	drop_connection(pg);
+	if(kg_pgconn__cancel_fired(&pg->cancel)) return -1; /* shutting down: do not connect again */
 	pg->conn = connect_one(pg);
 	if(!pg->conn){
 		pg->st.errors++;
@@ -798,6 +815,7 @@ int kg_pg__write(struct kg_pg *pg, const struct kg_record *recs, size_t n, uint8
 
 	assert(pg && (recs || !n) && (status || !n));
 	if(!n) return 0;
+	if(kg_pgconn__cancel_fired(&pg->cancel)) return -1;
 	if(ensure_connected(pg)) return -1;
 	memcpy(rejected_before, pg->st.rows_rejected, sizeof(rejected_before));
 	for(i = 0; i < n; i++){

@@ -58,11 +58,6 @@ static const struct {
 };
 #define NCALLBACKS (sizeof(callbacks) / sizeof(callbacks[0]))
 
-static const char *sink_name(enum kg_sink_kind k)
-{
-	return k == KG_SINK_POSTGRES ? "postgres" : k == KG_SINK_KAFKA ? "kafka" : "none";
-}
-
 static void plugin_free(struct kg_plugin *p)
 {
 	size_t i;
@@ -267,7 +262,7 @@ EXPORT int mosquitto_plugin_init(mosquitto_plugin_id_t *identifier, void **userd
 	}
 	kg_log(KG_LOG_INFO, "kitgate %s loaded: sink %s (%d connection(s)), bridge routes %zu, %zu service "
 			"user(s), other topics %s, queue_limit %zu per stream, spool %s", "0.2.0",
-			sink_name(p->cfg.sink), p->cfg.sink == KG_SINK_POSTGRES ? p->cfg.pg_connections : 1,
+			kg_config__sink_name(p->cfg.sink), p->cfg.sink == KG_SINK_POSTGRES ? p->cfg.pg_connections : 1,
 			p->cfg.nbridge_topics, p->cfg.nservice_users,
 			p->cfg.other_topics == KG_OTHER_ALLOW ? "allowed" :
 			p->cfg.other_topics == KG_OTHER_DENY ? "denied" : "deferred",

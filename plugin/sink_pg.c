@@ -17,6 +17,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "kitgate/clock.h"
 #include "kitgate/log.h"
 #include "kitgate/pgwriter.h"
 #include "kitgate/sink.h"
@@ -61,17 +62,6 @@ struct pg_sink {
 	int nconn;
 	struct conn *conns;
 };
-
-static void deadline_in(struct timespec *ts, int ms)
-{
-	clock_gettime(CLOCK_MONOTONIC, ts);
-	ts->tv_sec += ms / 1000;
-	ts->tv_nsec += (long)(ms % 1000) * 1000000L;
-	if(ts->tv_nsec >= 1000000000L){
-		ts->tv_sec++;
-		ts->tv_nsec -= 1000000000L;
-	}
-}
 
 static void free_list(struct batch *b)
 {
@@ -121,7 +111,7 @@ static bool write_batch(struct conn *c, struct batch *b)
 		pthread_mutex_lock(&s->lock);
 		{
 			struct timespec until;
-			deadline_in(&until, backoff);
+			kg_clock__deadline_in(&until, backoff);
 			while(b->gen == s->gen && !s->stopping){
 				if(pthread_cond_timedwait(&s->work, &s->lock, &until) == ETIMEDOUT) break;
 			}
@@ -214,7 +204,7 @@ static size_t pg_poll(void *state, int timeout_ms, kg_sink_report_fn report, voi
 	pthread_mutex_lock(&s->lock);
 	if(!s->done_head && timeout_ms > 0 && s->in_flight > 0){
 		struct timespec until;
-		deadline_in(&until, timeout_ms);
+		kg_clock__deadline_in(&until, timeout_ms);
 		while(!s->done_head){
 			if(pthread_cond_timedwait(&s->done_cv, &s->lock, &until) == ETIMEDOUT) break;
 		}
@@ -285,6 +275,11 @@ static void pg_free(void *state)
 	s->stopping = true;
 	pthread_cond_broadcast(&s->work);
 	pthread_mutex_unlock(&s->lock);
+	/* A connection blocked in a statement (a lock wait, a slow server) would hold up the joins
+	 * past shutdown_timeout_ms: cancel it. Its batch is not reported; it stays in the spool. */
+	for(i = 0; i < s->nconn; i++){
+		if(s->conns[i].pg) kg_pg__cancel(s->conns[i].pg);
+	}
 	for(i = 0; i < s->nconn; i++){
 		if(s->conns[i].started) pthread_join(s->conns[i].th, NULL);
 		if(s->conns[i].pg) kg_pg__free(s->conns[i].pg);

@@ -20,6 +20,7 @@
 #include <libpq-fe.h>
 
 #include "kitgate/log.h"
+#include "kitgate/pgconn.h"
 #include "kitgate/snapshot.h"
 
 struct periph {
@@ -312,6 +313,7 @@ struct kg_snapshot_loader {
 	char **kicks;
 	size_t nkicks, kicks_cap;
 	_Atomic uint64_t generation; /* bumped after newest changes */
+	struct kg_pgconn_cancel cancel;  /* conn's cancel handle: stop interrupts a blocked query */
 	/* loader thread only */
 	PGconn *conn;
 	struct kg_snapshot *published;   /* the loader's own reference to the last one published */
@@ -343,19 +345,24 @@ static void report_error(struct kg_snapshot_loader *l, const char *what, const c
 
 static void drop_conn(struct kg_snapshot_loader *l)
 {
+	kg_pgconn__cancel_set(&l->cancel, NULL);
 	if(l->conn) PQfinish(l->conn);
 	l->conn = NULL;
 }
 
 static int connect_db(struct kg_snapshot_loader *l)
 {
-	const char *keys[] = { "dbname", "connect_timeout", "application_name", NULL };
-	const char *vals[] = { l->url, "5", "kitgate-auth", NULL };
 	PGresult *res;
 
-	l->conn = PQconnectdbParams(keys, vals, 1);
+	/* keepalives, tcp_user_timeout, statement/lock timeouts; the URI's own settings win */
+	l->conn = kg_pgconn__connect(l->url, "kitgate-auth", 5);
 	if(!l->conn || PQstatus(l->conn) != CONNECTION_OK){
 		report_error(l, "connection failed", l->conn ? PQerrorMessage(l->conn) : "out of memory");
+		drop_conn(l);
+		return -1;
+	}
+	kg_pgconn__cancel_set(&l->cancel, l->conn);
+	if(kg_pgconn__cancel_fired(&l->cancel)){   /* stopping: fired before the handle existed */
 		drop_conn(l);
 		return -1;
 	}
@@ -573,11 +580,13 @@ struct kg_snapshot_loader *kg_snapshot__start(const char *database_url, int refr
 	}
 	sigfillset(&all);
 	pthread_sigmask(SIG_SETMASK, &all, &old);   /* signals stay with the broker thread */
+	kg_pgconn__cancel_init(&l->cancel);
 	rc = pthread_create(&l->thread, NULL, loader_main, l);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	if(rc != 0){
 		close(l->wake[0]);
 		close(l->wake[1]);
+		kg_pgconn__cancel_destroy(&l->cancel);
 		pthread_mutex_destroy(&l->lock);
 		free(l->url);
 		free(l);
@@ -620,7 +629,9 @@ void kg_snapshot__stop(struct kg_snapshot_loader *l)
 	if(!l) return;
 	atomic_store(&l->stopping, 1);
 	kg_snapshot__poke(l);
+	kg_pgconn__cancel_fire(&l->cancel);   /* a query blocked on a lock or a slow server */
 	pthread_join(l->thread, NULL);
+	kg_pgconn__cancel_destroy(&l->cancel);
 	close(l->wake[0]);
 	close(l->wake[1]);
 	kg_snapshot__unref(l->newest);

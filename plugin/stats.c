@@ -22,10 +22,14 @@ struct sample {
 	double v;
 };
 
+struct group;
+
 struct stream {
 	uint32_t hash;
-	struct stream *hnext;          /* hash chain */
+	struct stream *hnext;          /* hash chain; after eviction: the to-clear FIFO */
 	struct stream *older, *newer;  /* update order (eviction takes the oldest) */
+	struct group *group;           /* NULL: in no group */
+	struct stream *golder, *gnewer; /* update order within the group */
 	struct sample *ring;           /* sorted by t, oldest at head */
 	size_t cap, head, n;
 	size_t off[KG_STATS_WINDOWS];  /* logical index of the first sample in each window (off[LONGEST] == 0) */
@@ -41,23 +45,40 @@ struct stream {
 	char key[];                    /* NUL-terminated, allocated with the struct */
 };
 
+/* Streams sharing a key prefix (a kit's "kit/<serial>/"), capped at max_per_group. */
+struct group {
+	uint32_t hash;
+	struct group *next;            /* hash chain */
+	struct stream *oldest, *newest;
+	size_t n;
+	char prefix[];                 /* NUL-terminated */
+};
+
 struct kg_stats {
 	struct stream **buckets;
+	struct group **gbuckets;       /* nbuckets too */
 	size_t nbuckets;               /* power of two */
 	struct stream *oldest, *newest;
-	size_t max_streams, max_samples;
+	struct stream *clear_head, *clear_tail; /* evicted streams (ring freed) whose key awaits clearing */
+	size_t nclear;
+	size_t max_streams, max_samples, max_per_group;
 	struct kg_stats_counters c;
 };
 
-static uint32_t hash_str(const char *s)
+static uint32_t hash_mem(const char *s, size_t n)
 {
 	uint32_t h = 2166136261u;
 
-	while(*s){
+	while(n--){
 		h ^= (uint8_t)*s++;
 		h *= 16777619u;
 	}
 	return h;
+}
+
+static uint32_t hash_str(const char *s)
+{
+	return hash_mem(s, strlen(s));
 }
 
 static struct sample *at(struct stream *s, size_t i)
@@ -186,19 +207,96 @@ static void stream_free(struct stream *s)
 	free(s);
 }
 
-static void evict_oldest(struct kg_stats *st)
+/* The group of prefix[0..len), or NULL. */
+static struct group *group_find(struct kg_stats *st, const char *prefix, size_t len)
 {
-	struct stream *s = st->oldest, **pp;
+	uint32_t h = hash_mem(prefix, len);
+	struct group *g;
 
-	assert(s);
+	for(g = st->gbuckets[h & (st->nbuckets - 1)]; g; g = g->next){
+		if(g->hash == h && !strncmp(g->prefix, prefix, len) && g->prefix[len] == '\0') return g;
+	}
+	return NULL;
+}
+
+/* The group of prefix[0..len), created when missing (NULL when out of memory). */
+static struct group *group_get(struct kg_stats *st, const char *prefix, size_t len)
+{
+	uint32_t h = hash_mem(prefix, len);
+	struct group *g = group_find(st, prefix, len), **head = &st->gbuckets[h & (st->nbuckets - 1)];
+
+	if(g) return g;
+	g = calloc(1, sizeof(*g) + len + 1);
+	if(!g) return NULL;
+	memcpy(g->prefix, prefix, len);
+	g->hash = h;
+	g->next = *head;
+	*head = g;
+	return g;
+}
+
+static void group_unlink(struct kg_stats *st, struct stream *s)
+{
+	struct group *g = s->group, **pp;
+
+	if(!g) return;
+	if(s->golder) s->golder->gnewer = s->gnewer; else g->oldest = s->gnewer;
+	if(s->gnewer) s->gnewer->golder = s->golder; else g->newest = s->golder;
+	s->golder = s->gnewer = NULL;
+	s->group = NULL;
+	assert(g->n > 0);
+	if(--g->n > 0) return;
+	for(pp = &st->gbuckets[g->hash & (st->nbuckets - 1)]; *pp != g; pp = &(*pp)->next) assert(*pp);
+	*pp = g->next;
+	free(g);
+}
+
+static void group_link_newest(struct group *g, struct stream *s)
+{
+	s->group = g;
+	s->golder = g->newest;
+	s->gnewer = NULL;
+	if(g->newest) g->newest->gnewer = s; else g->oldest = s;
+	g->newest = s;
+	g->n++;
+}
+
+/* Take s out of the table; its key waits in the to-clear FIFO (bounded by max_streams: past it
+ * the oldest waiting key is forgotten, counted in clear_dropped). */
+static void evict(struct kg_stats *st, struct stream *s)
+{
+	struct stream **pp;
+
 	for(pp = &st->buckets[s->hash & (st->nbuckets - 1)]; *pp != s; pp = &(*pp)->hnext) assert(*pp);
 	*pp = s->hnext;
 	unlink_order(st, s);
+	group_unlink(st, s);
 	st->c.samples -= s->n;
 	st->c.streams--;
-	st->c.evicted++;
-	stream_free(s);
+	free(s->ring);
+	s->ring = NULL;
+	s->n = s->cap = 0;
+	s->hnext = NULL;
+	if(st->clear_tail) st->clear_tail->hnext = s; else st->clear_head = s;
+	st->clear_tail = s;
+	if(++st->nclear > st->max_streams){
+		struct stream *old = st->clear_head;
+
+		st->clear_head = old->hnext;
+		st->nclear--;
+		st->c.clear_dropped++;
+		free(old);
+	}
 }
+
+static void evict_oldest(struct kg_stats *st)
+{
+	assert(st->oldest);
+	st->c.evicted++;
+	evict(st, st->oldest);
+}
+
+static struct stream *lookup(struct kg_stats *st, const char *key, uint32_t h);
 
 struct kg_stats *kg_stats__new(size_t max_streams, size_t max_samples)
 {
@@ -210,7 +308,10 @@ struct kg_stats *kg_stats__new(size_t max_streams, size_t max_samples)
 	if(!st) return NULL;
 	while(nb < max_streams && nb < ((size_t)1 << 20)) nb *= 2;
 	st->buckets = calloc(nb, sizeof(*st->buckets));
-	if(!st->buckets){
+	st->gbuckets = calloc(nb, sizeof(*st->gbuckets));
+	if(!st->buckets || !st->gbuckets){
+		free(st->buckets);
+		free(st->gbuckets);
 		free(st);
 		return NULL;
 	}
@@ -227,10 +328,41 @@ void kg_stats__free(struct kg_stats *st)
 	if(!st) return;
 	for(s = st->oldest; s; s = next){
 		next = s->newer;
+		group_unlink(st, s);
 		stream_free(s);
 	}
+	for(s = st->clear_head; s; s = next){
+		next = s->hnext;
+		free(s);
+	}
 	free(st->buckets);
+	free(st->gbuckets);
 	free(st);
+}
+
+void kg_stats__set_group_limit(struct kg_stats *st, size_t max_per_group)
+{
+	st->max_per_group = max_per_group;
+}
+
+size_t kg_stats__drain_evicted(struct kg_stats *st, void (*cb)(const char *key, void *arg), void *arg)
+{
+	struct stream *s, *next;
+	size_t n = 0;
+
+	s = st->clear_head;
+	st->clear_head = st->clear_tail = NULL;
+	st->nclear = 0;
+	for(; s; s = next){
+		next = s->hnext;
+		/* live again (re-created since): the next flush publishes its fresh values */
+		if(!lookup(st, s->key, s->hash)){
+			if(cb) cb(s->key, arg);
+			n++;
+		}
+		free(s);
+	}
+	return n;
 }
 
 static struct stream *lookup(struct kg_stats *st, const char *key, uint32_t h)
@@ -245,12 +377,20 @@ static struct stream *lookup(struct kg_stats *st, const char *key, uint32_t h)
 
 int kg_stats__add(struct kg_stats *st, const char *key, int64_t t_ms, double value, int64_t now_ms)
 {
+	return kg_stats__add_grouped(st, key, 0, t_ms, value, now_ms);
+}
+
+int kg_stats__add_grouped(struct kg_stats *st, const char *key, size_t group_len, int64_t t_ms,
+		double value, int64_t now_ms)
+{
 	uint32_t h = hash_str(key);
 	struct stream *s = lookup(st, key, h);
+	struct group *g = NULL;
 	size_t pos, i;
 	int w;
 
 	assert(isfinite(value));
+	assert(group_len <= strlen(key));
 	if(!s){
 		if(t_ms < now_ms - kg_stats_window_ms[LONGEST]){
 			st->c.too_old++;
@@ -265,7 +405,23 @@ int kg_stats__add(struct kg_stats *st, const char *key, int64_t t_ms, double val
 		}
 		memcpy(s->key, key, klen + 1);
 		for(w = 0; w < KG_STATS_WINDOWS; w++) s->first_t[w] = INT64_MAX;
-		if(st->c.streams >= st->max_streams) evict_oldest(st);
+		g = group_len && st->max_per_group ? group_find(st, key, group_len) : NULL;
+		if(g && g->n >= st->max_per_group){
+			/* the group is at its cap: it makes room from its own streams, not everyone's
+			 * (this may free g when the cap is 1) */
+			st->c.group_evicted++;
+			evict(st, g->oldest);
+		}else if(st->c.streams >= st->max_streams){
+			evict_oldest(st);
+		}
+		if(group_len && st->max_per_group){
+			g = group_get(st, key, group_len);
+			if(!g){
+				stream_free(s);
+				return -1;
+			}
+			group_link_newest(g, s);
+		}
 		s->hash = h;
 		s->published_at = INT64_MIN / 2;
 		s->hnext = st->buckets[h & (st->nbuckets - 1)];
@@ -273,6 +429,18 @@ int kg_stats__add(struct kg_stats *st, const char *key, int64_t t_ms, double val
 		st->c.streams++;
 	}else{
 		unlink_order(st, s);
+		if(s->group){
+			g = s->group;
+			/* move to the group's newest without touching g->n */
+			if(g->newest != s){
+				if(s->golder) s->golder->gnewer = s->gnewer; else g->oldest = s->gnewer;
+				s->gnewer->golder = s->golder;
+				s->golder = g->newest;
+				s->gnewer = NULL;
+				g->newest->gnewer = s;
+				g->newest = s;
+			}
+		}
 	}
 	link_newest(st, s);
 	expire(st, s, now_ms);
@@ -392,7 +560,7 @@ size_t kg_stats__format_json(const struct kg_stats_view *v, char *buf, size_t ca
 	return (size_t)n;
 }
 
-int kg_stats__parse_value(const void *payload, size_t len, const char *field, double *out)
+int kg_stats__parse_value(const void *payload, size_t len, size_t max_len, const char *field, double *out)
 {
 	char tmp[64], *end;
 	const char *p = payload;
@@ -401,6 +569,7 @@ int kg_stats__parse_value(const void *payload, size_t len, const char *field, do
 	size_t i = 0;
 
 	if(!payload || len == 0) return -1;
+	if(max_len && len > max_len) return -1; /* never parse a huge JSON on the broker thread */
 	while(i < len && isspace((unsigned char)p[i])) i++;
 	if(i < len && p[i] != '{'){
 		size_t n = len - i;

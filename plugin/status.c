@@ -17,11 +17,6 @@
 
 #define STATUS_TOPIC "$SYS/broker/kitgate/status"
 
-static const char *sink_name(enum kg_sink_kind k)
-{
-	return k == KG_SINK_POSTGRES ? "postgres" : k == KG_SINK_KAFKA ? "kafka" : "none";
-}
-
 #define PUT(...) do{ \
 		int n_ = snprintf(buf + *off, cap - *off, __VA_ARGS__); \
 		if(n_ < 0 || (size_t)n_ >= cap - *off) return -1; \
@@ -29,7 +24,10 @@ static const char *sink_name(enum kg_sink_kind k)
 	}while(0)
 
 /* One stream's object: queue, spool and sink, from its hand-off, spool and worker. The worker's
- * counters are a snapshot (kg_worker__stats), so this never touches the worker's state. */
+ * counters are a snapshot (kg_worker__stats), so this never touches the worker's state.
+ * "inserted" and "delivered" are the same counter (kg_sink_health.written: rows a PostgreSQL sink
+ * inserted, messages a Kafka sink had acknowledged); both names are kept for the consumers of
+ * either sink kind. */
 static int stream_format(const struct kg_stream *st, const char *kind, char *buf, size_t cap, size_t *off)
 {
 	struct kg_worker_stats ws;
@@ -64,7 +62,7 @@ static int stream_format(const struct kg_stream *st, const char *kind, char *buf
 			"\"foreign_records\":%llu,\"last_error\":\"", (unsigned long long)ws.sink.errors,
 			(unsigned long long)ws.sink.reconnects, (unsigned long long)ws.rewinds,
 			(unsigned long long)ws.lost, (unsigned long long)ws.corrupt, (unsigned long long)ws.foreign);
-	for(i = 0; ws.sink.last_error[i] && i < sizeof(ws.sink.last_error); i++){
+	for(i = 0; i < sizeof(ws.sink.last_error) && ws.sink.last_error[i]; i++){
 		unsigned char ch = (unsigned char)ws.sink.last_error[i];
 		if(ch == '"' || ch == '\\' || ch < 0x20) PUT("\\u%04x", ch);
 		else PUT("%c", ch);
@@ -93,7 +91,7 @@ static int status_format(struct kg_plugin *p, char *buf, size_t cap)
 	}
 	PUT(",\"spool_unavailable\":%llu},\"unacked_spool_unavailable\":%llu,",
 			(unsigned long long)c->spool_unavailable, (unsigned long long)c->unacked);
-	if(stream_format(ms, sink_name(p->cfg.sink), buf, cap, off) != 0) return -1;
+	if(stream_format(ms, kg_config__sink_name(p->cfg.sink), buf, cap, off) != 0) return -1;
 	memset(&bws, 0, sizeof(bws));
 	if(bs->worker) kg_worker__stats(bs->worker, &bws);
 	for(i = 0; i < bws.nreasons; i++){
@@ -103,10 +101,15 @@ static int status_format(struct kg_plugin *p, char *buf, size_t cap)
 			(unsigned long long)c->bridge_forwarded, (unsigned long long)(c->bridge_refused + refused_worker),
 			(unsigned long long)bws.sink.written, (unsigned long long)kg_bridge__undecodable());
 	PUT(",\"streams\":{\"measurements\":{");
-	if(stream_format(ms, sink_name(p->cfg.sink), buf, cap, off) != 0) return -1;
+	if(stream_format(ms, kg_config__sink_name(p->cfg.sink), buf, cap, off) != 0) return -1;
 	PUT("},\"bridge\":{");
 	if(stream_format(bs, bs->worker ? "kafka" : "none", buf, cap, off) != 0) return -1;
 	PUT("}}");
+	PUT(",\"auth\":{\"ok\":%llu,\"cached\":%llu,\"refused\":%llu,\"backoff_refused\":%llu,"
+			"\"pbkdf2_runs\":%llu,\"kicked\":%llu}", (unsigned long long)p->auth.ok,
+			(unsigned long long)p->auth.cached, (unsigned long long)p->auth.refused,
+			(unsigned long long)p->auth.backoff_refused, (unsigned long long)p->auth.pbkdf2_runs,
+			(unsigned long long)p->auth.kicked);
 	PUT(",\"wills\":{\"accepted\":%llu,\"unsaved\":%llu},\"clientid_refused\":%llu,\"clientid_evicted\":%llu",
 			(unsigned long long)c->wills_accepted, (unsigned long long)c->wills_unsaved,
 			(unsigned long long)c->clientid_refused, (unsigned long long)kg_clientids__evicted(p->idguard.ids));

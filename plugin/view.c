@@ -9,6 +9,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "kitgate/clock.h"
 #include "kitgate/view.h"
 
 struct kg_view {
@@ -134,17 +135,6 @@ void kg_view__release(struct kg_view *v, struct kg_view_snapshot *s)
 	if(last) snapshot_free(s);
 }
 
-static void deadline_after(struct timespec *ts, int ms)
-{
-	clock_gettime(CLOCK_MONOTONIC, ts);
-	ts->tv_sec += ms / 1000;
-	ts->tv_nsec += (long)(ms % 1000) * 1000000L;
-	if(ts->tv_nsec >= 1000000000L){
-		ts->tv_sec++;
-		ts->tv_nsec -= 1000000000L;
-	}
-}
-
 struct kg_view_snapshot *kg_view__acquire_fresh(struct kg_view *v, int max_age_ms, int timeout_ms)
 {
 	struct kg_view_snapshot *s;
@@ -152,7 +142,7 @@ struct kg_view_snapshot *kg_view__acquire_fresh(struct kg_view *v, int max_age_m
 	int rc = 0;
 
 	kg_view__want(v);
-	deadline_after(&ts, timeout_ms);
+	kg_clock__deadline_in(&ts, timeout_ms);
 	pthread_mutex_lock(&v->lock);
 	while(!v->stopping && (!v->current || mono_ms() - v->current->mono_ms > max_age_ms) && rc != ETIMEDOUT){
 		rc = pthread_cond_timedwait(&v->cond, &v->lock, &ts);
@@ -170,7 +160,7 @@ struct kg_view_snapshot *kg_view__wait_newer(struct kg_view *v, uint64_t after, 
 	int rc = 0;
 
 	kg_view__want(v);
-	deadline_after(&ts, timeout_ms);
+	kg_clock__deadline_in(&ts, timeout_ms);
 	pthread_mutex_lock(&v->lock);
 	while(!v->stopping && (!v->current || v->current->seq <= after) && rc != ETIMEDOUT){
 		rc = pthread_cond_timedwait(&v->cond, &v->lock, &ts);
@@ -196,7 +186,7 @@ int kg_view__submit(struct kg_view *v, struct kg_test_req *req, int timeout_ms)
 	struct timespec ts;
 	int rc = 0, done;
 
-	deadline_after(&ts, timeout_ms);
+	kg_clock__deadline_in(&ts, timeout_ms);
 	pthread_mutex_lock(&v->lock);
 	if(v->stopping){
 		pthread_mutex_unlock(&v->lock);

@@ -276,10 +276,20 @@ static size_t take_batch(struct kg_worker *w, int idle_ms)
 	return n + kg_handoff__take(w->h, w->batch + n, max - n, max - n, w->cfg.batch_ms);
 }
 
+/* fdatasync what was appended since the last sync, at most every SYNC_INTERVAL_MS. Called on every
+ * loop iteration, not only when a batch was taken: records appended while the sink is down (the
+ * worker takes nothing while its in-flight window is full) or the tail of a burst must reach the
+ * disk too. Cheap when nothing is new (one atomic load). kg_spool__end is an atomic load, safe
+ * from this (reader) thread. */
 static void maybe_sync(struct kg_worker *w)
 {
-	if(!w->spool || now_ms() - w->last_sync_ms < SYNC_INTERVAL_MS) return;
-	kg_spool__sync(w->spool); /* a failure is logged by the spool itself, at most once a second */
+	uint64_t end;
+
+	if(!w->spool) return;
+	end = kg_spool__end(w->spool);
+	if(end == w->st.synced || now_ms() - w->last_sync_ms < SYNC_INTERVAL_MS) return;
+	/* a failure is logged by the spool itself, at most once a second; retried next time */
+	if(kg_spool__sync(w->spool) == 0) w->st.synced = end;
 	w->last_sync_ms = now_ms();
 }
 
@@ -299,7 +309,7 @@ static void *worker_main(void *arg)
 		if(w->npend == 0 && w->fifo_len < w->cfg.inflight_max){
 			n = take_batch(w, w->fifo_len ? 0 : 100);
 		}
-		if(n) maybe_sync(w); /* fsync per batch (throttled) before the sink sees it */
+		maybe_sync(w); /* fresh spool data (throttled), before the sink sees a taken batch */
 		for(i = 0; i < n; i++) admit(w, w->batch[i]);
 		submit_pending(w);
 		w->sink.ops->poll(w->sink.state, n == 0 && w->fifo_len ? 10 : 0, on_report, w);

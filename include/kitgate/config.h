@@ -70,6 +70,7 @@ struct kg_config {
 	char *stats_field;            /* JSON number field of generic stats topics, default "value" */
 	size_t stats_max_streams;     /* default 10000 */
 	size_t stats_max_samples;     /* per stream, default 1024 */
+	size_t stats_max_streams_per_kit; /* default 64; past it the kit's own oldest stream is evicted */
 	char *http_listen;            /* "<address>:<port>"; NULL = off (default) */
 	char *http_password_file;     /* mosquitto_passwd file; NULL = no authentication */
 	enum kg_payload_format payload_format; /* default auto */
@@ -87,6 +88,9 @@ void kg_config__free(struct kg_config *cfg);
 /* Accepts postgresql://, postgres://, and SQLAlchemy forms (postgresql+psycopg2://, postgres+x://).
  * Returns a malloc'd libpq URI, or NULL on a form it cannot read. */
 char *kg_config__normalize_db_url(const char *url);
+
+/* "postgres", "kafka" or "none": the sink's name in logs, status JSON and metrics. */
+const char *kg_config__sink_name(enum kg_sink_kind k);
 
 /* true if username is one of cfg->service_users. */
 int kg_config__is_service(const struct kg_config *cfg, const char *username);

@@ -53,6 +53,11 @@ void kg_pg__stats(const struct kg_pg *pg, struct kg_pg_stats *st);
 /* Whether the last attempt left a working connection. */
 int kg_pg__connected(const struct kg_pg *pg);
 
+/* Any thread (shutdown): interrupt the statement pg's owner is blocked in (PQcancel) and make
+ * every later kg_pg__write fail at once without connecting. The owner's write then returns -1.
+ * pg stays valid: free it after joining its owner. */
+void kg_pg__cancel(struct kg_pg *pg);
+
 void kg_pg__free(struct kg_pg *pg);
 
 #endif

@@ -12,7 +12,12 @@
  * 1024), the whole table at most max_streams times that. Past max_samples the oldest sample of the
  * stream is dropped (counted in `samples_dropped`): the windows then hold the newest max_samples
  * samples only, and count_30min shows it. Past max_streams the least recently updated stream is
- * evicted (counted in `evicted`); its retained message stays on the broker.
+ * evicted (counted in `evicted`). Streams may belong to a group (a key prefix: a kit's
+ * "kit/<serial>/"), capped at max_per_group streams: a new stream in a full group evicts the
+ * group's least recently updated one (counted in `group_evicted`), so one kit cycling peripheral
+ * ids only evicts its own streams. Evicted keys wait (at most max_streams of them; past that the
+ * oldest is forgotten, counted in `clear_dropped`) until kg_stats__drain_evicted hands them to the
+ * caller, which clears their retained messages.
  *
  * Cost: kg_stats__add is O(1) amortized for samples arriving in time order (an out-of-order sample
  * is inserted in place: O(samples newer than it)); expiry is amortized into add and flush. */
@@ -46,6 +51,8 @@ struct kg_stats_counters {
 	uint64_t too_old;          /* samples older than 30 minutes at arrival: not held */
 	uint64_t samples_dropped;  /* oldest samples dropped because a stream reached max_samples */
 	uint64_t evicted;          /* streams evicted because max_streams was reached */
+	uint64_t group_evicted;    /* streams evicted because their group reached max_per_group */
+	uint64_t clear_dropped;    /* evicted keys forgotten before kg_stats__drain_evicted ran */
 	uint64_t ignored;          /* non-numeric payloads on stats topics (counted by the caller) */
 	uint64_t published;        /* views handed to the flush callback */
 };
@@ -59,6 +66,18 @@ void kg_stats__free(struct kg_stats *st);
  * stream when full). Windows are first expired to now_ms. Returns 0, 1 when the sample was older
  * than 30 minutes (not held; "latest" unchanged), -1 on out of memory (nothing changed). */
 int kg_stats__add(struct kg_stats *st, const char *key, int64_t t_ms, double value, int64_t now_ms);
+
+/* Cap streams per group at max_per_group (0 = no cap, the default). */
+void kg_stats__set_group_limit(struct kg_stats *st, size_t max_per_group);
+
+/* kg_stats__add for a stream whose group is the first group_len bytes of key (0: no group). */
+int kg_stats__add_grouped(struct kg_stats *st, const char *key, size_t group_len, int64_t t_ms,
+		double value, int64_t now_ms);
+
+/* Call cb once with the key of every stream evicted since the last call (oldest first), except
+ * keys that are live streams again; then forget them. The plugin publishes an empty retained
+ * message on each (clearing the stale statistics). Returns how many were handed out. */
+size_t kg_stats__drain_evicted(struct kg_stats *st, void (*cb)(const char *key, void *arg), void *arg);
 
 /* Count a non-numeric payload on a stats topic (counters.ignored). */
 void kg_stats__ignored(struct kg_stats *st);
@@ -81,7 +100,8 @@ size_t kg_stats__format_json(const struct kg_stats_view *v, char *buf, size_t ca
 
 /* The number a stats_topics payload carries: a bare number ("21.5", surrounding blanks allowed) or
  * the top-level JSON number `field` of an object. Returns 0 and sets *out, or -1 when there is no
- * finite number. payload need not be NUL-terminated. */
-int kg_stats__parse_value(const void *payload, size_t len, const char *field, double *out);
+ * finite number, or when len > max_len (0 = no limit; the plugin passes max_payload, so the
+ * broker thread never parses a larger JSON). payload need not be NUL-terminated. */
+int kg_stats__parse_value(const void *payload, size_t len, size_t max_len, const char *field, double *out);
 
 #endif

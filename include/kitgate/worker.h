@@ -57,6 +57,7 @@ struct kg_worker_stats {
 	uint64_t ok, rejected, lost, corrupt, foreign;
 	uint64_t rewinds;
 	uint64_t checkpoint;       /* last committed spool position */
+	uint64_t synced;           /* spool position made durable by the worker's last fdatasync */
 	struct { const char *reason; uint64_t n; } reasons[KG_WORKER_REASONS];
 	size_t nreasons;
 	bool running;

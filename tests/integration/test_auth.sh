@@ -58,6 +58,7 @@ plugin_opt_database_url $URL
 plugin_opt_auth postgres
 plugin_opt_auth_refresh_s 300
 plugin_opt_other_topics allow
+plugin_opt_stats_interval_s 1
 CONF
 P=$KG_BROKER_PORT
 kg_wait_until 20 kg_broker_log_has 'auth: first kits snapshot: 10 kits' || kg_fail "no first snapshot within 20 s"
@@ -100,6 +101,24 @@ refused "$out" && kg_pass "password_file's entry for a kit does not bypass its d
 if grep -qF -- "${S1:6}" "$KG_BROKER_LOG"; then kg_fail "a secret appears in the broker log"; else kg_pass "no secret in the log"; fi
 out=$(pub k-test-0001 "" kit/k-test-0001/x hi)
 refused "$out" && kg_pass "empty secret refused" || kg_fail "empty secret: $out"
+
+# a burst of wrong secrets for one kit buys one PBKDF2 per failure window, not one per CONNECT
+auth_now() { sleep 1.2; kg_status_get "$1"; }   # status is published every second
+runs0=$(auth_now .auth.pbkdf2_runs); boff0=$(kg_status_get .auth.backoff_refused)
+for i in $(seq 1 20); do mosquitto_pub -p "$P" -V mqttv311 -u k-test-0005 -P "wrong-$i" -t kit/k-test-0005/x -m hi 2>/dev/null; done
+out=$(pub k-test-0005 "$S5" kit/k-test-0005/x hi)
+refused "$out" && kg_pass "right but uncached secret refused inside the failure window" || kg_fail "in the window: $out"
+runs1=$(auth_now .auth.pbkdf2_runs); boff1=$(kg_status_get .auth.backoff_refused)
+[ $((runs1 - runs0)) -ge 1 ] && [ $((runs1 - runs0)) -le 5 ] &&
+	kg_pass "21 refused logins ran PBKDF2 $((runs1 - runs0)) times" || kg_fail "burst ran PBKDF2 $((runs1 - runs0)) times"
+[ $((boff1 - boff0)) -ge 15 ] && kg_pass "$((boff1 - boff0)) refused without checking" ||
+	kg_fail "only $((boff1 - boff0)) refused by the backoff"
+kg_wait_until 5 kg_broker_log_has 'refused kit k-test-0005 from .* unchecked: recent failed logins' &&
+	kg_pass "backoff refusal logged" || kg_fail "no backoff log line"
+adm5() { grep -qE 'RC:(0|16)\)' <<<"$(pub k-test-0005 "$S5" kit/k-test-0005/x hi)"; }
+t0=$(date +%s%N)
+kg_wait_until 10 adm5 && kg_pass "right secret admitted again $(( ($(date +%s%N) - t0) / 1000000 )) ms later" ||
+	kg_fail "right secret still refused 10 s after the burst"
 
 out=$(pub k-nokit-0001 "$S1" kit/k-nokit-0001/x hi)
 refused "$out" && kg_pass "unknown kit refused" || kg_fail "unknown kit: $out"
@@ -163,8 +182,9 @@ kicked_within "$KSUB" 5 "rotation (NOTIFY)"
 kg_broker_log_has 'disconnecting kit k-test-0001: its secret changed' && kg_pass "rotation logged" || kg_fail "no kick line"
 out=$(pub k-test-0001 "$S1" kit/k-test-0001/x hi)
 refused "$out" && kg_pass "old secret refused after rotation (the login cache is bound to the hash)" || kg_fail "old secret after rotation: $out"
-out=$(pub k-test-0001 "$SNEW" kit/k-test-0001/x hi)
-grep -qE 'RC:(0|16)\)' <<<"$out" && kg_pass "new secret admitted after rotation" || kg_fail "new secret: $out"
+# the refused old secret opened a failure window: the new (uncached) secret is admitted after it
+admnew() { grep -qE 'RC:(0|16)\)' <<<"$(pub k-test-0001 "$SNEW" kit/k-test-0001/x hi)"; }
+kg_wait_until 35 admnew && kg_pass "new secret admitted after rotation" || kg_fail "new secret refused after rotation"
 
 kit_sub del4 k-test-0004 "$S4"
 kg_psql $DB "DELETE FROM kits WHERE serial = 'k-test-0004'" >/dev/null

@@ -106,4 +106,34 @@ kg_eq "status: one corrupt record skipped" 1 "$(kg_status_get .spool.corrupt_ski
 if kg_broker_log_has "torn|truncat"; then kg_pass "the torn tail is reported in the log"; else kg_fail "no log line about the torn tail"; fi
 kg_broker_stop
 
+# ---- 4. a statement blocked on a lock does not hold up shutdown --------------------------------
+# Another session holds an exclusive lock on raw_measurements, so the writer's INSERT waits. SIGTERM
+# must end the broker within shutdown_timeout_ms plus a little (the sink cancels the statement),
+# not when the lock is released (8 s) or lock_timeout (10 s) fires; the records stay in the spool.
+db=dur_lock
+url=$(kg_db_create $db 10)
+kg_broker_start lock <<CONF
+plugin_opt_database_url $url
+plugin_opt_other_topics allow
+plugin_opt_shutdown_timeout_ms 1000
+CONF
+kg__psql -d $db -c "begin" -c "lock table raw_measurements in access exclusive mode" -c "select pg_sleep(8)" \
+	-c "commit" >/dev/null 2>&1 &
+locker=$!
+locked() { [ "$(kg_psql $db "select count(*) from pg_locks l join pg_class c on c.oid = l.relation where c.relname = 'raw_measurements' and l.mode = 'AccessExclusiveLock' and l.granted")" -ge 1 ]; }
+kg_wait_until 5 locked || kg_fail "the lock was not taken"
+"$LOADGEN" -p "$KG_BROKER_PORT" --kits 1 --messages 20 --qos 1 --window 10 --quiet >"$KG_SCRATCH/lock.loadgen" 2>&1
+kg_eq "20 measurements acked while the table is locked" 20 "$(tail -n 1 "$KG_SCRATCH/lock.loadgen" | field acked)"
+waiting() { [ "$(kg_psql $db "select count(*) from pg_stat_activity where application_name = 'kitgate' and wait_event_type = 'Lock'")" -ge 1 ]; }
+kg_wait_until 5 waiting && kg_pass "the writer waits on the lock" || kg_fail "the writer is not waiting on the lock"
+t0=$(date +%s%N)
+kg_broker_stop
+took=$(( ($(date +%s%N) - t0) / 1000000 ))
+[ "$took" -lt 4000 ] && kg_pass "shutdown with a blocked INSERT took $took ms" || kg_fail "shutdown took $took ms with a blocked INSERT"
+wait $locker
+kg_broker_restart
+kg_wait_until 30 rows_at_least $db 20
+kg_eq "the 20 records were written after the restart" 20 "$(rows $db)"
+kg_broker_stop
+
 kg_finish

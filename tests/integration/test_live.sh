@@ -143,7 +143,7 @@ kg_eq "status: accepted, rejected by reason, sink" "6 1 postgres true" \
 kg_eq "generic streams listed" 2 "$(curl -s "${AUTH[@]}" "$H/api/v1/streams" | jq length)"
 
 # ---------------------------------------------------------------- test measurement POST
-post() { curl -s -w '\n%{http_code}' "${AUTH[@]}" -X POST --data-binary "$2" "$H/api/v1/kits/$1/test-measurement"; }
+post() { curl -s -w '\n%{http_code}' "${AUTH[@]}" -X POST -H 'Content-Type: application/json' --data-binary "$2" "$H/api/v1/kits/$1/test-measurement"; }
 id=$(uuid)
 out=$(post k-test-0005 "$(raw "$id" k-test-0001 "$(now_ms)" 51 1 7.5)")
 kg_eq "invalid test measurement: 422 with the broker's reason" "422 serial_mismatch" \
@@ -154,7 +154,29 @@ out=$(post k-test-0005 "$(raw "$id" "" "$(now_ms)" 51 1 7.5)")
 kg_eq "valid test measurement: 202 with its id" "202 $id" "$(tail -1 <<<"$out") $(head -1 <<<"$out" | jq -r .id)"
 row() { [ "$(kg_psql $DB "select value from raw_measurements where id = '$id'")" = 7.5 ]; }
 kg_wait_until 15 row && kg_pass "the test measurement went through the sink (row in PostgreSQL)" || kg_fail "no row for $id"
-kg_eq "bad kind: 400" 400 "$(code "${AUTH[@]}" -X POST --data x "$H/api/v1/kits/k-test-0005/test-measurement?kind=foo")"
+# cross-site request forgery: a simple (no-preflight) POST from another site must not get through
+good=$(raw "$(uuid)" "" "$(now_ms)" 51 1 7.5)
+TM="$H/api/v1/kits/k-test-0005/test-measurement"
+kg_eq "text/plain body: 415" "415 unsupported_media_type" \
+	"$(code "${AUTH[@]}" -X POST -H 'Content-Type: text/plain' --data-binary "$good" "$TM") $(curl -s "${AUTH[@]}" -X POST -H 'Content-Type: text/plain' --data-binary "$good" "$TM" | jq -r .error)"
+kg_eq "form-encoded body (curl's default): 415" 415 "$(code "${AUTH[@]}" -X POST --data-binary "$good" "$TM")"
+kg_eq "foreign Origin: 403 JSON" "403 cross_site" \
+	"$(code "${AUTH[@]}" -X POST -H 'Content-Type: application/json' -H 'Origin: http://evil.example' --data-binary "$good" "$TM") $(curl -s "${AUTH[@]}" -X POST -H 'Content-Type: application/json' -H 'Origin: http://evil.example' --data-binary "$good" "$TM" | jq -r .error)"
+kg_eq "foreign Origin with text/plain: 403" 403 \
+	"$(code "${AUTH[@]}" -X POST -H 'Content-Type: text/plain' -H 'Origin: http://evil.example' --data-binary "$good" "$TM")"
+kg_eq "Origin null: 403" 403 "$(code "${AUTH[@]}" -X POST -H 'Content-Type: application/json' -H 'Origin: null' --data-binary "$good" "$TM")"
+kg_eq "Sec-Fetch-Site cross-site: 403" 403 \
+	"$(code "${AUTH[@]}" -X POST -H 'Content-Type: application/json' -H 'Sec-Fetch-Site: cross-site' --data-binary "$good" "$TM")"
+out=$(curl -s -w '\n%{http_code}' "${AUTH[@]}" -X POST -H 'Content-Type: application/json; charset=utf-8' \
+	-H "Origin: http://127.0.0.1:$HP" -H 'Sec-Fetch-Site: same-origin' --data-binary "$good" "$TM")
+kg_eq "same-origin POST (as the dashboard sends it): 202" 202 "$(tail -1 <<<"$out")"
+# the serial in the URL: MHD decodes %XX, so bytes >= 0x80 and controls must be refused there
+for bad in 'k%FFx' 'k%0Ax' 'k%20x' 'k%2Bx' 'k%23x' "$(head -c 65 /dev/zero | tr '\0' k)"; do
+	kg_eq "serial '$bad' in the URL: 400 bad_serial" "400 bad_serial" \
+		"$(code "${AUTH[@]}" -X POST -H 'Content-Type: application/json' --data-binary "$good" "$H/api/v1/kits/$bad/test-measurement") $(curl -s "${AUTH[@]}" -X POST -H 'Content-Type: application/json' --data-binary "$good" "$H/api/v1/kits/$bad/test-measurement" | jq -r .error)"
+done
+kg_eq "kits JSON stays valid after the refused serials" 0 "$(curl -s "${AUTH[@]}" "$H/api/v1/kits" | jq -e . >/dev/null; echo $?)"
+kg_eq "bad kind: 400" 400 "$(code "${AUTH[@]}" -X POST -H 'Content-Type: application/json' --data x "$H/api/v1/kits/k-test-0005/test-measurement?kind=foo")"
 kg_eq "GET on the POST endpoint: 405" 405 "$(code "${AUTH[@]}" "$H/api/v1/kits/k-test-0005/test-measurement")"
 kg_eq "POST on a GET endpoint: 405" 405 "$(code "${AUTH[@]}" -X POST --data x "$H/api/v1/status")"
 kg_eq "unknown path: 404 JSON" "404 not_found" "$(code "${AUTH[@]}" "$H/api/v2/x") $(curl -s "${AUTH[@]}" "$H/api/v2/x" | jq -r .error)"

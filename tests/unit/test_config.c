@@ -62,6 +62,7 @@ static long long num_field(const struct kg_config *c, const char *key)
 	if(!strcmp(key, "stats_interval_s")) return c->stats_interval_s;
 	if(!strcmp(key, "stats_max_streams")) return (long long)c->stats_max_streams;
 	if(!strcmp(key, "stats_max_samples")) return (long long)c->stats_max_samples;
+	if(!strcmp(key, "stats_max_streams_per_kit")) return (long long)c->stats_max_streams_per_kit;
 	if(!strcmp(key, "auth_refresh_s")) return c->auth_refresh_s;
 	fail_msg("no numeric field %s", key);
 	return -1;
@@ -130,6 +131,7 @@ static void test_defaults(void **state)
 	assert_string_equal(c.stats_field, "value");
 	assert_int_equal(c.stats_max_streams, 10000);
 	assert_int_equal(c.stats_max_samples, 1024);
+	assert_int_equal(c.stats_max_streams_per_kit, 64);
 	assert_null(c.http_listen);
 	assert_null(c.http_password_file);
 	assert_int_equal(c.auth, KG_AUTH_NONE);
@@ -271,6 +273,7 @@ static void test_numeric_bounds(void **state)
 		{"max_payload", "268435455", 268435455},
 		{"max_clock_skew_s", "0", 0},
 		{"max_clock_skew_s", "31536000", 31536000},
+		{"max_clock_skew_s", "315360000", 315360000},   /* 10 years: the maximum */
 		{"spool_segment_mb", "1", 1},
 		{"spool_segment_mb", "4096", 4096},
 		{"shutdown_timeout_ms", "0", 0},
@@ -281,6 +284,8 @@ static void test_numeric_bounds(void **state)
 		{"stats_max_streams", "10000000", 10000000},
 		{"stats_max_samples", "2", 2},
 		{"stats_max_samples", "1000000", 1000000},
+		{"stats_max_streams_per_kit", "1", 1},
+		{"stats_max_streams_per_kit", "10000000", 10000000},
 		{"auth_refresh_s", "1", 1},
 		{"auth_refresh_s", "86400", 86400},
 	};
@@ -327,6 +332,8 @@ static void test_malformed_options(void **state)
 		{"max_payload", "268435456"},
 		{"max_clock_skew_s", "-1"},
 		{"max_clock_skew_s", "1e3"},
+		{"max_clock_skew_s", "315360001"},                /* *1000 must not overflow */
+		{"max_clock_skew_s", "9223372036854775807"},
 		{"spool_segment_mb", "0"},
 		{"spool_segment_mb", "4097"},
 		{"shutdown_timeout_ms", "600001"},
@@ -335,6 +342,7 @@ static void test_malformed_options(void **state)
 		{"stats_interval_s", "-5"},
 		{"stats_max_streams", "0"},
 		{"stats_max_samples", "1"},
+		{"stats_max_streams_per_kit", "0"},
 		{"stats_field", ""},
 		{"stats_topics", "a/#/b"},
 		{"stats_topics", "a/b=c/+"},

@@ -15,6 +15,7 @@
 
 #include "kitgate/kits.h"
 #include "kitgate/pwfile.h"
+#include "kitgate/utf8.h"
 #include "kitgate/view.h"
 
 /* Written by mosquitto_passwd 2.0.11 (-H sha512 for a6) and by crypt(3) for c6. */
@@ -94,6 +95,27 @@ static void test_kits_sessions(void **state)
 	/* too long or empty serials are refused */
 	assert_null(kg_kits__get(k, "x", 0));
 	assert_null(kg_kits__get(k, "0123456789012345678901234567890123456789012345678901234567890123456789", 70));
+	kg_kits__free(k);
+}
+
+/* Serials and client ids are arbitrary bytes (the HTTP API decodes %FF): the JSON stays valid UTF-8,
+ * a byte that starts no valid sequence becomes U+FFFD and valid multi-byte sequences pass. */
+static void test_kits_json_utf8(void **state)
+{
+	struct kg_kits *k = kg_kits__new(4);
+	struct kg_kit *kit;
+	char buf[2048];
+	size_t n;
+
+	(void)state;
+	kit = kg_kits__get(k, "k\xff\xc3", 3);
+	assert_non_null(kit);
+	kg_kits__session_open(k, kit, "\xe2\x82\xac-\xe2\x82-\xed\xa0\x80", 1000);
+	n = kg_kits__format_json(kit, buf, sizeof(buf));
+	assert_true(n < sizeof(buf));
+	assert_true(kg_utf8__valid((const uint8_t *)buf, n));
+	assert_non_null(strstr(buf, "\"serial\":\"k\\ufffd\\ufffd\""));
+	assert_non_null(strstr(buf, "\"client_id\":\"\xe2\x82\xac-\\ufffd\\ufffd-\\ufffd\\ufffd\\ufffd\""));
 	kg_kits__free(k);
 }
 
@@ -220,6 +242,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_pwfile),
 		cmocka_unit_test(test_kits_sessions),
+		cmocka_unit_test(test_kits_json_utf8),
 		cmocka_unit_test(test_kits_eviction),
 		cmocka_unit_test(test_rejection_ring),
 		cmocka_unit_test(test_view),

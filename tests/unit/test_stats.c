@@ -5,6 +5,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 #include <cmocka.h>
 
@@ -159,6 +160,109 @@ static void test_eviction(void **state)
 	kg_stats__free(st);
 }
 
+struct cleared {
+	int n;
+	char keys[16][64];
+};
+
+static void clear_cb(const char *key, void *arg)
+{
+	struct cleared *c = arg;
+
+	if(c->n < 16) snprintf(c->keys[c->n], sizeof(c->keys[0]), "%s", key);
+	c->n++;
+}
+
+/* An evicted stream's key is handed out once for clearing its retained message; not when the
+ * stream is live again by then. */
+static void test_evicted_keys_drained(void **state)
+{
+	struct kg_stats *st = kg_stats__new(3, 8);
+	struct kg_stats_counters c;
+	struct cleared cl = {0};
+
+	(void)state;
+	kg_stats__add(st, "s1", NOW, 1, NOW);
+	kg_stats__add(st, "s2", NOW, 2, NOW);
+	kg_stats__add(st, "s3", NOW, 3, NOW);
+	kg_stats__add(st, "s4", NOW, 4, NOW);         /* evicts s1 */
+	kg_stats__add(st, "s5", NOW, 5, NOW);         /* evicts s2 */
+	kg_stats__add(st, "s2", NOW, 2, NOW);         /* evicts s3; s2 is live again */
+	assert_int_equal(kg_stats__drain_evicted(st, clear_cb, &cl), 2);
+	assert_int_equal(cl.n, 2);
+	assert_string_equal(cl.keys[0], "s1");
+	assert_string_equal(cl.keys[1], "s3");
+	cl.n = 0;
+	assert_int_equal(kg_stats__drain_evicted(st, clear_cb, &cl), 0); /* each once */
+	kg_stats__counters(st, &c);
+	assert_int_equal(c.evicted, 3);
+	assert_int_equal(c.clear_dropped, 0);
+	/* more evictions than max_streams between two drains: the oldest keys are forgotten */
+	kg_stats__add(st, "a", NOW, 1, NOW);          /* evicts s4 */
+	kg_stats__add(st, "b", NOW, 1, NOW);          /* s5 */
+	kg_stats__add(st, "c", NOW, 1, NOW);          /* s2 */
+	kg_stats__add(st, "d", NOW, 1, NOW);          /* a */
+	kg_stats__add(st, "e", NOW, 1, NOW);          /* b */
+	kg_stats__counters(st, &c);
+	assert_int_equal(c.clear_dropped, 2);
+	assert_int_equal(kg_stats__drain_evicted(st, clear_cb, &cl), 3);
+	assert_string_equal(cl.keys[0], "s2");
+	assert_string_equal(cl.keys[1], "a");
+	assert_string_equal(cl.keys[2], "b");
+	kg_stats__add(st, "f", NOW, 1, NOW);
+	kg_stats__free(st); /* frees the waiting keys too (ASan/valgrind) */
+}
+
+/* One kit cycling peripheral ids evicts only its own streams (per-kit cap); other kits keep
+ * theirs. */
+static void test_per_kit_cap(void **state)
+{
+	struct kg_stats *st = kg_stats__new(100, 8);
+	struct kg_stats_counters c;
+	struct cleared cl = {0};
+	struct grab g = {0};
+	char key[64];
+	int i;
+
+	(void)state;
+	kg_stats__set_group_limit(st, 4);
+	kg_stats__add_grouped(st, "kit/good/stats/1/1", 9, NOW, 20, NOW);
+	kg_stats__add_grouped(st, "kit/good/stats/2/1", 9, NOW, 21, NOW);
+	for(i = 0; i < 1000; i++){
+		snprintf(key, sizeof(key), "kit/evil/stats/%d/1", i);
+		kg_stats__add_grouped(st, key, 9, NOW + i, 1, NOW + i);
+		if(i == 1) kg_stats__add_grouped(st, "kit/good/stats/1/1", 9, NOW + i, 22, NOW + i);
+	}
+	kg_stats__counters(st, &c);
+	assert_int_equal(c.streams, 2 + 4);
+	assert_int_equal(c.evicted, 0);
+	assert_int_equal(c.group_evicted, 996);
+	g.calls = 0;
+	kg_stats__flush(st, NOW + 1000, 0, grab_cb, &g);
+	assert_int_equal(g.calls, 6);
+	assert_string_equal(g.v.key, "kit/good/stats/2/1"); /* the least recently updated, handed out last */
+	/* the evil kit's newest 4 are live; its first 996 keys wait for clearing */
+	assert_int_equal(kg_stats__drain_evicted(st, clear_cb, &cl), 100); /* max_streams bounds the wait list */
+	assert_string_equal(cl.keys[0], "kit/evil/stats/896/1");
+	kg_stats__counters(st, &c);
+	assert_int_equal(c.clear_dropped, 896);
+	/* a stream updated again moves to its group's newest: evicted last */
+	kg_stats__add_grouped(st, "kit/evil/stats/996/1", 9, NOW + 1001, 1, NOW + 1001);
+	kg_stats__add_grouped(st, "kit/evil/stats/new/1", 9, NOW + 1002, 1, NOW + 1002);
+	cl.n = 0;
+	assert_int_equal(kg_stats__drain_evicted(st, clear_cb, &cl), 1);
+	assert_string_equal(cl.keys[0], "kit/evil/stats/997/1");
+	/* cap 1: the group is freed and made again on every new stream */
+	kg_stats__set_group_limit(st, 1);
+	kg_stats__add_grouped(st, "kit/one/stats/1/1", 8, NOW + 1003, 1, NOW + 1003);
+	kg_stats__add_grouped(st, "kit/one/stats/2/1", 8, NOW + 1004, 1, NOW + 1004);
+	kg_stats__add_grouped(st, "kit/one/stats/3/1", 8, NOW + 1005, 1, NOW + 1005);
+	cl.n = 0;
+	assert_int_equal(kg_stats__drain_evicted(st, clear_cb, &cl), 2);
+	assert_string_equal(cl.keys[1], "kit/one/stats/2/1");
+	kg_stats__free(st);
+}
+
 static void test_many_samples_stay_exact(void **state)
 {
 	struct kg_stats *st = kg_stats__new(1, 4096);
@@ -180,20 +284,24 @@ static void test_parse_value(void **state)
 	double d = 0;
 
 	(void)state;
-	assert_int_equal(kg_stats__parse_value("21.5", 4, "value", &d), 0);
+	assert_int_equal(kg_stats__parse_value("21.5", 4, 0, "value", &d), 0);
 	assert_true(d == 21.5);
-	assert_int_equal(kg_stats__parse_value(" -3 \n", 5, "value", &d), 0);
+	assert_int_equal(kg_stats__parse_value(" -3 \n", 5, 0, "value", &d), 0);
 	assert_true(d == -3);
-	assert_int_equal(kg_stats__parse_value("{\"value\":7,\"x\":1}", 17, "value", &d), 0);
+	assert_int_equal(kg_stats__parse_value("{\"value\":7,\"x\":1}", 17, 0, "value", &d), 0);
 	assert_true(d == 7);
-	assert_int_equal(kg_stats__parse_value("{\"t\":7}", 7, "t", &d), 0);
-	assert_int_equal(kg_stats__parse_value("{\"value\":\"7\"}", 13, "value", &d), -1);
-	assert_int_equal(kg_stats__parse_value("hello", 5, "value", &d), -1);
-	assert_int_equal(kg_stats__parse_value("nan", 3, "value", &d), -1);
-	assert_int_equal(kg_stats__parse_value("1e999", 5, "value", &d), -1);
-	assert_int_equal(kg_stats__parse_value("12abc", 5, "value", &d), -1);
-	assert_int_equal(kg_stats__parse_value("", 0, "value", &d), -1);
-	assert_int_equal(kg_stats__parse_value("{\"value\":", 9, "value", &d), -1);
+	assert_int_equal(kg_stats__parse_value("{\"t\":7}", 7, 0, "t", &d), 0);
+	assert_int_equal(kg_stats__parse_value("{\"value\":\"7\"}", 13, 0, "value", &d), -1);
+	assert_int_equal(kg_stats__parse_value("hello", 5, 0, "value", &d), -1);
+	assert_int_equal(kg_stats__parse_value("nan", 3, 0, "value", &d), -1);
+	assert_int_equal(kg_stats__parse_value("1e999", 5, 0, "value", &d), -1);
+	assert_int_equal(kg_stats__parse_value("12abc", 5, 0, "value", &d), -1);
+	assert_int_equal(kg_stats__parse_value("", 0, 0, "value", &d), -1);
+	assert_int_equal(kg_stats__parse_value("{\"value\":", 9, 0, "value", &d), -1);
+	/* over max_len (the plugin's max_payload): ignored without parsing */
+	assert_int_equal(kg_stats__parse_value("{\"value\":7}", 11, 11, "value", &d), 0);
+	assert_int_equal(kg_stats__parse_value("{\"value\":7}", 11, 10, "value", &d), -1);
+	assert_int_equal(kg_stats__parse_value(" 21.5", 5, 4, "value", &d), -1);
 }
 
 int main(void)
@@ -205,6 +313,8 @@ int main(void)
 		cmocka_unit_test(test_out_of_order_and_too_old),
 		cmocka_unit_test(test_sample_cap),
 		cmocka_unit_test(test_eviction),
+		cmocka_unit_test(test_evicted_keys_drained),
+		cmocka_unit_test(test_per_kit_cap),
 		cmocka_unit_test(test_many_samples_stay_exact),
 		cmocka_unit_test(test_parse_value),
 	};

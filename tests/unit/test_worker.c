@@ -375,6 +375,52 @@ static void test_shutdown_drain_deadline(void **state)
 	remove_dir(dir);
 }
 
+/* The sink is down and the in-flight window full, so the worker takes nothing: records appended
+ * meanwhile (the broker keeps spooling during an outage) are still fdatasync'ed within a few
+ * sync intervals, not only when the next batch is taken. */
+static void test_syncs_during_outage(void **state)
+{
+	struct kg_worker_config wc = { "test", KG_WORKER_KIND(KG_KIND_RAW), 64, 1, 300, 10 };
+	struct fake *f = fake_new();
+	struct kg_sink sink = { &fake_ops, f };
+	struct kg_spool *sp;
+	struct kg_handoff *h;
+	struct kg_worker *w;
+	struct kg_worker_stats st;
+	char *dir = make_dir();
+	uint64_t end;
+	int64_t until;
+	(void)state;
+
+	f->stuck = 1;
+	assert_int_equal(kg_spool__open(&sp, dir, 1 << 20), 0);
+	h = kg_handoff__new(50, sp);
+	assert_non_null(h);
+	w = kg_worker__new(&wc, sp, h, &sink);
+	assert_non_null(w);
+	assert_int_equal(kg_worker__start(w), 0);
+	push_raw(h, 0, 10);
+	for(until = mono_ms() + 5000; mono_ms() < until; usleep(5000)){
+		kg_worker__stats(w, &st);
+		if(st.taken == 10) break;
+	}
+	assert_int_equal(st.taken, 10);            /* the window is full: nothing more is taken */
+	push_raw(h, 10, 200);
+	end = kg_spool__end(sp);
+	for(until = mono_ms() + 5000; mono_ms() < until; usleep(5000)){
+		kg_worker__stats(w, &st);
+		if(st.synced == end) break;
+	}
+	assert_int_equal(st.synced, end);
+	assert_int_equal(st.taken, 10);
+	assert_int_equal(st.settled, 0);
+	kg_worker__free(w);
+	kg_handoff__free(h);
+	kg_spool__close(sp);
+	free(f);
+	remove_dir(dir);
+}
+
 /* The sink writes the first 30 and then hangs; the process "dies" (stop with a zero deadline:
  * only what was committed counts). Reopening the spool brings back exactly the records after the
  * checkpoint: none of the 30 is written again, each of the rest once. */
@@ -506,6 +552,7 @@ int main(void)
 		cmocka_unit_test(test_partial_submit),
 		cmocka_unit_test(test_partial_failure_rewinds),
 		cmocka_unit_test(test_shutdown_drain_deadline),
+		cmocka_unit_test(test_syncs_during_outage),
 		cmocka_unit_test(test_crash_replay),
 		cmocka_unit_test(test_foreign_record),
 		cmocka_unit_test(test_memory_only_failure_is_lost),
