@@ -148,7 +148,7 @@ static void test_check_then_push(void **state)
 
 	/* invalid: rejected with its reason, memo empty */
 	assert_int_equal(kg_ingest__check(&f->ig, "kit/k-test-0001/measurement/raw", "{\"value\":1,\"value\":2}",
-			23, true, NOW, &memo, &out), KG_INGEST_REJECTED);
+			strlen("{\"value\":1,\"value\":2}"), true, NOW, &memo, &out), KG_INGEST_REJECTED);
 	assert_int_equal(out.reason, KG_MALFORMED);
 	assert_int_equal(memo.n, 0);
 	/* empty retained publish: clears, not a measurement; empty not retained: malformed */
