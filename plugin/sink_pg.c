@@ -56,6 +56,8 @@ struct pg_sink {
 	uint64_t gen;             /* [lock] bumped by rewind */
 	bool stopping;            /* [lock] */
 	char last_error[160];     /* [lock] */
+	bool last_write_ok;        /* [lock] the latest write attempt of any connection committed: the
+	                           * sink's "connected" (an idle connection cannot know the server left) */
 	size_t max_todo;          /* constant */
 	size_t batch_size;        /* constant */
 	size_t in_flight;         /* worker only */
@@ -86,6 +88,7 @@ static bool write_batch(struct conn *c, struct batch *b)
 		pthread_mutex_lock(&s->lock);
 		kg_pg__stats(c->pg, &c->st);
 		c->st.connected = kg_pg__connected(c->pg);
+		s->last_write_ok = rc == 0;
 		current = b->gen == s->gen && !s->stopping;
 		if(rc != 0){
 			snprintf(s->last_error, sizeof(s->last_error), "connection %d: write of %zu rows failed",
@@ -254,12 +257,12 @@ static void pg_health(void *state, struct kg_sink_health *out)
 	pthread_mutex_lock(&s->lock);
 	for(i = 0; i < s->nconn; i++){
 		const struct kg_pg_stats *st = &s->conns[i].st;
-		out->connected |= st->connected != 0;
 		out->written += st->rows_inserted;
 		out->duplicates += st->rows_duplicate;
 		out->errors += st->errors;
 		out->reconnects += st->reconnects;
 	}
+	out->connected = s->last_write_ok;
 	memcpy(out->last_error, s->last_error, sizeof(out->last_error));
 	pthread_mutex_unlock(&s->lock);
 	out->in_flight = s->in_flight;
