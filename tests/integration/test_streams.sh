@@ -59,7 +59,12 @@ if kg_wait_until 10 kafka_at_least plant_p1_status 120; then
 else
 	kg_fail "only $(($(kafka_count plant_p1_status) - 20)) of 100 bridged messages reached Kafka in 10 s while PostgreSQL was down"
 fi
+# The status is republished every second and the workers refresh their numbers every 200 ms: wait
+# for a status that has caught up instead of reading the first one.
+status_is() { [ "$(kg_status_get "$1")" = "$2" ]; }
+kg_wait_until 10 status_is .streams.measurements.sink.connected false
 kg_eq "status: measurement sink disconnected" false "$(kg_status_get .streams.measurements.sink.connected)"
+kg_wait_until 10 status_is .streams.bridge.sink.delivered 120
 kg_eq "status: bridge stream delivered everything" 120 "$(kg_status_get .streams.bridge.sink.delivered)"
 
 # ---- 3. PostgreSQL back: every measurement exactly once --------------------------------------
