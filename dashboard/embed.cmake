@@ -30,5 +30,6 @@ foreach(f ${FILES})
 endforeach()
 string(APPEND code "const struct kg_asset kg_dashboard_assets[] = {\n${table}};\n")
 string(APPEND code "const size_t kg_dashboard_nassets = ${i};\n")
-file(WRITE ${OUT}.tmp "${code}")
-file(RENAME ${OUT}.tmp ${OUT})
+string(RANDOM LENGTH 8 tmp_suffix)   # a private temporary even if two builds ever run this at once
+file(WRITE ${OUT}.${tmp_suffix}.tmp "${code}")
+file(RENAME ${OUT}.${tmp_suffix}.tmp ${OUT})
