@@ -465,6 +465,96 @@ static int run_median(const struct opts *o, const char *url, enum mode mode, siz
 	return rc;
 }
 
+/* ---- PostgreSQL's own floor: the same rows inserted by one INSERT ... SELECT on the server ----
+ *
+ * No client, no protocol, no parameters: one statement in one transaction (rolled back, so the
+ * table does not grow) inserts n generated rows of the seed into raw_measurements with the
+ * writer's ON CONFLICT (id) DO NOTHING. The backend's CPU per row is what PostgreSQL itself needs
+ * for a row of this schema, so nproc * 10^6 / (that) is the most rows/s any client could reach
+ * with every CPU given to PostgreSQL. */
+
+#define FLOOR_GEN \
+	"CREATE TEMP TABLE kg_floor ON COMMIT DROP AS " \
+	"SELECT gen_random_uuid() AS id, k * 10 + 1 + (g %% 3) AS peripheral_id, k AS kit_id, " \
+	"k AS kit_configuration_id, (g %% 5) + 1 AS quantity_type_id, 20 + (g %% 1000) / 100.0::float8 AS value, " \
+	"to_timestamp(1700000000 + g / 1000.0) AS datetime " \
+	"FROM generate_series(1, %zu) AS g, LATERAL (SELECT 1 + (g %% %d)::int AS k) AS kk"
+#define FLOOR_INSERT \
+	"INSERT INTO raw_measurements (id, peripheral_id, kit_id, kit_configuration_id, quantity_type_id, value, datetime) " \
+	"SELECT * FROM kg_floor ON CONFLICT (id) DO NOTHING"
+
+/* Backend CPU µs per row of one floor insert of n rows into url's database, or -1. The rows are
+ * generated into a temporary table first, outside the measurement. */
+static double floor_us_row(const char *url, size_t n, int nkits)
+{
+	PGconn *c = monitor_connect(url);
+	PGresult *r;
+	char sql[1024];
+	double cpu0, cpu1 = -1;
+	int pid;
+
+	if(!c) return -1;
+	pid = PQbackendPID(c);
+	snprintf(sql, sizeof(sql), FLOOR_GEN, n, nkits);
+	if(exec_ok(c, "BEGIN") == 0 && exec_ok(c, sql) == 0){
+		cpu0 = proc_cpu_s(pid);
+		r = PQexec(c, FLOOR_INSERT);
+		if(PQresultStatus(r) == PGRES_COMMAND_OK && cpu0 >= 0) cpu1 = proc_cpu_s(pid) - cpu0;
+		else fprintf(stderr, "kitgate-pgbench: floor insert: %s", PQerrorMessage(c));
+		PQclear(r);
+	}
+	exec_ok(c, "ROLLBACK");
+	PQfinish(c);
+	return cpu1 < 0 ? -1 : cpu1 * 1e6 / (double)n;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return (x > y) - (x < y);
+}
+
+/* Median of o->repeat floor runs (n rows each), or -1 when any failed. */
+static double floor_median(const struct opts *o, const char *url, size_t n)
+{
+	double v[16];
+	int i, k = o->repeat < 1 ? 1 : o->repeat > 16 ? 16 : o->repeat;
+
+	for(i = 0; i < k; i++){
+		v[i] = floor_us_row(url, n, o->nkits);
+		if(v[i] < 0) return -1;
+	}
+	qsort(v, (size_t)k, sizeof(v[0]), cmp_double);
+	return v[k / 2];
+}
+
+/* Prints the floor lines; returns -1 when a measurement failed. */
+static int print_floor(const struct opts *o)
+{
+	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+	size_t n = 30000;
+	double fk, nofk = -1;
+
+	fk = floor_median(o, o->url, n);
+	if(o->nofk_url) nofk = floor_median(o, o->nofk_url, n);
+	if(fk <= 0){
+		printf("PostgreSQL alone (INSERT ... SELECT): measurement failed\n");
+		return -1;
+	}
+	printf("PostgreSQL alone (one INSERT ... SELECT of %zu generated rows, no client; backend CPU, "
+			"median of %d): %.1f µs/row with the foreign keys", n, o->repeat, fk);
+	if(nofk > 0){
+		printf(", %.1f µs/row without them (the four foreign-key checks: %.0f%% of the server's work)",
+				nofk, 100.0 * (fk - nofk) / fk);
+	}
+	printf("\nceiling with all %ld CPUs given to PostgreSQL and none to the client or the broker: "
+			"%.0f rows/s with the foreign keys", ncpu, (double)ncpu * 1e6 / fk);
+	if(nofk > 0) printf(", %.0f without", (double)ncpu * 1e6 / nofk);
+	printf("\n");
+	return 0;
+}
+
 /* ---- main ---- */
 
 static void usage(FILE *f)
@@ -487,6 +577,9 @@ static void usage(FILE *f)
 "per-row cost of the foreign keys. Last, 1 connection at the largest batch with the other\n"
 "statement shape (COPY (FORMAT binary) into a temporary table, INSERT ... SELECT ... ON CONFLICT\n"
 "(id) DO NOTHING, kit_last_seen upsert, COMMIT; a prototype inside this tool) for comparison.\n"
+"Then PostgreSQL's own floor: the backend CPU per row of one INSERT ... SELECT of 30,000\n"
+"generated rows on the server (no client; rolled back), with and without the foreign keys, and\n"
+"the rows/s ceiling that gives with every CPU busy in PostgreSQL.\n"
 "\n"
 "  --database-url URL   libpq URI of the AstroPlant database (its raw_measurements is truncated)\n"
 "  --nofk-url URL       a second database without the foreign keys on raw_measurements\n"
@@ -613,6 +706,7 @@ int main(int argc, char **argv)
 		}
 	}
 	printf("\n");
+	if(print_floor(&o)) failures++;
 	if(ind_big.rate > 0 && lock_big.rate > 0){
 		printf("batch %zu: lockstep / independent = %.2f\n", big, lock_big.rate / ind_big.rate);
 	}
