@@ -6,7 +6,8 @@
  *   connect_timeout (the caller's), keepalives_idle 30 / interval 10 / count 3, tcp_user_timeout
  *   60000 ms (a dead peer or network is noticed in about a minute, not hours), and
  *   options "-c statement_timeout=30000 -c lock_timeout=10000" (a statement stuck on a lock or a
- *   slow server ends; a URI with its own `options` replaces both). */
+ *   slow server ends). The URI's own `options` (or else $PGOPTIONS) are appended to ours, not
+ *   swapped for them, so a URI may add settings or override these two (a later -c wins). */
 #ifndef KITGATE_PGCONN_H
 #define KITGATE_PGCONN_H
 
@@ -14,6 +15,12 @@
 #include <stdbool.h>
 
 #include <libpq-fe.h>
+
+/* The options value kg_pgconn__connect sends: ours, then a space and conninfo's `options` (or,
+ * when it has none, $PGOPTIONS) if any. conninfo may be NULL, a URI or key=value; one libpq cannot
+ * parse just gets ours (connecting then reports the error). Returns a malloc'ed string the caller
+ * frees, NULL when out of memory. Any thread. */
+char *kg_pgconn__options(const char *conninfo);
 
 /* PQconnectdbParams with the defaults above. Returns what libpq returns (NULL only when out of
  * memory): the caller checks PQstatus and PQfinish'es it either way. Blocks up to

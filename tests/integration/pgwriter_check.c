@@ -23,6 +23,7 @@
 #include <libpq-fe.h>
 
 #include "kitgate/log.h"
+#include "kitgate/pgconn.h"
 #include "kitgate/pgwriter.h"
 #include "kitgate/record.h"
 #include "kitgate/uuid.h"
@@ -349,6 +350,33 @@ static void check_concurrent_writers(const char *uri)
 	free(sb);
 }
 
+/* The connection defaults: kitgate's statement and lock timeouts are on, and a URI's own
+ * `options` add to them (a later -c overrides) instead of silently dropping them. */
+static void check_connection_options(const char *uri)
+{
+	char u[1024];
+	PGconn *c;
+	PGresult *r;
+	const char *v;
+
+	c = kg_pgconn__connect(uri, "kitgate-check", 5);
+	r = PQexec(c, "SELECT current_setting('statement_timeout') || ' ' || current_setting('lock_timeout')");
+	v = PQresultStatus(r) == PGRES_TUPLES_OK ? PQgetvalue(r, 0, 0) : PQerrorMessage(c);
+	check(!strcmp(v, "30s 10s"), "default connection: statement/lock timeout '%s' == '30s 10s'", v);
+	PQclear(r);
+	PQfinish(c);
+
+	snprintf(u, sizeof(u), "%s%soptions=-c%%20lock_timeout%%3D1234%%20-c%%20work_mem%%3D7MB", uri,
+			strchr(uri, '?') ? "&" : "?");
+	c = kg_pgconn__connect(u, "kitgate-check", 5);
+	r = PQexec(c, "SELECT current_setting('statement_timeout') || ' ' || current_setting('lock_timeout') "
+			"|| ' ' || current_setting('work_mem')");
+	v = PQresultStatus(r) == PGRES_TUPLES_OK ? PQgetvalue(r, 0, 0) : PQerrorMessage(c);
+	check(!strcmp(v, "30s 1234ms 7MB"), "URI with its own options: '%s' == '30s 1234ms 7MB'", v);
+	PQclear(r);
+	PQfinish(c);
+}
+
 static void run_checks(const char *uri)
 {
 	const int64_t t0 = 1700000000123LL;
@@ -359,6 +387,7 @@ static void run_checks(const char *uri)
 	char baduri[512];
 	const char *s;
 
+	check_connection_options(uri);
 	q1("DELETE FROM raw_measurements");
 	q1("DELETE FROM aggregate_measurements");
 	q1("DELETE FROM kit_last_seen");
