@@ -3,6 +3,8 @@
 # certificate's CN is the serial). Certificates are made by openssl here. A kit's certificate grants
 # only its own topics (publish, subscribe), a claimed username cannot override the certificate, and
 # clients without a certificate from the CA are refused at the handshake. Validation still applies.
+# With use_username_as_clientid (what the README tells TLS listeners to set: certificate kits never
+# reach the plugin's client-id guard), a kit cannot take over another kit's session by its client id.
 . "$(dirname "$0")/lib.sh"
 
 command -v openssl >/dev/null || kg_die "openssl is not installed"
@@ -41,6 +43,7 @@ certfile $pki/server.crt
 keyfile $pki/server.key
 require_certificate true
 use_identity_as_username true
+use_username_as_clientid true
 CONF
 P=$KG_BROKER_PORT
 
@@ -96,6 +99,26 @@ kg_eq "... on kit 1's topic" 1 "$(grep -c '^kit/k-test-0001/measurement/raw ' "$
 out=$(tls_pub kit2 kit/k-test-0002/measurement/raw "$(raw 21 3)")
 grep -qE 'received PUBACK \(Mid: 1, RC:(0|16)\)' <<<"$out" && kg_pass "kit 2's certificate: own measurement accepted" \
 	|| kg_fail "kit 2's certificate: $out"
+
+# ---- client ids: kit 1 presenting kit 2's client id does not take over kit 2's session
+# (use_username_as_clientid: the id becomes the certificate's CN). Kit 2 listens on its own topic.
+K2OUT="$KG_BROKER_DIR/sub.kit2"
+mosquitto_sub -d -h 127.0.0.1 -p "$TLS_PORT" --cafile "$pki/ca.crt" --cert "$pki/kit2.crt" --key "$pki/kit2.key" \
+	-V mqttv5 -q 1 -i k-test-0002 -c -x 60 -t 'kit/k-test-0002/kit-rpc/#' -W 12 >"$K2OUT" 2>&1 &
+K2PID=$!
+kg_wait_until 10 grep -q "Sending SUBACK to k-test-0002\$" "$KG_BROKER_LOG" || kg_fail "kit 2's session got no SUBACK"
+out=$(mosquitto_pub -d -h 127.0.0.1 -p "$TLS_PORT" --cafile "$pki/ca.crt" --cert "$pki/kit1.crt" --key "$pki/kit1.key" \
+	-V mqttv5 -q 1 -i k-test-0002 -t kit/k-test-0001/media -m hi 2>&1)
+grep -qE 'received PUBACK \(Mid: 1, RC:(0|16)\)' <<<"$out" && kg_pass "kit 1 claiming kit 2's client id connects as itself" \
+	|| kg_fail "kit 1 with kit 2's client id: $out"
+kg_broker_log_has "New client connected .* as k-test-0001 .*u'k-test-0001'" && kg_pass "... its client id became its CN" \
+	|| kg_fail "no connection with client id k-test-0001 in the broker log"
+mosquitto_pub -p "$P" -u server -P pw -V mqttv5 -q 1 -t kit/k-test-0002/kit-rpc/ping -m after-claim
+kg_wait_until 10 grep -q 'after-claim' "$K2OUT" && kg_pass "kit 2's session still receives after the claim" \
+	|| kg_fail "kit 2's session lost: $(tail -n 5 "$K2OUT")"
+kg_broker_log_has "Client k-test-0002 already connected, closing old connection" \
+	&& kg_fail "kit 2's session was closed by another kit" || kg_pass "kit 2's session was never taken over"
+kill "$K2PID" 2>/dev/null; wait "$K2PID" 2>/dev/null
 
 # ---- no certificate, or one from another CA: refused at the handshake
 out=$(mosquitto_pub -h 127.0.0.1 -p "$TLS_PORT" --cafile "$pki/ca.crt" -V mqttv5 -q 1 -t kit/k-test-0001/x -m y 2>&1)
