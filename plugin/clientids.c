@@ -1,101 +1,67 @@
-/* clientids.c -- the client id -> owner username map (contract in clientids.h): a chained hash
- * table (FNV-1a, power-of-two buckets, twice the capacity) threaded on a doubly linked LRU list. */
+/* clientids.c -- the client id -> owner username map (contract in clientids.h): entries in a
+ * kg_lru map keyed by the id (bucket count a power of two >= twice the capacity). */
 #include <assert.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "kitgate/clientids.h"
+#include "kitgate/lru.h"
 
 struct entry {
-	struct entry *hnext;          /* bucket chain */
-	struct entry *prev, *next;    /* LRU list: head is the most recently used */
+	struct kg_lru_node node;      /* newest: the most recently used */
 	const void *conn;             /* the connection that recorded it; NULL once it went away */
 	char *user;                   /* points into id's allocation, after the id */
 	char id[];
 };
 
 struct kg_clientids {
-	struct entry **buckets;
-	size_t mask, count, max;
-	struct entry *head, *tail;
+	struct kg_lru lru;
+	size_t max;
 	uint64_t evicted;
 };
 
-static size_t hash(const char *s)
+static const char *entry_key(const struct kg_lru_node *n)
 {
-	uint64_t h = 1469598103934665603ull;
+	return KG_LRU_ENTRY(n, struct entry, node)->id;
+}
 
-	while(*s){
-		h ^= (unsigned char)*s++;
-		h *= 1099511628211ull;
-	}
-	return (size_t)h;
+static struct entry *find(const struct kg_clientids *m, const char *id)
+{
+	return KG_LRU_ENTRY(kg_lru__find(&m->lru, id, strlen(id)), struct entry, node);
 }
 
 struct kg_clientids *kg_clientids__new(size_t max_entries)
 {
 	struct kg_clientids *m;
-	size_t nb = 16;
 
 	assert(max_entries >= 1);
-	while(nb < max_entries * 2) nb <<= 1;
 	m = calloc(1, sizeof(*m));
 	if(!m) return NULL;
-	m->buckets = calloc(nb, sizeof(*m->buckets));
-	if(!m->buckets){
+	if(kg_lru__init(&m->lru, max_entries * 2, entry_key) != 0){
 		free(m);
 		return NULL;
 	}
-	m->mask = nb - 1;
 	m->max = max_entries;
 	return m;
 }
 
 void kg_clientids__free(struct kg_clientids *m)
 {
-	struct entry *e, *next;
+	struct kg_lru_node *n, *older;
 
 	if(!m) return;
-	for(e = m->head; e; e = next){
-		next = e->next;
-		free(e);
+	for(n = kg_lru__newest(&m->lru); n; n = older){
+		older = n->older;
+		free(KG_LRU_ENTRY(n, struct entry, node));
 	}
-	free(m->buckets);
+	kg_lru__fini(&m->lru);
 	free(m);
-}
-
-static struct entry **slot(const struct kg_clientids *m, const char *id)
-{
-	struct entry **pp = &m->buckets[hash(id) & m->mask];
-
-	while(*pp && strcmp((*pp)->id, id)) pp = &(*pp)->hnext;
-	return pp;
-}
-
-static void lru_unlink(struct kg_clientids *m, struct entry *e)
-{
-	if(e->prev) e->prev->next = e->next; else m->head = e->next;
-	if(e->next) e->next->prev = e->prev; else m->tail = e->prev;
-	e->prev = e->next = NULL;
-}
-
-static void lru_push(struct kg_clientids *m, struct entry *e)
-{
-	e->prev = NULL;
-	e->next = m->head;
-	if(m->head) m->head->prev = e; else m->tail = e;
-	m->head = e;
 }
 
 static void remove_entry(struct kg_clientids *m, struct entry *e)
 {
-	struct entry **pp = slot(m, e->id);
-
-	assert(*pp == e);
-	*pp = e->hnext;
-	lru_unlink(m, e);
+	kg_lru__remove(&m->lru, &e->node);
 	free(e);
-	m->count--;
 }
 
 bool kg_clientids__may_use(const struct kg_clientids *m, const char *id, const char *username)
@@ -103,23 +69,21 @@ bool kg_clientids__may_use(const struct kg_clientids *m, const char *id, const c
 	const struct entry *e;
 
 	if(!m || !id) return true;
-	e = *slot(m, id);
+	e = find(m, id);
 	if(!e) return true;
 	return username && !strcmp(e->user, username);
 }
 
 int kg_clientids__record(struct kg_clientids *m, const char *id, const char *username, const void *conn)
 {
-	struct entry **pp, *e;
+	struct entry *old, *e;
 	size_t il, ul;
 
 	assert(m && id && username);
-	pp = slot(m, id);
-	if(*pp && !strcmp((*pp)->user, username)){
-		e = *pp;
-		e->conn = conn;
-		lru_unlink(m, e);
-		lru_push(m, e);
+	old = find(m, id);
+	if(old && !strcmp(old->user, username)){
+		old->conn = conn;
+		kg_lru__touch(&m->lru, &old->node);
 		return 0;
 	}
 	il = strlen(id);
@@ -130,18 +94,13 @@ int kg_clientids__record(struct kg_clientids *m, const char *id, const char *use
 	e->user = e->id + il + 1;
 	memcpy(e->user, username, ul + 1);
 	e->conn = conn;
-	if(*pp){
-		remove_entry(m, *pp); /* another owner (only reachable when the caller did not check) */
-	}else if(m->count == m->max){
-		remove_entry(m, m->tail);
+	if(old){
+		remove_entry(m, old); /* another owner (only reachable when the caller did not check) */
+	}else if(kg_lru__count(&m->lru) == m->max){
+		remove_entry(m, KG_LRU_ENTRY(kg_lru__oldest(&m->lru), struct entry, node));
 		m->evicted++;
 	}
-	pp = slot(m, id);
-	assert(!*pp);
-	e->hnext = NULL;
-	*pp = e;
-	lru_push(m, e);
-	m->count++;
+	kg_lru__insert(&m->lru, &e->node);
 	return 0;
 }
 
@@ -150,11 +109,11 @@ void kg_clientids__disconnected(struct kg_clientids *m, const char *id, const vo
 	struct entry *e;
 
 	if(!m || !id) return;
-	e = *slot(m, id);
+	e = find(m, id);
 	if(!e || e->conn != conn) return;
 	if(clean) remove_entry(m, e);
 	else e->conn = NULL;
 }
 
-size_t kg_clientids__count(const struct kg_clientids *m) { return m ? m->count : 0; }
+size_t kg_clientids__count(const struct kg_clientids *m) { return m ? kg_lru__count(&m->lru) : 0; }
 uint64_t kg_clientids__evicted(const struct kg_clientids *m) { return m ? m->evicted : 0; }

@@ -1,101 +1,71 @@
-/* kits.c -- per-kit live state (hash table with a recently-seen order for eviction) and the ring
- * of recent rejections. Contract in kits.h. */
-#include <assert.h>
+/* kits.c -- per-kit live state (a kg_lru map by serial, its order the recently-seen order for
+ * eviction) and the ring of recent rejections. Contract in kits.h. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "kitgate/kits.h"
+#include "kitgate/lru.h"
 #include "kitgate/utf8.h"
 
 struct kg_kits {
-	struct kg_kit **buckets;
-	size_t nbuckets, count, max;
-	struct kg_kit *oldest, *newest;
+	struct kg_lru lru;             /* newest: the kit most recently seen */
+	size_t max;
 	uint64_t evicted;
 	struct kg_rejection ring[KG_KITS_REJECTIONS];
 	size_t ring_next, ring_count;
 };
 
-static uint32_t hash_mem(const char *s, size_t n)
+static const char *kit_key(const struct kg_lru_node *n)
 {
-	uint32_t h = 2166136261u;
+	return KG_LRU_ENTRY(n, struct kg_kit, node)->serial;
+}
 
-	while(n--){
-		h ^= (uint8_t)*s++;
-		h *= 16777619u;
-	}
-	return h;
+static struct kg_kit *kit_of(const struct kg_lru_node *n)
+{
+	return KG_LRU_ENTRY(n, struct kg_kit, node);
 }
 
 struct kg_kits *kg_kits__new(size_t max_kits)
 {
 	struct kg_kits *k = calloc(1, sizeof(*k));
-	size_t nb = 64;
 
 	if(!k) return NULL;
-	while(nb < max_kits && nb < ((size_t)1 << 20)) nb *= 2;
-	k->buckets = calloc(nb, sizeof(*k->buckets));
-	if(!k->buckets){
+	if(kg_lru__init(&k->lru, max_kits, kit_key) != 0){
 		free(k);
 		return NULL;
 	}
-	k->nbuckets = nb;
 	k->max = max_kits ? max_kits : 1;
 	return k;
 }
 
 void kg_kits__free(struct kg_kits *k)
 {
-	struct kg_kit *kit, *next;
+	struct kg_lru_node *n, *newer;
 
 	if(!k) return;
-	for(kit = k->oldest; kit; kit = next){
-		next = kit->newer;
-		free(kit);
+	for(n = kg_lru__oldest(&k->lru); n; n = newer){
+		newer = n->newer;
+		free(kit_of(n));
 	}
-	free(k->buckets);
+	kg_lru__fini(&k->lru);
 	free(k);
-}
-
-static void unlink_order(struct kg_kits *k, struct kg_kit *kit)
-{
-	if(kit->older) kit->older->newer = kit->newer; else k->oldest = kit->newer;
-	if(kit->newer) kit->newer->older = kit->older; else k->newest = kit->older;
-	kit->older = kit->newer = NULL;
-}
-
-static void link_newest(struct kg_kits *k, struct kg_kit *kit)
-{
-	kit->older = k->newest;
-	kit->newer = NULL;
-	if(k->newest) k->newest->newer = kit; else k->oldest = kit;
-	k->newest = kit;
 }
 
 struct kg_kit *kg_kits__find(struct kg_kits *k, const char *serial, size_t slen)
 {
-	uint32_t h = hash_mem(serial, slen);
-	struct kg_kit *kit;
-
-	for(kit = k->buckets[h & (k->nbuckets - 1)]; kit; kit = kit->hnext){
-		if(kit->hash == h && strlen(kit->serial) == slen && !memcmp(kit->serial, serial, slen)) return kit;
-	}
-	return NULL;
+	return kit_of(kg_lru__find(&k->lru, serial, slen));
 }
 
 /* Evict the least recently seen offline kit. Returns 0, or -1 when every kit is online. */
 static int evict_one(struct kg_kits *k)
 {
-	struct kg_kit *kit, **pp;
+	struct kg_lru_node *n;
 
-	for(kit = k->oldest; kit && kit->connections > 0; kit = kit->newer);
-	if(!kit) return -1;
-	for(pp = &k->buckets[kit->hash & (k->nbuckets - 1)]; *pp != kit; pp = &(*pp)->hnext) assert(*pp);
-	*pp = kit->hnext;
-	unlink_order(k, kit);
-	free(kit);
-	k->count--;
+	for(n = kg_lru__oldest(&k->lru); n && kit_of(n)->connections > 0; n = n->newer);
+	if(!n) return -1;
+	kg_lru__remove(&k->lru, n);
+	free(kit_of(n));
 	k->evicted++;
 	return 0;
 }
@@ -104,18 +74,14 @@ struct kg_kit *kg_kits__get(struct kg_kits *k, const char *serial, size_t slen)
 {
 	struct kg_kit *kit;
 
-	if(slen == 0 || slen > KG_SERIAL_MAX) return NULL;
+	if(slen == 0 || slen > KG_SERIAL_MAX || memchr(serial, '\0', slen)) return NULL; /* keys are C strings */
 	kit = kg_kits__find(k, serial, slen);
 	if(kit) return kit;
-	if(k->count >= k->max && evict_one(k) != 0) return NULL;
+	if(kg_lru__count(&k->lru) >= k->max && evict_one(k) != 0) return NULL;
 	kit = calloc(1, sizeof(*kit));
 	if(!kit) return NULL;
 	memcpy(kit->serial, serial, slen);
-	kit->hash = hash_mem(serial, slen);
-	kit->hnext = k->buckets[kit->hash & (k->nbuckets - 1)];
-	k->buckets[kit->hash & (k->nbuckets - 1)] = kit;
-	link_newest(k, kit);
-	k->count++;
+	kg_lru__insert(&k->lru, &kit->node);
 	kit->dirty = true;
 	return kit;
 }
@@ -124,10 +90,7 @@ void kg_kits__touch(struct kg_kits *k, struct kg_kit *kit, int64_t now_ms)
 {
 	kit->last_seen_ms = now_ms;
 	kit->dirty = true;
-	if(k->newest != kit){
-		unlink_order(k, kit);
-		link_newest(k, kit);
-	}
+	kg_lru__touch(&k->lru, &kit->node);
 }
 
 void kg_kits__session_open(struct kg_kits *k, struct kg_kit *kit, const char *client_id, int64_t now_ms)
@@ -162,23 +125,23 @@ void kg_kits__session_close(struct kg_kits *k, struct kg_kit *kit, const char *c
 
 void kg_kits__foreach(struct kg_kits *k, void (*cb)(struct kg_kit *kit, void *arg), void *arg)
 {
-	struct kg_kit *kit, *older;
+	struct kg_lru_node *n, *older;
 
-	for(kit = k->newest; kit; kit = older){
-		older = kit->older;
-		cb(kit, arg);
+	for(n = kg_lru__newest(&k->lru); n; n = older){
+		older = n->older;
+		cb(kit_of(n), arg);
 	}
 }
 
 size_t kg_kits__count(const struct kg_kits *k, size_t *online)
 {
-	const struct kg_kit *kit;
+	const struct kg_lru_node *n;
 
 	if(online){
 		*online = 0;
-		for(kit = k->newest; kit; kit = kit->older) *online += kit->connections > 0;
+		for(n = kg_lru__newest(&k->lru); n; n = n->older) *online += kit_of(n)->connections > 0;
 	}
-	return k->count;
+	return kg_lru__count(&k->lru);
 }
 
 uint64_t kg_kits__evicted(const struct kg_kits *k)

@@ -483,6 +483,8 @@ static char *build_metrics(struct kg_plugin *p, const struct kg_spool_stats *sst
 	metric(&t, "kitgate_stats_evicted_total", "counter", "Streams evicted at stats_max_streams.", (double)sc->evicted);
 	metric(&t, "kitgate_stats_kit_evicted_total", "counter", "Streams evicted at stats_max_streams_per_kit.", (double)sc->group_evicted);
 	metric(&t, "kitgate_stats_samples_dropped_total", "counter", "Samples dropped at stats_max_samples.", (double)sc->samples_dropped);
+	metric(&t, "kitgate_stats_clear_dropped_total", "counter", "Evicted streams whose retained statistics were not cleared (clear queue full).",
+			(double)sc->clear_dropped);
 	metric(&t, "kitgate_stats_ignored_total", "counter", "Non-numeric payloads on stats topics.", (double)sc->ignored);
 	metric(&t, "kitgate_stats_published_total", "counter", "Statistics messages published.", (double)sc->published);
 	metric(&t, "kitgate_broker_thread_seconds_per_message", "gauge", "Mean broker-thread time per message in the MESSAGE callback.",
@@ -557,6 +559,7 @@ static void publish_snapshot(struct kg_plugin *p, int64_t now)
 	cJSON_AddNumberToObject(o, "evicted", (double)sc.evicted);
 	cJSON_AddNumberToObject(o, "kit_evicted", (double)sc.group_evicted);
 	cJSON_AddNumberToObject(o, "samples_dropped", (double)sc.samples_dropped);
+	cJSON_AddNumberToObject(o, "clear_dropped", (double)sc.clear_dropped);
 	cJSON_AddNumberToObject(o, "too_old", (double)sc.too_old);
 	cJSON_AddNumberToObject(o, "ignored", (double)sc.ignored);
 	cJSON_AddNumberToObject(st, "test_measurements", (double)l->test_accepted);

@@ -379,52 +379,59 @@ static int text_add(struct text *t, const char *s, size_t n)
 	return 0;
 }
 
-/* The element text of one array element at p (width bytes, little-endian). */
-static int elem_text(uint32_t dt, const uint8_t *p, char buf[32])
-{
-	uint64_t v;
+/* The numeric array datatypes: element width in bytes (little-endian) and how it prints. */
+enum elem_kind { EK_SIGNED, EK_UNSIGNED, EK_FLOAT, EK_DOUBLE };
+struct elem_type {
+	uint8_t width;
+	uint8_t kind;
+};
+static const struct elem_type elem_types[DT_DATETIMEARRAY - DT_INT8ARRAY + 1] = {
+	[DT_INT8ARRAY - DT_INT8ARRAY] = { 1, EK_SIGNED },
+	[DT_INT16ARRAY - DT_INT8ARRAY] = { 2, EK_SIGNED },
+	[DT_INT32ARRAY - DT_INT8ARRAY] = { 4, EK_SIGNED },
+	[DT_INT64ARRAY - DT_INT8ARRAY] = { 8, EK_SIGNED },
+	[DT_UINT8ARRAY - DT_INT8ARRAY] = { 1, EK_UNSIGNED },
+	[DT_UINT16ARRAY - DT_INT8ARRAY] = { 2, EK_UNSIGNED },
+	[DT_UINT32ARRAY - DT_INT8ARRAY] = { 4, EK_UNSIGNED },
+	[DT_UINT64ARRAY - DT_INT8ARRAY] = { 8, EK_UNSIGNED },
+	[DT_FLOATARRAY - DT_INT8ARRAY] = { 4, EK_FLOAT },
+	[DT_DOUBLEARRAY - DT_INT8ARRAY] = { 8, EK_DOUBLE },
+	[DT_DATETIMEARRAY - DT_INT8ARRAY] = { 8, EK_UNSIGNED }, /* epoch ms */
+	/* BooleanArray, StringArray: width 0, decoded by boolean_array and string_array */
+};
 
-	switch(dt){
-	case DT_INT8ARRAY: return (int)fmt_i64(buf, (int8_t)p[0]);
-	case DT_INT16ARRAY: return (int)fmt_i64(buf, (int16_t)(uint16_t)le(p, 2));
-	case DT_INT32ARRAY: return (int)fmt_i64(buf, (int32_t)(uint32_t)le(p, 4));
-	case DT_INT64ARRAY: return (int)fmt_i64(buf, (int64_t)le(p, 8));
-	case DT_UINT8ARRAY: return (int)fmt_u64(buf, p[0]);
-	case DT_UINT16ARRAY: return (int)fmt_u64(buf, le(p, 2));
-	case DT_UINT32ARRAY: return (int)fmt_u64(buf, le(p, 4));
-	case DT_UINT64ARRAY:
-	case DT_DATETIMEARRAY: return (int)fmt_u64(buf, le(p, 8));
-	case DT_FLOATARRAY: {
-		uint32_t bits = (uint32_t)le(p, 4);
+/* The JSON text of one element at p into buf; returns its length. Integers exact (signed ones
+ * sign-extended from their width), non-finite floats as the protobuf JSON mapping's strings. */
+static int elem_text(const struct elem_type *e, const uint8_t *p, char buf[32])
+{
+	uint64_t v = le(p, e->width);
+	unsigned bits = 8u * e->width;
+
+	switch(e->kind){
+	case EK_SIGNED:
+		if(bits < 64 && (v >> (bits - 1)) & 1) v |= ~UINT64_C(0) << bits;
+		return (int)fmt_i64(buf, (int64_t)v);
+	case EK_UNSIGNED:
+		return (int)fmt_u64(buf, v);
+	case EK_FLOAT: {
+		uint32_t u = (uint32_t)v;
 		float f;
 
-		memcpy(&f, &bits, sizeof f);
+		memcpy(&f, &u, sizeof f);
 		if(!isfinite(f)) return snprintf(buf, 32, "\"%s\"", nonfinite_name(f));
 		float_text(f, buf);
 		return (int)strlen(buf);
 	}
-	case DT_DOUBLEARRAY: {
+	case EK_DOUBLE: {
 		double d;
 
-		v = le(p, 8);
 		memcpy(&d, &v, sizeof d);
 		if(!isfinite(d)) return snprintf(buf, 32, "\"%s\"", nonfinite_name(d));
 		return kg_numfmt__double(d, buf);
 	}
-	default:
-		assert(0);
-		return -1;
 	}
-}
-
-static size_t elem_width(uint32_t dt)
-{
-	switch(dt){
-	case DT_INT8ARRAY: case DT_UINT8ARRAY: return 1;
-	case DT_INT16ARRAY: case DT_UINT16ARRAY: return 2;
-	case DT_INT32ARRAY: case DT_UINT32ARRAY: case DT_FLOATARRAY: return 4;
-	default: return 8;
-	}
+	assert(0);
+	return -1;
 }
 
 static int is_array_type(uint32_t dt)
@@ -432,35 +439,38 @@ static int is_array_type(uint32_t dt)
 	return dt >= DT_INT8ARRAY && dt <= DT_DATETIMEARRAY;
 }
 
+/* Ends t's array, makes it one raw JSON node and frees t's buffer. ok: nothing failed so far.
+ * NULL (out of memory recorded in c) when anything failed. */
+static cJSON *text_array(struct ctx *c, struct text *t, int ok)
+{
+	cJSON *item = ok && !text_add(t, "]", 1) ? cJSON_CreateRaw(t->buf) : NULL;
+
+	free(t->buf);
+	if(!item) fail(c, KG_SPARKPLUG_NOMEM);
+	return item;
+}
+
 /* Fixed-width numeric arrays: the byte count must be a multiple of the element width. */
 static cJSON *numeric_array(struct ctx *c, uint32_t dt, const uint8_t *p, size_t len)
 {
-	size_t w = elem_width(dt);
+	const struct elem_type *e = &elem_types[dt - DT_INT8ARRAY];
 	struct text t = {0};
-	cJSON *item;
+	int ok;
 	size_t i;
 
-	if(len % w){
+	assert(is_array_type(dt) && e->width);
+	if(len % e->width){
 		fail(c, KG_SPARKPLUG_INVALID);
 		return NULL;
 	}
-	if(text_add(&t, "[", 1)) goto oom;
-	for(i = 0; i < len; i += w){
+	ok = !text_add(&t, "[", 1);
+	for(i = 0; ok && i < len; i += e->width){
 		char buf[32];
-		int n = elem_text(dt, p + i, buf);
+		int n = elem_text(e, p + i, buf);
 
-		if(i && text_add(&t, ",", 1)) goto oom;
-		if(n < 0 || text_add(&t, buf, (size_t)n)) goto oom;
+		ok = (!i || !text_add(&t, ",", 1)) && n >= 0 && !text_add(&t, buf, (size_t)n);
 	}
-	if(text_add(&t, "]", 1)) goto oom;
-	item = cJSON_CreateRaw(t.buf);
-	free(t.buf);
-	if(!item) fail(c, KG_SPARKPLUG_NOMEM);
-	return item;
-oom:
-	free(t.buf);
-	fail(c, KG_SPARKPLUG_NOMEM);
-	return NULL;
+	return text_array(c, &t, ok);
 }
 
 /* BooleanArray: a uint32 LE count, then the values packed 8 per byte, most significant bit
@@ -468,36 +478,22 @@ oom:
  * 0C 00 00 00 34 D0). The packed bytes must hold count bits. */
 static cJSON *boolean_array(struct ctx *c, const uint8_t *p, size_t len)
 {
-	uint64_t count;
+	uint64_t count, i;
 	struct text t = {0};
-	cJSON *item;
-	uint64_t i;
+	int ok;
 
-	if(len < 4){
+	if(len < 4 || (le(p, 4) + 7) / 8 > len - 4){
 		fail(c, KG_SPARKPLUG_INVALID);
 		return NULL;
 	}
 	count = le(p, 4);
-	if((count + 7) / 8 > len - 4){
-		fail(c, KG_SPARKPLUG_INVALID);
-		return NULL;
-	}
-	if(text_add(&t, "[", 1)) goto oom;
-	for(i = 0; i < count; i++){
+	ok = !text_add(&t, "[", 1);
+	for(i = 0; ok && i < count; i++){
 		int bit = (p[4 + i / 8] >> (7 - i % 8)) & 1;
 
-		if(i && text_add(&t, ",", 1)) goto oom;
-		if(text_add(&t, bit ? "true" : "false", bit ? 4 : 5)) goto oom;
+		ok = (!i || !text_add(&t, ",", 1)) && !text_add(&t, bit ? "true" : "false", bit ? 4 : 5);
 	}
-	if(text_add(&t, "]", 1)) goto oom;
-	item = cJSON_CreateRaw(t.buf);
-	free(t.buf);
-	if(!item) fail(c, KG_SPARKPLUG_NOMEM);
-	return item;
-oom:
-	free(t.buf);
-	fail(c, KG_SPARKPLUG_NOMEM);
-	return NULL;
+	return text_array(c, &t, ok);
 }
 
 /* StringArray: UTF-8 strings each ended by a NUL; a last string without its NUL is kept. */

@@ -1,6 +1,7 @@
 /* stats.c -- rolling 1/5/30-minute exact means per stream: a time-sorted ring of samples per
- * stream with one compensated running sum and a start index per window; a hash table of streams
- * with a least-recently-updated list for eviction. Contract and memory bounds in stats.h. */
+ * stream with one compensated running sum and a start index per window; the streams in a kg_lru
+ * map (its order the least-recently-updated order for eviction), each group's streams in a kg_lru
+ * list. Contract and memory bounds in stats.h. */
 #include <assert.h>
 #include <ctype.h>
 #include <math.h>
@@ -10,6 +11,7 @@
 
 #include <cjson/cJSON.h>
 
+#include "kitgate/lru.h"
 #include "kitgate/numfmt.h"
 #include "kitgate/stats.h"
 
@@ -25,11 +27,10 @@ struct sample {
 struct group;
 
 struct stream {
-	uint32_t hash;
-	struct stream *hnext;          /* hash chain; after eviction: the to-clear FIFO */
-	struct stream *older, *newer;  /* update order (eviction takes the oldest) */
+	struct kg_lru_node node;       /* in kg_stats.streams (eviction takes the oldest); after
+	                                * eviction: in kg_stats.clearq */
 	struct group *group;           /* NULL: in no group */
-	struct stream *golder, *gnewer; /* update order within the group */
+	struct kg_lru_node gnode;      /* in group->members: update order within the group */
 	struct sample *ring;           /* sorted by t, oldest at head */
 	size_t cap, head, n;
 	size_t off[KG_STATS_WINDOWS];  /* logical index of the first sample in each window (off[LONGEST] == 0) */
@@ -47,38 +48,32 @@ struct stream {
 
 /* Streams sharing a key prefix (a kit's "kit/<serial>/"), capped at max_per_group. */
 struct group {
-	uint32_t hash;
-	struct group *next;            /* hash chain */
-	struct stream *oldest, *newest;
-	size_t n;
+	struct kg_lru_node node;       /* in kg_stats.groups, keyed by prefix */
+	struct kg_lru members;         /* its streams (a list), by gnode; freed when it empties */
 	char prefix[];                 /* NUL-terminated */
 };
 
 struct kg_stats {
-	struct stream **buckets;
-	struct group **gbuckets;       /* nbuckets too */
-	size_t nbuckets;               /* power of two */
-	struct stream *oldest, *newest;
-	struct stream *clear_head, *clear_tail; /* evicted streams (ring freed) whose key awaits clearing */
-	size_t nclear;
+	struct kg_lru streams;         /* by key; newest: the most recently updated */
+	struct kg_lru groups;          /* by prefix (the order is not used) */
+	struct kg_lru clearq;          /* a list: evicted streams (ring freed) whose key awaits clearing */
 	size_t max_streams, max_samples, max_per_group;
-	struct kg_stats_counters c;
+	struct kg_stats_counters c;    /* c.streams is kept in streams' count */
 };
 
-static uint32_t hash_mem(const char *s, size_t n)
+static const char *stream_key(const struct kg_lru_node *n)
 {
-	uint32_t h = 2166136261u;
-
-	while(n--){
-		h ^= (uint8_t)*s++;
-		h *= 16777619u;
-	}
-	return h;
+	return KG_LRU_ENTRY(n, struct stream, node)->key;
 }
 
-static uint32_t hash_str(const char *s)
+static const char *group_key(const struct kg_lru_node *n)
 {
-	return hash_mem(s, strlen(s));
+	return KG_LRU_ENTRY(n, struct group, node)->prefix;
+}
+
+static struct stream *stream_of(const struct kg_lru_node *n)
+{
+	return KG_LRU_ENTRY(n, struct stream, node);
 }
 
 static struct sample *at(struct stream *s, size_t i)
@@ -186,21 +181,6 @@ static int grow(struct stream *s)
 	return 0;
 }
 
-static void unlink_order(struct kg_stats *st, struct stream *s)
-{
-	if(s->older) s->older->newer = s->newer; else st->oldest = s->newer;
-	if(s->newer) s->newer->older = s->older; else st->newest = s->older;
-	s->older = s->newer = NULL;
-}
-
-static void link_newest(struct kg_stats *st, struct stream *s)
-{
-	s->older = st->newest;
-	s->newer = NULL;
-	if(st->newest) st->newest->newer = s; else st->oldest = s;
-	st->newest = s;
-}
-
 static void stream_free(struct stream *s)
 {
 	free(s->ring);
@@ -210,112 +190,81 @@ static void stream_free(struct stream *s)
 /* The group of prefix[0..len), or NULL. */
 static struct group *group_find(struct kg_stats *st, const char *prefix, size_t len)
 {
-	uint32_t h = hash_mem(prefix, len);
-	struct group *g;
-
-	for(g = st->gbuckets[h & (st->nbuckets - 1)]; g; g = g->next){
-		if(g->hash == h && !strncmp(g->prefix, prefix, len) && g->prefix[len] == '\0') return g;
-	}
-	return NULL;
+	return KG_LRU_ENTRY(kg_lru__find(&st->groups, prefix, len), struct group, node);
 }
 
 /* The group of prefix[0..len), created when missing (NULL when out of memory). */
 static struct group *group_get(struct kg_stats *st, const char *prefix, size_t len)
 {
-	uint32_t h = hash_mem(prefix, len);
-	struct group *g = group_find(st, prefix, len), **head = &st->gbuckets[h & (st->nbuckets - 1)];
+	struct group *g = group_find(st, prefix, len);
 
 	if(g) return g;
 	g = calloc(1, sizeof(*g) + len + 1);
 	if(!g) return NULL;
 	memcpy(g->prefix, prefix, len);
-	g->hash = h;
-	g->next = *head;
-	*head = g;
+	kg_lru__init(&g->members, 0, NULL); /* a list: allocates nothing */
+	kg_lru__insert(&st->groups, &g->node);
 	return g;
 }
 
 static void group_unlink(struct kg_stats *st, struct stream *s)
 {
-	struct group *g = s->group, **pp;
+	struct group *g = s->group;
 
 	if(!g) return;
-	if(s->golder) s->golder->gnewer = s->gnewer; else g->oldest = s->gnewer;
-	if(s->gnewer) s->gnewer->golder = s->golder; else g->newest = s->golder;
-	s->golder = s->gnewer = NULL;
+	kg_lru__remove(&g->members, &s->gnode);
 	s->group = NULL;
-	assert(g->n > 0);
-	if(--g->n > 0) return;
-	for(pp = &st->gbuckets[g->hash & (st->nbuckets - 1)]; *pp != g; pp = &(*pp)->next) assert(*pp);
-	*pp = g->next;
+	if(kg_lru__count(&g->members) > 0) return;
+	kg_lru__remove(&st->groups, &g->node);
 	free(g);
 }
 
-static void group_link_newest(struct group *g, struct stream *s)
-{
-	s->group = g;
-	s->golder = g->newest;
-	s->gnewer = NULL;
-	if(g->newest) g->newest->gnewer = s; else g->oldest = s;
-	g->newest = s;
-	g->n++;
-}
-
-/* Take s out of the table; its key waits in the to-clear FIFO (bounded by max_streams: past it
+/* Take s out of the table; its key waits in the to-clear queue (bounded by max_streams: past it
  * the oldest waiting key is forgotten, counted in clear_dropped). */
 static void evict(struct kg_stats *st, struct stream *s)
 {
-	struct stream **pp;
-
-	for(pp = &st->buckets[s->hash & (st->nbuckets - 1)]; *pp != s; pp = &(*pp)->hnext) assert(*pp);
-	*pp = s->hnext;
-	unlink_order(st, s);
+	kg_lru__remove(&st->streams, &s->node);
 	group_unlink(st, s);
 	st->c.samples -= s->n;
-	st->c.streams--;
 	free(s->ring);
 	s->ring = NULL;
 	s->n = s->cap = 0;
-	s->hnext = NULL;
-	if(st->clear_tail) st->clear_tail->hnext = s; else st->clear_head = s;
-	st->clear_tail = s;
-	if(++st->nclear > st->max_streams){
-		struct stream *old = st->clear_head;
+	kg_lru__insert(&st->clearq, &s->node);
+	if(kg_lru__count(&st->clearq) > st->max_streams){
+		struct kg_lru_node *old = kg_lru__oldest(&st->clearq);
 
-		st->clear_head = old->hnext;
-		st->nclear--;
+		kg_lru__remove(&st->clearq, old);
 		st->c.clear_dropped++;
-		free(old);
+		free(stream_of(old));
 	}
 }
 
 static void evict_oldest(struct kg_stats *st)
 {
-	assert(st->oldest);
+	assert(kg_lru__oldest(&st->streams));
 	st->c.evicted++;
-	evict(st, st->oldest);
+	evict(st, stream_of(kg_lru__oldest(&st->streams)));
 }
 
-static struct stream *lookup(struct kg_stats *st, const char *key, uint32_t h);
+static struct stream *lookup(struct kg_stats *st, const char *key)
+{
+	return stream_of(kg_lru__find(&st->streams, key, strlen(key)));
+}
 
 struct kg_stats *kg_stats__new(size_t max_streams, size_t max_samples)
 {
 	struct kg_stats *st;
-	size_t nb = 16;
 
 	if(max_streams < 1 || max_samples < 2) return NULL;
 	st = calloc(1, sizeof(*st));
 	if(!st) return NULL;
-	while(nb < max_streams && nb < ((size_t)1 << 20)) nb *= 2;
-	st->buckets = calloc(nb, sizeof(*st->buckets));
-	st->gbuckets = calloc(nb, sizeof(*st->gbuckets));
-	if(!st->buckets || !st->gbuckets){
-		free(st->buckets);
-		free(st->gbuckets);
+	kg_lru__init(&st->clearq, 0, NULL); /* a list: allocates nothing */
+	if(kg_lru__init(&st->streams, max_streams, stream_key) != 0 ||
+			kg_lru__init(&st->groups, max_streams, group_key) != 0){
+		kg_lru__fini(&st->streams);
 		free(st);
 		return NULL;
 	}
-	st->nbuckets = nb;
 	st->max_streams = max_streams;
 	st->max_samples = max_samples;
 	return st;
@@ -323,20 +272,20 @@ struct kg_stats *kg_stats__new(size_t max_streams, size_t max_samples)
 
 void kg_stats__free(struct kg_stats *st)
 {
-	struct stream *s, *next;
+	struct kg_lru_node *n, *newer;
 
 	if(!st) return;
-	for(s = st->oldest; s; s = next){
-		next = s->newer;
-		group_unlink(st, s);
-		stream_free(s);
+	for(n = kg_lru__oldest(&st->streams); n; n = newer){
+		newer = n->newer;
+		group_unlink(st, stream_of(n));
+		stream_free(stream_of(n));
 	}
-	for(s = st->clear_head; s; s = next){
-		next = s->hnext;
-		free(s);
+	for(n = kg_lru__oldest(&st->clearq); n; n = newer){
+		newer = n->newer;
+		free(stream_of(n));
 	}
-	free(st->buckets);
-	free(st->gbuckets);
+	kg_lru__fini(&st->streams);
+	kg_lru__fini(&st->groups);
 	free(st);
 }
 
@@ -347,32 +296,21 @@ void kg_stats__set_group_limit(struct kg_stats *st, size_t max_per_group)
 
 size_t kg_stats__drain_evicted(struct kg_stats *st, void (*cb)(const char *key, void *arg), void *arg)
 {
-	struct stream *s, *next;
+	struct kg_lru_node *old;
 	size_t n = 0;
 
-	s = st->clear_head;
-	st->clear_head = st->clear_tail = NULL;
-	st->nclear = 0;
-	for(; s; s = next){
-		next = s->hnext;
+	while((old = kg_lru__oldest(&st->clearq)) != NULL){
+		struct stream *s = stream_of(old);
+
+		kg_lru__remove(&st->clearq, old);
 		/* live again (re-created since): the next flush publishes its fresh values */
-		if(!lookup(st, s->key, s->hash)){
+		if(!lookup(st, s->key)){
 			if(cb) cb(s->key, arg);
 			n++;
 		}
 		free(s);
 	}
 	return n;
-}
-
-static struct stream *lookup(struct kg_stats *st, const char *key, uint32_t h)
-{
-	struct stream *s;
-
-	for(s = st->buckets[h & (st->nbuckets - 1)]; s; s = s->hnext){
-		if(s->hash == h && !strcmp(s->key, key)) return s;
-	}
-	return NULL;
 }
 
 int kg_stats__add(struct kg_stats *st, const char *key, int64_t t_ms, double value, int64_t now_ms)
@@ -383,8 +321,7 @@ int kg_stats__add(struct kg_stats *st, const char *key, int64_t t_ms, double val
 int kg_stats__add_grouped(struct kg_stats *st, const char *key, size_t group_len, int64_t t_ms,
 		double value, int64_t now_ms)
 {
-	uint32_t h = hash_str(key);
-	struct stream *s = lookup(st, key, h);
+	struct stream *s = lookup(st, key);
 	struct group *g = NULL;
 	size_t pos, i;
 	int w;
@@ -406,12 +343,12 @@ int kg_stats__add_grouped(struct kg_stats *st, const char *key, size_t group_len
 		memcpy(s->key, key, klen + 1);
 		for(w = 0; w < KG_STATS_WINDOWS; w++) s->first_t[w] = INT64_MAX;
 		g = group_len && st->max_per_group ? group_find(st, key, group_len) : NULL;
-		if(g && g->n >= st->max_per_group){
+		if(g && kg_lru__count(&g->members) >= st->max_per_group){
 			/* the group is at its cap: it makes room from its own streams, not everyone's
 			 * (this may free g when the cap is 1) */
 			st->c.group_evicted++;
-			evict(st, g->oldest);
-		}else if(st->c.streams >= st->max_streams){
+			evict(st, KG_LRU_ENTRY(kg_lru__oldest(&g->members), struct stream, gnode));
+		}else if(kg_lru__count(&st->streams) >= st->max_streams){
 			evict_oldest(st);
 		}
 		if(group_len && st->max_per_group){
@@ -420,29 +357,15 @@ int kg_stats__add_grouped(struct kg_stats *st, const char *key, size_t group_len
 				stream_free(s);
 				return -1;
 			}
-			group_link_newest(g, s);
+			s->group = g;
+			kg_lru__insert(&g->members, &s->gnode);
 		}
-		s->hash = h;
 		s->published_at = INT64_MIN / 2;
-		s->hnext = st->buckets[h & (st->nbuckets - 1)];
-		st->buckets[h & (st->nbuckets - 1)] = s;
-		st->c.streams++;
+		kg_lru__insert(&st->streams, &s->node);
 	}else{
-		unlink_order(st, s);
-		if(s->group){
-			g = s->group;
-			/* move to the group's newest without touching g->n */
-			if(g->newest != s){
-				if(s->golder) s->golder->gnewer = s->gnewer; else g->oldest = s->gnewer;
-				s->gnewer->golder = s->golder;
-				s->golder = g->newest;
-				s->gnewer = NULL;
-				g->newest->gnewer = s;
-				g->newest = s;
-			}
-		}
+		kg_lru__touch(&st->streams, &s->node);
+		if(s->group) kg_lru__touch(&s->group->members, &s->gnode);
 	}
-	link_newest(st, s);
 	expire(st, s, now_ms);
 	if(t_ms < now_ms - kg_stats_window_ms[LONGEST]){
 		st->c.too_old++;
@@ -503,29 +426,31 @@ size_t kg_stats__flush(struct kg_stats *st, int64_t now_ms, int64_t min_interval
 		void (*cb)(const struct kg_stats_view *v, void *arg), void *arg)
 {
 	struct kg_stats_view v;
+	struct kg_lru_node *n;
 	struct stream *s;
-	size_t n = 0;
+	size_t count = 0;
 
-	for(s = st->newest; s; s = s->older){
+	for(n = kg_lru__newest(&st->streams); n; n = n->older){
+		s = stream_of(n);
 		expire(st, s, now_ms);
 		if(s->version == s->published_version || now_ms - s->published_at < min_interval_ms) continue;
 		view_of(s, &v);
 		s->published_version = s->version;
 		s->published_at = now_ms;
 		st->c.published++;
-		n++;
+		count++;
 		if(cb) cb(&v, arg);
 	}
-	return n;
+	return count;
 }
 
 void kg_stats__foreach(const struct kg_stats *st, void (*cb)(const struct kg_stats_view *v, void *arg), void *arg)
 {
 	struct kg_stats_view v;
-	const struct stream *s;
+	const struct kg_lru_node *n;
 
-	for(s = st->newest; s; s = s->older){
-		view_of(s, &v);
+	for(n = kg_lru__newest(&st->streams); n; n = n->older){
+		view_of(stream_of(n), &v);
 		cb(&v, arg);
 	}
 }
@@ -533,6 +458,7 @@ void kg_stats__foreach(const struct kg_stats *st, void (*cb)(const struct kg_sta
 void kg_stats__counters(const struct kg_stats *st, struct kg_stats_counters *out)
 {
 	*out = st->c;
+	out->streams = kg_lru__count(&st->streams);
 }
 
 size_t kg_stats__format_json(const struct kg_stats_view *v, char *buf, size_t cap)

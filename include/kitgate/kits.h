@@ -7,6 +7,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "kitgate/lru.h"
 #include "kitgate/record.h"
 #include "kitgate/validate.h"
 
@@ -31,8 +32,7 @@ struct kg_kit {
 	void *scratch;                 /* the owner's, e.g. while building a snapshot */
 	int64_t published_at_ms;
 	/* private */
-	struct kg_kit *hnext, *older, *newer;
-	uint32_t hash;
+	struct kg_lru_node node;        /* in the table's map, keyed by serial */
 };
 
 struct kg_rejection {
@@ -51,7 +51,7 @@ struct kg_kits *kg_kits__new(size_t max_kits);
 void kg_kits__free(struct kg_kits *k);
 
 /* The kit with this serial (slen bytes, at most KG_SERIAL_MAX), created when absent. NULL when the
- * table is full of online kits, the serial is too long, or out of memory. */
+ * table is full of online kits, the serial is too long or holds a NUL, or out of memory. */
 struct kg_kit *kg_kits__get(struct kg_kits *k, const char *serial, size_t slen);
 /* The kit or NULL, without creating it. */
 struct kg_kit *kg_kits__find(struct kg_kits *k, const char *serial, size_t slen);

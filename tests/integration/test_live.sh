@@ -120,6 +120,9 @@ grep -q '^kitgate_sink_connected 1$' "$M" && kg_pass "sink connected" || kg_fail
 grep -q '^kitgate_spool_bytes ' "$M" && grep -q '^kitgate_queue_depth ' "$M" && grep -q '^kitgate_sink_lag_records ' "$M" &&
 	kg_pass "spool bytes, queue depth, sink lag exported" || kg_fail "missing spool/queue/lag metrics"
 kg_eq "non-numeric stats payloads counted" "kitgate_stats_ignored_total 1" "$(grep '^kitgate_stats_ignored_total ' "$M")"
+kg_eq "statistics eviction counters exported (nothing evicted here)" \
+	"kitgate_stats_evicted_total 0|kitgate_stats_kit_evicted_total 0|kitgate_stats_clear_dropped_total 0" \
+	"$(grep -E '^kitgate_stats_(evicted|kit_evicted|clear_dropped)_total ' "$M" | paste -sd'|')"
 
 # ---------------------------------------------------------------- JSON API
 j=$(curl -s "${AUTH[@]}" "$H/api/v1/kits/k-test-0001")
@@ -140,6 +143,8 @@ kg_eq "recent rejections, newest first, with reason/detail/topic/serial" \
 j=$(curl -s "${AUTH[@]}" "$H/api/v1/status")
 kg_eq "status: accepted, rejected by reason, sink" "6 1 postgres true" \
 	"$(jq -r '"\(.accepted) \(.rejected.bad_value) \(.sink.kind) \(.sink.connected)"' <<<"$j")"
+kg_eq "status: statistics counters, clear_dropped among them" "0 0 0 0" \
+	"$(jq -r '.stats | "\(.evicted) \(.kit_evicted) \(.samples_dropped) \(.clear_dropped)"' <<<"$j")"
 kg_eq "generic streams listed" 2 "$(curl -s "${AUTH[@]}" "$H/api/v1/streams" | jq length)"
 
 # ---------------------------------------------------------------- test measurement POST

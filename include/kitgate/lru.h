@@ -1,0 +1,67 @@
+/* lru.h -- an intrusive recency-ordered hash map keyed by strings (the one LRU of kits.c, stats.c,
+ * clientids.c): the caller embeds a struct kg_lru_node in its entry, owns the entry's memory and
+ * its NUL-terminated key; the map only links nodes. Pure; no locking (one owner thread).
+ *
+ * A map made with kg_lru__init(.., key_of) has hash buckets (FNV-1a over the key bytes, chained)
+ * and kg_lru__find; one made with key_of == NULL is only an ordered list (no buckets, no
+ * allocation at all). Every operation but init/fini is allocation-free: insert, touch and remove
+ * are O(1) plus the walk of one bucket chain; eviction is the caller's kg_lru__remove of
+ * kg_lru__oldest (or of the first evictable node walking newer from it). */
+#ifndef KITGATE_LRU_H
+#define KITGATE_LRU_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* Embedded in the caller's entry. The owner may read older/newer to walk the order (newest to
+ * oldest through older, the other way through newer); every field is written by kg_lru__* only. */
+struct kg_lru_node {
+	struct kg_lru_node *older, *newer; /* recency order: newest is the most recently touched */
+	struct kg_lru_node *hnext;          /* bucket chain (unused in a list) */
+	uint32_t hash;                      /* of the key, set by insert (unused in a list) */
+};
+
+/* The NUL-terminated key of the entry holding node (it must not change while the node is in a map). */
+typedef const char *(*kg_lru_key_fn)(const struct kg_lru_node *node);
+
+struct kg_lru {
+	struct kg_lru_node **buckets;       /* NULL: an ordered list only */
+	size_t mask;
+	struct kg_lru_node *oldest, *newest;
+	size_t count;
+	kg_lru_key_fn key_of;
+};
+
+/* The entry of type `type` whose member `member` is the node n (NULL stays NULL). */
+#define KG_LRU_ENTRY(n, type, member) ((type *)kg_lru__entry((n), offsetof(type, member)))
+static inline void *kg_lru__entry(const struct kg_lru_node *n, size_t offset)
+{
+	return n ? (void *)((char *)(uintptr_t)n - offset) : NULL;
+}
+
+/* An empty map with a power of two >= expected buckets (at least 16, at most 2^20) when key_of is
+ * non-NULL, or an empty list (no allocation) when it is NULL. 0, or -1 out of memory. */
+int kg_lru__init(struct kg_lru *l, size_t expected, kg_lru_key_fn key_of);
+/* Frees the buckets; the entries still linked are the caller's (walk them before, if owned). */
+void kg_lru__fini(struct kg_lru *l);
+
+/* FNV-1a (32 bits) of len bytes: the map's hash, exposed for tests. */
+uint32_t kg_lru__hash(const void *key, size_t len);
+
+/* The node whose key is exactly the len bytes at key (need not be NUL-terminated), or NULL.
+ * Does not change the order. Map only (asserted). */
+struct kg_lru_node *kg_lru__find(const struct kg_lru *l, const char *key, size_t len);
+
+/* Link n (not in any map) as the newest; in a map, under key_of(n), which must not be present
+ * already (asserted). */
+void kg_lru__insert(struct kg_lru *l, struct kg_lru_node *n);
+/* Make n (linked in l) the newest. */
+void kg_lru__touch(struct kg_lru *l, struct kg_lru_node *n);
+/* Unlink n (linked in l); the caller then owns it unlinked (it may insert it in another map). */
+void kg_lru__remove(struct kg_lru *l, struct kg_lru_node *n);
+
+static inline struct kg_lru_node *kg_lru__oldest(const struct kg_lru *l) { return l->oldest; }
+static inline struct kg_lru_node *kg_lru__newest(const struct kg_lru *l) { return l->newest; }
+static inline size_t kg_lru__count(const struct kg_lru *l) { return l->count; }
+
+#endif
