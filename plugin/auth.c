@@ -115,7 +115,8 @@ void kg_auth__tick(struct kg_plugin *p)
  *   window, so the kit's next reconnect may pass. A serial with a failed check on record (suspect)
  *   is served only from the upper half of the bucket; the lower half is kept for serials without
  *   (clean: cold storms of legitimate kits), so wrong secrets spread over many known serials buy
- *   at most the budget and cannot starve kits that never failed.
+ *   at most the budget, and once each attacked serial has failed a check they no longer compete
+ *   with kits that never failed (an attacker's first wrong secret per serial still looks clean).
  * A successful check clears the serial's window and its record. Broker thread only. */
 int kg_auth__basic_auth(struct kg_plugin *p, struct mosquitto_evt_basic_auth *ed)
 {
