@@ -10,6 +10,7 @@
 #include <mosquitto_plugin.h>
 #include <mosquitto.h>
 
+#include "kitgate/authbudget.h"
 #include "kitgate/backoff.h"
 #include "kitgate/logincache.h"
 #include "kitgate/pbkdf2.h"
@@ -18,9 +19,17 @@
 
 #define LOGIN_CACHE_ENTRIES 16384   /* 48 bytes each: ~800 KiB */
 #define KICKS_LOGGED 10             /* serials named per snapshot; the rest are counted */
-#define BACKOFF_ENTRIES 4096        /* ~88 bytes each: ~360 KiB */
+#define BACKOFF_ENTRIES 16384       /* ~88 bytes each: ~1.4 MiB; also what marks a serial suspect
+                                     * for the cold-login budget, so sized like the login cache */
 #define BACKOFF_INITIAL_MS 1000     /* after a failed check, refuse the serial unchecked this long ... */
 #define BACKOFF_MAX_MS 30000        /* ... doubling per further failed check, up to this */
+
+static uint64_t mono_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
 
 int kg_auth__init(struct kg_plugin *p)
 {
@@ -36,9 +45,11 @@ int kg_auth__init(struct kg_plugin *p)
 		p->auth.backoff = NULL;
 		return -1;
 	}
+	kg_authbudget__init(&p->auth.budget, p->cfg.auth_cold_budget_ms, (int64_t)mono_ns());
 	kg_log(KG_LOG_INFO, "auth postgres: kits log in against kits.password_hash (snapshot reloaded every "
-			"%d s and on NOTIFY kitgate_kits); kits are refused until the first snapshot loads",
-			p->cfg.auth_refresh_s);
+			"%d s and on NOTIFY kitgate_kits; PBKDF2 for logins not in the login cache limited to %d ms "
+			"per second); kits are refused until the first snapshot loads",
+			p->cfg.auth_refresh_s, p->cfg.auth_cold_budget_ms);
 	return 0;
 }
 
@@ -92,28 +103,30 @@ void kg_auth__tick(struct kg_plugin *p)
 	if(p->auth.loader) take_snapshot(p);
 }
 
-static uint64_t mono_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
-/* BASIC_AUTH for a kit: a login found in the login cache passes at once (one HMAC). Otherwise
- * the secret is checked with PBKDF2 (milliseconds on the broker thread), unless the serial is in a
- * failure window (backoff.h): then it is refused unchecked, so a flood of wrong secrets for a serial
- * buys one PBKDF2 per window (1 s doubling to 30 s), not one per CONNECT. Consequence, by design:
- * during a window a kit's correct secret passes only if it is cached (the kit logged in with it
- * before); an uncached correct secret (new kit, rotated secret) is refused until the window ends.
- * A successful check clears the serial's window. */
+/* BASIC_AUTH for a kit: a login found in the login cache passes at once (one HMAC), never touching
+ * the cold-login budget. Otherwise the secret is checked with PBKDF2 (milliseconds on the broker
+ * thread), unless
+ * - the serial is in a failure window (backoff.h): refused unchecked, so a flood of wrong secrets
+ *   for a serial buys one PBKDF2 per window (1 s doubling to 30 s), not one per CONNECT. By design,
+ *   during a window a kit's correct secret passes only if it is cached; an uncached correct secret
+ *   (new kit, rotated secret) is refused until the window ends;
+ * - or the cold-login budget (authbudget.h, auth_cold_budget_ms per second of measured PBKDF2 time,
+ *   all serials together) is spent for the serial's class: refused unchecked, without opening a
+ *   window, so the kit's next reconnect may pass. A serial with a failed check on record (suspect)
+ *   is served only from the upper half of the bucket; the lower half is kept for serials without
+ *   (clean: cold storms of legitimate kits), so wrong secrets spread over many known serials buy
+ *   at most the budget, and once each attacked serial has failed a check they no longer compete
+ *   with kits that never failed (an attacker's first wrong secret per serial still looks clean).
+ * A successful check clears the serial's window and its record. Broker thread only. */
 int kg_auth__basic_auth(struct kg_plugin *p, struct mosquitto_evt_basic_auth *ed)
 {
 	const struct kg_snapshot_kit *kit;
 	struct kg_pbkdf2 h;
 	const char *user = ed->username, *pw = ed->password, *why;
 	size_t pwlen = pw ? strlen(pw) : 0;
-	uint64_t suppressed, t0;
+	uint64_t suppressed, t0, cost;
 	int64_t wait_ms, now_ms;
+	enum kg_authbudget_class cls;
 	int rc;
 
 	if(!p->auth.loader || !user) return MOSQ_ERR_PLUGIN_DEFER;
@@ -160,8 +173,24 @@ int kg_auth__basic_auth(struct kg_plugin *p, struct mosquitto_evt_basic_auth *ed
 		}
 		return MOSQ_ERR_AUTH;
 	}
+	cls = kg_backoff__has(p->auth.backoff, kit->serial) ? KG_AUTHBUDGET_SUSPECT : KG_AUTHBUDGET_CLEAN;
+	if(pw && !kg_authbudget__allow(&p->auth.budget, cls, (int64_t)t0)){
+		p->auth.refused++;
+		p->auth.budget_refused++;
+		if(kg_ratelimit__allow(&p->auth.budget_log, &suppressed)){
+			mosquitto_log_printf(MOSQ_LOG_NOTICE, "kitgate: auth: refused kit %s from %s unchecked: "
+					"cold-login budget spent (auth_cold_budget_ms %d%s), retry in %lld ms (+%llu more "
+					"suppressed)", kit->serial, mosquitto_client_address(ed->client),
+					p->cfg.auth_cold_budget_ms, cls == KG_AUTHBUDGET_SUSPECT ? ", serial with failed logins" : "",
+					(long long)(kg_authbudget__wait_ns(&p->auth.budget, cls, (int64_t)t0) / 1000000 + 1),
+					(unsigned long long)suppressed);
+		}
+		return MOSQ_ERR_AUTH;
+	}
 	rc = pw ? kg_pbkdf2__verify(&h, pw, pwlen) : 0;
-	p->auth.pbkdf2_ns += mono_ns() - t0;
+	cost = mono_ns() - t0;
+	if(pw) kg_authbudget__charge(&p->auth.budget, (int64_t)cost);
+	p->auth.pbkdf2_ns += cost;
 	p->auth.pbkdf2_runs++;
 	if(rc == 1){
 		kg_logincache__add(p->auth.logins, kit->serial, pw, pwlen, kit->password_hash);

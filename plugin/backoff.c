@@ -80,6 +80,12 @@ int64_t kg_backoff__remaining(const struct kg_backoff *b, const char *serial, in
 	return e && e->until_ms > now_ms ? e->until_ms - now_ms : 0;
 }
 
+bool kg_backoff__has(const struct kg_backoff *b, const char *serial)
+{
+	if(!b || !serial || !serial[0] || strlen(serial) > KG_SERIAL_MAX) return false;
+	return find(b, serial) != NULL;
+}
+
 int64_t kg_backoff__fail(struct kg_backoff *b, const char *serial, int64_t now_ms)
 {
 	struct entry *e, *set;

@@ -52,6 +52,7 @@ enum opt_id {
 	O_PAYLOAD_FORMAT,
 	O_AUTH,
 	O_AUTH_REFRESH_S,
+	O_AUTH_COLD_BUDGET_MS,
 	O_BRIDGE_SPARKPLUG,
 	O_COUNT
 };
@@ -96,6 +97,7 @@ static const struct opt_def opt_table[O_COUNT] = {
 	[O_PAYLOAD_FORMAT] = {"payload_format", NULL},
 	[O_AUTH] = {"auth", NULL},
 	[O_AUTH_REFRESH_S] = {"auth_refresh_s", NULL},
+	[O_AUTH_COLD_BUDGET_MS] = {"auth_cold_budget_ms", NULL},
 	[O_BRIDGE_SPARKPLUG] = {"bridge_sparkplug", NULL},
 };
 
@@ -655,7 +657,7 @@ static int resolve(struct kg_config *cfg, struct val vals[O_COUNT], char *err, s
 	}else{
 		return bad_value(err, errlen, "payload_format", v, "auto|json|capnp");
 	}
-	/* auth, auth_refresh_s */
+	/* auth, auth_refresh_s, auth_cold_budget_ms */
 	v = &vals[O_AUTH];
 	if(!v->value || !strcasecmp(v->value, "none")){
 		cfg->auth = KG_AUTH_NONE;
@@ -666,6 +668,8 @@ static int resolve(struct kg_config *cfg, struct val vals[O_COUNT], char *err, s
 	}
 	if(get_int(&vals[O_AUTH_REFRESH_S], "auth_refresh_s", 1, 86400, 30, &n, err, errlen)) return -1;
 	cfg->auth_refresh_s = (int)n;
+	if(get_int(&vals[O_AUTH_COLD_BUDGET_MS], "auth_cold_budget_ms", 1, 1000, 250, &n, err, errlen)) return -1;
+	cfg->auth_cold_budget_ms = (int)n;
 	/* bridge_sparkplug */
 	v = &vals[O_BRIDGE_SPARKPLUG];
 	if(!v->value || !strcasecmp(v->value, "decode")){

@@ -15,6 +15,7 @@
 #include <stdint.h>
 #include <time.h>
 
+#include "kitgate/authbudget.h"
 #include "kitgate/config.h"
 #include "kitgate/ingest.h"
 #include "kitgate/log.h"
@@ -70,6 +71,9 @@ struct kg_auth {
 	struct kg_backoff *backoff;    /* [broker] per-serial failure windows (backoff.h) */
 	struct kg_ratelimit backoff_log;                                       /* [broker] */
 	uint64_t backoff_refused;      /* [broker] refused in a window without running PBKDF2 */
+	struct kg_authbudget budget;   /* [broker] broker-thread time for cold logins (authbudget.h) */
+	struct kg_ratelimit budget_log;                                        /* [broker] */
+	uint64_t budget_refused;       /* [broker] cold logins refused unchecked: budget spent */
 };
 
 struct kg_plugin {

@@ -6,11 +6,17 @@
  *   kitgate-authbench hash sha256|sha512 ITERATIONS SALT SECRET
  *   kitgate-authbench storm -p PORT -n KITS [-k PREFIX] [-s SECRET] [-u SERVICE_USER] [-P SERVICE_PW]
  *                           [-c CYCLES]
+ *   kitgate-authbench attack -p PORT -n KITS [-f FIRST] [-k PREFIX] [-t SECONDS] [-j CONNECTIONS]
+ *                            [-u SERVICE_USER] [-P SERVICE_PW]
  *
  * storm: kits PREFIX0001..PREFIXnnnn (default k-test-) must have SECRET behind their password_hash;
  * a service client round-trips QoS 0 pings on kit/authbench/ping every 2 ms; each cycle connects all
  * kits at once, waits for every CONNACK, disconnects them. Cycle 1 is cold (PBKDF2), the next are
- * warm (login cache). Prints p50/p99/max of the ping round trip before and during each storm. */
+ * warm (login cache). Prints p50/p99/max of the ping round trip before and during each storm.
+ *
+ * attack: J threads log in with wrong secrets, as fast as the broker answers, for SECONDS, cycling
+ * over kits PREFIX<FIRST>..PREFIX<FIRST+KITS-1>, while the service client pings as in storm. Prints
+ * the attempts per second and the ping round trip before and during the attack. */
 #include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -284,6 +290,121 @@ static int cmd_storm(int argc, char **argv)
 	return 0;
 }
 
+/* ---------------------------------------------------------------- attack */
+
+static struct {
+	int first, conns;
+	double secs;
+	int64_t until;
+	_Atomic long next, attempts, refused, admitted, failed;
+} atk = { 1, 16, 10.0, 0, 0, 0, 0, 0, 0 };
+
+static void on_attack_connect(struct mosquitto *m, void *ud, int rc)
+{
+	int *done = ud;
+
+	(void)m;
+	*done = rc == 0 ? 1 : 2;
+}
+
+/* One attacker: connect with a wrong secret, wait for the CONNACK (or the connection's end), again. */
+static void *attacker(void *arg)
+{
+	char user[128], pw[64];
+	long k;
+	int done, i;
+
+	(void)arg;
+	while(mono_ns() < atk.until){
+		struct mosquitto *m;
+
+		k = atomic_fetch_add(&atk.next, 1);
+		snprintf(user, sizeof(user), "%s%04ld", opt.prefix, atk.first + k % opt.nkits);
+		snprintf(pw, sizeof(pw), "wrong-secret-%ld", k);
+		done = 0;
+		m = mosquitto_new(NULL, true, &done);
+		if(!m) break;
+		mosquitto_username_pw_set(m, user, pw);
+		mosquitto_connect_callback_set(m, on_attack_connect);
+		atomic_fetch_add(&atk.attempts, 1);
+		if(mosquitto_connect(m, "127.0.0.1", opt.port, 30) == MOSQ_ERR_SUCCESS){
+			for(i = 0; i < 600 && !done; i++){
+				if(mosquitto_loop(m, 100, 1) != MOSQ_ERR_SUCCESS) break;
+			}
+		}
+		if(done == 1) atomic_fetch_add(&atk.admitted, 1);
+		else if(done == 2) atomic_fetch_add(&atk.refused, 1);
+		else atomic_fetch_add(&atk.failed, 1);
+		if(done == 1) mosquitto_disconnect(m);
+		mosquitto_destroy(m);
+	}
+	return NULL;
+}
+
+static int cmd_attack(int argc, char **argv)
+{
+	struct mosquitto *ping;
+	pthread_t pt, *th;
+	int o, i;
+	int64_t t0, t1;
+
+	while((o = getopt(argc - 1, argv + 1, "p:n:f:k:t:j:u:P:")) != -1){
+		switch(o){
+			case 'p': opt.port = atoi(optarg); break;
+			case 'n': opt.nkits = atoi(optarg); break;
+			case 'f': atk.first = atoi(optarg); break;
+			case 'k': opt.prefix = optarg; break;
+			case 't': atk.secs = atof(optarg); break;
+			case 'j': atk.conns = atoi(optarg); break;
+			case 'u': opt.svc_user = optarg; break;
+			case 'P': opt.svc_pw = optarg; break;
+			default: return 2;
+		}
+	}
+	if(!opt.port || opt.nkits < 1 || atk.conns < 1 || atk.secs <= 0) return 2;
+	lat = malloc(MAX_SAMPLES * sizeof(*lat));
+	th = calloc((size_t)atk.conns, sizeof(*th));
+	if(!lat || !th) return 1;
+	mosquitto_lib_init();
+	ping = mosquitto_new("authbench-ping", true, NULL);
+	mosquitto_username_pw_set(ping, opt.svc_user, opt.svc_pw);
+	mosquitto_connect_callback_set(ping, on_ping_connect);
+	mosquitto_subscribe_callback_set(ping, on_ping_subscribe);
+	mosquitto_message_callback_set(ping, on_ping);
+	if(mosquitto_connect(ping, "127.0.0.1", opt.port, 30) != MOSQ_ERR_SUCCESS || mosquitto_loop_start(ping)){
+		fprintf(stderr, "service client cannot connect to port %d\n", opt.port);
+		return 1;
+	}
+	for(i = 0; i < 500 && !atomic_load(&ping_ready); i++) usleep(10000);
+	if(!atomic_load(&ping_ready)){
+		fprintf(stderr, "service client: no SUBACK\n");
+		return 1;
+	}
+	pthread_create(&pt, NULL, pinger, ping);
+	usleep(1000000);
+	t0 = mono_ns();
+	atk.until = t0 + (int64_t)(atk.secs * 1e9);
+	for(i = 0; i < atk.conns; i++) pthread_create(&th[i], NULL, attacker, NULL);
+	for(i = 0; i < atk.conns; i++) pthread_join(th[i], NULL);
+	t1 = mono_ns();
+	usleep(500000);
+	atomic_store(&ping_ready, -1);
+	pthread_join(pt, NULL);
+	printf("attack: %d connections, wrong secrets over %d kits, %.1f s: %ld attempts (%.0f/s), %ld refused, "
+			"%ld admitted, %ld without CONNACK\n", atk.conns, opt.nkits, (t1 - t0) / 1e9,
+			atomic_load(&atk.attempts), atomic_load(&atk.attempts) / ((t1 - t0) / 1e9),
+			atomic_load(&atk.refused), atomic_load(&atk.admitted), atomic_load(&atk.failed));
+	report("ping: idle (1 s before)", t0 - 1000000000, t0);
+	report("ping: during the attack", t0, t1);
+	mosquitto_disconnect(ping);
+	mosquitto_loop_stop(ping, false);
+	mosquitto_destroy(ping);
+	mosquitto_lib_cleanup();
+	free(th);
+	free(lat);
+	return atomic_load(&atk.admitted) ? 3 : 0;
+}
+
 int main(int argc, char **argv)
 {
 	int rc = 2;
@@ -291,11 +412,13 @@ int main(int argc, char **argv)
 	if(argc >= 2 && !strcmp(argv[1], "cpu")) rc = cmd_cpu(argc, argv);
 	else if(argc >= 2 && !strcmp(argv[1], "hash")) rc = cmd_hash(argc, argv);
 	else if(argc >= 2 && !strcmp(argv[1], "storm")) rc = cmd_storm(argc, argv);
+	else if(argc >= 2 && !strcmp(argv[1], "attack")) rc = cmd_attack(argc, argv);
 	if(rc == 2){
 		fprintf(stderr, "usage: %s cpu [seconds]\n"
 				"       %s hash sha256|sha512 ITERATIONS SALT SECRET\n"
-				"       %s storm -p PORT -n KITS [-k PREFIX] -s SECRET [-u USER] [-P PASSWORD] [-c CYCLES]\n",
-				argv[0], argv[0], argv[0]);
+				"       %s storm -p PORT -n KITS [-k PREFIX] -s SECRET [-u USER] [-P PASSWORD] [-c CYCLES]\n"
+				"       %s attack -p PORT -n KITS [-f FIRST] [-k PREFIX] [-t SECONDS] [-j CONNECTIONS] [-u USER] "
+				"[-P PASSWORD]\n", argv[0], argv[0], argv[0], argv[0]);
 	}
 	return rc;
 }

@@ -10,6 +10,7 @@
 #ifndef KITGATE_BACKOFF_H
 #define KITGATE_BACKOFF_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -22,6 +23,10 @@ void kg_backoff__free(struct kg_backoff *b);
 
 /* Milliseconds left in serial's window at now_ms (> 0: refuse without checking), 0 if none. */
 int64_t kg_backoff__remaining(const struct kg_backoff *b, const char *serial, int64_t now_ms);
+
+/* True if serial has a failed check on record (in a window or not) that no success cleared since
+ * and that was not evicted. The cold-login budget (authbudget.h) serves such serials last. */
+bool kg_backoff__has(const struct kg_backoff *b, const char *serial);
 
 /* A secret check for serial failed at now_ms: open (or double) its window. Returns the window's
  * length in ms. A serial whose last window ended more than max_ms ago starts again at initial_ms. */

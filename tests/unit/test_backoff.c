@@ -27,9 +27,12 @@ static void test_window_doubles_and_caps(void **state)
 		assert_int_equal(kg_backoff__remaining(b, "k-1", t), 0);
 	}
 	assert_int_equal(kg_backoff__count(b), 1);
+	assert_true(kg_backoff__has(b, "k-1"));          /* on record after its window ended */
+	assert_false(kg_backoff__has(b, "k-2"));
 	/* a success forgets it: the next failure starts at 1 s again */
 	kg_backoff__clear(b, "k-1");
 	assert_int_equal(kg_backoff__count(b), 0);
+	assert_false(kg_backoff__has(b, "k-1"));
 	assert_int_equal(kg_backoff__remaining(b, "k-1", t - 1), 0);
 	assert_int_equal(kg_backoff__fail(b, "k-1", t), 1000);
 	/* quiet for longer than the maximum after the window: start over */
@@ -74,6 +77,8 @@ static void test_bounded(void **state)
 	assert_null(kg_backoff__new(4, 2000, 1000));
 	assert_int_equal(kg_backoff__fail(b, "", 0), 0);
 	assert_int_equal(kg_backoff__remaining(b, NULL, 0), 0);
+	assert_false(kg_backoff__has(b, NULL));
+	assert_false(kg_backoff__has(b, ""));
 	kg_backoff__free(b);
 }
 

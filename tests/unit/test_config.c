@@ -64,6 +64,7 @@ static long long num_field(const struct kg_config *c, const char *key)
 	if(!strcmp(key, "stats_max_samples")) return (long long)c->stats_max_samples;
 	if(!strcmp(key, "stats_max_streams_per_kit")) return (long long)c->stats_max_streams_per_kit;
 	if(!strcmp(key, "auth_refresh_s")) return c->auth_refresh_s;
+	if(!strcmp(key, "auth_cold_budget_ms")) return c->auth_cold_budget_ms;
 	fail_msg("no numeric field %s", key);
 	return -1;
 }
@@ -136,6 +137,7 @@ static void test_defaults(void **state)
 	assert_null(c.http_password_file);
 	assert_int_equal(c.auth, KG_AUTH_NONE);
 	assert_int_equal(c.auth_refresh_s, 30);
+	assert_int_equal(c.auth_cold_budget_ms, 250);
 	assert_true(kg_config__is_service(&c, "server"));
 	assert_false(kg_config__is_service(&c, "k-1"));
 	assert_false(kg_config__is_service(&c, NULL));
@@ -288,6 +290,8 @@ static void test_numeric_bounds(void **state)
 		{"stats_max_streams_per_kit", "10000000", 10000000},
 		{"auth_refresh_s", "1", 1},
 		{"auth_refresh_s", "86400", 86400},
+		{"auth_cold_budget_ms", "1", 1},
+		{"auth_cold_budget_ms", "1000", 1000},
 	};
 	struct kg_config c;
 	char err[256];
@@ -360,6 +364,9 @@ static void test_malformed_options(void **state)
 		{"auth_refresh_s", "0"},
 		{"auth_refresh_s", "86401"},
 		{"auth_refresh_s", "30s"},
+		{"auth_cold_budget_ms", "0"},
+		{"auth_cold_budget_ms", "1001"},
+		{"auth_cold_budget_ms", "off"},
 		{"kafka_topic_separator", ""},
 		{"kafka_topic_separator", "__"},
 		{"kafka_topic_separator", "/"},

@@ -1,0 +1,147 @@
+#!/usr/bin/env bash
+# test_auth_budget.sh -- the cold-login budget (auth_cold_budget_ms) under a wrong-secret attack spread
+# over 900 known serials: the PBKDF2 work the attack buys stays within the budget, a kit whose login
+# is cached still connects and publishes during the attack, a cold kit gets in once it stops, and a
+# cold reconnect storm of 40 legitimate kits gets through (slower, with refusals the kits retry).
+#
+# KG_AUTHBUDGET_OPT replaces the budget's config line (default "plugin_opt_auth_cold_budget_ms 50");
+# set it empty to run the same checks against a plugin without the option (it must fail there), or
+# to another value to measure it (the PBKDF2 bound follows the value).
+. "$(dirname "$0")/lib.sh"
+
+BENCH="$KG_TOOLS/kitgate-authbench"
+[ -x "$BENCH" ] || kg_die "not built: $BENCH"
+: "${KG_AUTHBUDGET_OPT=plugin_opt_auth_cold_budget_ms 50}"
+BUDGET_MS=${KG_AUTHBUDGET_OPT##* }     # the bound checked below (50 when the option is left out)
+[[ "$BUDGET_MS" =~ ^[0-9]+$ ]] || BUDGET_MS=50
+SECRET='q7!Rm@x#T$v%W&z2Kp9LbN4c'
+NKITS=1000
+ATTACK_FIRST=101      # attacked serials: k-test-0101 .. k-test-1000
+ATTACK_S=12
+
+DB=authbudget
+URL=$(kg_db_create $DB $NKITS) || kg_die "cannot create database $DB"
+# one AstroPlant-style hash (sha256/15000) for every kit: the login cache is keyed by serial anyway
+H=$("$BENCH" hash sha256 15000 Z416JHE8vSmaiamV5TRz "$SECRET") || kg_die "cannot make a hash"
+kg_psql $DB "UPDATE kits SET password_hash = '$H'" >/dev/null || kg_die "cannot set hashes"
+# CPU cost of one check on this machine: the broker pays at least this much wall time per PBKDF2
+cost_ms() { "$BENCH" cpu 0.3 | sed -n 's/^sha256.*([[:space:]]*\([0-9.]*\) ms CPU each).*/\1/p'; }
+COST_MS=$(cost_ms)
+[ -n "$COST_MS" ] || kg_die "cannot measure the PBKDF2 cost"
+
+kg_broker_start authbudget <<CONF
+plugin_opt_sink none
+plugin_opt_database_url $URL
+plugin_opt_auth postgres
+plugin_opt_other_topics allow
+$KG_AUTHBUDGET_OPT
+CONF
+P=$KG_BROKER_PORT
+kg_wait_until 30 kg_broker_log_has "auth: first kits snapshot: $NKITS kits" || kg_die "no first snapshot within 30 s"
+T_START=$(date +%s)
+
+now_ns() { date +%s%N; }
+# pub USER SECRET: MQTT v5 QoS 1 publish on the kit's own topic, with debug output.
+pub() { mosquitto_pub -d -p "$P" -V mqttv5 -q 1 -u "$1" -P "$2" -t "kit/$1/x" -m hi 2>&1; }
+acked() { grep -qE 'received PUBACK \(Mid: 1, RC:(0|16)\)' <<<"$1"; }
+pub_ok() { acked "$(pub "$1" "$SECRET")"; }
+runs_now() { sleep 1.2; kg_status_get .auth.pbkdf2_runs; }   # the status is republished every second
+
+# ---------------------------------------------------------------- a kit with a cached login
+out=$(pub k-test-0001 "$SECRET")
+acked "$out" && kg_pass "k-test-0001 logs in (cold), its login is now cached" || kg_fail "k-test-0001: $out"
+
+# ---------------------------------------------------------------- the attack
+runs0=$(runs_now)
+t0=$(now_ns)
+"$BENCH" attack -p "$P" -n $((NKITS - ATTACK_FIRST + 1)) -f $ATTACK_FIRST -t $ATTACK_S -j 16 \
+	>"$KG_SCRATCH/authbudget.attack" 2>&1 &
+APID=$!
+# (b) meanwhile the cached kit reconnects and publishes every 0.5 s
+n_ok=0 n_try=0 worst=0 probe=""
+while kill -0 "$APID" 2>/dev/null; do
+	sleep 0.5
+	kill -0 "$APID" 2>/dev/null || break
+	n_try=$((n_try + 1))
+	s=$(now_ns)
+	out=$(pub k-test-0001 "$SECRET")
+	ms=$(( ($(now_ns) - s) / 1000000 ))
+	if acked "$out"; then n_ok=$((n_ok + 1)); [ "$ms" -gt "$worst" ] && worst=$ms; else echo "  cached kit refused: $out"; fi
+	# informational: one never-seen kit tries once in the middle of the attack
+	if [ "$n_try" = 10 ]; then pub_ok k-test-0002 && probe=admitted || probe=refused; fi
+done
+wait "$APID"
+arc=$?
+t1=$(now_ns)
+cat "$KG_SCRATCH/authbudget.attack"
+[ "$arc" = 0 ] && kg_pass "no wrong secret was admitted" || kg_fail "authbench attack exited $arc"
+attempts=$(sed -n 's/.* \([0-9]*\) attempts (.*/\1/p' "$KG_SCRATCH/authbudget.attack")
+[ "${attempts:-0}" -ge 300 ] && kg_pass "the attack made $attempts login attempts" ||
+	kg_fail "the attack made only ${attempts:-0} attempts (no load)"
+[ "$n_try" -ge 10 ] && [ "$n_ok" = "$n_try" ] &&
+	kg_pass "(b) cached kit connected and published $n_ok/$n_try times during the attack (slowest $worst ms)" ||
+	kg_fail "(b) cached kit: $n_ok of $n_try publishes acknowledged during the attack"
+[ "$worst" -lt 3000 ] && kg_pass "(b) cached kit's connect+publish+PUBACK took at most $worst ms" ||
+	kg_fail "(b) cached kit's connect+publish+PUBACK took $worst ms"
+echo "INFO: a never-seen kit trying once in the middle of the attack was $probe"
+
+# (a) the PBKDF2 work the attack bought: at most a full bucket plus the refill over the whole window
+runs1=$(runs_now)
+t2=$(now_ns)
+runs=$((runs1 - runs0))
+win_ms=$(( (t2 - t0) / 1000000 + 1200 ))   # from before runs0 was published to runs1
+atk_s=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f", (b - a) / 1e9 }')
+# the cheapest of two measurements (before, after), and 25% slack for the machine's noise: without
+# the budget the attack buys ten times more
+c2=$(cost_ms)
+COST_MS=$(awk -v a="$COST_MS" -v b="${c2:-$COST_MS}" 'BEGIN { print (b < a ? b : a) }')
+echo "INFO: sha256/15000 costs $COST_MS ms CPU per check here"
+bound=$(awk -v b=$BUDGET_MS -v w="$win_ms" -v c="$COST_MS" 'BEGIN { printf "%d", 1.25 * (b + b * w / 1000) / c + 3 }')
+echo "INFO: PBKDF2 during the attack: $runs checks in $atk_s s ($(awk -v r=$runs -v s="$atk_s" 'BEGIN { printf "%.1f", r / s }')/s)"
+[ "$runs" -le "$bound" ] &&
+	kg_pass "(a) the attack bought $runs PBKDF2 checks, within the budget's $bound ($BUDGET_MS ms/s over $win_ms ms at $COST_MS ms each)" ||
+	kg_fail "(a) the attack bought $runs PBKDF2 checks, over the budget's $bound ($BUDGET_MS ms/s over $win_ms ms at $COST_MS ms each)"
+[ "$runs" -ge 5 ] && kg_pass "(a) cold checks still ran during the attack ($runs)" || kg_fail "(a) only $runs checks ran"
+kg_wait_until 5 kg_broker_log_has 'refused kit k-test-[0-9]+ from .* unchecked: cold-login budget spent' &&
+	kg_pass "budget refusals logged" || kg_fail "no 'cold-login budget spent' line"
+
+# (c) the attack stopped: a cold kit (never seen) gets in
+s=$(now_ns)
+kg_wait_until 10 pub_ok k-test-0003 && kg_pass "(c) cold kit admitted $(( ($(now_ns) - s) / 1000000 )) ms after the attack stopped" ||
+	kg_fail "(c) cold kit still refused 10 s after the attack"
+
+# ---------------------------------------------------------------- a cold reconnect storm
+# 40 kits never seen connect at once and retry every 0.5 s (as kits do) until admitted.
+storm_kit() { # SERIAL: prints the attempts it needed, or "fail"
+	local n=0 deadline=$(( $(date +%s) + 60 ))
+	while [ "$(date +%s)" -lt "$deadline" ]; do
+		n=$((n + 1))
+		pub_ok "$1" && { echo "$n"; return; }
+		sleep 0.5
+	done
+	echo fail
+}
+s=$(now_ns)
+spids=()
+for i in $(seq 11 50); do
+	storm_kit "$(printf 'k-test-%04d' "$i")" >"$KG_SCRATCH/authbudget.storm.$i" &
+	spids+=($!)
+done
+wait "${spids[@]}"     # not a bare wait: the broker is a child of this shell too
+storm_ms=$(( ($(now_ns) - s) / 1000000 ))
+admitted=0 retried=0 tries=0
+for i in $(seq 11 50); do
+	r=$(cat "$KG_SCRATCH/authbudget.storm.$i")
+	[ "$r" = fail ] && continue
+	admitted=$((admitted + 1)); tries=$((tries + r)); [ "$r" -gt 1 ] && retried=$((retried + 1))
+done
+kg_eq "(d) cold storm: every kit admitted (in $storm_ms ms, $tries attempts)" 40 "$admitted"
+[ "$retried" -gt 0 ] && kg_pass "(d) $retried kits were refused at first and got in on a retry" ||
+	kg_fail "(d) no kit of the cold storm was refused: the budget did not pace it"
+
+# the refusal log stays rate-limited (at most one line per second)
+lines=$(grep -c 'cold-login budget spent' "$KG_BROKER_LOG")
+secs=$(( $(date +%s) - T_START + 1 ))
+[ "$lines" -le "$secs" ] && kg_pass "budget refusal log: $lines lines in $secs s" || kg_fail "budget refusal log: $lines lines in $secs s"
+
+kg_finish
