@@ -104,6 +104,10 @@ echo "INFO: PBKDF2 during the attack: $runs checks in $atk_s s ($(awk -v r=$runs
 [ "$runs" -ge 5 ] && kg_pass "(a) cold checks still ran during the attack ($runs)" || kg_fail "(a) only $runs checks ran"
 kg_wait_until 5 kg_broker_log_has 'refused kit k-test-[0-9]+ from .* unchecked: cold-login budget spent' &&
 	kg_pass "budget refusals logged" || kg_fail "no 'cold-login budget spent' line"
+sleep 1.2
+refused=$(kg_status_get .auth.budget_refused)
+[ "${refused:-0}" -gt 0 ] 2>/dev/null && kg_pass "status auth.budget_refused counts them ($refused)" ||
+	kg_fail "status auth.budget_refused is '$refused' after the attack"
 
 # (c) the attack stopped: a cold kit (never seen) gets in
 s=$(now_ns)
