@@ -1,10 +1,11 @@
 /* lru.c -- the intrusive recency-ordered string-keyed hash map (a doubly linked order list threaded
- * through chained FNV-1a buckets). Contract in lru.h. */
+ * through chained buckets of a keyed hash, SipHash-2-4 under a random per-map key). Contract in lru.h. */
 #include <assert.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "kitgate/lru.h"
+#include "kitgate/siphash.h"
 
 #define MIN_BUCKETS 16
 #define MAX_BUCKETS ((size_t)1 << 20)
@@ -20,6 +21,7 @@ int kg_lru__init(struct kg_lru *l, size_t expected, kg_lru_key_fn key_of)
 	l->buckets = calloc(nb, sizeof(*l->buckets));
 	if(!l->buckets) return -1;
 	l->mask = nb - 1;
+	kg_siphash__random_key(l->sipkey);
 	return 0;
 }
 
@@ -29,16 +31,9 @@ void kg_lru__fini(struct kg_lru *l)
 	memset(l, 0, sizeof(*l));
 }
 
-uint32_t kg_lru__hash(const void *key, size_t len)
+uint32_t kg_lru__hash(const struct kg_lru *l, const void *key, size_t len)
 {
-	const uint8_t *p = key;
-	uint32_t h = 2166136261u;
-
-	while(len--){
-		h ^= *p++;
-		h *= 16777619u;
-	}
-	return h;
+	return (uint32_t)kg_siphash__hash(l->sipkey, key, len);
 }
 
 static int key_is(const struct kg_lru *l, const struct kg_lru_node *n, const char *key, size_t len)
@@ -50,7 +45,7 @@ static int key_is(const struct kg_lru *l, const struct kg_lru_node *n, const cha
 
 struct kg_lru_node *kg_lru__find(const struct kg_lru *l, const char *key, size_t len)
 {
-	uint32_t h = kg_lru__hash(key, len);
+	uint32_t h = kg_lru__hash(l, key, len);
 	struct kg_lru_node *n;
 
 	assert(l->buckets);
@@ -82,7 +77,7 @@ void kg_lru__insert(struct kg_lru *l, struct kg_lru_node *n)
 		size_t len = strlen(key);
 
 		assert(!kg_lru__find(l, key, len));
-		n->hash = kg_lru__hash(key, len);
+		n->hash = kg_lru__hash(l, key, len);
 		n->hnext = l->buckets[n->hash & l->mask];
 		l->buckets[n->hash & l->mask] = n;
 	}

@@ -2,8 +2,10 @@
  * clientids.c): the caller embeds a struct kg_lru_node in its entry, owns the entry's memory and
  * its NUL-terminated key; the map only links nodes. Pure; no locking (one owner thread).
  *
- * A map made with kg_lru__init(.., key_of) has hash buckets (FNV-1a over the key bytes, chained)
- * and kg_lru__find; one made with key_of == NULL is only an ordered list (no buckets, no
+ * A map made with kg_lru__init(.., key_of) has hash buckets (chained; SipHash-2-4 of the key bytes
+ * under a random key of the map's own, because clients choose many of these keys: client ids,
+ * topics. Nobody outside the process can tell which keys share a bucket, so no one can build a
+ * long chain for the broker thread to walk) and kg_lru__find; one made with key_of == NULL is only an ordered list (no buckets, no
  * allocation at all). Every operation but init/fini is allocation-free: insert, touch and remove
  * are O(1) plus the walk of one bucket chain; eviction is the caller's kg_lru__remove of
  * kg_lru__oldest (or of the first evictable node walking newer from it). */
@@ -30,6 +32,7 @@ struct kg_lru {
 	struct kg_lru_node *oldest, *newest;
 	size_t count;
 	kg_lru_key_fn key_of;
+	uint8_t sipkey[16];                 /* random, set by init (maps only) */
 };
 
 /* The entry of type `type` whose member `member` is the node n (NULL stays NULL). */
@@ -45,8 +48,8 @@ int kg_lru__init(struct kg_lru *l, size_t expected, kg_lru_key_fn key_of);
 /* Frees the buckets; the entries still linked are the caller's (walk them before, if owned). */
 void kg_lru__fini(struct kg_lru *l);
 
-/* FNV-1a (32 bits) of len bytes: the map's hash, exposed for tests. */
-uint32_t kg_lru__hash(const void *key, size_t len);
+/* The map's hash of len bytes (the low 32 bits of SipHash-2-4 under l's key), exposed for tests. */
+uint32_t kg_lru__hash(const struct kg_lru *l, const void *key, size_t len);
 
 /* The node whose key is exactly the len bytes at key (need not be NUL-terminated), or NULL.
  * Does not change the order. Map only (asserted). */
