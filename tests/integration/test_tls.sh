@@ -109,8 +109,8 @@ K2PID=$!
 kg_wait_until 10 grep -q "Sending SUBACK to k-test-0002\$" "$KG_BROKER_LOG" || kg_fail "kit 2's session got no SUBACK"
 out=$(mosquitto_pub -d -h 127.0.0.1 -p "$TLS_PORT" --cafile "$pki/ca.crt" --cert "$pki/kit1.crt" --key "$pki/kit1.key" \
 	-V mqttv5 -q 1 -i k-test-0002 -t kit/k-test-0001/media -m hi 2>&1)
-grep -qE 'received PUBACK \(Mid: 1, RC:(0|16)\)' <<<"$out" && kg_pass "kit 1 claiming kit 2's client id connects as itself" \
-	|| kg_fail "kit 1 with kit 2's client id: $out"
+grep -qE 'received PUBACK \(Mid: 1, RC:(0|16)\)' <<<"$out" && kg_pass "kit 1 claiming kit 2's client id connects (and publishes)" \
+	|| kg_fail "kit 1 with kit 2's client id could not publish: $out"
 kg_broker_log_has "New client connected .* as k-test-0001 .*u'k-test-0001'" && kg_pass "... its client id became its CN" \
 	|| kg_fail "no connection with client id k-test-0001 in the broker log"
 mosquitto_pub -p "$P" -u server -P pw -V mqttv5 -q 1 -t kit/k-test-0002/kit-rpc/ping -m after-claim
