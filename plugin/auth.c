@@ -173,7 +173,7 @@ int kg_auth__basic_auth(struct kg_plugin *p, struct mosquitto_evt_basic_auth *ed
 		}
 		return MOSQ_ERR_AUTH;
 	}
-	cls = kg_backoff__has(p->auth.backoff, kit->serial) ? KG_AUTHBUDGET_SUSPECT : KG_AUTHBUDGET_CLEAN;
+	cls = kg_backoff__has(p->auth.backoff, kit->serial, now_ms) ? KG_AUTHBUDGET_SUSPECT : KG_AUTHBUDGET_CLEAN;
 	if(pw && !kg_authbudget__allow(&p->auth.budget, cls, (int64_t)t0)){
 		p->auth.refused++;
 		p->auth.budget_refused++;
