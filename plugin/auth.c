@@ -103,9 +103,12 @@ void kg_auth__tick(struct kg_plugin *p)
 	if(p->auth.loader) take_snapshot(p);
 }
 
-/* BASIC_AUTH for a kit: a login found in the login cache passes at once (one HMAC), never touching
- * the cold-login budget. Otherwise the secret is checked with PBKDF2 (milliseconds on the broker
- * thread), unless
+/* BASIC_AUTH for a kit: a CONNECT without a password (none, or empty: no kit secret is empty) is
+ * refused at once and counted (auth.no_password), before the backoff and the budget: it checks
+ * nothing, so it neither records a failure (which would lock the kit out and make it suspect at no
+ * cost to the sender) nor draws on the budget nor counts as a PBKDF2 run. A login found in the login
+ * cache passes at once (one HMAC), never touching the cold-login budget. Otherwise the secret is
+ * checked with PBKDF2 (milliseconds on the broker thread), unless
  * - the serial is in a failure window (backoff.h): refused unchecked, so a flood of wrong secrets
  *   for a serial buys one PBKDF2 per window (1 s doubling to 30 s), not one per CONNECT. By design,
  *   during a window a kit's correct secret passes only if it is cached; an uncached correct secret
@@ -116,14 +119,15 @@ void kg_auth__tick(struct kg_plugin *p)
  *   is served only from the upper half of the bucket; the lower half is kept for serials without
  *   (clean: cold storms of legitimate kits), so wrong secrets spread over many known serials buy
  *   at most the budget, and once each attacked serial has failed a check they no longer compete
- *   with kits that never failed (an attacker's first wrong secret per serial still looks clean).
+ *   with kits that never failed (an attacker's first wrong secret per serial still looks clean;
+ *   a serial whose backoff set is full of live entries counts as suspect, backoff.h).
  * A successful check clears the serial's window and its record. Broker thread only. */
 int kg_auth__basic_auth(struct kg_plugin *p, struct mosquitto_evt_basic_auth *ed)
 {
 	const struct kg_snapshot_kit *kit;
 	struct kg_pbkdf2 h;
 	const char *user = ed->username, *pw = ed->password, *why;
-	size_t pwlen = pw ? strlen(pw) : 0;
+	size_t pwlen;
 	uint64_t suppressed, t0, cost;
 	int64_t wait_ms, now_ms;
 	enum kg_authbudget_class cls;
@@ -145,8 +149,21 @@ int kg_auth__basic_auth(struct kg_plugin *p, struct mosquitto_evt_basic_auth *ed
 	}
 	kit = kg_snapshot__kit(p->auth.snap, user, strlen(user));
 	if(!kit) return MOSQ_ERR_PLUGIN_DEFER;  /* not a kit: password_file, other plugins */
+	if(!pw || !pw[0]){
+		/* Nothing to check: refuse before the backoff and the budget. Recording it as a failed
+		 * check would let anyone lock a kit out (and mark it suspect) for free. */
+		p->auth.refused++;
+		p->auth.no_password++;
+		if(kg_ratelimit__allow(&p->auth.nopw_log, &suppressed)){
+			mosquitto_log_printf(MOSQ_LOG_NOTICE, "kitgate: auth: refused kit %s from %s: no password "
+					"(+%llu more suppressed)", kit->serial, mosquitto_client_address(ed->client),
+					(unsigned long long)suppressed);
+		}
+		return MOSQ_ERR_AUTH;
+	}
 
-	if(pw && kg_logincache__hit(p->auth.logins, kit->serial, pw, pwlen, kit->password_hash)){
+	pwlen = strlen(pw);
+	if(kg_logincache__hit(p->auth.logins, kit->serial, pw, pwlen, kit->password_hash)){
 		p->auth.cached++;
 		return MOSQ_ERR_SUCCESS;
 	}
@@ -173,8 +190,8 @@ int kg_auth__basic_auth(struct kg_plugin *p, struct mosquitto_evt_basic_auth *ed
 		}
 		return MOSQ_ERR_AUTH;
 	}
-	cls = kg_backoff__has(p->auth.backoff, kit->serial) ? KG_AUTHBUDGET_SUSPECT : KG_AUTHBUDGET_CLEAN;
-	if(pw && !kg_authbudget__allow(&p->auth.budget, cls, (int64_t)t0)){
+	cls = kg_backoff__has(p->auth.backoff, kit->serial, now_ms) ? KG_AUTHBUDGET_SUSPECT : KG_AUTHBUDGET_CLEAN;
+	if(!kg_authbudget__allow(&p->auth.budget, cls, (int64_t)t0)){
 		p->auth.refused++;
 		p->auth.budget_refused++;
 		if(kg_ratelimit__allow(&p->auth.budget_log, &suppressed)){
@@ -187,9 +204,9 @@ int kg_auth__basic_auth(struct kg_plugin *p, struct mosquitto_evt_basic_auth *ed
 		}
 		return MOSQ_ERR_AUTH;
 	}
-	rc = pw ? kg_pbkdf2__verify(&h, pw, pwlen) : 0;
+	rc = kg_pbkdf2__verify(&h, pw, pwlen);
 	cost = mono_ns() - t0;
-	if(pw) kg_authbudget__charge(&p->auth.budget, (int64_t)cost);
+	kg_authbudget__charge(&p->auth.budget, (int64_t)cost);
 	p->auth.pbkdf2_ns += cost;
 	p->auth.pbkdf2_runs++;
 	if(rc == 1){
@@ -204,7 +221,7 @@ int kg_auth__basic_auth(struct kg_plugin *p, struct mosquitto_evt_basic_auth *ed
 		/* never the secret itself */
 		mosquitto_log_printf(MOSQ_LOG_NOTICE, "kitgate: auth: refused kit %s from %s: %s (+%llu more "
 				"suppressed)", kit->serial, mosquitto_client_address(ed->client),
-				rc < 0 ? "PBKDF2 failed" : pw ? "wrong secret" : "no password", (unsigned long long)suppressed);
+				rc < 0 ? "PBKDF2 failed" : "wrong secret", (unsigned long long)suppressed);
 	}
 	return MOSQ_ERR_AUTH;
 }

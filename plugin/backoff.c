@@ -5,6 +5,7 @@
 
 #include "kitgate/backoff.h"
 #include "kitgate/record.h"     /* KG_SERIAL_MAX */
+#include "kitgate/siphash.h"
 
 #define WAYS 4
 
@@ -16,21 +17,31 @@ struct entry {
 
 struct kg_backoff {
 	struct entry *e;        /* nsets * WAYS */
+	int64_t *overflow_until_ms;   /* nsets: the set counts as suspect until then (0: never overflowed) */
 	size_t nsets;           /* a power of two */
 	size_t count;
+	uint64_t evicted, overflowed;
 	int64_t initial_ms, max_ms;
+	uint8_t key[KG_SIPHASH_KEY_LEN];
 };
 
-/* FNV-1a: the table is bounded and an attacker can only choose among known kit serials. */
+/* Keyed: this table decides the budget class, so whoever could compute which serials share a set
+ * could keep serials off the record (and clean) by cycling five of them through one set. */
 static size_t set_of(const struct kg_backoff *b, const char *serial)
 {
-	uint64_t h = 1469598103934665603ull;
+	return (size_t)(kg_siphash__hash(b->key, serial, strlen(serial)) & (b->nsets - 1));
+}
 
-	for(; *serial; serial++){
-		h ^= (unsigned char)*serial;
-		h *= 1099511628211ull;
-	}
-	return (size_t)(h & (b->nsets - 1));
+static bool valid_serial(const char *serial)
+{
+	return serial && serial[0] && strlen(serial) <= KG_SERIAL_MAX;
+}
+
+/* Quiet for longer than the longest window since its window ended: no longer protected from
+ * eviction, and its next failure starts again at initial_ms. */
+static bool is_stale(const struct kg_backoff *b, const struct entry *e, int64_t now_ms)
+{
+	return now_ms - e->until_ms > b->max_ms;
 }
 
 static struct entry *find(const struct kg_backoff *b, const char *serial)
@@ -44,30 +55,42 @@ static struct entry *find(const struct kg_backoff *b, const char *serial)
 	return NULL;
 }
 
-struct kg_backoff *kg_backoff__new(size_t capacity, int64_t initial_ms, int64_t max_ms)
+struct kg_backoff *kg_backoff__new_keyed(size_t capacity, int64_t initial_ms, int64_t max_ms,
+		const uint8_t key[KG_SIPHASH_KEY_LEN])
 {
 	struct kg_backoff *b;
 	size_t nsets = 1;
 
-	if(initial_ms <= 0 || max_ms < initial_ms) return NULL;
+	if(initial_ms <= 0 || max_ms < initial_ms || !key) return NULL;
 	b = calloc(1, sizeof(*b));
 	if(!b) return NULL;
 	while(nsets * WAYS < capacity) nsets <<= 1;
 	b->nsets = nsets;
 	b->initial_ms = initial_ms;
 	b->max_ms = max_ms;
+	memcpy(b->key, key, sizeof(b->key));
 	b->e = calloc(nsets * WAYS, sizeof(*b->e));
-	if(!b->e){
-		free(b);
+	b->overflow_until_ms = calloc(nsets, sizeof(*b->overflow_until_ms));
+	if(!b->e || !b->overflow_until_ms){
+		kg_backoff__free(b);
 		return NULL;
 	}
 	return b;
+}
+
+struct kg_backoff *kg_backoff__new(size_t capacity, int64_t initial_ms, int64_t max_ms)
+{
+	uint8_t key[KG_SIPHASH_KEY_LEN];
+
+	kg_siphash__random_key(key);
+	return kg_backoff__new_keyed(capacity, initial_ms, max_ms, key);
 }
 
 void kg_backoff__free(struct kg_backoff *b)
 {
 	if(!b) return;
 	free(b->e);
+	free(b->overflow_until_ms);
 	free(b);
 }
 
@@ -75,39 +98,50 @@ int64_t kg_backoff__remaining(const struct kg_backoff *b, const char *serial, in
 {
 	const struct entry *e;
 
-	if(!b || !serial || !serial[0] || strlen(serial) > KG_SERIAL_MAX) return 0;
+	if(!b || !valid_serial(serial)) return 0;
 	e = find(b, serial);
 	return e && e->until_ms > now_ms ? e->until_ms - now_ms : 0;
 }
 
-bool kg_backoff__has(const struct kg_backoff *b, const char *serial)
+bool kg_backoff__has(const struct kg_backoff *b, const char *serial, int64_t now_ms)
 {
-	if(!b || !serial || !serial[0] || strlen(serial) > KG_SERIAL_MAX) return false;
-	return find(b, serial) != NULL;
+	if(!b || !valid_serial(serial)) return false;
+	return find(b, serial) != NULL || b->overflow_until_ms[set_of(b, serial)] > now_ms;
 }
 
 int64_t kg_backoff__fail(struct kg_backoff *b, const char *serial, int64_t now_ms)
 {
 	struct entry *e, *set;
+	size_t s;
 	int i;
 
-	if(!b || !serial || !serial[0] || strlen(serial) > KG_SERIAL_MAX) return 0;
+	if(!b || !valid_serial(serial)) return 0;
 	e = find(b, serial);
 	if(e){
-		if(now_ms - e->until_ms > b->max_ms) e->delay_ms = b->initial_ms; /* quiet for long: start over */
+		if(is_stale(b, e, now_ms)) e->delay_ms = b->initial_ms; /* quiet for long: start over */
 		else e->delay_ms = e->delay_ms * 2 < b->max_ms ? e->delay_ms * 2 : b->max_ms;
 	}else{
-		/* An empty way, else the one whose window ended first (expired ones before running ones). */
-		set = &b->e[set_of(b, serial) * WAYS];
-		e = &set[0];
+		/* An empty way, else the stale entry whose window ended first; never a live one. */
+		s = set_of(b, serial);
+		set = &b->e[s * WAYS];
 		for(i = 0; i < WAYS; i++){
 			if(!set[i].serial[0]){
 				e = &set[i];
 				break;
 			}
-			if(set[i].until_ms < e->until_ms) e = &set[i];
+			if(is_stale(b, &set[i], now_ms) && (!e || set[i].until_ms < e->until_ms)) e = &set[i];
+		}
+		if(!e){
+			/* Four live entries: keep them, mark the set suspect for as long as the newcomer's entry
+			 * would have stayed live. */
+			b->overflowed++;
+			if(b->overflow_until_ms[s] < now_ms + b->initial_ms + b->max_ms){
+				b->overflow_until_ms[s] = now_ms + b->initial_ms + b->max_ms;
+			}
+			return 0;
 		}
 		if(!e->serial[0]) b->count++;
+		else b->evicted++;
 		strcpy(e->serial, serial);
 		e->delay_ms = b->initial_ms;
 	}
@@ -120,7 +154,7 @@ void kg_backoff__clear(struct kg_backoff *b, const char *serial)
 {
 	struct entry *e;
 
-	if(!b || !serial || !serial[0] || strlen(serial) > KG_SERIAL_MAX) return;
+	if(!b || !valid_serial(serial)) return;
 	e = find(b, serial);
 	if(!e) return;
 	memset(e, 0, sizeof(*e));
@@ -131,4 +165,14 @@ void kg_backoff__clear(struct kg_backoff *b, const char *serial)
 size_t kg_backoff__count(const struct kg_backoff *b)
 {
 	return b ? b->count : 0;
+}
+
+uint64_t kg_backoff__evicted(const struct kg_backoff *b)
+{
+	return b ? b->evicted : 0;
+}
+
+uint64_t kg_backoff__overflowed(const struct kg_backoff *b)
+{
+	return b ? b->overflowed : 0;
 }

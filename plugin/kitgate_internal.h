@@ -74,6 +74,8 @@ struct kg_auth {
 	struct kg_authbudget budget;   /* [broker] broker-thread time for cold logins (authbudget.h) */
 	struct kg_ratelimit budget_log;                                        /* [broker] */
 	uint64_t budget_refused;       /* [broker] cold logins refused unchecked: budget spent */
+	struct kg_ratelimit nopw_log;                                          /* [broker] */
+	uint64_t no_password;          /* [broker] kit CONNECTs without (or with an empty) password */
 };
 
 struct kg_plugin {

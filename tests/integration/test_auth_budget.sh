@@ -1,8 +1,16 @@
 #!/usr/bin/env bash
-# test_auth_budget.sh -- the cold-login budget (auth_cold_budget_ms) under a wrong-secret attack spread
-# over 900 known serials: the PBKDF2 work the attack buys stays within the budget, a kit whose login
-# is cached still connects and publishes during the attack, a cold kit gets in once it stops, and a
-# cold reconnect storm of 40 legitimate kits gets through (slower, with refusals the kits retry).
+# test_auth_budget.sh -- the cold-login budget (auth_cold_budget_ms) under a wrong-secret attack on
+# 40 known serials: the PBKDF2 work the attack buys stays within the budget; once every attacked
+# serial has failed a check (the warm-up, about serials x cost / budget) a cold kit that never failed
+# gets in within a few retries while the attack goes on (the clean/suspect split: without it the
+# attack keeps the bucket empty for tens of seconds); a kit whose login is cached connects and
+# publishes throughout; a cold kit gets in once the attack stops; a cold reconnect storm of 40
+# legitimate kits gets through (slower, with refusals the kits retry).
+#
+# Why 40 serials: each attacked serial is checked at most once per failure window (1 s doubling to
+# 30 s), so S serials can keep the bucket empty only while S / window exceeds budget / cost; with
+# 10 serials that ends about when the warm-up does and nothing is left to test, with 900 the warm-up
+# takes minutes. 40 keep it empty from the warm-up (~5-10 s here) to ~20 s and beyond.
 #
 # KG_AUTHBUDGET_OPT replaces the budget's config line (default "plugin_opt_auth_cold_budget_ms 50");
 # set it empty to run the same checks against a plugin without the option (it must fail there), or
@@ -15,9 +23,10 @@ BENCH="$KG_TOOLS/kitgate-authbench"
 BUDGET_MS=${KG_AUTHBUDGET_OPT##* }     # the bound checked below (50 when the option is left out)
 [[ "$BUDGET_MS" =~ ^[0-9]+$ ]] || BUDGET_MS=50
 SECRET='q7!Rm@x#T$v%W&z2Kp9LbN4c'
-NKITS=1000
-ATTACK_FIRST=101      # attacked serials: k-test-0101 .. k-test-1000
-ATTACK_S=12
+NKITS=200
+ATTACK_FIRST=101      # attacked serials: k-test-0101 .. k-test-0140
+ATTACK_N=40
+PROBE_TRIES=10        # the never-seen kit's tries during the attack, 0.5 s apart
 
 DB=authbudget
 URL=$(kg_db_create $DB $NKITS) || kg_die "cannot create database $DB"
@@ -28,6 +37,13 @@ kg_psql $DB "UPDATE kits SET password_hash = '$H'" >/dev/null || kg_die "cannot 
 cost_ms() { "$BENCH" cpu 0.3 | sed -n 's/^sha256.*([[:space:]]*\([0-9.]*\) ms CPU each).*/\1/p'; }
 COST_MS=$(cost_ms)
 [ -n "$COST_MS" ] || kg_die "cannot measure the PBKDF2 cost"
+# warm-up: until every attacked serial has failed once (serials x cost / budget); the attack lasts
+# it, the status lag and the probe's tries, with room for a slower broker
+WARM_S=$(awk -v n=$ATTACK_N -v c="$COST_MS" -v b=$BUDGET_MS 'BEGIN { printf "%d", n * c / b + 1 }')
+ATTACK_S=$((2 * WARM_S + PROBE_TRIES / 2 + 6))
+[ "$ATTACK_S" -lt 20 ] && ATTACK_S=20
+[ "$ATTACK_S" -gt 45 ] && ATTACK_S=45
+echo "INFO: warm-up ~$WARM_S s ($ATTACK_N serials x $COST_MS ms / $BUDGET_MS ms/s), attack $ATTACK_S s"
 
 kg_broker_start authbudget <<CONF
 plugin_opt_sink none
@@ -54,11 +70,13 @@ acked "$out" && kg_pass "k-test-0001 logs in (cold), its login is now cached" ||
 # ---------------------------------------------------------------- the attack
 runs0=$(runs_now)
 t0=$(now_ns)
-"$BENCH" attack -p "$P" -n $((NKITS - ATTACK_FIRST + 1)) -f $ATTACK_FIRST -t $ATTACK_S -j 16 \
+"$BENCH" attack -p "$P" -n $ATTACK_N -f $ATTACK_FIRST -t $ATTACK_S -j 16 \
 	>"$KG_SCRATCH/authbudget.attack" 2>&1 &
 APID=$!
-# (b) meanwhile the cached kit reconnects and publishes every 0.5 s
-n_ok=0 n_try=0 worst=0 probe=""
+# (b) meanwhile the cached kit reconnects and publishes every 0.5 s; (e) once the warm-up is over
+# (the attack ran ATTACK_N checks: every attacked serial failed about once), the never-seen kit
+# k-test-0002 tries every 0.5 s, at most PROBE_TRIES times
+n_ok=0 n_try=0 worst=0 probe=warming probe_tries=0 probe_at=""
 while kill -0 "$APID" 2>/dev/null; do
 	sleep 0.5
 	kill -0 "$APID" 2>/dev/null || break
@@ -67,8 +85,16 @@ while kill -0 "$APID" 2>/dev/null; do
 	out=$(pub k-test-0001 "$SECRET")
 	ms=$(( ($(now_ns) - s) / 1000000 ))
 	if acked "$out"; then n_ok=$((n_ok + 1)); [ "$ms" -gt "$worst" ] && worst=$ms; else echo "  cached kit refused: $out"; fi
-	# informational: one never-seen kit tries once in the middle of the attack
-	if [ "$n_try" = 10 ]; then pub_ok k-test-0002 && probe=admitted || probe=refused; fi
+	if [ "$probe" = warming ]; then
+		r=$(kg_status_get .auth.pbkdf2_runs)
+		[ "${r:-0}" -ge $((runs0 + ATTACK_N)) ] 2>/dev/null &&
+			{ probe=trying; probe_at=$(( (s - t0) / 1000000 )); }
+	elif [ "$probe" = trying ]; then
+		probe_tries=$((probe_tries + 1))
+		if pub_ok k-test-0002; then probe=admitted
+		elif [ "$probe_tries" -ge "$PROBE_TRIES" ]; then probe=refused
+		fi
+	fi
 done
 wait "$APID"
 arc=$?
@@ -83,7 +109,11 @@ attempts=$(sed -n 's/.* \([0-9]*\) attempts (.*/\1/p' "$KG_SCRATCH/authbudget.at
 	kg_fail "(b) cached kit: $n_ok of $n_try publishes acknowledged during the attack"
 [ "$worst" -lt 3000 ] && kg_pass "(b) cached kit's connect+publish+PUBACK took at most $worst ms" ||
 	kg_fail "(b) cached kit's connect+publish+PUBACK took $worst ms"
-echo "INFO: a never-seen kit trying once in the middle of the attack was $probe"
+case $probe in
+admitted) kg_pass "(e) warm-up over after ${probe_at} ms; a never-seen kit then got in during the attack on try $probe_tries" ;;
+refused) kg_fail "(e) a never-seen kit was refused $PROBE_TRIES times during the attack, after the warm-up (${probe_at} ms): the attack starves clean cold kits" ;;
+*) kg_fail "(e) inconclusive: the attack ended before the never-seen kit had tried $PROBE_TRIES times ($probe after $probe_tries tries; warm-up: ${probe_at:-not over}) -- a slower broker than ATTACK_S assumes" ;;
+esac
 
 # (a) the PBKDF2 work the attack bought: at most a full bucket plus the refill over the whole window
 runs1=$(runs_now)
