@@ -13,6 +13,7 @@
 #include "kitgate/bridge.h"
 #include "kitgate/spool.h"
 #include "kitgate/worker.h"
+#include "kitgate/backoff.h"
 #include "kitgate_internal.h"
 
 #define STATUS_TOPIC "$SYS/broker/kitgate/status"
@@ -106,10 +107,13 @@ static int status_format(struct kg_plugin *p, char *buf, size_t cap)
 	if(stream_format(bs, bs->worker ? "kafka" : "none", buf, cap, off) != 0) return -1;
 	PUT("}}");
 	PUT(",\"auth\":{\"ok\":%llu,\"cached\":%llu,\"refused\":%llu,\"backoff_refused\":%llu,"
-			"\"budget_refused\":%llu,\"pbkdf2_runs\":%llu,\"kicked\":%llu}", (unsigned long long)p->auth.ok,
+			"\"budget_refused\":%llu,\"no_password\":%llu,\"pbkdf2_runs\":%llu,\"kicked\":%llu,"
+			"\"backoff_evicted\":%llu,\"backoff_overflowed\":%llu}", (unsigned long long)p->auth.ok,
 			(unsigned long long)p->auth.cached, (unsigned long long)p->auth.refused,
 			(unsigned long long)p->auth.backoff_refused, (unsigned long long)p->auth.budget_refused,
-			(unsigned long long)p->auth.pbkdf2_runs, (unsigned long long)p->auth.kicked);
+			(unsigned long long)p->auth.no_password, (unsigned long long)p->auth.pbkdf2_runs,
+			(unsigned long long)p->auth.kicked, (unsigned long long)kg_backoff__evicted(p->auth.backoff),
+			(unsigned long long)kg_backoff__overflowed(p->auth.backoff));
 	PUT(",\"wills\":{\"accepted\":%llu,\"unsaved\":%llu},\"clientid_refused\":%llu,\"clientid_evicted\":%llu",
 			(unsigned long long)c->wills_accepted, (unsigned long long)c->wills_unsaved,
 			(unsigned long long)c->clientid_refused, (unsigned long long)kg_clientids__evicted(p->idguard.ids));

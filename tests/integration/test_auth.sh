@@ -123,7 +123,7 @@ kg_wait_until 10 adm5 && kg_pass "right secret admitted again $(( ($(date +%s%N)
 # a CONNECT without a password checks nothing, so it costs the sender nothing: it must not open a
 # failure window (that would lock the kit out for free), nor run or count a PBKDF2
 nopw() { mosquitto_pub -p "$P" -V mqttv311 -u k-test-0006 -t kit/k-test-0006/x -m hi 2>&1; }
-runs0=$(auth_now .auth.pbkdf2_runs); boff0=$(kg_status_get .auth.backoff_refused)
+runs0=$(auth_now .auth.pbkdf2_runs); boff0=$(kg_status_get .auth.backoff_refused); nopw0=$(kg_status_get .auth.no_password)
 out=$(nopw)
 refused "$out" && kg_pass "kit CONNECT without a password refused" || kg_fail "no password: $out"
 ( for i in $(seq 1 10); do nopw >/dev/null; sleep 0.1; done ) &
@@ -133,7 +133,8 @@ wait "$NOPW"
 grep -qE 'RC:(0|16)\)' <<<"$out" &&
 	kg_pass "k-test-0006's secret (cold) admitted amid CONNECTs without a password for it" ||
 	kg_fail "k-test-0006 locked out by CONNECTs without a password: $out"
-runs1=$(auth_now .auth.pbkdf2_runs); boff1=$(kg_status_get .auth.backoff_refused)
+runs1=$(auth_now .auth.pbkdf2_runs); boff1=$(kg_status_get .auth.backoff_refused); nopw1=$(kg_status_get .auth.no_password)
+kg_eq "status auth.no_password counts the 11 CONNECTs without a password" 11 $((nopw1 - nopw0))
 kg_eq "CONNECTs without a password ran no PBKDF2 (only the right secret's check)" 1 $((runs1 - runs0))
 kg_eq "CONNECTs without a password were not refused by a failure window" 0 $((boff1 - boff0))
 kg_wait_until 5 kg_broker_log_has 'auth: refused kit k-test-0006 from .*: no password' &&
