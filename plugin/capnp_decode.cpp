@@ -142,16 +142,7 @@ extern "C" enum kg_reason kg_capnp__decode(int kind, const char *serial, size_t 
 	if(!serial || serial_len == 0) return fail(detail, KG_MALFORMED, "serial empty");
 	if(len == 0 || !payload) return fail(detail, KG_MALFORMED, "empty");
 
-	out->kind = (uint8_t)kind;
-	out->datetime_ms = 0;
-	out->value = 0;
-	out->start_ms = 0;
-	out->end_ms = 0;
-	out->nvalues = 0;
-	out->topic = nullptr;
-	out->topic_len = 0;
-	out->payload = nullptr;
-	out->payload_len = 0;
+	kg_record__reset(out, (uint8_t)kind);
 	try{
 		enum kg_reason r = decode(kind, serial, serial_len, payload, len, now_ms, limits, out, detail);
 		if(r == KG_OK && detail) *detail = "";

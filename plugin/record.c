@@ -114,6 +114,22 @@ static int put_head(struct wbuf *w, const struct kg_record *rec)
 	return 0;
 }
 
+/* See record.h. The one reset the JSON validator, the Cap'n Proto decoder and kg_record__decode share. */
+void kg_record__reset(struct kg_record *rec, uint8_t kind)
+{
+	assert(rec);
+	rec->kind = kind;
+	rec->datetime_ms = 0;
+	rec->value = 0;
+	rec->start_ms = 0;
+	rec->end_ms = 0;
+	rec->nvalues = 0;
+	rec->topic = NULL;
+	rec->topic_len = 0;
+	rec->payload = NULL;
+	rec->payload_len = 0;
+}
+
 /* Encode rec into buf (see record.h). Returns the encoded length, which may exceed cap (then only a
  * prefix, or nothing, was written). Returns 0 -- never a valid length -- when rec cannot be encoded:
  * unknown kind, serial over KG_SERIAL_MAX bytes, nvalues outside 1..KG_AGG_MAX, an empty or
@@ -191,16 +207,7 @@ int kg_record__decode(const uint8_t *buf, size_t len, struct kg_record *out)
 
 	assert(out);
 	if(get_bytes(&r, &kind, 1)) return -1;
-	out->kind = kind;
-	out->topic = NULL;
-	out->topic_len = 0;
-	out->payload = NULL;
-	out->payload_len = 0;
-	out->datetime_ms = 0;
-	out->value = 0;
-	out->start_ms = 0;
-	out->end_ms = 0;
-	out->nvalues = 0;
+	kg_record__reset(out, kind);
 	switch(kind){
 	case KG_KIND_RAW:
 		if(get_head(&r, out)) return -1;

@@ -292,16 +292,7 @@ enum kg_reason kg_validate__measurement(int kind, const char *serial, size_t ser
 	}else{
 		limit_ms = now_ms + limits->max_clock_skew_ms;
 	}
-	out->kind = (uint8_t)kind;
-	out->datetime_ms = 0;
-	out->value = 0;
-	out->start_ms = 0;
-	out->end_ms = 0;
-	out->nvalues = 0;
-	out->topic = NULL;
-	out->topic_len = 0;
-	out->payload = NULL;
-	out->payload_len = 0;
+	kg_record__reset(out, (uint8_t)kind);
 	c.root = root;
 	r = check_object(&c, kind, serial, serial_len, limit_ms, out);
 	cJSON_Delete(root);

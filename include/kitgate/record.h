@@ -41,6 +41,11 @@ struct kg_record {
 	uint32_t payload_len;
 };
 
+/* Set rec's kind and clear what not every kind writes: the RAW and AGGREGATE scalars, nvalues and
+ * the BRIDGE views (id, serial, peripheral, quantity_type and the value names are left as they
+ * are: every decoder writes them). Cheap (no memset of the value array). Pure, any thread. */
+void kg_record__reset(struct kg_record *rec, uint8_t kind);
+
 /* Encode rec into buf. Returns the encoded length; if it is > cap nothing useful was written and
  * the caller must retry with a buffer of that size. Pure, any thread. */
 size_t kg_record__encode(const struct kg_record *rec, uint8_t *buf, size_t cap);

@@ -121,6 +121,28 @@ typedef void (*maker_fn)(struct kg_record *);
 static const maker_fn makers[] = {make_raw, make_agg, make_agg_max, make_bridge};
 
 /* Round trip; every proper prefix and every one-byte extension is rejected. */
+/* kg_record__reset clears what not every kind writes and keeps the rest. */
+static void test_reset(void **state)
+{
+	(void)state;
+	struct kg_record rec;
+
+	memset(&rec, 0xAA, sizeof(rec));
+	kg_record__reset(&rec, KG_KIND_AGGREGATE);
+	assert_int_equal(rec.kind, KG_KIND_AGGREGATE);
+	assert_int_equal(rec.datetime_ms, 0);
+	assert_true(rec.value == 0);
+	assert_int_equal(rec.start_ms, 0);
+	assert_int_equal(rec.end_ms, 0);
+	assert_int_equal(rec.nvalues, 0);
+	assert_null(rec.topic);
+	assert_int_equal(rec.topic_len, 0);
+	assert_null(rec.payload);
+	assert_int_equal(rec.payload_len, 0);
+	assert_int_equal(rec.id[0], 0xAA);          /* written by every decoder: untouched */
+	assert_int_equal((uint8_t)rec.values[0].name[0], 0xAA);
+}
+
 static void test_roundtrip_and_truncation(void **state)
 {
 	(void)state;
@@ -566,6 +588,7 @@ static void test_double(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_reset),
 		cmocka_unit_test(test_roundtrip_and_truncation),
 		cmocka_unit_test(test_layout),
 		cmocka_unit_test(test_encode_small_cap),
