@@ -12,12 +12,34 @@
 
 #include "spool_internal.h"
 
-/* ---- CRC32C, slicing-by-8 ---- */
+/* ---- CRC32C: the SSE4.2 instruction where the CPU has it (checked once at run time), else
+ * slicing-by-8 tables; both give the same values (test_spool compares them) ---- */
 
 static uint32_t crc_table[8][256];
 static pthread_once_t crc_once = PTHREAD_ONCE_INIT;
+static uint32_t (*crc_fn)(uint32_t crc, const void *buf, size_t n) = kg_spool_crc32c_sw;
 
-static uint32_t crc32c_raw(uint32_t crc, const void *buf, size_t n);
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#include <nmmintrin.h>
+#define KG_CRC_HW 1
+
+__attribute__((target("sse4.2")))
+static uint32_t crc32c_hw(uint32_t crc, const void *buf, size_t n)
+{
+	const uint8_t *p = buf;
+	uint64_t c = ~crc;
+
+	while(n >= 8){
+		uint64_t w;
+		memcpy(&w, p, 8);
+		c = _mm_crc32_u64(c, w);
+		p += 8;
+		n -= 8;
+	}
+	while(n--) c = _mm_crc32_u8((uint32_t)c, *p++);
+	return ~(uint32_t)c;
+}
+#endif
 
 static void crc_init(void)
 {
@@ -33,10 +55,17 @@ static void crc_init(void)
 			crc_table[k][i] = (crc_table[k - 1][i] >> 8) ^ crc_table[0][crc_table[k - 1][i] & 0xff];
 		}
 	}
-	assert(crc32c_raw(0, "123456789", 9) == 0xE3069283u);
+	assert(kg_spool_crc32c_sw(0, "123456789", 9) == 0xE3069283u);
+#ifdef KG_CRC_HW
+	__builtin_cpu_init();
+	if(__builtin_cpu_supports("sse4.2")) crc_fn = crc32c_hw;
+	assert(crc_fn(0, "123456789", 9) == 0xE3069283u);
+#endif
 }
 
-static uint32_t crc32c_raw(uint32_t crc, const void *buf, size_t n)
+/* The table version, whatever the CPU (spool_internal.h; for the tests). Pure; any thread, after
+ * the first kg_spool_crc32c call or kg_spool_crc32c_hw. */
+uint32_t kg_spool_crc32c_sw(uint32_t crc, const void *buf, size_t n)
 {
 	const uint8_t *p = buf;
 
@@ -60,12 +89,19 @@ static uint32_t crc32c_raw(uint32_t crc, const void *buf, size_t n)
 	return ~crc;
 }
 
+/* See spool_internal.h. */
+int kg_spool_crc32c_hw(void)
+{
+	pthread_once(&crc_once, crc_init);
+	return crc_fn != kg_spool_crc32c_sw;
+}
+
 /* zlib-style running CRC32C: start with 0, feed pieces, the result is the CRC of their
  * concatenation. Pure; any thread. */
 uint32_t kg_spool_crc32c(uint32_t crc, const void *buf, size_t n)
 {
 	pthread_once(&crc_once, crc_init);
-	return crc32c_raw(crc, buf, n);
+	return crc_fn(crc, buf, n);
 }
 
 void kg_spool_put_le32(uint8_t *p, uint32_t v)

@@ -135,6 +135,10 @@ int kg_spool_lock_dir(const char *dir, int dirfd);
 
 /* spool_frame.c */
 uint32_t kg_spool_crc32c(uint32_t crc, const void *buf, size_t n);
+/* The same CRC from the tables, whatever the CPU (tests compare it with the hardware's). */
+uint32_t kg_spool_crc32c_sw(uint32_t crc, const void *buf, size_t n);
+/* 1 if kg_spool_crc32c uses the CPU's CRC32C instruction (SSE4.2), 0 if the tables. */
+int kg_spool_crc32c_hw(void);
 void kg_spool_put_le32(uint8_t *p, uint32_t v);
 uint32_t kg_spool_get_le32(const uint8_t *p);
 void kg_spool_frame_header(uint8_t hdr[SPOOL_HDR], const void *body, uint32_t len);
