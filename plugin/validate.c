@@ -5,8 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <cjson/cJSON.h>
-
+#include "kitgate/jscan.h"
 #include "kitgate/record.h"
 #include "kitgate/uuid.h"
 #include "kitgate/utf8.h"
@@ -42,7 +41,7 @@ static int is_integral(double d)
 }
 
 struct vctx {
-	const cJSON *root;
+	const struct kg_jscan *js;
 	const char **detail;
 };
 
@@ -52,99 +51,116 @@ static enum kg_reason fail(struct vctx *c, enum kg_reason r, const char *detail)
 	return r;
 }
 
+/* The top-level members the rules read (every one of them is also checked for duplicates by
+ * bit mask; any other name goes through the scanner's name list). */
+enum { F_ID, F_KIT_SERIAL, F_DATETIME, F_DATETIME_START, F_DATETIME_END, F_PERIPHERAL,
+	F_QUANTITY_TYPE, F_VALUE, F_VALUES, F_COUNT };
+static const char *const field_names[F_COUNT] = {
+	[F_ID] = "id", [F_KIT_SERIAL] = "kitSerial", [F_DATETIME] = "datetime",
+	[F_DATETIME_START] = "datetimeStart", [F_DATETIME_END] = "datetimeEnd",
+	[F_PERIPHERAL] = "peripheral", [F_QUANTITY_TYPE] = "quantityType", [F_VALUE] = "value",
+	[F_VALUES] = "values",
+};
+_Static_assert(F_COUNT <= KG_JSCAN_FIELDS_MAX, "jscan captures too few fields");
+
 /* A required field, or NULL with *r set to KG_MISSING_FIELD. */
-static const cJSON *field(struct vctx *c, const char *name, enum kg_reason *r)
+static const struct kg_jval *field(struct vctx *c, int f, enum kg_reason *r)
 {
-	const cJSON *it = cJSON_GetObjectItemCaseSensitive(c->root, name);
-	if(!it) *r = fail(c, KG_MISSING_FIELD, name);
+	const struct kg_jval *it = &c->js->field[f];
+
+	if(it->type == KG_J_NONE){
+		*r = fail(c, KG_MISSING_FIELD, field_names[f]);
+		return NULL;
+	}
 	return it;
 }
 
 /* Epoch-ms time field: number (else bad_type), integral, >= 0 and <= limit_ms (else bad_time). */
-static enum kg_reason get_time(struct vctx *c, const char *name, int64_t limit_ms, int64_t *out)
+static enum kg_reason get_time(struct vctx *c, int f, int64_t limit_ms, int64_t *out)
 {
 	enum kg_reason r = KG_OK;
-	const cJSON *it = field(c, name, &r);
+	const struct kg_jval *it = field(c, f, &r);
 	double d;
 
 	if(!it) return r;
-	if(!cJSON_IsNumber(it)) return fail(c, KG_BAD_TYPE, name);
-	d = it->valuedouble;
-	if(!is_integral(d) || d < 0) return fail(c, KG_BAD_TIME, name);
+	if(it->type != KG_J_NUMBER) return fail(c, KG_BAD_TYPE, field_names[f]);
+	d = kg_jscan__number(&it->text);
+	if(!is_integral(d) || d < 0) return fail(c, KG_BAD_TIME, field_names[f]);
 	*out = (int64_t)d;
-	if(*out > limit_ms) return fail(c, KG_BAD_TIME, name);
+	if(*out > limit_ms) return fail(c, KG_BAD_TIME, field_names[f]);
 	return KG_OK;
 }
 
 /* Positive int32 id field (peripheral, quantityType): anything else is bad_type. */
-static enum kg_reason get_id32(struct vctx *c, const char *name, int32_t *out)
+static enum kg_reason get_id32(struct vctx *c, int f, int32_t *out)
 {
 	enum kg_reason r = KG_OK;
-	const cJSON *it = field(c, name, &r);
+	const struct kg_jval *it = field(c, f, &r);
 	double d;
 
 	if(!it) return r;
-	if(!cJSON_IsNumber(it)) return fail(c, KG_BAD_TYPE, name);
-	d = it->valuedouble;
-	if(!is_integral(d) || d < 1 || d > INT32_MAX) return fail(c, KG_BAD_TYPE, name);
+	if(it->type != KG_J_NUMBER) return fail(c, KG_BAD_TYPE, field_names[f]);
+	d = kg_jscan__number(&it->text);
+	if(!is_integral(d) || d < 1 || d > INT32_MAX) return fail(c, KG_BAD_TYPE, field_names[f]);
 	*out = (int32_t)d;
 	return KG_OK;
 }
 
 /* "values" of an aggregate: object (else bad_type) of 1..KG_AGG_MAX finite numbers whose names
- * are 1..KG_AGG_NAME_MAX characters (else bad_value). Stored in document order. */
-static enum kg_reason get_values(struct vctx *c, struct kg_record *out)
+ * are 1..KG_AGG_NAME_MAX characters (else bad_value). Stored in document order; the scanner
+ * listed its first KG_AGG_MAX members in members[] (names decoded) and counted them all. */
+static enum kg_reason get_values(struct vctx *c, const struct kg_jmember *members, struct kg_record *out)
 {
 	enum kg_reason r = KG_OK;
-	const cJSON *obj = field(c, "values", &r);
-	const cJSON *it;
-	int n = 0;
+	const struct kg_jval *obj = field(c, F_VALUES, &r);
+	size_t n = c->js->nmembers;
 
 	if(!obj) return r;
-	if(!cJSON_IsObject(obj)) return fail(c, KG_BAD_TYPE, "values");
-	cJSON_ArrayForEach(it, obj){
-		size_t nlen;
+	if(obj->type != KG_J_OBJECT) return fail(c, KG_BAD_TYPE, "values");
+	if(n == 0 || n > KG_AGG_MAX) return fail(c, KG_BAD_VALUE, "values");
+	for(size_t i = 0; i < n; i++){
+		const struct kg_jmember *m = &members[i];
+		size_t nlen = m->name.len;
+		double d;
 
-		if(n >= KG_AGG_MAX) return fail(c, KG_BAD_VALUE, "values");
-		if(!it->string || !cJSON_IsNumber(it) || !isfinite(it->valuedouble)){
-			return fail(c, KG_BAD_VALUE, "values");
-		}
-		/* The name came out of validated UTF-8 or a \u escape cJSON checked; check again
-		 * rather than trust the library for what we store. */
-		nlen = strlen(it->string);
+		if(m->val.type != KG_J_NUMBER) return fail(c, KG_BAD_VALUE, "values");
+		d = kg_jscan__number(&m->val.text);
+		if(!isfinite(d)) return fail(c, KG_BAD_VALUE, "values");
+		/* The name is the decoded text of validated UTF-8 or of checked \u escapes; check again
+		 * rather than trust the reader for what we store. */
 		if(nlen < 1 || nlen > KG_AGG_NAME_MAX * 4
-				|| !kg_utf8__valid((const uint8_t *)it->string, nlen)
-				|| kg_utf8__chars(it->string, nlen) > KG_AGG_NAME_MAX){
+				|| !kg_utf8__valid((const uint8_t *)m->name.p, nlen)
+				|| kg_utf8__chars(m->name.p, nlen) > KG_AGG_NAME_MAX){
 			return fail(c, KG_BAD_VALUE, "values");
 		}
-		memcpy(out->values[n].name, it->string, nlen + 1);
-		out->values[n].value = it->valuedouble;
-		n++;
+		memcpy(out->values[i].name, m->name.p, nlen);
+		out->values[i].name[nlen] = '\0';
+		out->values[i].value = d;
 	}
-	if(n == 0) return fail(c, KG_BAD_VALUE, "values");
 	out->nvalues = (uint8_t)n;
 	return KG_OK;
 }
 
-/* Checks of the parsed object, in field order; the first failure wins. */
+/* Checks of the scanned object, in field order; the first failure wins. */
 static enum kg_reason check_object(struct vctx *c, int kind, const char *serial, size_t serial_len,
-		int64_t limit_ms, struct kg_record *out)
+		int64_t limit_ms, const struct kg_jmember *members, struct kg_record *out)
 {
 	enum kg_reason r = KG_OK;
-	const cJSON *it;
+	const struct kg_jval *it;
+	char buf[KG_SERIAL_MAX + 1];
+	size_t n;
 
-	it = field(c, "id", &r);
+	it = field(c, F_ID, &r);
 	if(!it) return r;
-	if(!cJSON_IsString(it) || kg_uuid__parse(it->valuestring, strlen(it->valuestring), out->id)){
-		return fail(c, KG_BAD_TYPE, "id");
-	}
+	if(it->type != KG_J_STRING) return fail(c, KG_BAD_TYPE, "id");
+	n = kg_jscan__string(&it->text, buf, sizeof(buf));
+	if(n > sizeof(buf) || kg_uuid__parse(buf, n, out->id)) return fail(c, KG_BAD_TYPE, "id");
 
-	it = cJSON_GetObjectItemCaseSensitive(c->root, "kitSerial");
-	if(it){
-		size_t n;
-		if(!cJSON_IsString(it)) return fail(c, KG_BAD_TYPE, "kitSerial");
-		n = strlen(it->valuestring);
-		if(n > 0 && (n != serial_len || memcmp(it->valuestring, serial, n) != 0)){
+	it = &c->js->field[F_KIT_SERIAL];
+	if(it->type != KG_J_NONE){
+		if(it->type != KG_J_STRING) return fail(c, KG_BAD_TYPE, "kitSerial");
+		n = kg_jscan__string(&it->text, buf, sizeof(buf));
+		if(n > 0 && (n != serial_len || memcmp(buf, serial, n) != 0)){
 			return fail(c, KG_SERIAL_MISMATCH, "kitSerial");
 		}
 	}
@@ -152,95 +168,42 @@ static enum kg_reason check_object(struct vctx *c, int kind, const char *serial,
 	out->serial[serial_len] = '\0';
 
 	if(kind == KG_KIND_RAW){
-		if((r = get_time(c, "datetime", limit_ms, &out->datetime_ms)) != KG_OK) return r;
+		if((r = get_time(c, F_DATETIME, limit_ms, &out->datetime_ms)) != KG_OK) return r;
 	}else{
-		if((r = get_time(c, "datetimeStart", limit_ms, &out->start_ms)) != KG_OK) return r;
-		if((r = get_time(c, "datetimeEnd", limit_ms, &out->end_ms)) != KG_OK) return r;
+		if((r = get_time(c, F_DATETIME_START, limit_ms, &out->start_ms)) != KG_OK) return r;
+		if((r = get_time(c, F_DATETIME_END, limit_ms, &out->end_ms)) != KG_OK) return r;
 		if(out->end_ms < out->start_ms) return fail(c, KG_BAD_TIME, "datetimeEnd");
 	}
-	if((r = get_id32(c, "peripheral", &out->peripheral)) != KG_OK) return r;
-	if((r = get_id32(c, "quantityType", &out->quantity_type)) != KG_OK) return r;
+	if((r = get_id32(c, F_PERIPHERAL, &out->peripheral)) != KG_OK) return r;
+	if((r = get_id32(c, F_QUANTITY_TYPE, &out->quantity_type)) != KG_OK) return r;
 
 	if(kind == KG_KIND_RAW){
-		it = field(c, "value", &r);
+		double d;
+
+		it = field(c, F_VALUE, &r);
 		if(!it) return r;
-		if(!cJSON_IsNumber(it)) return fail(c, KG_BAD_TYPE, "value");
-		if(!isfinite(it->valuedouble)) return fail(c, KG_BAD_VALUE, "value");
-		out->value = it->valuedouble;
+		if(it->type != KG_J_NUMBER) return fail(c, KG_BAD_TYPE, "value");
+		d = kg_jscan__number(&it->text);
+		if(!isfinite(d)) return fail(c, KG_BAD_VALUE, "value");
+		out->value = d;
 		return KG_OK;
 	}
-	return get_values(c, out);
-}
-
-/* ---- parser differentials: what cJSON reads differently from other JSON parsers ---- */
-
-static int cmp_names(const void *a, const void *b)
-{
-	return strcmp(*(const char *const *)a, *(const char *const *)b);
-}
-
-#define DUP_QUADRATIC_MAX 32
-
-/* 1 if two members of obj have the same name (cJSON keeps both and finds the first; most other
- * parsers keep the last), 0 if not, -1 on out of memory. Pairwise for the few members a
- * measurement has; sorted (one allocation, O(n log n)) beyond DUP_QUADRATIC_MAX, so a payload of
- * thousands of keys costs the broker thread no more than parsing it. */
-static int duplicate_names(const cJSON *obj)
-{
-	const cJSON *a, *b;
-	const char **names;
-	size_t n = 0, i;
-	int dup = 0;
-
-	for(a = obj->child; a; a = a->next) n++;
-	if(n <= DUP_QUADRATIC_MAX){
-		for(a = obj->child; a; a = a->next){
-			for(b = a->next; b; b = b->next){
-				if(!strcmp(a->string, b->string)) return 1;
-			}
-		}
-		return 0;
-	}
-	names = malloc(n * sizeof(*names));
-	if(!names) return -1;
-	for(i = 0, a = obj->child; a; a = a->next) names[i++] = a->string;
-	qsort(names, n, sizeof(*names), cmp_names);
-	for(i = 1; i < n && !dup; i++) dup = !strcmp(names[i - 1], names[i]);
-	free(names);
-	return dup;
-}
-
-/* 1 if a string of the (syntactically valid) JSON text holds the escape \u0000: cJSON's C
- * strings end there ("k-1\u0000x" would read as "k-1"), other parsers keep the rest. */
-static int has_escaped_nul(const char *text, size_t len)
-{
-	int in_string = 0;
-
-	if(!memmem(text, len, "\\u0000", 6)) return 0; /* the common case: one fast scan */
-	for(size_t i = 0; i < len; i++){
-		if(text[i] == '"'){
-			in_string = !in_string;
-		}else if(in_string && text[i] == '\\'){
-			if(i + 5 < len && !memcmp(text + i + 1, "u0000", 5)) return 1;
-			i++; /* the escaped character: never a closing quote */
-		}
-	}
-	return 0;
+	return get_values(c, members, out);
 }
 
 /* See validate.h. Order: too_large (before anything is read), then the topic serial, then
- * malformed (empty, UTF-8, JSON syntax, trailing bytes, not an object), then the fields in
- * document order of the SPEC example. cJSON allocates during the call; everything is freed before
- * returning. Broker thread (any thread). */
+ * malformed (empty, UTF-8, NUL bytes, then jscan's: JSON syntax, trailing bytes, not an object,
+ * duplicate names, \u0000 escapes), then the fields in document order of the SPEC example. One
+ * pass over the text (jscan.c), no tree; allocates only for objects of many members or many
+ * escaped names, freed before returning. Broker thread (any thread). */
 enum kg_reason kg_validate__measurement(int kind, const char *serial, size_t serial_len,
 		const void *payload, size_t len, int64_t now_ms, const struct kg_limits *limits,
 		struct kg_record *out, const char **detail)
 {
-	struct vctx c = {NULL, detail};
-	const char *text = payload;
-	const char *end = NULL;
+	struct kg_jmember members[KG_AGG_MAX];
+	struct kg_jscan js;
+	struct vctx c = {&js, detail};
 	int64_t limit_ms;
-	cJSON *root;
 	enum kg_reason r;
 
 	assert(limits && out);
@@ -254,37 +217,29 @@ enum kg_reason kg_validate__measurement(int kind, const char *serial, size_t ser
 	if(!serial || serial_len == 0) return fail(&c, KG_MALFORMED, "serial empty");
 	if(len == 0 || !payload) return fail(&c, KG_MALFORMED, "empty");
 	if(!kg_utf8__valid(payload, len)) return fail(&c, KG_MALFORMED, "utf8");
-	/* cJSON keeps raw NUL bytes inside strings but its C strings end there: refuse them. */
+	/* A NUL byte is not JSON outside strings and a control character inside them; refused
+	 * before parsing under its own name (cJSON's C strings used to end there). */
 	if(memchr(payload, '\0', len)) return fail(&c, KG_MALFORMED, "nul byte");
 
-	/* Not require_null_terminated: with a length, cJSON 1.7.15 then demands a NUL inside that
-	 * length, which a non-NUL-terminated payload never has. Trailing bytes are checked here. */
-	root = cJSON_ParseWithLengthOpts(text, len, &end, 0);
-	if(!root) return fail(&c, KG_MALFORMED, "json");
-	assert(end >= text && end <= text + len);
-	while(end < text + len && (*end == ' ' || *end == '\t' || *end == '\n' || *end == '\r')) end++;
-	if(end != text + len){
-		cJSON_Delete(root);
-		return fail(&c, KG_MALFORMED, "trailing data");
-	}
-	if(!cJSON_IsObject(root)){
-		cJSON_Delete(root);
-		return fail(&c, KG_MALFORMED, "not an object");
-	}
+	js.fields = field_names;
+	js.nfields = F_COUNT;
 	/* SPEC: duplicate keys (object and aggregate values) and NUL escapes are malformed, so that
 	 * subscribers and sinks never read different values from one message (found by fuzz_validate) */
-	r = duplicate_names(root) ? KG_MALFORMED : KG_OK; /* out of memory (-1) refuses too */
-	if(r == KG_OK && kind == KG_KIND_AGGREGATE){
-		const cJSON *vals = cJSON_GetObjectItemCaseSensitive(root, "values");
-		if(cJSON_IsObject(vals) && duplicate_names(vals)) r = KG_MALFORMED;
+	js.list_field = kind == KG_KIND_AGGREGATE ? F_VALUES : -1;
+	js.members = members;
+	js.members_cap = KG_AGG_MAX;
+	switch(kg_jscan__object(&js, payload, len)){
+	case KG_JSCAN_OK: r = KG_OK; break;
+	case KG_JSCAN_TRAILING: r = fail(&c, KG_MALFORMED, "trailing data"); break;
+	case KG_JSCAN_NOT_OBJECT: r = fail(&c, KG_MALFORMED, "not an object"); break;
+	case KG_JSCAN_DUPLICATE: r = fail(&c, KG_MALFORMED, "duplicate key"); break;
+	case KG_JSCAN_NUL_ESCAPE: r = fail(&c, KG_MALFORMED, "nul byte"); break;
+	case KG_JSCAN_NOMEM: r = fail(&c, KG_MALFORMED, "duplicate key"); break; /* as before: refused */
+	default: r = fail(&c, KG_MALFORMED, "json"); break;
 	}
 	if(r != KG_OK){
-		cJSON_Delete(root);
-		return fail(&c, KG_MALFORMED, "duplicate key");
-	}
-	if(has_escaped_nul(text, len)){
-		cJSON_Delete(root);
-		return fail(&c, KG_MALFORMED, "nul byte");
+		kg_jscan__done(&js);
+		return r;
 	}
 
 	if(now_ms > 0 && limits->max_clock_skew_ms > INT64_MAX - now_ms){
@@ -293,9 +248,8 @@ enum kg_reason kg_validate__measurement(int kind, const char *serial, size_t ser
 		limit_ms = now_ms + limits->max_clock_skew_ms;
 	}
 	kg_record__reset(out, (uint8_t)kind);
-	c.root = root;
-	r = check_object(&c, kind, serial, serial_len, limit_ms, out);
-	cJSON_Delete(root);
+	r = check_object(&c, kind, serial, serial_len, limit_ms, members, out);
+	kg_jscan__done(&js);
 	if(r == KG_OK && detail) *detail = "";
 	return r;
 }
