@@ -55,6 +55,15 @@ static long hex4(const char *p)
 	return v;
 }
 
+/* 1 for the bytes that end a run of plain string bytes: '"', '\\' and control characters. */
+static const uint8_t string_special[256] = {
+	[0x00] = 1, [0x01] = 1, [0x02] = 1, [0x03] = 1, [0x04] = 1, [0x05] = 1, [0x06] = 1, [0x07] = 1,
+	[0x08] = 1, [0x09] = 1, [0x0A] = 1, [0x0B] = 1, [0x0C] = 1, [0x0D] = 1, [0x0E] = 1, [0x0F] = 1,
+	[0x10] = 1, [0x11] = 1, [0x12] = 1, [0x13] = 1, [0x14] = 1, [0x15] = 1, [0x16] = 1, [0x17] = 1,
+	[0x18] = 1, [0x19] = 1, [0x1A] = 1, [0x1B] = 1, [0x1C] = 1, [0x1D] = 1, [0x1E] = 1, [0x1F] = 1,
+	['"'] = 1, ['\\'] = 1,
+};
+
 /* A string whose opening quote is at p. Returns the position after its closing quote, or NULL.
  * Sets *escaped if it holds a backslash; s->nul_escape for \u0000. Escapes as cJSON accepts them:
  * the eight one-character ones and \uXXXX, a high surrogate only followed by \u and a low one. */
@@ -66,14 +75,11 @@ static const char *scan_string(struct scan *s, const char *p, uint8_t *escaped)
 	for(;;){
 		unsigned char c;
 
+		while(p < end && !string_special[(unsigned char)*p]) p++;
 		if(p >= end) return NULL;
 		c = (unsigned char)*p;
 		if(c == '"') return p + 1;
 		if(c < 0x20) return NULL;
-		if(c != '\\'){
-			p++;
-			continue;
-		}
 		*escaped = 1;
 		if(end - p < 2) return NULL;
 		switch(p[1]){
@@ -365,12 +371,12 @@ static int names_dup(struct names *l)
 	return 0;
 }
 
-/* Index of name among the fields, or -1. */
+/* Index of name (len >= 1) among the fields, or -1. */
 static int field_index(const struct kg_jscan *js, const struct kg_jstr *name)
 {
 	for(int i = 0; i < js->nfields; i++){
-		const char *f = js->fields[i];
-		if(f[0] == name->p[0] && strlen(f) == name->len && !memcmp(f, name->p, name->len)) return i;
+		const struct kg_jname *f = &js->fields[i];
+		if(f->len == name->len && f->s[0] == name->p[0] && !memcmp(f->s, name->p, f->len)) return i;
 	}
 	return -1;
 }
@@ -477,7 +483,7 @@ enum kg_jscan_result kg_jscan__object(struct kg_jscan *js, const char *text, siz
 
 	assert(js && js->nfields >= 0 && js->nfields <= KG_JSCAN_FIELDS_MAX);
 	assert(js->list_field < js->nfields && (js->list_field < 0 || js->members));
-	memset(js->field, 0, sizeof(js->field));
+	memset(js->field, 0, (size_t)js->nfields * sizeof(js->field[0]));
 	js->nmembers = 0;
 	js->scratch = NULL;
 	js->scratch_used = js->scratch_cap = 0;

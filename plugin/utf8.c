@@ -1,6 +1,7 @@
 /* utf8.c -- strict UTF-8 validation and character counting (pure, any thread). */
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "kitgate/utf8.h"
 
@@ -17,7 +18,15 @@ int kg_utf8__valid(const uint8_t *s, size_t len)
 		size_t ncont;
 
 		if(c < 0x80){
+			uint64_t w;
+
 			i++;
+			/* ASCII runs (all of a typical payload) eight bytes at a time */
+			while(len - i >= 8){
+				memcpy(&w, s + i, 8);
+				if(w & 0x8080808080808080ull) break;
+				i += 8;
+			}
 			continue;
 		}
 		if(c >= 0xC2 && c <= 0xDF){

@@ -20,12 +20,16 @@ void kg_uuid__format(const uint8_t id[16], char out[37])
 	*o = '\0';
 }
 
+/* A hex digit's value plus one; 0 for anything else. */
+static const uint8_t hex1[256] = {
+	['0'] = 1, ['1'] = 2, ['2'] = 3, ['3'] = 4, ['4'] = 5, ['5'] = 6, ['6'] = 7, ['7'] = 8,
+	['8'] = 9, ['9'] = 10, ['a'] = 11, ['b'] = 12, ['c'] = 13, ['d'] = 14, ['e'] = 15, ['f'] = 16,
+	['A'] = 11, ['B'] = 12, ['C'] = 13, ['D'] = 14, ['E'] = 15, ['F'] = 16,
+};
+
 static int hexval(char c)
 {
-	if(c >= '0' && c <= '9') return c - '0';
-	if(c >= 'a' && c <= 'f') return c - 'a' + 10;
-	if(c >= 'A' && c <= 'F') return c - 'A' + 10;
-	return -1;
+	return hex1[(unsigned char)c] - 1;
 }
 
 /* Parse exactly 36 bytes "xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx" (hex of either case). Returns 0,

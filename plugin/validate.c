@@ -55,11 +55,11 @@ static enum kg_reason fail(struct vctx *c, enum kg_reason r, const char *detail)
  * bit mask; any other name goes through the scanner's name list). */
 enum { F_ID, F_KIT_SERIAL, F_DATETIME, F_DATETIME_START, F_DATETIME_END, F_PERIPHERAL,
 	F_QUANTITY_TYPE, F_VALUE, F_VALUES, F_COUNT };
-static const char *const field_names[F_COUNT] = {
-	[F_ID] = "id", [F_KIT_SERIAL] = "kitSerial", [F_DATETIME] = "datetime",
-	[F_DATETIME_START] = "datetimeStart", [F_DATETIME_END] = "datetimeEnd",
-	[F_PERIPHERAL] = "peripheral", [F_QUANTITY_TYPE] = "quantityType", [F_VALUE] = "value",
-	[F_VALUES] = "values",
+static const struct kg_jname field_names[F_COUNT] = {
+	[F_ID] = KG_JNAME("id"), [F_KIT_SERIAL] = KG_JNAME("kitSerial"), [F_DATETIME] = KG_JNAME("datetime"),
+	[F_DATETIME_START] = KG_JNAME("datetimeStart"), [F_DATETIME_END] = KG_JNAME("datetimeEnd"),
+	[F_PERIPHERAL] = KG_JNAME("peripheral"), [F_QUANTITY_TYPE] = KG_JNAME("quantityType"),
+	[F_VALUE] = KG_JNAME("value"), [F_VALUES] = KG_JNAME("values"),
 };
 _Static_assert(F_COUNT <= KG_JSCAN_FIELDS_MAX, "jscan captures too few fields");
 
@@ -69,7 +69,7 @@ static const struct kg_jval *field(struct vctx *c, int f, enum kg_reason *r)
 	const struct kg_jval *it = &c->js->field[f];
 
 	if(it->type == KG_J_NONE){
-		*r = fail(c, KG_MISSING_FIELD, field_names[f]);
+		*r = fail(c, KG_MISSING_FIELD, field_names[f].s);
 		return NULL;
 	}
 	return it;
@@ -83,11 +83,11 @@ static enum kg_reason get_time(struct vctx *c, int f, int64_t limit_ms, int64_t 
 	double d;
 
 	if(!it) return r;
-	if(it->type != KG_J_NUMBER) return fail(c, KG_BAD_TYPE, field_names[f]);
+	if(it->type != KG_J_NUMBER) return fail(c, KG_BAD_TYPE, field_names[f].s);
 	d = kg_jscan__number(&it->text);
-	if(!is_integral(d) || d < 0) return fail(c, KG_BAD_TIME, field_names[f]);
+	if(!is_integral(d) || d < 0) return fail(c, KG_BAD_TIME, field_names[f].s);
 	*out = (int64_t)d;
-	if(*out > limit_ms) return fail(c, KG_BAD_TIME, field_names[f]);
+	if(*out > limit_ms) return fail(c, KG_BAD_TIME, field_names[f].s);
 	return KG_OK;
 }
 
@@ -99,9 +99,9 @@ static enum kg_reason get_id32(struct vctx *c, int f, int32_t *out)
 	double d;
 
 	if(!it) return r;
-	if(it->type != KG_J_NUMBER) return fail(c, KG_BAD_TYPE, field_names[f]);
+	if(it->type != KG_J_NUMBER) return fail(c, KG_BAD_TYPE, field_names[f].s);
 	d = kg_jscan__number(&it->text);
-	if(!is_integral(d) || d < 1 || d > INT32_MAX) return fail(c, KG_BAD_TYPE, field_names[f]);
+	if(!is_integral(d) || d < 1 || d > INT32_MAX) return fail(c, KG_BAD_TYPE, field_names[f].s);
 	*out = (int32_t)d;
 	return KG_OK;
 }

@@ -52,10 +52,17 @@ enum kg_jscan_result {
 	KG_JSCAN_NOMEM,
 };
 
+/* A name to capture, with its length: KG_JNAME("id"). */
+struct kg_jname {
+	const char *s;
+	uint32_t len;
+};
+#define KG_JNAME(lit) { lit, sizeof(lit) - 1 }
+
 struct kg_jscan {
 	/* in: the top-level member names to capture (decoded, compared exactly), and which of them,
 	 * when its value is an object, has its members listed (-1: none) into members[0, members_cap) */
-	const char *const *fields;
+	const struct kg_jname *fields;
 	int nfields;
 	int list_field;
 	struct kg_jmember *members;

@@ -13,7 +13,7 @@
 
 #include "kitgate/jscan.h"
 
-static const char *const fields[] = {"id", "values"};
+static const struct kg_jname fields[] = {KG_JNAME("id"), KG_JNAME("values")};
 
 static void setup(struct kg_jscan *js, struct kg_jmember *m, size_t mcap)
 {
