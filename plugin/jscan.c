@@ -554,7 +554,6 @@ double kg_jscan__number(const struct kg_jstr *s)
 	uint64_t w = 0;
 	int digits = 0, neg = 0, frac = 0;
 	long e = 0;
-	double d;
 
 	if(p < end && *p == '-'){
 		neg = 1;
@@ -586,7 +585,8 @@ double kg_jscan__number(const struct kg_jstr *s)
 	e -= frac;
 #if FLT_EVAL_METHOD == 0
 	if(w <= ((uint64_t)1 << 53) && e >= -22 && e <= 22){
-		d = (double)w;
+		double d = (double)w;
+
 		if(e >= 0) d *= pow10_exact[e];
 		else d /= pow10_exact[-e];
 		return neg ? -d : d;

@@ -1,7 +1,7 @@
 /* jscan.h -- the measurement payload's JSON reader: one strict pass (RFC 8259) over a document that
  * must be one object, capturing a few named members as views into the text, with the rules the
- * validator adds (duplicate names and \u0000 escapes refused). No tree, no allocation for objects
- * of up to JSCAN_INLINE_NAMES members. */
+ * validator adds (duplicate names and \u0000 escapes refused). No tree; allocates only for objects
+ * of over 32 names of interest or for escaped names (kg_jscan__done frees it). */
 #ifndef KITGATE_JSCAN_H
 #define KITGATE_JSCAN_H
 
