@@ -34,6 +34,14 @@
 #define E50 E10 E10 E10 E10 E10
 #define V4(a) "\"" a "1\":1,\"" a "2\":2,\"" a "3\":3,\"" a "4\":4"
 #define V16 V4("a") "," V4("b") "," V4("c") "," V4("d")
+#define B10 "[[[[[[[[[["
+#define B100 B10 B10 B10 B10 B10 B10 B10 B10 B10 B10
+#define C10 "]]]]]]]]]]"
+#define C100 C10 C10 C10 C10 C10 C10 C10 C10 C10 C10
+/* arrays inside the top-level object: 999 (1000 containers open in all) and 1000 */
+#define DEEP999 B100 B100 B100 B100 B100 B100 B100 B100 B100 B10 B10 B10 B10 B10 B10 B10 B10 B10 "[[[[[[[[[" \
+	C100 C100 C100 C100 C100 C100 C100 C100 C100 C10 C10 C10 C10 C10 C10 C10 C10 C10 "]]]]]]]]]"
+#define DEEP1000 "[" DEEP999 "]"
 
 enum { LIM_DEFAULT, LIM_EXACT, LIM_ONE_LESS };
 
@@ -127,6 +135,24 @@ static const struct vcase cases[] = {
 		KG_MALFORMED, "nul byte"},
 	{"escaped nul in value name", G, "{" ID TIMES PQ ",\"values\":{\"a\\u0000b\":1}}", 0, LIM_DEFAULT, KG_MALFORMED, "nul byte"},
 	{"escaped backslash then u0000 text", R, "{" ID DT PQ VAL ",\"x\":\"\\\\u0000\"}", 0, LIM_DEFAULT, KG_OK, NULL},
+	/* strict RFC 8259 (jscan): what cJSON let through is malformed json */
+	{"byte order mark", R, "\xEF\xBB\xBF" RAW_OK, 0, LIM_DEFAULT, KG_MALFORMED, "json"},
+	{"vertical tab as whitespace", R, "{" ID ",\v\"datetime\":1700000000000" PQ VAL "}", 0, LIM_DEFAULT, KG_MALFORMED, "json"},
+	{"raw tab in a string", R, "{" ID ",\"x\":\"a\tb\"" DT PQ VAL "}", 0, LIM_DEFAULT, KG_MALFORMED, "json"},
+	{"leading zero", R, "{" ID DT ",\"peripheral\":07,\"quantityType\":1" VAL "}", 0, LIM_DEFAULT, KG_MALFORMED, "json"},
+	{"empty fraction", R, "{" ID DT PQ ",\"value\":21.}", 0, LIM_DEFAULT, KG_MALFORMED, "json"},
+	{"no integer digits", R, "{" ID DT PQ ",\"value\":-.5}", 0, LIM_DEFAULT, KG_MALFORMED, "json"},
+	/* cJSON read a bad \u escape as NUL and ended the string there: the kitSerial matched */
+	{"bad escape in kitSerial", R, "{" ID ",\"kitSerial\":\"" SERIAL "\\u12G4x\"" DT PQ VAL "}", 0, LIM_DEFAULT, KG_MALFORMED, "json"},
+	{"lone surrogate", R, "{" ID DT PQ VAL ",\"x\":\"\\uDC00\"}", 0, LIM_DEFAULT, KG_MALFORMED, "json"},
+	{"nested 1001 deep", R, "{" ID DT PQ VAL ",\"x\":" DEEP1000 "}", 0, LIM_DEFAULT, KG_MALFORMED, "json"},
+	{"nested 1000 deep", R, "{" ID DT PQ VAL ",\"x\":" DEEP999 "}", 0, LIM_DEFAULT, KG_OK, NULL},
+	/* escapes in names and values are read like plain text */
+	{"escaped field names", R, "{\"i\\u0064\":\"9b2f3c1e-0a4b-4c5d-8e6f-7a8b9c0d1e2f\",\"kit\\u0053erial\":\"k-abcd\\u002defgh-jkmn\"" DT PQ
+		",\"valu\\u0065\":1}", 0, LIM_DEFAULT, KG_OK, NULL},
+	{"escaped uuid", R, "{\"id\":\"\\u0039b2f3c1e-0a4b-4c5d-8e6f-7a8b9c0d1e2f\"" DT PQ VAL "}", 0, LIM_DEFAULT, KG_OK, NULL},
+	{"25-digit value", R, "{" ID DT PQ ",\"value\":1234567890123456789012345}", 0, LIM_DEFAULT, KG_OK, NULL},
+	{"datetime with fraction zeros", R, "{" ID ",\"datetime\":1700000000000.000000000000000000000" PQ VAL "}", 0, LIM_DEFAULT, KG_OK, NULL},
 
 	/* missing_field */
 	{"empty object", R, "{}", 0, LIM_DEFAULT, KG_MISSING_FIELD, "id"},
