@@ -9,7 +9,6 @@
  * A kit's publish also marks it online (clients that never went through BASIC_AUTH, e.g. TLS
  * identities). The struct mosquitto pointer of a pending session is compared, never dereferenced
  * after its callback, and forgotten at the next TICK. */
-#include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -169,11 +168,6 @@ static bool is_own(const void *client, const char *serial, size_t slen)
 	return u && strlen(u) == slen && !memcmp(u, serial, slen);
 }
 
-static void stats_key(char *out, size_t cap, const char *serial, size_t slen, int32_t peripheral, int32_t qt)
-{
-	snprintf(out, cap, "kit/%.*s/stats/%" PRId32 "/%" PRId32, (int)slen, serial, peripheral, qt);
-}
-
 void kg_live__measurement(struct kg_plugin *p, const void *client, const char *serial, size_t slen,
 		const char *topic, enum kg_reason r, const char *detail, const struct kg_record *rec)
 {
@@ -181,7 +175,7 @@ void kg_live__measurement(struct kg_plugin *p, const void *client, const char *s
 	struct pending pd;
 	struct kg_kit *kit;
 	int64_t now = now_ms();
-	char key[KG_SERIAL_MAX + 48];
+	char key[KG_TOPIC_KIT_STATS_MAX];
 
 	if(!l) return;
 	kit = kg_kits__get(l->kits, serial, slen);
@@ -201,7 +195,7 @@ void kg_live__measurement(struct kg_plugin *p, const void *client, const char *s
 		return;
 	}
 	if(rec->kind != KG_KIND_RAW) return;
-	stats_key(key, sizeof(key), serial, slen, rec->peripheral, rec->quantity_type);
+	kg_topic__kit_stats(key, serial, slen, rec->peripheral, rec->quantity_type); /* no printf per message */
 	/* grouped by "kit/<serial>/": at most stats_max_streams_per_kit streams per kit */
 	kg_stats__add_grouped(l->stats, key, 4 + slen + 1, rec->datetime_ms, rec->value, now);
 }

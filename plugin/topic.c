@@ -74,3 +74,38 @@ int kg_topic__matches(const char *filter, const char *topic)
 		t = (*t == '\0') ? NULL : t + 1;
 	}
 }
+
+/* Decimal of v (with '-' when negative) at o; returns the end. */
+static char *put_i32(char *o, int32_t v)
+{
+	char tmp[11];
+	uint32_t u = v < 0 ? 0u - (uint32_t)v : (uint32_t)v;
+	int n = 0;
+
+	if(v < 0) *o++ = '-';
+	do{
+		tmp[n++] = (char)('0' + u % 10);
+		u /= 10;
+	}while(u);
+	while(n) *o++ = tmp[--n];
+	return o;
+}
+
+/* Contract in topic.h. */
+size_t kg_topic__kit_stats(char out[KG_TOPIC_KIT_STATS_MAX], const char *serial, size_t slen,
+		int32_t peripheral, int32_t quantity_type)
+{
+	char *o = out;
+
+	assert(slen <= 64);
+	memcpy(o, "kit/", 4);
+	o += 4;
+	memcpy(o, serial, slen);
+	o += slen;
+	memcpy(o, "/stats/", 7);
+	o = put_i32(o + 7, peripheral);
+	*o++ = '/';
+	o = put_i32(o, quantity_type);
+	*o = '\0';
+	return (size_t)(o - out);
+}

@@ -16,6 +16,7 @@
 
 #include "kitgate/kits.h"
 #include "kitgate/stats.h"
+#include "kitgate/topic.h"
 
 /* Thread CPU time: on a shared machine wall time mostly measures the other processes. */
 static double now_s(void)
@@ -41,7 +42,7 @@ int main(int argc, char **argv)
 	struct kg_stats *st;
 	struct kg_kits *kt;
 	char (*serials)[24], (*keys)[96];
-	char key[96];
+	char key[KG_TOPIC_KIT_STATS_MAX];
 	double t0, t_add = 0, t_full = 0, t_flush = 0;
 	uint64_t n = 0, nflush = 0;
 	int64_t base = 1700000000000LL, step_ms;
@@ -102,8 +103,7 @@ int main(int argc, char **argv)
 
 				kg_kits__touch(kt, kit, now);
 				kit->accepted++;
-				snprintf(key, sizeof(key), "kit/%.*s/stats/%" PRId32 "/%" PRId32, (int)strlen(serials[i]),
-						serials[i], (int32_t)(i * 10 + s + 1), (int32_t)(s + 1));
+				kg_topic__kit_stats(key, serials[i], strlen(serials[i]), (int32_t)(i * 10 + s + 1), (int32_t)(s + 1));
 				kg_stats__add(st, key, now, (double)(t % 997) / 10.0, now);
 			}
 		}

@@ -3,6 +3,7 @@
 #define KITGATE_TOPIC_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 enum kg_topic_class {
 	KG_TOPIC_OTHER = 0,    /* not under kit/ */
@@ -20,5 +21,13 @@ enum kg_topic_class kg_topic__classify(const char *topic, const char **serial, s
  * including the parent level: "a/#" matches "a"). A filter starting with '+' or '#' never matches
  * a topic starting with '$'. Returns 1 on match. */
 int kg_topic__matches(const char *filter, const char *topic);
+
+/* Write "kit/<serial>/stats/<peripheral>/<quantity_type>" (the live view's stream key and stats
+ * topic) NUL-terminated into out; slen <= KG_SERIAL_MAX (64), so KG_TOPIC_KIT_STATS_MAX bytes
+ * always suffice. Returns its length. The broker thread calls it per accepted measurement, so no
+ * printf. Pure, any thread. */
+#define KG_TOPIC_KIT_STATS_MAX (4 + 64 + 7 + 11 + 1 + 11 + 1)
+size_t kg_topic__kit_stats(char out[KG_TOPIC_KIT_STATS_MAX], const char *serial, size_t slen,
+		int32_t peripheral, int32_t quantity_type);
 
 #endif

@@ -278,11 +278,35 @@ static void test_username_ok(void **state)
 	}
 }
 
+/* The live view's stream key, without printf: the same text snprintf gives, at the limits too. */
+static void test_kit_stats_topic(void **state)
+{
+	(void)state;
+	static const int32_t v[] = {1, 7, 10, 2147483647, -1, -2147483647 - 1, 0};
+	char serial[65], got[KG_TOPIC_KIT_STATS_MAX], want[128];
+
+	memset(serial, 's', 64);
+	serial[64] = '\0';
+	for(size_t i = 0; i < sizeof(v) / sizeof(v[0]); i++){
+		for(size_t k = 0; k < sizeof(v) / sizeof(v[0]); k++){
+			for(size_t slen = 0; slen <= 64; slen += 64){
+				size_t n = kg_topic__kit_stats(got, slen ? serial : "k-test-0001", slen ? slen : 11, v[i], v[k]);
+				int wn = snprintf(want, sizeof(want), "kit/%s/stats/%d/%d", slen ? serial : "k-test-0001",
+						(int)v[i], (int)v[k]);
+				assert_int_equal(n, (size_t)wn);
+				assert_true(n < sizeof(got));
+				assert_string_equal(got, want);
+			}
+		}
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_acl_matrix),
 		cmocka_unit_test(test_classify),
+		cmocka_unit_test(test_kit_stats_topic),
 		cmocka_unit_test(test_username_ok),
 	};
 
