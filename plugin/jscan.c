@@ -5,9 +5,11 @@
  * \u0000 rescan around it cost more than the whole per-message budget (1.5 us); cJSON stays the
  * reference the fuzz target tests/fuzz/fuzz_jscan.c compares this reader with. */
 #include <assert.h>
+#include <errno.h>
 #include <float.h>
 #include <locale.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -527,21 +529,30 @@ static const double pow10_exact[23] = {
 	1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22,
 };
 
-/* strtod on a NUL-terminated copy, '.' replaced by the locale's decimal point (as cJSON does). */
+static locale_t c_numeric;               /* "C" for LC_NUMERIC, made once; (locale_t)0 if that failed */
+static pthread_once_t c_numeric_once = PTHREAD_ONCE_INIT;
+
+static void make_c_numeric(void)
+{
+	c_numeric = newlocale(LC_NUMERIC_MASK, "C", (locale_t)0);
+}
+
+/* strtod_l in the "C" locale on a NUL-terminated copy: JSON's decimal point is '.' whatever the
+ * broker's LC_NUMERIC (a locale whose point is several bytes, e.g. ps_AF's U+066B, would otherwise
+ * cut numbers short silently). errno is left as it was. */
 static double slow_number(const struct kg_jstr *s)
 {
 	char stack[64];
 	char *buf = s->len < sizeof(stack) ? stack : malloc((size_t)s->len + 1);
-	char dp = localeconv()->decimal_point[0];
+	int saved = errno;
 	double d;
 
 	if(!buf) return NAN;  /* refused by every rule that reads a number */
 	memcpy(buf, s->p, s->len);
 	buf[s->len] = '\0';
-	for(size_t i = 0; i < s->len; i++){
-		if(buf[i] == '.') buf[i] = dp;
-	}
-	d = strtod(buf, NULL);
+	pthread_once(&c_numeric_once, make_c_numeric);
+	d = c_numeric ? strtod_l(buf, NULL, c_numeric) : NAN; /* no "C" locale: refuse, never misread */
+	errno = saved;
 	if(buf != stack) free(buf);
 	return d;
 }
@@ -575,8 +586,8 @@ double kg_jscan__number(const struct kg_jstr *s)
 	if(p < end && (*p == 'e' || *p == 'E')){
 		int eneg = 0;
 		p++;
-		if(*p == '+' || *p == '-') eneg = *p++ == '-';
-		for(; p < end; p++){
+		if(p < end && (*p == '+' || *p == '-')) eneg = *p++ == '-';
+		for(; p < end && *p >= '0' && *p <= '9'; p++){
 			if(e > 100000) return slow_number(s);
 			e = e * 10 + (*p - '0');
 		}

@@ -234,7 +234,7 @@ enum kg_reason kg_validate__measurement(int kind, const char *serial, size_t ser
 	case KG_JSCAN_NOT_OBJECT: r = fail(&c, KG_MALFORMED, "not an object"); break;
 	case KG_JSCAN_DUPLICATE: r = fail(&c, KG_MALFORMED, "duplicate key"); break;
 	case KG_JSCAN_NUL_ESCAPE: r = fail(&c, KG_MALFORMED, "nul byte"); break;
-	case KG_JSCAN_NOMEM: r = fail(&c, KG_MALFORMED, "duplicate key"); break; /* as before: refused */
+	case KG_JSCAN_NOMEM: r = fail(&c, KG_OVERLOAD, "out of memory"); break; /* the broker's fault, not the kit's */
 	default: r = fail(&c, KG_MALFORMED, "json"); break;
 	}
 	if(r != KG_OK){

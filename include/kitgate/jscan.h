@@ -93,8 +93,10 @@ void kg_jscan__done(struct kg_jscan *js);
 size_t kg_jscan__string(const struct kg_jstr *s, char *out, size_t cap);
 
 /* The double a KG_J_NUMBER token denotes: correctly rounded, as strtod (±HUGE_VAL on overflow).
- * Exact fast path for a significand up to 2^53 and |exponent| <= 22, strtod otherwise (which
- * allocates for a token over 63 characters; returns NaN if that fails). Pure, any thread. */
+ * Exact fast path for a significand up to 2^53 and |exponent| <= 22, strtod_l in the "C" locale
+ * otherwise (whatever the process's LC_NUMERIC; allocates for a token over 63 characters and
+ * returns NaN if that fails). Leaves errno alone. A token that is not a JSON number reads as its
+ * longest valid prefix, never past s->len. Pure, any thread. */
 double kg_jscan__number(const struct kg_jstr *s);
 
 #endif

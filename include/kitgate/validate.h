@@ -16,7 +16,8 @@ enum kg_reason {
 	KG_BAD_TIME,         /* "bad_time" */
 	KG_BAD_VALUE,        /* "bad_value" */
 	KG_OVERLOAD,         /* "overload": accepted by the rules, but neither memory nor spool could
-	                      * hold it (set by the plugin, never by kg_validate__measurement) */
+	                      * hold it (set by the plugin; by kg_validate__measurement only when it
+	                      * ran out of memory reading the JSON: detail "out of memory") */
 	/* ownership against the kits snapshot (auth postgres; kg_snapshot__check, never the validator) */
 	KG_FOREIGN_PERIPHERAL,     /* "foreign_peripheral": the peripheral belongs to another kit */
 	KG_UNKNOWN_PERIPHERAL,     /* "unknown_peripheral" */

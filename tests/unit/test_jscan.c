@@ -1,5 +1,7 @@
 /* test_jscan.c -- the measurement payload's JSON reader (jscan.c): strict RFC 8259 where cJSON was
  * lenient, cJSON's limits where it has them, names compared as cJSON does, numbers as strtod. */
+#include <errno.h>
+#include <locale.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -295,6 +297,55 @@ static void test_numbers(void **state)
 	}
 }
 
+/* The strtod fallback reads JSON's '.' whatever the thread's LC_NUMERIC (with a locale whose
+ * decimal point is ',' or several bytes, a plain strtod would cut the number short), keeps errno,
+ * and a token cut after its exponent letter or sign reads only its own bytes (ASan checks that:
+ * the tokens are exactly-sized heap copies). */
+static void test_numbers_locale_and_bounds(void **state)
+{
+	static const struct { const char *tok; double want; } slow[] = {
+		{"21.50000000000000000001", 21.5}, {"1.5e300", 1.5e300}, {"0.1e-30", 0.1e-30},
+		{"-2.5e-100", -2.5e-100}, {"1700000.00000000000000001e6", 1700000e6},
+	};
+	static const char *const cut[] = {"1e", "1e+", "-2E-", "7.5e"};
+	locale_t other = newlocale(LC_NUMERIC_MASK, "ps_AF.UTF-8", (locale_t)0); /* decimal point U+066B: two bytes */
+	locale_t prev = (locale_t)0;
+
+	(void)state;
+	if(!other) other = newlocale(LC_NUMERIC_MASK, "de_DE.UTF-8", (locale_t)0);
+	if(other) prev = uselocale(other); /* else only the C locale is installed: still runs the rest */
+	for(size_t i = 0; i < sizeof(slow) / sizeof(slow[0]); i++){
+		char *copy = malloc(strlen(slow[i].tok));
+		struct kg_jstr s = {copy, (uint32_t)strlen(slow[i].tok), 0};
+		double got;
+
+		assert_non_null(copy);
+		memcpy(copy, slow[i].tok, s.len); /* not NUL-terminated */
+		errno = 1234;
+		got = kg_jscan__number(&s);
+		assert_int_equal(errno, 1234);
+		if(got != slow[i].want){
+			print_error("number %s: %.17g, want %.17g (locale %s)\n", slow[i].tok, got, slow[i].want,
+					other ? "non-C" : "C");
+			fail();
+		}
+		free(copy);
+	}
+	for(size_t i = 0; i < sizeof(cut) / sizeof(cut[0]); i++){
+		char *copy = malloc(strlen(cut[i]));
+		struct kg_jstr s = {copy, (uint32_t)strlen(cut[i]), 0};
+
+		assert_non_null(copy);
+		memcpy(copy, cut[i], s.len);
+		(void)kg_jscan__number(&s); /* any value; no read past s.len */
+		free(copy);
+	}
+	if(other){
+		uselocale(prev);
+		freelocale(other);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -304,6 +355,7 @@ int main(void)
 		cmocka_unit_test(test_capture),
 		cmocka_unit_test(test_many_names),
 		cmocka_unit_test(test_numbers),
+		cmocka_unit_test(test_numbers_locale_and_bounds),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
