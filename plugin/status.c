@@ -107,11 +107,12 @@ static int status_format(struct kg_plugin *p, char *buf, size_t cap)
 	if(stream_format(bs, bs->worker ? "kafka" : "none", buf, cap, off) != 0) return -1;
 	PUT("}}");
 	PUT(",\"auth\":{\"ok\":%llu,\"cached\":%llu,\"refused\":%llu,\"backoff_refused\":%llu,"
-			"\"budget_refused\":%llu,\"no_password\":%llu,\"pbkdf2_runs\":%llu,\"kicked\":%llu,"
+			"\"budget_refused\":%llu,\"no_password\":%llu,\"pbkdf2_runs\":%llu,\"pbkdf2_ms\":%llu,\"kicked\":%llu,"
 			"\"backoff_evicted\":%llu,\"backoff_overflowed\":%llu}", (unsigned long long)p->auth.ok,
 			(unsigned long long)p->auth.cached, (unsigned long long)p->auth.refused,
 			(unsigned long long)p->auth.backoff_refused, (unsigned long long)p->auth.budget_refused,
 			(unsigned long long)p->auth.no_password, (unsigned long long)p->auth.pbkdf2_runs,
+			(unsigned long long)(p->auth.pbkdf2_ns / 1000000u),
 			(unsigned long long)p->auth.kicked, (unsigned long long)kg_backoff__evicted(p->auth.backoff),
 			(unsigned long long)kg_backoff__overflowed(p->auth.backoff));
 	PUT(",\"wills\":{\"accepted\":%llu,\"unsaved\":%llu},\"clientid_refused\":%llu,\"clientid_evicted\":%llu",

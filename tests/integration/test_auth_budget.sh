@@ -61,14 +61,16 @@ now_ns() { date +%s%N; }
 pub() { mosquitto_pub -d -p "$P" -V mqttv5 -q 1 -u "$1" -P "$2" -t "kit/$1/x" -m hi 2>&1; }
 acked() { grep -qE 'received PUBACK \(Mid: 1, RC:(0|16)\)' <<<"$1"; }
 pub_ok() { acked "$(pub "$1" "$SECRET")"; }
-runs_now() { sleep 1.2; kg_status_get .auth.pbkdf2_runs; }   # the status is republished every second
+# "<pbkdf2_runs> <pbkdf2_ms>" from one status (republished every second): checks run, and the
+# broker-thread time they took, which is what the budget is charged
+runs_now() { sleep 1.2; kg_status_json | jq -r '"\(.auth.pbkdf2_runs) \(.auth.pbkdf2_ms)"'; }
 
 # ---------------------------------------------------------------- a kit with a cached login
 out=$(pub k-test-0001 "$SECRET")
 acked "$out" && kg_pass "k-test-0001 logs in (cold), its login is now cached" || kg_fail "k-test-0001: $out"
 
 # ---------------------------------------------------------------- the attack
-runs0=$(runs_now)
+read -r runs0 ms0 <<<"$(runs_now)"
 t0=$(now_ns)
 "$BENCH" attack -p "$P" -n $ATTACK_N -f $ATTACK_FIRST -t $ATTACK_S -j 16 \
 	>"$KG_SCRATCH/authbudget.attack" 2>&1 &
@@ -116,9 +118,10 @@ refused) kg_fail "(e) a never-seen kit was refused $PROBE_TRIES times during the
 esac
 
 # (a) the PBKDF2 work the attack bought: at most a full bucket plus the refill over the whole window
-runs1=$(runs_now)
+read -r runs1 ms1 <<<"$(runs_now)"
 t2=$(now_ns)
 runs=$((runs1 - runs0))
+spent=$((ms1 - ms0))
 win_ms=$(( (t2 - t0) / 1000000 + 1200 ))   # from before runs0 was published to runs1
 atk_s=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f", (b - a) / 1e9 }')
 # the cheapest of two measurements (before, after), and 25% slack for the machine's noise: without
@@ -126,11 +129,15 @@ atk_s=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f", (b - a) / 1e9 }')
 c2=$(cost_ms)
 COST_MS=$(awk -v a="$COST_MS" -v b="${c2:-$COST_MS}" 'BEGIN { print (b < a ? b : a) }')
 echo "INFO: sha256/15000 costs $COST_MS ms CPU per check here"
-bound=$(awk -v b=$BUDGET_MS -v w="$win_ms" -v c="$COST_MS" 'BEGIN { printf "%d", 1.25 * (b + b * w / 1000) / c + 3 }')
-echo "INFO: PBKDF2 during the attack: $runs checks in $atk_s s ($(awk -v r=$runs -v s="$atk_s" 'BEGIN { printf "%.1f", r / s }')/s)"
-[ "$runs" -le "$bound" ] &&
-	kg_pass "(a) the attack bought $runs PBKDF2 checks, within the budget's $bound ($BUDGET_MS ms/s over $win_ms ms at $COST_MS ms each)" ||
-	kg_fail "(a) the attack bought $runs PBKDF2 checks, over the budget's $bound ($BUDGET_MS ms/s over $win_ms ms at $COST_MS ms each)"
+# What the budget promises: the broker-thread time charged to cold checks stays within a full
+# bucket plus the refill over the window, plus one check's overdraw (its cost is known only after
+# it ran). Counted in time, as the budget is, so a slow build (ASan) or a loaded machine cannot
+# make the per-check cost estimate wrong; 25% slack for the status' one-second granularity.
+bound_ms=$(awk -v b=$BUDGET_MS -v w="$win_ms" -v c="$COST_MS" 'BEGIN { printf "%d", 1.25 * (b + b * w / 1000) + 4 * c + 50 }')
+echo "INFO: PBKDF2 during the attack: $runs checks, $spent ms of broker-thread time, in $atk_s s ($(awk -v r=$runs -v s="$atk_s" 'BEGIN { printf "%.1f", r / s }')/s)"
+[ "$spent" -le "$bound_ms" ] 2>/dev/null &&
+	kg_pass "(a) the attack bought $spent ms of PBKDF2 ($runs checks), within the budget's $bound_ms ms ($BUDGET_MS ms/s over $win_ms ms)" ||
+	kg_fail "(a) the attack bought ${spent} ms of PBKDF2 ($runs checks), over the budget's $bound_ms ms ($BUDGET_MS ms/s over $win_ms ms)"
 [ "$runs" -ge 5 ] && kg_pass "(a) cold checks still ran during the attack ($runs)" || kg_fail "(a) only $runs checks ran"
 kg_wait_until 5 kg_broker_log_has 'refused kit k-test-[0-9]+ from .* unchecked: cold-login budget spent' &&
 	kg_pass "budget refusals logged" || kg_fail "no 'cold-login budget spent' line"
