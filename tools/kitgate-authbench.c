@@ -206,6 +206,31 @@ static void *pinger(void *arg)
 	return NULL;
 }
 
+/* The service client: connects as opt.svc_user, subscribes to the ping topic (waits up to 5 s for
+ * the SUBACK) and starts the pinger thread in *pt. NULL (after a message on stderr) on failure. */
+static struct mosquitto *start_pinger(pthread_t *pt)
+{
+	struct mosquitto *ping = mosquitto_new("authbench-ping", true, NULL);
+	int i;
+
+	if(!ping) return NULL;
+	mosquitto_username_pw_set(ping, opt.svc_user, opt.svc_pw);
+	mosquitto_connect_callback_set(ping, on_ping_connect);
+	mosquitto_subscribe_callback_set(ping, on_ping_subscribe);
+	mosquitto_message_callback_set(ping, on_ping);
+	if(mosquitto_connect(ping, "127.0.0.1", opt.port, 30) != MOSQ_ERR_SUCCESS || mosquitto_loop_start(ping)){
+		fprintf(stderr, "service client cannot connect to port %d\n", opt.port);
+		return NULL;
+	}
+	for(i = 0; i < 500 && !atomic_load(&ping_ready); i++) usleep(10000);
+	if(!atomic_load(&ping_ready)){
+		fprintf(stderr, "service client: no SUBACK\n");
+		return NULL;
+	}
+	pthread_create(pt, NULL, pinger, ping);
+	return ping;
+}
+
 static int cmd_storm(int argc, char **argv)
 {
 	struct mosquitto *ping, **kits;
@@ -230,21 +255,7 @@ static int cmd_storm(int argc, char **argv)
 	kits = calloc((size_t)opt.nkits, sizeof(*kits));
 	if(!lat || !kits) return 1;
 	mosquitto_lib_init();
-	ping = mosquitto_new("authbench-ping", true, NULL);
-	mosquitto_username_pw_set(ping, opt.svc_user, opt.svc_pw);
-	mosquitto_connect_callback_set(ping, on_ping_connect);
-	mosquitto_subscribe_callback_set(ping, on_ping_subscribe);
-	mosquitto_message_callback_set(ping, on_ping);
-	if(mosquitto_connect(ping, "127.0.0.1", opt.port, 30) != MOSQ_ERR_SUCCESS || mosquitto_loop_start(ping)){
-		fprintf(stderr, "service client cannot connect to port %d\n", opt.port);
-		return 1;
-	}
-	for(i = 0; i < 500 && !atomic_load(&ping_ready); i++) usleep(10000);
-	if(!atomic_load(&ping_ready)){
-		fprintf(stderr, "service client: no SUBACK\n");
-		return 1;
-	}
-	pthread_create(&pt, NULL, pinger, ping);
+	if(!(ping = start_pinger(&pt))) return 1;
 	printf("%d kits log in at once, %d cycle(s); service client pings every 2 ms\n", opt.nkits, opt.cycles);
 	for(cyc = 1; cyc <= opt.cycles; cyc++){
 		int64_t t0, t_all = 0;
@@ -366,21 +377,7 @@ static int cmd_attack(int argc, char **argv)
 	th = calloc((size_t)atk.conns, sizeof(*th));
 	if(!lat || !th) return 1;
 	mosquitto_lib_init();
-	ping = mosquitto_new("authbench-ping", true, NULL);
-	mosquitto_username_pw_set(ping, opt.svc_user, opt.svc_pw);
-	mosquitto_connect_callback_set(ping, on_ping_connect);
-	mosquitto_subscribe_callback_set(ping, on_ping_subscribe);
-	mosquitto_message_callback_set(ping, on_ping);
-	if(mosquitto_connect(ping, "127.0.0.1", opt.port, 30) != MOSQ_ERR_SUCCESS || mosquitto_loop_start(ping)){
-		fprintf(stderr, "service client cannot connect to port %d\n", opt.port);
-		return 1;
-	}
-	for(i = 0; i < 500 && !atomic_load(&ping_ready); i++) usleep(10000);
-	if(!atomic_load(&ping_ready)){
-		fprintf(stderr, "service client: no SUBACK\n");
-		return 1;
-	}
-	pthread_create(&pt, NULL, pinger, ping);
+	if(!(ping = start_pinger(&pt))) return 1;
 	usleep(1000000);
 	t0 = mono_ns();
 	atk.until = t0 + (int64_t)(atk.secs * 1e9);
