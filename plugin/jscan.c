@@ -171,6 +171,23 @@ static const char *scan_scalar(struct scan *s, const char *p, struct kg_jval *v)
 	}
 }
 
+/* A member's name at p (its opening quote) and the ':' after it: *name is a view of the name's
+ * text (escapes not decoded). Returns the position of the value (whitespace skipped), or NULL. */
+static const char *scan_name(struct scan *s, const char *p, struct kg_jstr *name)
+{
+	const char *end = s->end;
+
+	if(p >= end || *p != '"') return NULL;
+	name->escaped = 0;
+	name->p = p + 1;
+	p = scan_string(s, p, &name->escaped);
+	if(!p) return NULL;
+	name->len = (uint32_t)(p - name->p - 1);
+	p = ws(p, end);
+	if(p >= end || *p != ':') return NULL;
+	return ws(p + 1, end);
+}
+
 /* One value of any kind at p (after whitespace) inside depth open containers; iterative, so the
  * nesting limit costs no stack. Returns its end, or NULL. v gets the type (and a scalar's view). */
 static const char *skip_value(struct scan *s, const char *p, int depth, struct kg_jval *v)
@@ -179,7 +196,7 @@ static const char *skip_value(struct scan *s, const char *p, int depth, struct k
 	uint64_t is_array[(KG_JSCAN_MAX_DEPTH + 63) / 64];
 	const int base = depth;
 	struct kg_jval tmp;
-	uint8_t esc;
+	struct kg_jstr name;
 
 	if(p >= end) return NULL;
 	if(*p != '{' && *p != '[') return scan_scalar(s, p, v);
@@ -228,13 +245,8 @@ static const char *skip_value(struct scan *s, const char *p, int depth, struct k
 		}
 		continue;
 member:
-		if(p >= end || *p != '"') return NULL;
-		esc = 0;
-		p = scan_string(s, p, &esc);
+		p = scan_name(s, p, &name);
 		if(!p) return NULL;
-		p = ws(p, end);
-		if(p >= end || *p != ':') return NULL;
-		p = ws(p + 1, end);
 	}
 }
 
@@ -397,15 +409,9 @@ static const char *list_object(struct scan *s, const char *p, int depth, struct 
 	for(;;){
 		struct kg_jmember m;
 
-		if(p >= end || *p != '"') return NULL;
-		m.name.escaped = 0;
-		m.name.p = p + 1;
-		p = scan_string(s, p, &m.name.escaped);
+		p = scan_name(s, p, &m.name);
 		if(!p) return NULL;
-		m.name.len = (uint32_t)(p - m.name.p - 1);
-		p = ws(p, end);
-		if(p >= end || *p != ':') return NULL;
-		p = skip_value(s, ws(p + 1, end), depth, &m.val);
+		p = skip_value(s, p, depth, &m.val);
 		if(!p) return NULL;
 		if(plain_name(s, &m.name) || names_add(l, m.name)){
 			s->nomem = 1;
@@ -436,15 +442,8 @@ static const char *top_object(struct scan *s, const char *p, struct names *l, st
 		struct kg_jval v, *dst = &v;
 		int f;
 
-		if(p >= end || *p != '"') return NULL;
-		name.escaped = 0;
-		name.p = p + 1;
-		p = scan_string(s, p, &name.escaped);
+		p = scan_name(s, p, &name);
 		if(!p) return NULL;
-		name.len = (uint32_t)(p - name.p - 1);
-		p = ws(p, end);
-		if(p >= end || *p != ':') return NULL;
-		p = ws(p + 1, end);
 		if(plain_name(s, &name)){
 			s->nomem = 1;
 			return NULL;
