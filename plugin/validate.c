@@ -40,6 +40,21 @@ static int is_integral(double d)
 	return isfinite(d) && d == trunc(d) && d >= -TWO_POW_53 && d <= TWO_POW_53;
 }
 
+/* The latest acceptable measurement time: now_ms plus the allowed clock skew, INT64_MAX when
+ * that would overflow. */
+static int64_t time_limit(int64_t now_ms, const struct kg_limits *limits)
+{
+	if(now_ms > 0 && limits->max_clock_skew_ms > INT64_MAX - now_ms) return INT64_MAX;
+	return now_ms + limits->max_clock_skew_ms;
+}
+
+/* 1 if the nlen bytes at name (nlen >= 1 checked here) are valid UTF-8 of at most KG_AGG_NAME_MAX
+ * characters: an aggregate value's name. */
+static int agg_name_ok(const char *name, size_t nlen)
+{
+	return nlen >= 1 && kg_utf8__valid((const uint8_t *)name, nlen) && kg_utf8__chars(name, nlen) <= KG_AGG_NAME_MAX;
+}
+
 struct vctx {
 	const struct kg_jscan *js;
 	const char **detail;
@@ -128,11 +143,7 @@ static enum kg_reason get_values(struct vctx *c, const struct kg_jmember *member
 		if(!isfinite(d)) return fail(c, KG_BAD_VALUE, "values");
 		/* The name is the decoded text of validated UTF-8 or of checked \u escapes; check again
 		 * rather than trust the reader for what we store. */
-		if(nlen < 1 || nlen > KG_AGG_NAME_MAX * 4
-				|| !kg_utf8__valid((const uint8_t *)m->name.p, nlen)
-				|| kg_utf8__chars(m->name.p, nlen) > KG_AGG_NAME_MAX){
-			return fail(c, KG_BAD_VALUE, "values");
-		}
+		if(nlen > KG_AGG_NAME_MAX * 4 || !agg_name_ok(m->name.p, nlen)) return fail(c, KG_BAD_VALUE, "values");
 		memcpy(out->values[i].name, m->name.p, nlen);
 		out->values[i].name[nlen] = '\0';
 		out->values[i].value = d;
@@ -242,11 +253,7 @@ enum kg_reason kg_validate__measurement(int kind, const char *serial, size_t ser
 		return r;
 	}
 
-	if(now_ms > 0 && limits->max_clock_skew_ms > INT64_MAX - now_ms){
-		limit_ms = INT64_MAX;
-	}else{
-		limit_ms = now_ms + limits->max_clock_skew_ms;
-	}
+	limit_ms = time_limit(now_ms, limits);
 	kg_record__reset(out, (uint8_t)kind);
 	r = check_object(&c, kind, serial, serial_len, limit_ms, members, out);
 	kg_jscan__done(&js);
@@ -265,8 +272,7 @@ enum kg_reason kg_validate__record(const struct kg_record *rec, int64_t now_ms,
 	int64_t limit_ms;
 
 	assert(rec && limits);
-	if(now_ms > 0 && limits->max_clock_skew_ms > INT64_MAX - now_ms) limit_ms = INT64_MAX;
-	else limit_ms = now_ms + limits->max_clock_skew_ms;
+	limit_ms = time_limit(now_ms, limits);
 	if(rec->kind == KG_KIND_RAW){
 		if(rec->datetime_ms < 0 || rec->datetime_ms > limit_ms) return fail(&c, KG_BAD_TIME, "datetime");
 	}else{
@@ -285,10 +291,7 @@ enum kg_reason kg_validate__record(const struct kg_record *rec, int64_t now_ms,
 		const char *name = rec->values[i].name;
 		size_t nlen = strnlen(name, sizeof(rec->values[i].name));
 
-		if(nlen < 1 || nlen == sizeof(rec->values[i].name)
-				|| !kg_utf8__valid((const uint8_t *)name, nlen)
-				|| kg_utf8__chars(name, nlen) > KG_AGG_NAME_MAX
-				|| !isfinite(rec->values[i].value)){
+		if(nlen == sizeof(rec->values[i].name) || !agg_name_ok(name, nlen) || !isfinite(rec->values[i].value)){
 			return fail(&c, KG_BAD_VALUE, "values");
 		}
 	}
