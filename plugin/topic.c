@@ -97,7 +97,7 @@ size_t kg_topic__kit_stats(char out[KG_TOPIC_KIT_STATS_MAX], const char *serial,
 {
 	char *o = out;
 
-	assert(slen <= 64);
+	assert(slen <= KG_SERIAL_MAX);
 	memcpy(o, "kit/", 4);
 	o += 4;
 	memcpy(o, serial, slen);

@@ -5,6 +5,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "kitgate/record.h"   /* KG_SERIAL_MAX */
+
 enum kg_topic_class {
 	KG_TOPIC_OTHER = 0,    /* not under kit/ */
 	KG_TOPIC_KIT,          /* kit/<serial>/... (any other kit topic) */
@@ -23,10 +25,10 @@ enum kg_topic_class kg_topic__classify(const char *topic, const char **serial, s
 int kg_topic__matches(const char *filter, const char *topic);
 
 /* Write "kit/<serial>/stats/<peripheral>/<quantity_type>" (the live view's stream key and stats
- * topic) NUL-terminated into out; slen <= KG_SERIAL_MAX (64), so KG_TOPIC_KIT_STATS_MAX bytes
+ * topic) NUL-terminated into out; slen <= KG_SERIAL_MAX, so KG_TOPIC_KIT_STATS_MAX bytes
  * always suffice. Returns its length. The broker thread calls it per accepted measurement, so no
  * printf. Pure, any thread. */
-#define KG_TOPIC_KIT_STATS_MAX (4 + 64 + 7 + 11 + 1 + 11 + 1)
+#define KG_TOPIC_KIT_STATS_MAX (4 + KG_SERIAL_MAX + 7 + 11 + 1 + 11 + 1)
 size_t kg_topic__kit_stats(char out[KG_TOPIC_KIT_STATS_MAX], const char *serial, size_t slen,
 		int32_t peripheral, int32_t quantity_type);
 
