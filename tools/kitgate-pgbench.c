@@ -449,12 +449,20 @@ static int cmp_rate(const void *a, const void *b)
 	return (x > y) - (x < y);
 }
 
+#define MAX_RUNS 16
+
+/* How many times each measurement runs: --repeat clamped to 1..MAX_RUNS. */
+static int runs_of(const struct opts *o)
+{
+	return o->repeat < 1 ? 1 : o->repeat > MAX_RUNS ? MAX_RUNS : o->repeat;
+}
+
 /* run_cell o->repeat times; *res is the run with the median rate (its other columns are that
  * run's). Returns -1 when any run failed. */
 static int run_median(const struct opts *o, const char *url, enum mode mode, size_t batch, struct result *res)
 {
-	struct result runs[16];
-	int i, n = o->repeat < 1 ? 1 : o->repeat > 16 ? 16 : o->repeat, rc = 0;
+	struct result runs[MAX_RUNS];
+	int i, n = runs_of(o), rc = 0;
 
 	for(i = 0; i < n; i++){
 		if(run_cell(o, url, mode, batch, &runs[i])) rc = -1;
@@ -537,8 +545,8 @@ static int cmp_double(const void *a, const void *b)
 /* Median of o->repeat (1..16) floor runs (n rows each); -2 unmeasurable here, -1 failed. */
 static double floor_median(const struct opts *o, const char *url, size_t n)
 {
-	double v[16];
-	int i, k = o->repeat < 1 ? 1 : o->repeat > 16 ? 16 : o->repeat;
+	double v[MAX_RUNS];
+	int i, k = runs_of(o);
 
 	for(i = 0; i < k; i++){
 		v[i] = floor_us_row(url, n, o->nkits);
@@ -555,7 +563,7 @@ static int print_floor(const struct opts *o)
 	size_t n = 30000;
 	double fk, nofk = -1;
 
-	int runs = o->repeat < 1 ? 1 : o->repeat > 16 ? 16 : o->repeat;
+	int runs = runs_of(o);
 
 	fk = floor_median(o, o->url, n);
 	if(fk == -2){
