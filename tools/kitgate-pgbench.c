@@ -596,7 +596,7 @@ static void usage(FILE *f)
 	fprintf(f,
 "usage: kitgate-pgbench --database-url URL [options]\n"
 "\n"
-"Benchmarks plugin/pgwriter.c alone (kg_pg__write, raw measurements) against a database loaded\n"
+"Benchmarks plugin/sinks/pgwriter.c alone (kg_pg__write, raw measurements) against a database loaded\n"
 "with schema/astroplant.sql + schema/seed-test.sql (kits k-test-0001..N with peripherals i*10+1..3).\n"
 "For each batch size it runs, for --seconds each (batch 1: half as long), on an emptied\n"
 "raw_measurements table:\n"

@@ -1,6 +1,6 @@
 /* capnp.h -- packed Cap'n Proto measurements (SPEC "Cap'n Proto"): the decoder the validation path
  * uses for AstroPlant kits, and the encoder the kit simulator and the tests use. A C interface to
- * one small C++ unit (plugin/capnp_decode.cpp, libcapnp); no C++ exception ever crosses it. */
+ * one small C++ unit (plugin/ingest/capnp_decode.cpp, libcapnp); no C++ exception ever crosses it. */
 #ifndef KITGATE_CAPNP_H
 #define KITGATE_CAPNP_H
 

@@ -11,7 +11,7 @@ enum kg_log_level {
 };
 
 /* Receives one formatted line (no trailing newline). Called on whatever thread logged:
- * the plugin's sink routes worker-thread lines through the outbox (see plugin/outbox.c). */
+ * the plugin's sink routes worker-thread lines through the outbox (see plugin/broker/outbox.c). */
 typedef void (*kg_log_sink_fn)(int level, const char *line);
 
 /* Install the sink and the minimum level. Not thread-safe: call once at start-up, before any

@@ -4,7 +4,7 @@
  * offset of its first byte, like Kafka's). A record occupies [start, end); "end" positions are what
  * the caller stores and commits.
  *
- * Files on disk, the frame format and which source file does what: plugin/spool_internal.h.
+ * Files on disk, the frame format and which source file does what: plugin/stream/spool_internal.h.
  *
  * Threads (libuv style: who may call what)
  *   function                    | thread

@@ -6,9 +6,9 @@
  *
  * Until KITGATE_FUZZ is in the CMake, build by hand (after a normal build made build/schema/):
  *   F='-g -O1 -fsanitize=fuzzer,address,undefined -Iinclude -Ibuild/schema -D_GNU_SOURCE'
- *   clang $F -fsanitize=fuzzer-no-link -c plugin/validate.c plugin/payload.c plugin/uuid.c plugin/utf8.c
+ *   clang $F -fsanitize=fuzzer-no-link -c plugin/ingest/validate.c plugin/ingest/payload.c plugin/util/uuid.c plugin/util/utf8.c
  *   clang $F -c tests/fuzz/fuzz_capnp.c
- *   clang++ $F -std=c++17 -c plugin/capnp_decode.cpp build/schema/astroplant.capnp.c++
+ *   clang++ $F -std=c++17 -c plugin/ingest/capnp_decode.cpp build/schema/astroplant.capnp.c++
  *   clang++ $F *.o -o fuzz_capnp -lcapnp -lkj -lcjson -lm
  *   ./fuzz_capnp -max_len=2048 tests/fuzz/corpus/fuzz_capnp
  */

@@ -1,8 +1,8 @@
-/* fuzz_sparkplug.c -- libFuzzer target for plugin/sparkplug.c: any bytes decode or are refused, never crash, and what decodes is valid JSON. */
+/* fuzz_sparkplug.c -- libFuzzer target for plugin/bridge/sparkplug.c: any bytes decode or are refused, never crash, and what decodes is valid JSON. */
 /* Until KITGATE_FUZZ builds tests/fuzz/ (hygiene branch), build it by hand once
  * `cmake --build build --target kitgate_sparkplug_pb` has generated build/proto/sparkplug_b.pb-c.[ch]:
  *   clang -g -O1 -fsanitize=fuzzer,address,undefined -D_GNU_SOURCE -Iinclude -Ibuild/proto \
- *     plugin/sparkplug.c plugin/utf8.c plugin/numfmt.c build/proto/sparkplug_b.pb-c.c \
+ *     plugin/bridge/sparkplug.c plugin/util/utf8.c plugin/util/numfmt.c build/proto/sparkplug_b.pb-c.c \
  *     tests/fuzz/fuzz_sparkplug.c -lprotobuf-c -lcjson -lcrypto -lm -o fuzz_sparkplug
  *   ./fuzz_sparkplug -max_total_time=600 corpus/ tests/fuzz/corpus/fuzz_sparkplug/ */
 #include <stddef.h>

@@ -1,4 +1,4 @@
-/* pgwriter_check.c -- integration checks and throughput bench of plugin/pgwriter.c against a seeded database.
+/* pgwriter_check.c -- integration checks and throughput bench of plugin/sinks/pgwriter.c against a seeded database.
  *
  *   pgwriter_check URI              run the checks (database loaded with schema/astroplant.sql and
  *                                   schema/seed-test.sql, nkits >= 3); prints PASS:/FAIL: lines;

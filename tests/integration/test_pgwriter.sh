@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# test_pgwriter.sh -- plugin/pgwriter.c against a live PostgreSQL: rows, rejections, fallback, reconnect, throughput.
+# test_pgwriter.sh -- plugin/sinks/pgwriter.c against a live PostgreSQL: rows, rejections, fallback, reconnect, throughput.
 #
 # Runs tests/pgwriter_check (the checks), then its --bench mode on a second fresh database and
 # prints rows/s for batches of 1, 100 and 1000. The bench fails below KG_PG_MIN_RATE rows/s at

@@ -1,4 +1,4 @@
-/* test_acl.c -- unit tests for plugin/topic.c: topic classification, the access matrix, usernames. */
+/* test_acl.c -- unit tests for plugin/ingest/topic.c: topic classification, the access matrix, usernames. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>

@@ -1,4 +1,4 @@
-/* test_authbudget.c -- plugin/authbudget.c: the cold-login budget's token bucket on a fake clock
+/* test_authbudget.c -- plugin/auth/authbudget.c: the cold-login budget's token bucket on a fake clock
  * (rate, one second's burst, debt repaid by the refill, the reserve that suspects cannot touch, a
  * clock going backwards, the charge clamp), and a simulated attack: whatever the attacker sends,
  * the checks' total time stays within the budget, and clean logins still get through. */

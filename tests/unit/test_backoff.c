@@ -1,4 +1,4 @@
-/* test_backoff.c -- plugin/backoff.c: the per-serial login failure windows (1 s doubling to 30 s,
+/* test_backoff.c -- plugin/auth/backoff.c: the per-serial login failure windows (1 s doubling to 30 s,
  * cleared by a success, restarted after a quiet spell), the bounded table (live entries are never
  * evicted; a full set overflows and marks its serials suspect) and its keyed set hash (five serials
  * sharing a set cannot stay clean by cycling). */

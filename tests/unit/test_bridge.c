@@ -1,4 +1,4 @@
-/* test_bridge.c -- unit tests for plugin/bridge.c: MQTT filter matching, Kafka topic naming, JSON attribute filtering. */
+/* test_bridge.c -- unit tests for plugin/bridge/bridge.c: MQTT filter matching, Kafka topic naming, JSON attribute filtering. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>

@@ -1,4 +1,4 @@
-/* test_clientids.c -- unit tests for plugin/clientids.c: who owns a client id, clean and persistent
+/* test_clientids.c -- unit tests for plugin/auth/clientids.c: who owns a client id, clean and persistent
  * sessions, takeovers by the same owner, LRU eviction. */
 #include <setjmp.h>
 #include <stdarg.h>

@@ -1,4 +1,4 @@
-/* test_config.c -- unit tests for plugin/config.c: options, environment fallbacks, defaults, errors. */
+/* test_config.c -- unit tests for plugin/config/config.c: options, environment fallbacks, defaults, errors. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>

@@ -1,4 +1,4 @@
-/* test_json.c -- unit tests for plugin/json.c's string escaper, kg_json__escape (the record JSON
+/* test_json.c -- unit tests for plugin/util/json.c's string escaper, kg_json__escape (the record JSON
  * itself is covered by test_record.c). */
 #include <stdarg.h>
 #include <stddef.h>

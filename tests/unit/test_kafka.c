@@ -14,7 +14,7 @@
 #include "kitgate/config.h"
 #include "kitgate/kafka.h"
 
-void kg_kafka__test_fatal(struct kg_kafka *k); /* test-only, in plugin/kafka.c */
+void kg_kafka__test_fatal(struct kg_kafka *k); /* test-only, in plugin/sinks/kafka.c */
 
 struct reports {
 	int ok, failed;

@@ -1,4 +1,4 @@
-/* test_logincache.c -- verified-login cache (plugin/logincache.c): hits, binding to the stored
+/* test_logincache.c -- verified-login cache (plugin/auth/logincache.c): hits, binding to the stored
  * hash, no confusion between fields, bounded size with eviction. */
 #include <setjmp.h>
 #include <stdarg.h>

@@ -1,4 +1,4 @@
-/* test_lru.c -- unit tests for plugin/lru.c: insert order, touch, remove, find by key bytes,
+/* test_lru.c -- unit tests for plugin/util/lru.c: insert order, touch, remove, find by key bytes,
  * eviction order, bucket collisions, list-only maps, an entry moving between maps. */
 #include <setjmp.h>
 #include <stdarg.h>

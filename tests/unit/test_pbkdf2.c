@@ -1,4 +1,4 @@
-/* test_pbkdf2.c -- PBKDF2$alg$iter$salt$key parsing and verification (plugin/pbkdf2.c). */
+/* test_pbkdf2.c -- PBKDF2$alg$iter$salt$key parsing and verification (plugin/auth/pbkdf2.c). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>

@@ -1,4 +1,4 @@
-/* test_snapshot.c -- the kits snapshot (plugin/snapshot.c): lookups, ownership check, diff for
+/* test_snapshot.c -- the kits snapshot (plugin/auth/snapshot.c): lookups, ownership check, diff for
  * disconnects, reference counting; the loader without a database (tests/integration/test_auth.sh
  * covers the loader against a live PostgreSQL: LISTEN/NOTIFY, refresh, outage). */
 #include <setjmp.h>

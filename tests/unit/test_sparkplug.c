@@ -1,4 +1,4 @@
-/* test_sparkplug.c -- unit tests for plugin/sparkplug.c (Sparkplug B -> JSON) and its hook in kg_bridge__transform. */
+/* test_sparkplug.c -- unit tests for plugin/bridge/sparkplug.c (Sparkplug B -> JSON) and its hook in kg_bridge__transform. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>

@@ -1,4 +1,4 @@
-/* test_spool.c -- unit tests for the durable spool (plugin/spool.c): round trip, rotation,
+/* test_spool.c -- unit tests for the durable spool (plugin/stream/spool.c): round trip, rotation,
  * recovery from torn tails and corruption, errors, the memory-mapped append path (preallocation,
  * crashes of the appending process, records larger than a segment, the pwritev fallback), and
  * one appender + one reader concurrently. */
@@ -30,10 +30,10 @@
 
 #define HDR 12u
 
-/* Test-only switch in plugin/spool.c (deliberately not in spool.h): while on, segments are not
+/* Test-only switch in plugin/stream/spool.c (deliberately not in spool.h): while on, segments are not
  * mapped and appends take the pwritev path. */
 extern void kg_spool__test_disable_mmap(int on);
-/* spool_internal.h (plugin/spool_frame.c) */
+/* spool_internal.h (plugin/stream/spool_frame.c) */
 extern uint32_t kg_spool_crc32c(uint32_t crc, const void *buf, size_t n);
 extern uint32_t kg_spool_crc32c_sw(uint32_t crc, const void *buf, size_t n);
 extern int kg_spool_crc32c_hw(void);

@@ -1,4 +1,4 @@
-/* spool_internal.h -- the spool's private layout, shared by plugin/spool*.c only (never by callers).
+/* spool_internal.h -- the spool's private layout, shared by plugin/stream/spool*.c only (never by callers).
  *
  * On disk, in the spool directory:
  *   <base>.kgs    segment files; <base> is the logical position (%020llu) of the file's first byte.
@@ -14,14 +14,16 @@
  * Logical positions count frame bytes; a record's "end" is the position just after its body.
  * A segment's file may be longer than its data: the rest is zeros (preallocation).
  *
- * Which file does what:
- *   spool_frame.c       CRC32C, frame encoding/validation, buffered reads, resync
- *   spool_checkpoint.c  the checkpoint file, kg_spool__commit
- *   spool_segment.c     segment files: open/map/drop, preparing the next one (kg_spool__maintain)
+ * Which file does what (each calls only files listed below it: no circle):
+ *   spool.c             kg_spool__open/close, stats
+ *   spool_maintain.c    kg_spool__maintain: preparing the next segment, a deleted directory, retries
  *   spool_recover.c     open-time scan: torn tails, corrupt regions, zero tails
- *   spool_append.c      kg_spool__append: mapped path, segment switch, pwritev fallback
  *   spool_read.c        kg_spool__read, kg_spool__sync
- *   spool.c             kg_spool__open/close, the directory and its LOCK, stats
+ *   spool_checkpoint.c  the checkpoint file, kg_spool__commit
+ *   spool_append.c      kg_spool__append: mapped path, segment switch, pwritev fallback
+ *   spool_segment.c     segment files: open/map/drop, the segment list
+ *   spool_util.c        monotonic ms, the per-cause rate-limited log, mkdir -p, the LOCK file
+ *   spool_frame.c       CRC32C, frame encoding/validation, buffered reads, resync
  */
 #ifndef KITGATE_SPOOL_INTERNAL_H
 #define KITGATE_SPOOL_INTERNAL_H
@@ -122,7 +124,7 @@ struct kg_spool {
 	size_t tmp_cap;
 };
 
-/* spool.c */
+/* spool_util.c */
 /* Log a line for cause at most once a second (the held-back count is appended). The thread
  * that owns the cause (see enum kg_spool_cause). */
 void kg_spool_log(struct kg_spool *sp, enum kg_spool_cause cause, int level, const char *fmt, ...)
@@ -132,6 +134,9 @@ int kg_spool_mkdir_p(const char *dir);
 /* Take the directory's LOCK (created if needed) with flock LOCK_EX|LOCK_NB and write our pid.
  * Returns the fd, or -errno: -EWOULDBLOCK when another process holds it (logged with its pid). */
 int kg_spool_lock_dir(const char *dir, int dirfd);
+/* Read-only opening: refuse (-EWOULDBLOCK, logged) if a process holds the LOCK, unless force.
+ * Takes no lock itself (a broker starting meanwhile is not hindered). Returns 0 or -errno. */
+int kg_spool_check_unlocked(const char *dir, int dirfd, bool force);
 
 /* spool_frame.c */
 uint32_t kg_spool_crc32c(uint32_t crc, const void *buf, size_t n);
@@ -161,6 +166,9 @@ void kg_spool_seg_drop(struct kg_spool *sp, struct kg_seg *seg, bool unlink_it);
 int kg_spool_seg_push(struct kg_spool *sp, struct kg_seg *seg);
 int kg_spool_tmp_reserve(struct kg_spool *sp, size_t n);
 extern atomic_int kg_spool_test_no_mmap;
+
+/* spool_maintain.c */
+/* Close the prepared segment and delete next.tmp. Close only. */
 void kg_spool_seg_drop_next(struct kg_spool *sp);
 
 /* spool_checkpoint.c */
