@@ -31,6 +31,21 @@ KG_PLUGIN="$KG_BUILD_DIR/plugin/mosquitto_kitgate.so"
 KG_TOOLS="$KG_BUILD_DIR/tools"
 KG_PASSWD="$KG_SCRATCH/passwd"
 mkdir -p "$KG_SCRATCH"
+# Tests run in parallel under ctest (tests/CMakeLists.txt), so each has its own scratch directory
+# (KG_SCRATCH_PER_TEST=1: brokers, logs and files of one test never meet another's); the shared
+# PostgreSQL fixture's pg.env and the password file stay in the run's scratch root.
+# KG_PG_PRIVATE=1 (set for the tests that stop, kill or restart PostgreSQL): the test gets a cluster
+# of its own, so the tests that share the fixture's cluster keep running beside it.
+if [ -z "${KG_PG_SCRATCH:-}" ]; then
+	KG_PG_SCRATCH="$KG_SCRATCH"
+	[ "${KG_PG_PRIVATE:-0}" = 1 ] && KG_PG_SCRATCH="$KG_SCRATCH/pg-$KG_TEST_NAME"
+fi
+if [ "${KG_SCRATCH_PER_TEST:-0}" = 1 ]; then
+	KG_SCRATCH="$KG_SCRATCH/$KG_TEST_NAME"
+	mkdir -p "$KG_SCRATCH"
+	KG_SCRATCH_PER_TEST=0   # scripts this test runs share its directory
+fi
+export KG_PG_SCRATCH KG_SCRATCH_PER_TEST
 KG__FAILFILE="$KG_SCRATCH/.failures.$KG_TEST_NAME.$$"
 KG__PORTFILE="$KG_SCRATCH/.ports.$$"
 : >"$KG__FAILFILE"
@@ -142,9 +157,9 @@ kg__as_pg_owner() {
 }
 
 kg__pg_load_env() {
-	[ -f "$KG_SCRATCH/pg.env" ] || return 1
+	[ -f "$KG_PG_SCRATCH/pg.env" ] || return 1
 	# shellcheck disable=SC1091
-	. "$KG_SCRATCH/pg.env"
+	. "$KG_PG_SCRATCH/pg.env"
 	export KG_PGHOST KG_PGPORT
 }
 
@@ -193,7 +208,7 @@ kg_db_create() {
 
 kg__pg_init() {
 	if ! kg__pg_load_env; then
-		bash "$KG_LIB_DIR/fixture_pg.sh" start >&2 || kg_die "could not start PostgreSQL"
+		KG_SCRATCH="$KG_PG_SCRATCH" bash "$KG_LIB_DIR/fixture_pg.sh" start >&2 || kg_die "could not start PostgreSQL"
 		KG__OWN_PG=1
 		kg__pg_load_env
 	elif ! kg__pg_running; then
@@ -479,7 +494,7 @@ kg__cleanup() {
 		kg_pg_start >/dev/null 2>&1
 	fi
 	if [ "$KG__OWN_PG" = 1 ]; then
-		bash "$KG_LIB_DIR/fixture_pg.sh" stop >/dev/null 2>&1
+		KG_SCRATCH="$KG_PG_SCRATCH" bash "$KG_LIB_DIR/fixture_pg.sh" stop >/dev/null 2>&1
 		KG__OWN_PG=0
 	fi
 	rm -f "$KG__PORTFILE"

@@ -15,6 +15,7 @@
 # KG_AUTHBUDGET_OPT replaces the budget's config line (default "plugin_opt_auth_cold_budget_ms 50");
 # set it empty to run the same checks against a plugin without the option (it must fail there), or
 # to another value to measure it (the PBKDF2 bound follows the value).
+# ctest: RUN_SERIAL its checks bound PBKDF2 time and login latencies under an attack
 . "$(dirname "$0")/lib.sh"
 
 BENCH="$KG_TOOLS/kitgate-authbench"
