@@ -20,6 +20,7 @@
 #include <microhttpd.h>
 
 #include "kitgate/http.h"
+#include "kitgate/kitdir.h"
 #include "kitgate/log.h"
 #include "kitgate/payload.h"
 #include "kitgate/pwfile.h"
@@ -40,6 +41,7 @@
 #define TEST_TIMEOUT_MS 5000
 #define SNAPSHOT_MAX_AGE_MS 600  /* an API answer is at most this old ... */
 #define SNAPSHOT_WAIT_MS 500     /* ... unless the broker thread took longer than this to build one */
+#define PAGE_DEFAULT 100         /* kits or streams per page when no limit is given */
 
 /* Generated at build time from dashboard/ (dashboard/embed.cmake). */
 struct kg_asset {
@@ -56,6 +58,8 @@ struct kg_http {
 	const struct kg_config *cfg;
 	const struct kg_limits *limits;
 	struct kg_view *view;
+	struct kg_kitdir *dir;
+	atomic_ullong sse_events, sse_bytes_max;
 	pthread_mutex_t pw_lock;         /* guards pw and pw_mtime (reloaded when the file changes) */
 	struct kg_pwfile *pw;
 	struct timespec pw_mtime;
@@ -83,6 +87,12 @@ static void count(struct kg_http *h, unsigned status)
 	if(status >= 200 && status < 300) atomic_fetch_add(&h->counts[0], 1);
 	else if(status >= 400 && status < 500) atomic_fetch_add(&h->counts[1], 1);
 	else if(status >= 500) atomic_fetch_add(&h->counts[2], 1);
+}
+
+void kg_http__sse(const struct kg_http *h, unsigned long long out[2])
+{
+	out[0] = atomic_load(&((struct kg_http *)h)->sse_events);
+	out[1] = atomic_load(&((struct kg_http *)h)->sse_bytes_max);
 }
 
 void kg_http__counts(const struct kg_http *h, unsigned long long counts[3])
@@ -298,7 +308,7 @@ static ssize_t sse_read(void *cls, uint64_t pos, char *out, size_t max)
 		if(!snap){
 			s->buf = strdup(": keepalive\n\n");
 		}else{
-			json = cJSON_PrintUnformatted(snap->state);
+			json = cJSON_PrintUnformatted(snap->state); /* bounded: status and recent rejections */
 			s->seq = snap->seq;
 			kg_view__release(s->h->view, snap);
 			if(json && asprintf(&s->buf, "event: state\ndata: %s\n\n", json) < 0) s->buf = NULL;
@@ -306,6 +316,12 @@ static ssize_t sse_read(void *cls, uint64_t pos, char *out, size_t max)
 		}
 		if(!s->buf) return MHD_CONTENT_READER_END_WITH_ERROR;
 		s->len = strlen(s->buf);
+		if(snap){
+			unsigned long long m = atomic_load(&s->h->sse_bytes_max);
+
+			atomic_fetch_add(&s->h->sse_events, 1);
+			while(s->len > m && !atomic_compare_exchange_weak(&s->h->sse_bytes_max, &m, s->len));
+		}
 	}
 	n = s->len - s->off < max ? s->len - s->off : max;
 	memcpy(out, s->buf + s->off, n);
@@ -343,29 +359,92 @@ static enum MHD_Result serve_events(struct kg_http *h, struct MHD_Connection *c)
 
 /* ---- the API -------------------------------------------------------------------------------- */
 
-static const cJSON *find_kit(const cJSON *kits, const char *field, const char *value)
+/* A non-negative integer query argument (def when absent); false when malformed. */
+static bool arg_size(struct MHD_Connection *c, const char *name, size_t def, size_t *out)
 {
-	const cJSON *k;
+	const char *v = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, name);
+	char *end;
+	unsigned long long n;
 
-	cJSON_ArrayForEach(k, kits){
-		const cJSON *v = cJSON_GetObjectItemCaseSensitive(k, field);
-
-		if(cJSON_IsString(v) && !strcmp(v->valuestring, value)) return k;
-	}
-	return NULL;
+	*out = def;
+	if(!v) return true;
+	if(!v[0] || v[0] == '-' || v[0] == '+') return false;
+	n = strtoull(v, &end, 10);
+	if(*end || n > 100000000ULL) return false;
+	*out = (size_t)n;
+	return true;
 }
 
-/* The kit with an open session of this client id, else the kit whose last session had it. */
-static const cJSON *find_client(const cJSON *kits, const char *client_id)
+/* JSON text (taken) as a 200 answer, with paging headers when total is not NULL. */
+static enum MHD_Result send_text(struct kg_http *h, struct MHD_Connection *c, char *text,
+		const size_t *total, const char *next)
 {
-	const cJSON *k, *s;
+	struct MHD_Response *r;
+	enum MHD_Result ret;
+	char num[32];
 
-	cJSON_ArrayForEach(k, kits){
-		cJSON_ArrayForEach(s, cJSON_GetObjectItemCaseSensitive(k, "sessions")){
-			if(cJSON_IsString(s) && !strcmp(s->valuestring, client_id)) return k;
-		}
+	if(!text) return send_error(h, c, 500, "out_of_memory", NULL);
+	r = MHD_create_response_from_buffer(strlen(text), text, MHD_RESPMEM_MUST_FREE);
+	if(!r){
+		free(text);
+		return MHD_NO;
 	}
-	return find_kit(kits, "client_id", client_id);
+	add_headers(r, "application/json");
+	if(total){
+		snprintf(num, sizeof(num), "%zu", *total);
+		MHD_add_response_header(r, "X-Total-Count", num);
+	}
+	if(next && next[0]) MHD_add_response_header(r, "X-Next-After", next);
+	ret = MHD_queue_response(c, 200, r);
+	MHD_destroy_response(r);
+	count(h, 200);
+	return ret;
+}
+
+/* GET /api/v1/kits?prefix=&after=&offset=&limit=: a page of kits sorted by serial. */
+static enum MHD_Result serve_kits(struct kg_http *h, struct MHD_Connection *c)
+{
+	const char *prefix = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "prefix");
+	const char *after = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "after");
+	char next[KG_SERIAL_MAX + 1];
+	size_t offset, limit, total;
+	char *text;
+
+	if(!arg_size(c, "offset", 0, &offset) || !arg_size(c, "limit", PAGE_DEFAULT, &limit)){
+		return send_error(h, c, 400, "bad_paging", "offset and limit are non-negative integers");
+	}
+	text = kg_kitdir__kits(h->dir, prefix, after, offset, limit, &total, next);
+	return send_text(h, c, text, &total, next);
+}
+
+static enum MHD_Result serve_streams(struct kg_http *h, struct MHD_Connection *c)
+{
+	size_t offset, limit, total;
+	char *text;
+
+	if(!arg_size(c, "offset", 0, &offset) || !arg_size(c, "limit", PAGE_DEFAULT, &limit)){
+		return send_error(h, c, 400, "bad_paging", "offset and limit are non-negative integers");
+	}
+	text = kg_kitdir__streams(h->dir, offset, limit, &total);
+	return send_text(h, c, text, &total, NULL);
+}
+
+/* The summary snapshot with the first page of kits and of generic streams (the old whole state). */
+static enum MHD_Result serve_state(struct kg_http *h, struct MHD_Connection *c, const struct kg_view_snapshot *snap)
+{
+	cJSON *j = cJSON_Duplicate(snap->state, 1);
+	char next[KG_SERIAL_MAX + 1], *kits, *streams;
+	size_t total;
+
+	kits = kg_kitdir__kits(h->dir, NULL, NULL, 0, PAGE_DEFAULT, &total, next);
+	streams = kg_kitdir__streams(h->dir, 0, PAGE_DEFAULT, &total);
+	if(j){
+		cJSON_AddItemToObject(j, "kits", kits ? cJSON_Parse(kits) : cJSON_CreateArray());
+		cJSON_AddItemToObject(j, "streams", streams ? cJSON_Parse(streams) : cJSON_CreateArray());
+	}
+	free(kits);
+	free(streams);
+	return send_json(h, c, 200, j);
 }
 
 /* A serial as a kit may use it in a topic and in JSON: 1..KG_SERIAL_MAX bytes of printable ASCII
@@ -570,7 +649,6 @@ static enum MHD_Result route(struct kg_http *h, struct MHD_Connection *c, const 
 	const struct kg_asset *a;
 	struct kg_view_snapshot *snap;
 	enum MHD_Result ret;
-	const cJSON *k;
 	const char *rest;
 	size_t n;
 
@@ -591,6 +669,25 @@ static enum MHD_Result route(struct kg_http *h, struct MHD_Connection *c, const 
 	}
 	if(!strncmp(url, "/api/", 5) || !strcmp(url, "/metrics")){
 		if(!get) return send_405(h, c, "GET");
+		/* the kit directory: always current, no snapshot needed */
+		if(!strcmp(url, "/api/v1/kits")) return serve_kits(h, c);
+		if(!strcmp(url, "/api/v1/streams")) return serve_streams(h, c);
+		if(!strncmp(url, "/api/v1/kits/", 13) && url[13] && !strchr(url + 13, '/')){
+			char *k = kg_kitdir__kit(h->dir, url + 13);
+
+			return k ? send_text(h, c, k, NULL, NULL) : send_error(h, c, 404, "unknown_kit", "no such kit has been seen");
+		}
+		if(!strncmp(url, "/api/v1/clients/", 16) && url[16]){
+			char *k = kg_kitdir__client(h->dir, url + 16);
+			cJSON *j;
+
+			if(!k) return send_error(h, c, 404, "unknown_client", "no kit has used this client id since the broker started");
+			j = cJSON_CreateObject();
+			cJSON_AddStringToObject(j, "client_id", url + 16);
+			cJSON_AddItemToObject(j, "kit", cJSON_Parse(k));
+			free(k);
+			return send_json(h, c, 200, j);
+		}
 		snap = kg_view__acquire_fresh(h->view, SNAPSHOT_MAX_AGE_MS, SNAPSHOT_WAIT_MS);
 		if(!snap) return send_error(h, c, 503, "starting", "no snapshot yet; retry in a second");
 		if(!strcmp(url, "/metrics")){
@@ -598,29 +695,11 @@ static enum MHD_Result route(struct kg_http *h, struct MHD_Connection *c, const 
 					snap->metrics, strlen(snap->metrics), MHD_RESPMEM_MUST_COPY)
 				: send_error(h, c, 500, "metrics_unavailable", NULL);
 		}else if(!strcmp(url, "/api/v1/state")){
-			ret = send_tree(h, c, 200, snap->state);
+			ret = serve_state(h, c, snap);
 		}else if(!strcmp(url, "/api/v1/status")){
 			ret = send_tree(h, c, 200, cJSON_GetObjectItemCaseSensitive(snap->state, "status"));
-		}else if(!strcmp(url, "/api/v1/kits")){
-			ret = send_tree(h, c, 200, cJSON_GetObjectItemCaseSensitive(snap->state, "kits"));
-		}else if(!strcmp(url, "/api/v1/streams")){
-			ret = send_tree(h, c, 200, cJSON_GetObjectItemCaseSensitive(snap->state, "streams"));
 		}else if(!strcmp(url, "/api/v1/rejections")){
 			ret = send_tree(h, c, 200, cJSON_GetObjectItemCaseSensitive(snap->state, "rejections"));
-		}else if(!strncmp(url, "/api/v1/kits/", 13) && url[13] && !strchr(url + 13, '/')){
-			k = find_kit(cJSON_GetObjectItemCaseSensitive(snap->state, "kits"), "serial", url + 13);
-			ret = k ? send_tree(h, c, 200, k) : send_error(h, c, 404, "unknown_kit", "no such kit has been seen");
-		}else if(!strncmp(url, "/api/v1/clients/", 16) && url[16]){
-			k = find_client(cJSON_GetObjectItemCaseSensitive(snap->state, "kits"), url + 16);
-			if(k){
-				cJSON *j = cJSON_CreateObject();
-
-				cJSON_AddStringToObject(j, "client_id", url + 16);
-				cJSON_AddItemToObject(j, "kit", cJSON_Duplicate(k, 1));
-				ret = send_json(h, c, 200, j);
-			}else{
-				ret = send_error(h, c, 404, "unknown_client", "no kit has used this client id since the broker started");
-			}
 		}else{
 			ret = send_error(h, c, 404, "not_found", NULL);
 		}
@@ -727,7 +806,7 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
 }
 
 struct kg_http *kg_http__start(const struct kg_config *cfg, const struct kg_limits *limits,
-		struct kg_view *view, char *err, size_t errlen)
+		struct kg_view *view, struct kg_kitdir *dir, char *err, size_t errlen)
 {
 	struct addrinfo hints, *ai = NULL;
 	struct kg_http *h;
@@ -769,6 +848,7 @@ struct kg_http *kg_http__start(const struct kg_config *cfg, const struct kg_limi
 	h->listen_any = !host[0] || !strcmp(host, "0.0.0.0") || !strcmp(host, "::") || !strcmp(host, "*");
 	h->listen_loopback = !strcasecmp(host, "localhost") || !strncmp(host, "127.", 4) || !strcmp(host, "::1");
 	h->view = view;
+	h->dir = dir;
 	pthread_mutex_init(&h->pw_lock, NULL);
 	if(cfg->http_password_file){
 		struct stat sb;
