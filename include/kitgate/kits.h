@@ -37,6 +37,8 @@ struct kg_kit {
 	struct kg_lru_node node;        /* in the table's map, keyed by serial */
 	struct kg_kit *qnext, *qprev;   /* the changed-kits queue */
 	bool queued;
+	struct kg_kit *onext, *oprev;   /* offline kits, least recently seen first (eviction) */
+	bool in_offline;
 };
 
 struct kg_rejection {
@@ -50,7 +52,8 @@ struct kg_rejection {
 struct kg_kits;
 
 /* A table of at most max_kits kits (past it the kit least recently seen that is offline is
- * evicted; when all are online nothing new is added). NULL on out of memory. */
+ * evicted, in O(1): offline kits are kept in their own order; when all are online nothing new is
+ * added). NULL on out of memory. */
 struct kg_kits *kg_kits__new(size_t max_kits);
 void kg_kits__free(struct kg_kits *k);
 

@@ -14,6 +14,7 @@ struct kg_kits {
 	uint64_t evicted;
 	size_t online;                 /* kits with connections > 0 */
 	struct kg_kit *qhead, *qtail;  /* changed kits, oldest first */
+	struct kg_kit *ohead, *otail;  /* offline kits, least recently seen first */
 	size_t nqueued;
 	void (*on_evict)(struct kg_kit *kit, void *arg);
 	void *evict_arg;
@@ -83,6 +84,26 @@ static void enqueue(struct kg_kits *k, struct kg_kit *kit)
 	k->nqueued++;
 }
 
+static void offline_remove(struct kg_kits *k, struct kg_kit *kit)
+{
+	if(!kit->in_offline) return;
+	if(kit->oprev) kit->oprev->onext = kit->onext; else k->ohead = kit->onext;
+	if(kit->onext) kit->onext->oprev = kit->oprev; else k->otail = kit->oprev;
+	kit->onext = kit->oprev = NULL;
+	kit->in_offline = false;
+}
+
+/* (Re)append an offline kit as the most recently seen one. */
+static void offline_append(struct kg_kits *k, struct kg_kit *kit)
+{
+	offline_remove(k, kit);
+	kit->oprev = k->otail;
+	kit->onext = NULL;
+	if(k->otail) k->otail->onext = kit; else k->ohead = kit;
+	k->otail = kit;
+	kit->in_offline = true;
+}
+
 void kg_kits__changed(struct kg_kits *k, struct kg_kit *kit)
 {
 	kit->dirty = kit->view_dirty = true;
@@ -116,14 +137,14 @@ size_t kg_kits__queued(const struct kg_kits *k)
 /* Evict the least recently seen offline kit. Returns 0, or -1 when every kit is online. */
 static int evict_one(struct kg_kits *k)
 {
-	struct kg_lru_node *n;
+	struct kg_kit *kit = k->ohead;
 
-	for(n = kg_lru__oldest(&k->lru); n && kit_of(n)->connections > 0; n = n->newer);
-	if(!n) return -1;
-	kg_lru__remove(&k->lru, n);
-	unqueue(k, kit_of(n));
-	if(k->on_evict) k->on_evict(kit_of(n), k->evict_arg);
-	free(kit_of(n));
+	if(!kit) return -1;
+	kg_lru__remove(&k->lru, &kit->node);
+	unqueue(k, kit);
+	offline_remove(k, kit);
+	if(k->on_evict) k->on_evict(kit, k->evict_arg);
+	free(kit);
 	k->evicted++;
 	return 0;
 }
@@ -140,6 +161,7 @@ struct kg_kit *kg_kits__get(struct kg_kits *k, const char *serial, size_t slen)
 	if(!kit) return NULL;
 	memcpy(kit->serial, serial, slen);
 	kg_lru__insert(&k->lru, &kit->node);
+	offline_append(k, kit);
 	kg_kits__changed(k, kit);
 	return kit;
 }
@@ -149,11 +171,15 @@ void kg_kits__touch(struct kg_kits *k, struct kg_kit *kit, int64_t now_ms)
 	kit->last_seen_ms = now_ms;
 	kg_kits__changed(k, kit);
 	kg_lru__touch(&k->lru, &kit->node);
+	if(kit->connections == 0) offline_append(k, kit);
 }
 
 void kg_kits__session_open(struct kg_kits *k, struct kg_kit *kit, const char *client_id, int64_t now_ms)
 {
-	if(kit->connections++ == 0) k->online++;
+	if(kit->connections++ == 0){
+		k->online++;
+		offline_remove(k, kit);
+	}
 	snprintf(kit->client_id, sizeof(kit->client_id), "%s", client_id ? client_id : "");
 	if(kit->nsessions == KG_KITS_SESSIONS){
 		memmove(kit->sessions[0], kit->sessions[1], sizeof(kit->sessions[0]) * (KG_KITS_SESSIONS - 1));

@@ -290,6 +290,24 @@ static void test_kits_eviction(void **state)
 	assert_null(kg_kits__find(k, "a", 1));
 	assert_int_equal(kg_kits__evicted(k), 1);
 	kg_kits__free(k);
+
+	/* offline kits go least recently seen first; seeing an offline kit (a service user's publish)
+	 * makes it the most recent; going online takes a kit out of the running */
+	k = kg_kits__new(3);
+	a = kg_kits__get(k, "a", 1);
+	b = kg_kits__get(k, "b", 1);
+	assert_non_null(kg_kits__get(k, "c", 1));
+	kg_kits__touch(k, a, 10);                 /* order now b, c, a */
+	kg_kits__session_open(k, b, "cb", 11);    /* b online: c is the oldest offline */
+	assert_non_null(kg_kits__get(k, "d", 1));
+	assert_null(kg_kits__find(k, "c", 1));
+	assert_non_null(kg_kits__find(k, "a", 1));
+	kg_kits__session_close(k, b, "cb", 12);   /* offline again, most recently seen: a, d, b */
+	assert_non_null(kg_kits__get(k, "e", 1));
+	assert_null(kg_kits__find(k, "a", 1));
+	assert_non_null(kg_kits__find(k, "b", 1));
+	assert_int_equal(kg_kits__evicted(k), 2);
+	kg_kits__free(k);
 }
 
 static int nrej;
