@@ -1,6 +1,8 @@
-// app.js -- kitgate's dashboard: renders the state the plugin streams over server-sent events
-// (/api/v1/events; the same document as /api/v1/state), charts one stream with uPlot, sends test
-// measurements and looks up client ids through the JSON API. No framework, no build step.
+// app.js -- kitgate's dashboard: renders the summary the plugin streams over server-sent events
+// (/api/v1/events: status and recent rejections, bounded whatever the number of kits), and on each
+// event (at most once a second) fetches the page of kits shown (/api/v1/kits?prefix=&offset=&limit=,
+// sorted by serial), the selected kit with its streams and the generic streams; charts one stream
+// with uPlot, sends test measurements and looks up client ids. No framework, no build step.
 'use strict';
 
 const $ = (s) => document.querySelector(s);
@@ -19,7 +21,14 @@ function cell(tr, text, cls) {
   return td;
 }
 
-let state = null;
+let state = null;             // the summary: {now, status, rejections}
+let kits = [];                // the page of kits shown
+let kitTotal = 0;
+let kitOffset = 0;
+let kitPrefix = '';
+let detail = null;            // the selected kit, with its streams
+let generic = [];             // generic stats topics' streams
+const PAGE = 50;
 let selected = null;          // kit serial
 let selStream = null;         // stream topic charted
 const history = new Map();    // stream topic -> {t: [], latest: [], avg1: []}
@@ -59,7 +68,10 @@ function renderHealth(st) {
 function renderKits(now) {
   const tb = $('#kits tbody');
   tb.replaceChildren();
-  for (const k of state.kits) {
+  $('#kit-range').textContent = kitTotal ? `${kitOffset + 1}–${kitOffset + kits.length} of ${kitTotal}` : 'no kits';
+  $('#kit-prev').disabled = kitOffset === 0;
+  $('#kit-next').disabled = kitOffset + kits.length >= kitTotal;
+  for (const k of kits) {
     const tr = document.createElement('tr');
     tr.dataset.serial = k.serial;
     if (k.serial === selected) tr.className = 'sel';
@@ -76,19 +88,21 @@ function renderKits(now) {
     tr.addEventListener('click', () => select(k.serial));
     tb.appendChild(tr);
   }
-  if (!selected && state.kits.length) select(state.kits[0].serial, true);
+  if (!selected && kits.length) select(kits[0].serial, true);
 }
 
 function select(serial, quiet) {
+  if (selected !== serial) detail = kits.find((k) => k.serial === serial) || null;
   selected = serial;
   selStream = null;
   const f = document.forms['test-form'];
   if (!quiet || !f.serial.value) f.serial.value = serial;
   render();
+  refresh(true);
 }
 
 function renderDetail() {
-  const kit = state.kits.find((k) => k.serial === selected);
+  const kit = detail && detail.serial === selected ? detail : null;
   $('#kit-detail').hidden = !kit;
   if (!kit) return;
   $('#kd-serial').textContent = kit.serial;
@@ -130,7 +144,7 @@ function drawChart() {
 function renderGeneric() {
   const tb = $('#generic tbody');
   tb.replaceChildren();
-  for (const s of state.streams) {
+  for (const s of generic) {
     const tr = document.createElement('tr');
     cell(tr, s.topic); cell(tr, fmt(s.latest)); cell(tr, fmt(s.avg_1min)); cell(tr, fmt(s.avg_5min)); cell(tr, fmt(s.avg_30min));
     tb.appendChild(tr);
@@ -159,9 +173,49 @@ function render() {
 
 function onState(s) {
   state = s;
-  for (const k of s.kits) for (const st of k.streams) remember(s.now, st);
-  for (const st of s.streams) remember(s.now, st);
   render();
+  refresh(false);
+}
+
+// The page of kits, the selected kit and the generic streams: fetched on each event, at most once
+// a second (now = at once, e.g. after a click or a search).
+let lastRefresh = 0;
+let inFlight = false;
+let again = false;
+async function refresh(now) {
+  if (inFlight) { again = again || now; return; }
+  if (!now && Date.now() - lastRefresh < 1000) return;
+  inFlight = true;
+  lastRefresh = Date.now();
+  try {
+    const q = new URLSearchParams({ offset: kitOffset, limit: PAGE });
+    if (kitPrefix) q.set('prefix', kitPrefix);
+    const [rk, rd, rg] = await Promise.all([
+      fetch(`api/v1/kits?${q}`),
+      selected ? fetch(`api/v1/kits/${encodeURIComponent(selected)}`) : null,
+      fetch('api/v1/streams?limit=100'),
+    ]);
+    const t = Date.now();
+    if (rk.ok) { kits = await rk.json(); kitTotal = +(rk.headers.get('X-Total-Count') || kits.length); }
+    if (rd && rd.ok) { detail = await rd.json(); for (const st of detail.streams) remember(t, st); }
+    if (rg.ok) { generic = await rg.json(); for (const st of generic) remember(t, st); }
+    render();
+  } catch (e) {
+    // the next event retries
+  } finally {
+    inFlight = false;
+    if (again) { again = false; refresh(true); }
+  }
+}
+
+function page(delta) {
+  kitOffset = Math.max(0, Math.min(kitOffset + delta, Math.max(0, kitTotal - 1)));
+  refresh(true);
+}
+let searchTimer = null;
+function onSearch() {
+  clearTimeout(searchTimer);
+  searchTimer = setTimeout(() => { kitPrefix = $('#kit-search').value.trim(); kitOffset = 0; refresh(true); }, 200);
 }
 
 function connect() {
@@ -223,7 +277,12 @@ async function lookup(ev) {
 }
 
 document.forms['test-form'].addEventListener('submit', sendTest);
+$('#kit-search').addEventListener('input', onSearch);
+$('#kit-prev').addEventListener('click', () => page(-PAGE));
+$('#kit-next').addEventListener('click', () => page(PAGE));
 document.forms['lookup-form'].addEventListener('submit', lookup);
 window.addEventListener('resize', () => { if (plot) plot.setSize({ width: Math.max(280, $('#chart').clientWidth - 2), height: 220 }); });
-fetch('api/v1/state').then((r) => r.ok ? r.json() : null).then((s) => { if (s && !state) onState(s); });
+fetch('api/v1/status').then((r) => r.ok ? r.json() : null).then((st) => {
+  if (st && !state) onState({ now: Date.now(), status: st, rejections: [] });
+});
 connect();

@@ -73,6 +73,8 @@ struct kg_config {
 	size_t stats_max_streams_per_kit; /* default 64; past it the kit's own oldest stream is evicted */
 	char *http_listen;            /* "<address>:<port>"; NULL = off (default) */
 	char *http_password_file;     /* mosquitto_passwd file; NULL = no authentication */
+	char *http_allowed_hosts;     /* comma-separated extra Host names the endpoint answers ("*" = any); NULL = none */
+	size_t live_max_kits;         /* kits the live view tracks, default 100000; offline ones evicted past it */
 	enum kg_payload_format payload_format; /* default auto */
 	/* authentication (SPEC "Authentication") */
 	enum kg_auth_kind auth;       /* auth none|postgres, default none */

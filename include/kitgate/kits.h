@@ -29,10 +29,16 @@ struct kg_kit {
 	uint64_t rejected[KG_REASON_COUNT];
 	bool dirty;                    /* changed since its status was last published */
 	bool urgent;                   /* online state changed: publish within a second */
+	bool view_dirty;               /* changed since its HTTP view entry was last written */
+	int64_t viewed_at_ms;          /* when its HTTP view entry was last written */
 	void *scratch;                 /* the owner's, e.g. while building a snapshot */
 	int64_t published_at_ms;
 	/* private */
 	struct kg_lru_node node;        /* in the table's map, keyed by serial */
+	struct kg_kit *qnext, *qprev;   /* the changed-kits queue */
+	bool queued;
+	struct kg_kit *onext, *oprev;   /* offline kits, least recently seen first (eviction) */
+	bool in_offline;
 };
 
 struct kg_rejection {
@@ -46,7 +52,8 @@ struct kg_rejection {
 struct kg_kits;
 
 /* A table of at most max_kits kits (past it the kit least recently seen that is offline is
- * evicted; when all are online nothing new is added). NULL on out of memory. */
+ * evicted, in O(1): offline kits are kept in their own order; when all are online nothing new is
+ * added). NULL on out of memory. */
 struct kg_kits *kg_kits__new(size_t max_kits);
 void kg_kits__free(struct kg_kits *k);
 
@@ -63,8 +70,23 @@ void kg_kits__touch(struct kg_kits *k, struct kg_kit *kit, int64_t now_ms);
 void kg_kits__session_open(struct kg_kits *k, struct kg_kit *kit, const char *client_id, int64_t now_ms);
 void kg_kits__session_close(struct kg_kits *k, struct kg_kit *kit, const char *client_id, int64_t now_ms);
 
-/* Every kit, most recently seen first. */
+/* Called with every evicted kit just before it is freed (NULL: none). */
+void kg_kits__on_evict(struct kg_kits *k, void (*cb)(struct kg_kit *kit, void *arg), void *arg);
+
+/* Queue a kit as changed (dirty and view_dirty set; touch, session_open/close and a new kit do it
+ * themselves; a caller changing counters after touch needs nothing more). */
+void kg_kits__changed(struct kg_kits *k, struct kg_kit *kit);
+
+/* Visit changed kits oldest-queued first, each at most once per call and at most max of them:
+ * each is taken off the queue and cb decides whether it goes back (true: queued again at the tail,
+ * e.g. not due yet). So the work per call is O(max) whatever the number of kits. Returns the
+ * number visited. */
+size_t kg_kits__visit_changed(struct kg_kits *k, size_t max, bool (*cb)(struct kg_kit *kit, void *arg), void *arg);
+size_t kg_kits__queued(const struct kg_kits *k);
+
+/* Every kit, most recently seen first. O(kits): not for a periodic broker-thread path. */
 void kg_kits__foreach(struct kg_kits *k, void (*cb)(struct kg_kit *kit, void *arg), void *arg);
+/* Kits tracked, and (when online is not NULL) how many have an open session. O(1). */
 size_t kg_kits__count(const struct kg_kits *k, size_t *online);
 uint64_t kg_kits__evicted(const struct kg_kits *k);
 

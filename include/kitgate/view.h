@@ -18,7 +18,7 @@ struct kg_view_snapshot {
 	uint64_t seq;          /* increases with every publish */
 	int64_t at_ms;
 	int64_t mono_ms;       /* CLOCK_MONOTONIC ms of the publish */
-	cJSON *state;          /* {"status":{},"kits":[],"streams":[],"rejections":[]} */
+	cJSON *state;          /* {"now":…,"status":{},"rejections":[]}: bounded; kits are in the kitdir */
 	char *metrics;         /* Prometheus text exposition */
 	int refs;              /* under the view's lock */
 };

@@ -22,6 +22,7 @@
 #include "kitgate/access.h"
 #include "kitgate/bridge.h"
 #include "kitgate/http.h"
+#include "kitgate/kitdir.h"
 #include "kitgate/kits.h"
 #include "kitgate/snapshot.h"
 #include "kitgate/spool.h"
@@ -33,8 +34,9 @@
 #include "kitgate_internal.h"
 
 #define PENDING_MAX 256          /* CONNECTs between two TICKs; past it they wait for a publish */
-#define KITS_MAX 100000          /* kits tracked; offline ones evicted past it */
-#define FLUSH_EVERY_MS 250       /* stats and status scan period */
+#define FLUSH_EVERY_MS 250       /* stats scan period */
+#define KIT_VISITS_PER_TICK 256  /* changed kits looked at per TICK, whatever the number of kits */
+#define KIT_VIEW_EVERY_MS 1000   /* a kit's HTTP view entry: rewritten at most once a second */
 #define SNAPSHOT_EVERY_MS 500    /* HTTP snapshot period (only with http_listen) ... */
 #define SNAPSHOT_WANTED_MS 2000  /* ... and only while an HTTP reader asked within this time */
 #define KIT_STATUS_URGENT_MS 1000   /* online/offline changes: at most once a second per kit */
@@ -60,6 +62,7 @@ struct kg_live {
 	struct kg_stats *stats;
 	struct kg_kits *kits;
 	struct kg_view *view;        /* NULL without http_listen */
+	struct kg_kitdir *dir;       /* the kits and streams HTTP lists; NULL without http_listen */
 	struct kg_http *http;
 	struct pending pending[PENDING_MAX];
 	size_t npending;
@@ -68,6 +71,7 @@ struct kg_live {
 	int64_t next_flush_ms, next_snapshot_ms, started_ms;
 	uint64_t test_accepted;
 	uint64_t snapshot_ns, snapshots;   /* broker-thread CPU time spent building snapshots */
+	uint64_t tick_kits_max, kit_visits, status_cleared; /* kits visited in one TICK at most; in all */
 };
 
 static int64_t now_ms(void)
@@ -178,7 +182,11 @@ void kg_live__measurement(struct kg_plugin *p, const void *client, const char *s
 	char key[KG_TOPIC_KIT_STATS_MAX];
 
 	if(!l) return;
-	kit = kg_kits__get(l->kits, serial, slen);
+	/* Only kits are kits: the kit itself, or an accepted measurement (a service user's, a test
+	 * measurement) creates an entry; anybody else's rejected publish only counts for a kit that
+	 * exists, so rejected junk cannot fill the table (and $SYS) with made-up serials. */
+	if(r == KG_OK || (client && is_own(client, serial, slen))) kit = kg_kits__get(l->kits, serial, slen);
+	else kit = kg_kits__find(l->kits, serial, slen);
 	if(kit){
 		if(client && take_pending(l, client, &pd)){
 			go_online(p, kit, pd.client_id, pd.address, pd.protocol_version, pd.at_ms);
@@ -229,40 +237,83 @@ void kg_live__other(struct kg_plugin *p, const char *topic, const void *payload,
 
 static void publish_stats(const struct kg_stats_view *v, void *arg)
 {
+	struct kg_live *l = arg;
 	char buf[512];
 	size_t n = kg_stats__format_json(v, buf, sizeof(buf));
 
-	(void)arg;
 	if(n >= sizeof(buf)) return;
 	mosquitto_broker_publish_copy(NULL, v->key, (int)n, buf, 0, true, NULL);
+	if(l->dir) kg_kitdir__put_stream(l->dir, v->key, buf, n);
 }
 
 /* An evicted stream: clear its retained statistics (an empty retained message). */
 static void clear_stats(const char *key, void *arg)
 {
-	(void)arg;
+	struct kg_live *l = arg;
+
 	mosquitto_broker_publish_copy(NULL, key, 0, NULL, 0, true, NULL);
+	if(l->dir) kg_kitdir__remove_stream(l->dir, key);
+}
+
+/* An evicted kit: clear its retained status (an empty retained message) and its HTTP entry. */
+static void kit_evicted(struct kg_kit *kit, void *arg)
+{
+	struct kg_live *l = arg;
+	char topic[sizeof(STATUS_TOPIC_PREFIX) + KG_SERIAL_MAX];
+
+	if(kit->published_at_ms){
+		snprintf(topic, sizeof(topic), STATUS_TOPIC_PREFIX "%s", kit->serial);
+		mosquitto_broker_publish_copy(NULL, topic, 0, NULL, 0, true, NULL);
+		l->status_cleared++;
+	}
+	if(l->dir) kg_kitdir__remove_kit(l->dir, kit->serial);
 }
 
 struct kit_pub {
+	struct kg_live *l;
 	int64_t now;
 };
 
-static void publish_kit(struct kg_kit *kit, void *arg)
+/* One changed kit: its HTTP entry (at most once a second) and its retained status (urgent changes
+ * once a second, counters every ten). Returns whether it must be visited again (not due yet). */
+static bool visit_kit(struct kg_kit *kit, void *arg)
 {
 	struct kit_pub *kp = arg;
 	char topic[sizeof(STATUS_TOPIC_PREFIX) + KG_SERIAL_MAX];
 	char buf[2048];
-	size_t n;
+	size_t n = 0;
+	bool again = false;
 
-	if(!kit->dirty) return;
-	if(kp->now - kit->published_at_ms < (kit->urgent ? KIT_STATUS_URGENT_MS : KIT_STATUS_ROUTINE_MS)) return;
-	n = kg_kits__format_json(kit, buf, sizeof(buf));
-	if(n >= sizeof(buf)) return;
-	snprintf(topic, sizeof(topic), STATUS_TOPIC_PREFIX "%s", kit->serial);
-	mosquitto_broker_publish_copy(NULL, topic, (int)n, buf, 0, true, NULL);
-	kit->dirty = kit->urgent = false;
-	kit->published_at_ms = kp->now;
+	if(kp->l->dir && kit->view_dirty){
+		if(kp->now - kit->viewed_at_ms >= KIT_VIEW_EVERY_MS){
+			const char *cids[KG_KITS_SESSIONS + 1];
+			size_t ncids = 0;
+			int i;
+
+			n = kg_kits__format_json(kit, buf, sizeof(buf));
+			cids[ncids++] = kit->client_id;
+			for(i = 0; i < kit->nsessions; i++) cids[ncids++] = kit->sessions[i];
+			if(n < sizeof(buf)) kg_kitdir__put_kit(kp->l->dir, kit->serial, buf, n, cids, ncids);
+			kit->view_dirty = false;
+			kit->viewed_at_ms = kp->now;
+		}else{
+			again = true;
+		}
+	}
+	if(kit->dirty){
+		if(kp->now - kit->published_at_ms >= (kit->urgent ? KIT_STATUS_URGENT_MS : KIT_STATUS_ROUTINE_MS)){
+			if(n == 0) n = kg_kits__format_json(kit, buf, sizeof(buf));
+			if(n < sizeof(buf)){
+				snprintf(topic, sizeof(topic), STATUS_TOPIC_PREFIX "%s", kit->serial);
+				mosquitto_broker_publish_copy(NULL, topic, (int)n, buf, 0, true, NULL);
+			}
+			kit->dirty = kit->urgent = false;
+			kit->published_at_ms = kp->now;
+		}else{
+			again = true;
+		}
+	}
+	return again;
 }
 
 /* ---- test measurements from HTTP ------------------------------------------------------------ */
@@ -307,68 +358,9 @@ static void run_test_requests(struct kg_plugin *p)
 
 /* ---- the snapshot for HTTP ------------------------------------------------------------------ */
 
-static void add_stats_fields(cJSON *o, const struct kg_stats_view *v)
-{
-	static const char *const avg[] = { "avg_1min", "avg_5min", "avg_30min" };
-	static const char *const cnt[] = { "count_1min", "count_5min", "count_30min" };
-	int w;
-
-	for(w = 0; w < KG_STATS_WINDOWS; w++){
-		if(v->count[w]) cJSON_AddNumberToObject(o, avg[w], v->avg[w]); else cJSON_AddNullToObject(o, avg[w]);
-	}
-	for(w = 0; w < KG_STATS_WINDOWS; w++) cJSON_AddNumberToObject(o, cnt[w], (double)v->count[w]);
-	if(v->has_latest){
-		cJSON_AddNumberToObject(o, "latest", v->latest);
-		cJSON_AddNumberToObject(o, "latest_at", (double)v->latest_at);
-	}else{
-		cJSON_AddNullToObject(o, "latest");
-		cJSON_AddNullToObject(o, "latest_at");
-	}
-}
-
 struct snap_ctx {
-	struct kg_live *l;
-	cJSON *kits, *streams, *rej;
+	cJSON *rej;
 };
-
-static void snap_kit(struct kg_kit *kit, void *arg)
-{
-	struct snap_ctx *c = arg;
-	char buf[2048];
-	size_t n = kg_kits__format_json(kit, buf, sizeof(buf));
-	cJSON *o = n < sizeof(buf) ? cJSON_ParseWithLength(buf, n) : NULL;
-
-	kit->scratch = o;
-	if(!o) return;
-	cJSON_AddItemToObject(o, "streams", cJSON_CreateArray());
-	cJSON_AddItemToArray(c->kits, o);
-}
-
-static void snap_stream(const struct kg_stats_view *v, void *arg)
-{
-	struct snap_ctx *c = arg;
-	struct kg_kit *kit = NULL;
-	cJSON *o = cJSON_CreateObject();
-	const char *s, *e;
-	long per = 0, qt = 0;
-
-	if(!o) return;
-	cJSON_AddStringToObject(o, "topic", v->key);
-	if(!strncmp(v->key, "kit/", 4) && (e = strstr(v->key + 4, "/stats/")) != NULL){
-		s = v->key + 4;
-		kit = kg_kits__find(c->l->kits, s, (size_t)(e - s));
-		if(sscanf(e + 7, "%ld/%ld", &per, &qt) == 2){
-			cJSON_AddNumberToObject(o, "peripheral", (double)per);
-			cJSON_AddNumberToObject(o, "quantity_type", (double)qt);
-		}
-	}
-	add_stats_fields(o, v);
-	if(kit && kit->scratch){
-		cJSON_AddItemToArray(cJSON_GetObjectItemCaseSensitive(kit->scratch, "streams"), o);
-	}else{
-		cJSON_AddItemToArray(c->streams, o);
-	}
-}
 
 static void snap_rejection(const struct kg_rejection *r, void *arg)
 {
@@ -382,12 +374,6 @@ static void snap_rejection(const struct kg_rejection *r, void *arg)
 	cJSON_AddStringToObject(o, "topic", r->topic);
 	cJSON_AddStringToObject(o, "detail", r->detail);
 	cJSON_AddItemToArray(c->rej, o);
-}
-
-static void clear_scratch(struct kg_kit *kit, void *arg)
-{
-	(void)arg;
-	kit->scratch = NULL;
 }
 
 /* A growing text buffer for the metrics; on out of memory the text is dropped. */
@@ -486,7 +472,21 @@ static char *build_metrics(struct kg_plugin *p, const struct kg_spool_stats *sst
 	metric(&t, "kitgate_http_snapshot_seconds_total", "counter", "Broker-thread CPU time spent building HTTP snapshots.",
 			(double)p->live->snapshot_ns / 1e9);
 	metric(&t, "kitgate_http_snapshots_total", "counter", "HTTP snapshots built.", (double)p->live->snapshots);
-	if(p->live->http) kg_http__counts(p->live->http, http);
+	metric(&t, "kitgate_live_tick_kits_max", "gauge", "Most changed kits the broker thread visited in one tick (bounded by design).",
+			(double)p->live->tick_kits_max);
+	metric(&t, "kitgate_live_kit_visits_total", "counter", "Changed kits visited by the broker thread (HTTP entry and retained status).",
+			(double)p->live->kit_visits);
+	metric(&t, "kitgate_live_kits_queued", "gauge", "Changed kits waiting for their visit.", (double)kg_kits__queued(p->live->kits));
+	metric(&t, "kitgate_live_status_cleared_total", "counter", "Retained kit status messages cleared when their kit was evicted.",
+			(double)p->live->status_cleared);
+	if(p->live->http){
+		unsigned long long sse[2];
+
+		kg_http__counts(p->live->http, http);
+		kg_http__sse(p->live->http, sse);
+		metric(&t, "kitgate_http_sse_events_total", "counter", "Server-sent events sent.", (double)sse[0]);
+		metric(&t, "kitgate_http_sse_event_bytes_max", "gauge", "The largest server-sent event so far, in bytes.", (double)sse[1]);
+	}
 	put(&t, "# HELP kitgate_http_responses_total HTTP responses by status class.\n"
 			"# TYPE kitgate_http_responses_total counter\n"
 			"kitgate_http_responses_total{code=\"2xx\"} %llu\nkitgate_http_responses_total{code=\"4xx\"} %llu\n"
@@ -504,7 +504,7 @@ static void publish_snapshot(struct kg_plugin *p, int64_t now)
 	struct kg_counters *c = &p->counters;
 	struct kg_stats_counters sc;
 	struct kg_spool_stats sst;
-	struct snap_ctx ctx = { l, NULL, NULL, NULL };
+	struct snap_ctx ctx = { NULL };
 	bool spilling = false;
 	const struct kg_stream *ms = &p->streams[KG_STREAM_MEASUREMENTS];
 	struct kg_worker_stats ws;
@@ -547,6 +547,7 @@ static void publish_snapshot(struct kg_plugin *p, int64_t now)
 	cJSON_AddNumberToObject(o, "known", (double)nkits);
 	cJSON_AddNumberToObject(o, "online", (double)online);
 	cJSON_AddNumberToObject(o, "evicted", (double)kg_kits__evicted(l->kits));
+	cJSON_AddNumberToObject(o, "listed", (double)(l->dir ? kg_kitdir__count(l->dir) : 0));
 	o = cJSON_AddObjectToObject(st, "stats");
 	cJSON_AddNumberToObject(o, "streams", (double)sc.streams);
 	cJSON_AddNumberToObject(o, "samples", (double)sc.samples);
@@ -558,15 +559,10 @@ static void publish_snapshot(struct kg_plugin *p, int64_t now)
 	cJSON_AddNumberToObject(o, "ignored", (double)sc.ignored);
 	cJSON_AddNumberToObject(st, "test_measurements", (double)l->test_accepted);
 
-	ctx.kits = cJSON_AddArrayToObject(root, "kits");
-	ctx.streams = cJSON_AddArrayToObject(root, "streams");
+	/* Bounded whatever the number of kits: counters and the ring of recent rejections. The kits
+	 * and streams are in the kit directory, written a kit at a time (visit_kit, publish_stats). */
 	ctx.rej = cJSON_AddArrayToObject(root, "rejections");
-	if(ctx.kits && ctx.streams && ctx.rej){
-		kg_kits__foreach(l->kits, snap_kit, &ctx);
-		kg_stats__foreach(l->stats, snap_stream, &ctx);
-		kg_kits__foreach(l->kits, clear_scratch, NULL);
-		kg_kits__rejections(l->kits, snap_rejection, &ctx);
-	}
+	if(ctx.rej) kg_kits__rejections(l->kits, snap_rejection, &ctx);
 	kg_view__publish(l->view, root, build_metrics(p, &sst, depth, spilling, nkits, online, &sc, &ws), now);
 }
 
@@ -577,7 +573,7 @@ void kg_live__tick(struct kg_plugin *p)
 	struct kg_live *l = p->live;
 	struct kit_pub kp;
 	int64_t now;
-	size_t i;
+	size_t i, n;
 
 	if(!l) return;
 	now = now_ms();
@@ -586,11 +582,14 @@ void kg_live__tick(struct kg_plugin *p)
 	if(l->view) run_test_requests(p);
 	if(now >= l->next_flush_ms){
 		l->next_flush_ms = now + FLUSH_EVERY_MS;
-		kg_stats__drain_evicted(l->stats, clear_stats, NULL);
-		kg_stats__flush(l->stats, now, 1000, publish_stats, NULL);
-		kp.now = now;
-		kg_kits__foreach(l->kits, publish_kit, &kp);
+		kg_stats__drain_evicted(l->stats, clear_stats, l);
+		kg_stats__flush(l->stats, now, 1000, publish_stats, l);
 	}
+	kp.l = l;
+	kp.now = now;
+	n = kg_kits__visit_changed(l->kits, KIT_VISITS_PER_TICK, visit_kit, &kp);
+	l->kit_visits += n;
+	if(n > l->tick_kits_max) l->tick_kits_max = n;
 	if(l->view && now >= l->next_snapshot_ms && kg_view__wanted(l->view, SNAPSHOT_WANTED_MS)){
 		struct timespec a, b;
 
@@ -611,6 +610,7 @@ static void live_free(struct kg_live *l)
 	if(l->view) kg_view__stop(l->view);
 	if(l->http) kg_http__stop(l->http);
 	kg_view__free(l->view);
+	kg_kitdir__free(l->dir);
 	kg_stats__free(l->stats);
 	kg_kits__free(l->kits);
 	for(i = 0; i < l->nroutes; i++){
@@ -631,9 +631,10 @@ int kg_live__init(struct kg_plugin *p)
 	l->started_ms = now_ms();
 	l->stats = kg_stats__new(p->cfg.stats_max_streams, p->cfg.stats_max_samples);
 	if(l->stats) kg_stats__set_group_limit(l->stats, p->cfg.stats_max_streams_per_kit);
-	l->kits = kg_kits__new(KITS_MAX);
+	l->kits = kg_kits__new(p->cfg.live_max_kits);
 	l->routes = p->cfg.nstats_topics ? calloc(p->cfg.nstats_topics, sizeof(*l->routes)) : NULL;
 	if(!l->stats || !l->kits || (p->cfg.nstats_topics && !l->routes)) goto oom;
+	kg_kits__on_evict(l->kits, kit_evicted, l);
 	for(i = 0; i < p->cfg.nstats_topics; i++){
 		const char *s = p->cfg.stats_topics[i], *eq = strchr(s, '=');
 
@@ -644,8 +645,9 @@ int kg_live__init(struct kg_plugin *p)
 	}
 	if(p->cfg.http_listen){
 		l->view = kg_view__new();
-		if(!l->view) goto oom;
-		l->http = kg_http__start(&p->cfg, &p->ingest.limits, l->view, err, sizeof(err));
+		l->dir = kg_kitdir__new(p->cfg.live_max_kits);
+		if(!l->view || !l->dir) goto oom;
+		l->http = kg_http__start(&p->cfg, &p->ingest.limits, l->view, l->dir, err, sizeof(err));
 		if(!l->http){
 			kg_log(KG_LOG_ERROR, "http_listen %s: %s; the HTTP endpoint is OFF", p->cfg.http_listen, err);
 		}else{

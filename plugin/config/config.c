@@ -48,6 +48,8 @@ enum opt_id {
 	O_STATS_MAX_STREAMS_PER_KIT,
 	O_HTTP_LISTEN,
 	O_HTTP_PASSWORD_FILE,
+	O_HTTP_ALLOWED_HOSTS,
+	O_LIVE_MAX_KITS,
 	O_PG_CONNECTIONS,
 	O_PAYLOAD_FORMAT,
 	O_AUTH,
@@ -93,6 +95,8 @@ static const struct opt_def opt_table[O_COUNT] = {
 	[O_STATS_MAX_STREAMS_PER_KIT] = {"stats_max_streams_per_kit", NULL},
 	[O_HTTP_LISTEN] = {"http_listen", NULL},
 	[O_HTTP_PASSWORD_FILE] = {"http_password_file", NULL},
+	[O_HTTP_ALLOWED_HOSTS] = {"http_allowed_hosts", NULL},
+	[O_LIVE_MAX_KITS] = {"live_max_kits", NULL},
 	[O_PG_CONNECTIONS] = {"pg_connections", NULL},
 	[O_PAYLOAD_FORMAT] = {"payload_format", NULL},
 	[O_AUTH] = {"auth", NULL},
@@ -509,6 +513,7 @@ void kg_config__free(struct kg_config *cfg)
 	free(cfg->stats_field);
 	free(cfg->http_listen);
 	free(cfg->http_password_file);
+	free(cfg->http_allowed_hosts);
 	memset(cfg, 0, sizeof(*cfg));
 }
 
@@ -645,6 +650,9 @@ static int resolve(struct kg_config *cfg, struct val vals[O_COUNT], char *err, s
 		if(get_str(v, "http_listen", NULL, &cfg->http_listen, err, errlen)) return -1;
 	}
 	if(get_str(&vals[O_HTTP_PASSWORD_FILE], "http_password_file", NULL, &cfg->http_password_file, err, errlen)) return -1;
+	if(get_str(&vals[O_HTTP_ALLOWED_HOSTS], "http_allowed_hosts", NULL, &cfg->http_allowed_hosts, err, errlen)) return -1;
+	if(get_int(&vals[O_LIVE_MAX_KITS], "live_max_kits", 1, 10000000, 100000, &n, err, errlen)) return -1;
+	cfg->live_max_kits = (size_t)n;
 
 	/* payload_format */
 	v = &vals[O_PAYLOAD_FORMAT];

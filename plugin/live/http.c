@@ -20,6 +20,7 @@
 #include <microhttpd.h>
 
 #include "kitgate/http.h"
+#include "kitgate/kitdir.h"
 #include "kitgate/log.h"
 #include "kitgate/payload.h"
 #include "kitgate/pwfile.h"
@@ -27,13 +28,20 @@
 #include "kitgate/topic.h"
 #include "kitgate/uuid.h"
 
-#define CONNECTION_LIMIT 64
+/* Slow clients: each address may hold PER_IP_LIMIT connections, all together CONNECTION_LIMIT (one
+ * thread each, THREAD_STACK bytes of stack), and a connection that sends nothing for
+ * CONNECTION_TIMEOUT_S is closed. So 64 slow connections from as many addresses leave room for
+ * the dashboard, the API and /metrics. */
+#define CONNECTION_LIMIT 512
 #define PER_IP_LIMIT 16
-#define CONNECTION_TIMEOUT_S 30
-#define SSE_KEEPALIVE_MS 10000   /* below CONNECTION_TIMEOUT_S */
+#define CONNECTION_TIMEOUT_S 10
+#define THREAD_STACK (256 * 1024)
+#define SSE_KEEPALIVE_MS 5000    /* below CONNECTION_TIMEOUT_S */
+#define BASIC_MAX 512            /* longest Basic credentials accepted (decoded) */
 #define TEST_TIMEOUT_MS 5000
 #define SNAPSHOT_MAX_AGE_MS 600  /* an API answer is at most this old ... */
 #define SNAPSHOT_WAIT_MS 500     /* ... unless the broker thread took longer than this to build one */
+#define PAGE_DEFAULT 100         /* kits or streams per page when no limit is given */
 
 /* Generated at build time from dashboard/ (dashboard/embed.cmake). */
 struct kg_asset {
@@ -50,11 +58,15 @@ struct kg_http {
 	const struct kg_config *cfg;
 	const struct kg_limits *limits;
 	struct kg_view *view;
+	struct kg_kitdir *dir;
+	atomic_ullong sse_events, sse_bytes_max;
 	pthread_mutex_t pw_lock;         /* guards pw and pw_mtime (reloaded when the file changes) */
 	struct kg_pwfile *pw;
 	struct timespec pw_mtime;
 	atomic_bool stopping;
 	atomic_ullong counts[3];         /* 2xx, 4xx, 5xx */
+	char listen_host[256];           /* http_listen's address, without brackets */
+	bool listen_any, listen_loopback;
 };
 
 struct conn {
@@ -77,11 +89,27 @@ static void count(struct kg_http *h, unsigned status)
 	else if(status >= 500) atomic_fetch_add(&h->counts[2], 1);
 }
 
+void kg_http__sse(const struct kg_http *h, unsigned long long out[2])
+{
+	out[0] = atomic_load(&((struct kg_http *)h)->sse_events);
+	out[1] = atomic_load(&((struct kg_http *)h)->sse_bytes_max);
+}
+
 void kg_http__counts(const struct kg_http *h, unsigned long long counts[3])
 {
 	int i;
 
 	for(i = 0; i < 3; i++) counts[i] = atomic_load(&((struct kg_http *)h)->counts[i]);
+}
+
+/* The headers of every answer: its type, never cached, never sniffed, never framed. */
+static void add_headers(struct MHD_Response *r, const char *type)
+{
+	MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, type);
+	MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+	MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
+	MHD_add_response_header(r, "X-Frame-Options", "DENY");
+	MHD_add_response_header(r, "Content-Security-Policy", "frame-ancestors 'none'");
 }
 
 static enum MHD_Result send_buf(struct kg_http *h, struct MHD_Connection *c, unsigned status,
@@ -91,9 +119,7 @@ static enum MHD_Result send_buf(struct kg_http *h, struct MHD_Connection *c, uns
 	enum MHD_Result ret;
 
 	if(!r) return MHD_NO;
-	MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, type);
-	MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
-	MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
+	add_headers(r, type);
 	ret = MHD_queue_response(c, status, r);
 	MHD_destroy_response(r);
 	count(h, status);
@@ -137,7 +163,7 @@ static enum MHD_Result send_405(struct kg_http *h, struct MHD_Connection *c, con
 
 	r = MHD_create_response_from_buffer(sizeof(body) - 1, (void *)body, MHD_RESPMEM_PERSISTENT);
 	if(!r) return MHD_NO;
-	MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
+	add_headers(r, "application/json");
 	MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, allow);
 	ret = MHD_queue_response(c, 405, r);
 	MHD_destroy_response(r);
@@ -163,14 +189,69 @@ static void pw_refresh(struct kg_http *h)
 	h->pw_mtime = sb.st_mtim;
 }
 
+static int b64_value(unsigned char ch)
+{
+	if(ch >= 'A' && ch <= 'Z') return ch - 'A';
+	if(ch >= 'a' && ch <= 'z') return ch - 'a' + 26;
+	if(ch >= '0' && ch <= '9') return ch - '0' + 52;
+	if(ch == '+') return 62;
+	if(ch == '/') return 63;
+	return -1;
+}
+
+/* Decode standard base64 (padding optional) into out (cap bytes); the length, or -1 when it is not
+ * base64 or does not fit. */
+static long b64_decode(const char *in, unsigned char *out, size_t cap)
+{
+	unsigned acc = 0;
+	int bits = 0, v;
+	size_t n = 0;
+
+	for(; *in && *in != '='; in++){
+		if((v = b64_value((unsigned char)*in)) < 0) return -1;
+		acc = (acc << 6) | (unsigned)v;
+		bits += 6;
+		if(bits >= 8){
+			bits -= 8;
+			if(n == cap) return -1;
+			out[n++] = (unsigned char)(acc >> bits);
+			acc &= (1u << bits) - 1;
+		}
+	}
+	while(*in == '=') in++;
+	return *in ? -1 : (long)n;
+}
+
+/* The Basic credentials of the request (the scheme name is case-insensitive, RFC 7617/7235), as
+ * "user\0pass" in buf; *pass points into it. False when absent or malformed, and when either part
+ * holds a NUL (no password is "secret\0junk"). */
+static bool basic_credentials(struct MHD_Connection *c, char *buf, size_t cap, const char **pass)
+{
+	const char *v = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
+	char *colon;
+	long n;
+
+	if(!v || strncasecmp(v, "basic", 5) != 0 || (v[5] != ' ' && v[5] != '\t')) return false;
+	for(v += 5; *v == ' ' || *v == '\t'; v++);
+	n = b64_decode(v, (unsigned char *)buf, cap - 1);
+	if(n < 0 || memchr(buf, '\0', (size_t)n)) return false;
+	buf[n] = '\0';
+	colon = strchr(buf, ':');
+	if(!colon) return false;
+	*colon = '\0';
+	*pass = colon + 1;
+	return true;
+}
+
 /* 0 = allowed; otherwise the response was queued (401/403) and its result is in *ret. */
 static int authenticate(struct kg_http *h, struct MHD_Connection *c, enum MHD_Result *ret)
 {
-	char *pass = NULL, *user;
+	char cred[BASIC_MAX + 1];
+	const char *pass = NULL, *user = NULL;
 	int ok;
 
 	if(!h->cfg->http_password_file) return 0;
-	user = MHD_basic_auth_get_username_password(c, &pass);
+	if(basic_credentials(c, cred, sizeof(cred), &pass)) user = cred;
 	if(user && pass){
 		pthread_mutex_lock(&h->pw_lock);
 		pw_refresh(h);
@@ -179,11 +260,7 @@ static int authenticate(struct kg_http *h, struct MHD_Connection *c, enum MHD_Re
 	}else{
 		ok = 0;
 	}
-	if(ok && kg_config__is_service(h->cfg, user)){
-		MHD_free(user);
-		MHD_free(pass);
-		return 0;
-	}
+	if(ok && kg_config__is_service(h->cfg, user)) return 0;
 	if(ok){
 		*ret = send_error(h, c, 403, "forbidden", "only service users may use the HTTP endpoint");
 	}else{
@@ -192,14 +269,12 @@ static int authenticate(struct kg_http *h, struct MHD_Connection *c, enum MHD_Re
 
 		*ret = MHD_NO;
 		if(r){
-			MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
+			add_headers(r, "application/json");
 			*ret = MHD_queue_basic_auth_fail_response(c, "kitgate", r);
 			MHD_destroy_response(r);
 			count(h, 401);
 		}
 	}
-	if(user) MHD_free(user);
-	if(pass) MHD_free(pass);
 	return -1;
 }
 
@@ -233,7 +308,7 @@ static ssize_t sse_read(void *cls, uint64_t pos, char *out, size_t max)
 		if(!snap){
 			s->buf = strdup(": keepalive\n\n");
 		}else{
-			json = cJSON_PrintUnformatted(snap->state);
+			json = cJSON_PrintUnformatted(snap->state); /* bounded: status and recent rejections */
 			s->seq = snap->seq;
 			kg_view__release(s->h->view, snap);
 			if(json && asprintf(&s->buf, "event: state\ndata: %s\n\n", json) < 0) s->buf = NULL;
@@ -241,6 +316,12 @@ static ssize_t sse_read(void *cls, uint64_t pos, char *out, size_t max)
 		}
 		if(!s->buf) return MHD_CONTENT_READER_END_WITH_ERROR;
 		s->len = strlen(s->buf);
+		if(snap){
+			unsigned long long m = atomic_load(&s->h->sse_bytes_max);
+
+			atomic_fetch_add(&s->h->sse_events, 1);
+			while(s->len > m && !atomic_compare_exchange_weak(&s->h->sse_bytes_max, &m, s->len));
+		}
 	}
 	n = s->len - s->off < max ? s->len - s->off : max;
 	memcpy(out, s->buf + s->off, n);
@@ -269,8 +350,7 @@ static enum MHD_Result serve_events(struct kg_http *h, struct MHD_Connection *c)
 		free(s);
 		return MHD_NO;
 	}
-	MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "text/event-stream");
-	MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+	add_headers(r, "text/event-stream");
 	ret = MHD_queue_response(c, 200, r);
 	MHD_destroy_response(r);
 	count(h, 200);
@@ -279,29 +359,92 @@ static enum MHD_Result serve_events(struct kg_http *h, struct MHD_Connection *c)
 
 /* ---- the API -------------------------------------------------------------------------------- */
 
-static const cJSON *find_kit(const cJSON *kits, const char *field, const char *value)
+/* A non-negative integer query argument (def when absent); false when malformed. */
+static bool arg_size(struct MHD_Connection *c, const char *name, size_t def, size_t *out)
 {
-	const cJSON *k;
+	const char *v = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, name);
+	char *end;
+	unsigned long long n;
 
-	cJSON_ArrayForEach(k, kits){
-		const cJSON *v = cJSON_GetObjectItemCaseSensitive(k, field);
-
-		if(cJSON_IsString(v) && !strcmp(v->valuestring, value)) return k;
-	}
-	return NULL;
+	*out = def;
+	if(!v) return true;
+	if(!v[0] || v[0] == '-' || v[0] == '+') return false;
+	n = strtoull(v, &end, 10);
+	if(*end || n > 100000000ULL) return false;
+	*out = (size_t)n;
+	return true;
 }
 
-/* The kit with an open session of this client id, else the kit whose last session had it. */
-static const cJSON *find_client(const cJSON *kits, const char *client_id)
+/* JSON text (taken) as a 200 answer, with paging headers when total is not NULL. */
+static enum MHD_Result send_text(struct kg_http *h, struct MHD_Connection *c, char *text,
+		const size_t *total, const char *next)
 {
-	const cJSON *k, *s;
+	struct MHD_Response *r;
+	enum MHD_Result ret;
+	char num[32];
 
-	cJSON_ArrayForEach(k, kits){
-		cJSON_ArrayForEach(s, cJSON_GetObjectItemCaseSensitive(k, "sessions")){
-			if(cJSON_IsString(s) && !strcmp(s->valuestring, client_id)) return k;
-		}
+	if(!text) return send_error(h, c, 500, "out_of_memory", NULL);
+	r = MHD_create_response_from_buffer(strlen(text), text, MHD_RESPMEM_MUST_FREE);
+	if(!r){
+		free(text);
+		return MHD_NO;
 	}
-	return find_kit(kits, "client_id", client_id);
+	add_headers(r, "application/json");
+	if(total){
+		snprintf(num, sizeof(num), "%zu", *total);
+		MHD_add_response_header(r, "X-Total-Count", num);
+	}
+	if(next && next[0]) MHD_add_response_header(r, "X-Next-After", next);
+	ret = MHD_queue_response(c, 200, r);
+	MHD_destroy_response(r);
+	count(h, 200);
+	return ret;
+}
+
+/* GET /api/v1/kits?prefix=&after=&offset=&limit=: a page of kits sorted by serial. */
+static enum MHD_Result serve_kits(struct kg_http *h, struct MHD_Connection *c)
+{
+	const char *prefix = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "prefix");
+	const char *after = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "after");
+	char next[KG_SERIAL_MAX + 1];
+	size_t offset, limit, total;
+	char *text;
+
+	if(!arg_size(c, "offset", 0, &offset) || !arg_size(c, "limit", PAGE_DEFAULT, &limit)){
+		return send_error(h, c, 400, "bad_paging", "offset and limit are non-negative integers");
+	}
+	text = kg_kitdir__kits(h->dir, prefix, after, offset, limit, &total, next);
+	return send_text(h, c, text, &total, next);
+}
+
+static enum MHD_Result serve_streams(struct kg_http *h, struct MHD_Connection *c)
+{
+	size_t offset, limit, total;
+	char *text;
+
+	if(!arg_size(c, "offset", 0, &offset) || !arg_size(c, "limit", PAGE_DEFAULT, &limit)){
+		return send_error(h, c, 400, "bad_paging", "offset and limit are non-negative integers");
+	}
+	text = kg_kitdir__streams(h->dir, offset, limit, &total);
+	return send_text(h, c, text, &total, NULL);
+}
+
+/* The summary snapshot with the first page of kits and of generic streams (the old whole state). */
+static enum MHD_Result serve_state(struct kg_http *h, struct MHD_Connection *c, const struct kg_view_snapshot *snap)
+{
+	cJSON *j = cJSON_Duplicate(snap->state, 1);
+	char next[KG_SERIAL_MAX + 1], *kits, *streams;
+	size_t total;
+
+	kits = kg_kitdir__kits(h->dir, NULL, NULL, 0, PAGE_DEFAULT, &total, next);
+	streams = kg_kitdir__streams(h->dir, 0, PAGE_DEFAULT, &total);
+	if(j){
+		cJSON_AddItemToObject(j, "kits", kits ? cJSON_Parse(kits) : cJSON_CreateArray());
+		cJSON_AddItemToObject(j, "streams", streams ? cJSON_Parse(streams) : cJSON_CreateArray());
+	}
+	free(kits);
+	free(streams);
+	return send_json(h, c, 200, j);
 }
 
 /* A serial as a kit may use it in a topic and in JSON: 1..KG_SERIAL_MAX bytes of printable ASCII
@@ -354,6 +497,65 @@ static bool cross_site(struct MHD_Connection *c)
 	return strcasecmp(p, host) != 0;
 }
 
+/* ---- the Host header (DNS rebinding) -------------------------------------------------------- */
+
+static bool ip_literal(const char *s)
+{
+	unsigned char buf[sizeof(struct in6_addr)];
+
+	return inet_pton(AF_INET, s, buf) == 1 || inet_pton(AF_INET6, s, buf) == 1;
+}
+
+/* Whether name (a host without port) is in the comma-separated list (case-insensitive; "*" = any). */
+static bool in_list(const char *list, const char *name)
+{
+	size_t n = strlen(name);
+
+	while(list && *list){
+		const char *e = strchr(list, ',');
+		size_t len = e ? (size_t)(e - list) : strlen(list);
+
+		while(len && (*list == ' ' || *list == '\t')){ list++; len--; }
+		while(len && (list[len - 1] == ' ' || list[len - 1] == '\t')) len--;
+		if((len == 1 && *list == '*') || (len == n && !strncasecmp(list, name, n))) return true;
+		list = e ? e + 1 : NULL;
+	}
+	return false;
+}
+
+/* A browser sends the name it resolved in Host, so a page of another site whose name was made to
+ * resolve to this address (DNS rebinding) is told apart here: the host part of Host must be the
+ * listen address, "localhost" when listening on loopback (or every address), any IP address when
+ * listening on every address, or a name in http_allowed_hosts. A request without Host (HTTP/1.0)
+ * passes: browsers always send it. */
+static bool host_ok(const struct kg_http *h, struct MHD_Connection *c)
+{
+	const char *v = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_HOST);
+	char name[256];
+	const char *e;
+	size_t n;
+
+	if(!v) return true;
+	if(v[0] == '['){
+		e = strchr(v, ']');
+		if(!e || (e[1] && e[1] != ':')) return false;
+		v++;
+		n = (size_t)(e - v);
+	}else{
+		e = strchr(v, ':');
+		if(e && strchr(e + 1, ':')) return false; /* an IPv6 address must be bracketed */
+		n = e ? (size_t)(e - v) : strlen(v);
+	}
+	if(n == 0 || n >= sizeof(name)) return false;
+	memcpy(name, v, n);
+	name[n] = '\0';
+	if(n > 1 && name[n - 1] == '.') name[--n] = '\0'; /* "localhost." is localhost */
+	if(!strcasecmp(name, h->listen_host)) return true;
+	if(h->listen_any && ip_literal(name)) return true;
+	if((h->listen_any || h->listen_loopback) && !strcasecmp(name, "localhost")) return true;
+	return in_list(h->cfg->http_allowed_hosts, name);
+}
+
 static enum MHD_Result test_measurement(struct kg_http *h, struct MHD_Connection *c, const char *serial,
 		struct conn *cn)
 {
@@ -366,6 +568,10 @@ static enum MHD_Result test_measurement(struct kg_http *h, struct MHD_Connection
 	cJSON *j;
 	int kind;
 
+	if(!h->cfg->http_password_file){
+		return send_error(h, c, 403, "auth_required", "posting test measurements needs authentication: "
+				"set plugin_opt_http_password_file (Basic credentials of a service user)");
+	}
 	if(cross_site(c)){
 		return send_error(h, c, 403, "cross_site", "cross-site requests may not post measurements");
 	}
@@ -443,7 +649,6 @@ static enum MHD_Result route(struct kg_http *h, struct MHD_Connection *c, const 
 	const struct kg_asset *a;
 	struct kg_view_snapshot *snap;
 	enum MHD_Result ret;
-	const cJSON *k;
 	const char *rest;
 	size_t n;
 
@@ -464,6 +669,25 @@ static enum MHD_Result route(struct kg_http *h, struct MHD_Connection *c, const 
 	}
 	if(!strncmp(url, "/api/", 5) || !strcmp(url, "/metrics")){
 		if(!get) return send_405(h, c, "GET");
+		/* the kit directory: always current, no snapshot needed */
+		if(!strcmp(url, "/api/v1/kits")) return serve_kits(h, c);
+		if(!strcmp(url, "/api/v1/streams")) return serve_streams(h, c);
+		if(!strncmp(url, "/api/v1/kits/", 13) && url[13] && !strchr(url + 13, '/')){
+			char *k = kg_kitdir__kit(h->dir, url + 13);
+
+			return k ? send_text(h, c, k, NULL, NULL) : send_error(h, c, 404, "unknown_kit", "no such kit has been seen");
+		}
+		if(!strncmp(url, "/api/v1/clients/", 16) && url[16]){
+			char *k = kg_kitdir__client(h->dir, url + 16);
+			cJSON *j;
+
+			if(!k) return send_error(h, c, 404, "unknown_client", "no kit has used this client id since the broker started");
+			j = cJSON_CreateObject();
+			cJSON_AddStringToObject(j, "client_id", url + 16);
+			cJSON_AddItemToObject(j, "kit", cJSON_Parse(k));
+			free(k);
+			return send_json(h, c, 200, j);
+		}
 		snap = kg_view__acquire_fresh(h->view, SNAPSHOT_MAX_AGE_MS, SNAPSHOT_WAIT_MS);
 		if(!snap) return send_error(h, c, 503, "starting", "no snapshot yet; retry in a second");
 		if(!strcmp(url, "/metrics")){
@@ -471,29 +695,11 @@ static enum MHD_Result route(struct kg_http *h, struct MHD_Connection *c, const 
 					snap->metrics, strlen(snap->metrics), MHD_RESPMEM_MUST_COPY)
 				: send_error(h, c, 500, "metrics_unavailable", NULL);
 		}else if(!strcmp(url, "/api/v1/state")){
-			ret = send_tree(h, c, 200, snap->state);
+			ret = serve_state(h, c, snap);
 		}else if(!strcmp(url, "/api/v1/status")){
 			ret = send_tree(h, c, 200, cJSON_GetObjectItemCaseSensitive(snap->state, "status"));
-		}else if(!strcmp(url, "/api/v1/kits")){
-			ret = send_tree(h, c, 200, cJSON_GetObjectItemCaseSensitive(snap->state, "kits"));
-		}else if(!strcmp(url, "/api/v1/streams")){
-			ret = send_tree(h, c, 200, cJSON_GetObjectItemCaseSensitive(snap->state, "streams"));
 		}else if(!strcmp(url, "/api/v1/rejections")){
 			ret = send_tree(h, c, 200, cJSON_GetObjectItemCaseSensitive(snap->state, "rejections"));
-		}else if(!strncmp(url, "/api/v1/kits/", 13) && url[13] && !strchr(url + 13, '/')){
-			k = find_kit(cJSON_GetObjectItemCaseSensitive(snap->state, "kits"), "serial", url + 13);
-			ret = k ? send_tree(h, c, 200, k) : send_error(h, c, 404, "unknown_kit", "no such kit has been seen");
-		}else if(!strncmp(url, "/api/v1/clients/", 16) && url[16]){
-			k = find_client(cJSON_GetObjectItemCaseSensitive(snap->state, "kits"), url + 16);
-			if(k){
-				cJSON *j = cJSON_CreateObject();
-
-				cJSON_AddStringToObject(j, "client_id", url + 16);
-				cJSON_AddItemToObject(j, "kit", cJSON_Duplicate(k, 1));
-				ret = send_json(h, c, 200, j);
-			}else{
-				ret = send_error(h, c, 404, "unknown_client", "no kit has used this client id since the broker started");
-			}
 		}else{
 			ret = send_error(h, c, 404, "not_found", NULL);
 		}
@@ -538,6 +744,11 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 		*upload_data_size = 0;
 		return MHD_YES;
 	}
+	if(!host_ok(h, c)){
+		return send_error(h, c, 421, "misdirected_request", "this Host is not served here: "
+				"add it to plugin_opt_http_allowed_hosts");
+	}
+	if(strstr(url, "%00")) return send_error(h, c, 404, "not_found", NULL); /* see unescape */
 	if(authenticate(h, c, &ret) != 0) return ret;
 	return route(h, c, url, method, cn);
 }
@@ -555,6 +766,35 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls, en
 	*con_cls = NULL;
 }
 
+static int hex_value(char ch)
+{
+	if(ch >= '0' && ch <= '9') return ch - '0';
+	if(ch >= 'a' && ch <= 'f') return ch - 'a' + 10;
+	if(ch >= 'A' && ch <= 'F') return ch - 'A' + 10;
+	return -1;
+}
+
+/* MHD's URL and argument decoding, except that %00 stays "%00": a decoded NUL would end the path
+ * early ("/app.js%00.txt" would be "/app.js"); on_request refuses a path holding "%00". */
+static size_t unescape(void *cls, struct MHD_Connection *c, char *s)
+{
+	char *r = s, *w = s;
+	int hi, lo;
+
+	(void)cls;
+	(void)c;
+	while(*r){
+		if(r[0] == '%' && (hi = hex_value(r[1])) >= 0 && (lo = hex_value(r[2])) >= 0 && (hi | lo) != 0){
+			*w++ = (char)(hi * 16 + lo);
+			r += 3;
+		}else{
+			*w++ = *r++;
+		}
+	}
+	*w = '\0';
+	return (size_t)(w - s);
+}
+
 static void mhd_log(void *cls, const char *fmt, va_list ap)
 {
 	char line[300];
@@ -566,7 +806,7 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
 }
 
 struct kg_http *kg_http__start(const struct kg_config *cfg, const struct kg_limits *limits,
-		struct kg_view *view, char *err, size_t errlen)
+		struct kg_view *view, struct kg_kitdir *dir, char *err, size_t errlen)
 {
 	struct addrinfo hints, *ai = NULL;
 	struct kg_http *h;
@@ -604,7 +844,11 @@ struct kg_http *kg_http__start(const struct kg_config *cfg, const struct kg_limi
 	}
 	h->cfg = cfg;
 	h->limits = limits;
+	snprintf(h->listen_host, sizeof(h->listen_host), "%s", host);
+	h->listen_any = !host[0] || !strcmp(host, "0.0.0.0") || !strcmp(host, "::") || !strcmp(host, "*");
+	h->listen_loopback = !strcasecmp(host, "localhost") || !strncmp(host, "127.", 4) || !strcmp(host, "::1");
 	h->view = view;
+	h->dir = dir;
 	pthread_mutex_init(&h->pw_lock, NULL);
 	if(cfg->http_password_file){
 		struct stat sb;
@@ -630,6 +874,8 @@ struct kg_http *kg_http__start(const struct kg_config *cfg, const struct kg_limi
 			MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)PER_IP_LIMIT,
 			MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)CONNECTION_TIMEOUT_S,
 			MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(64 * 1024),
+			MHD_OPTION_THREAD_STACK_SIZE, (size_t)THREAD_STACK,
+			MHD_OPTION_UNESCAPE_CALLBACK, unescape, h,
 			MHD_OPTION_NOTIFY_COMPLETED, on_completed, h,
 			MHD_OPTION_END);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);

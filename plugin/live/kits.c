@@ -12,6 +12,12 @@ struct kg_kits {
 	struct kg_lru lru;             /* newest: the kit most recently seen */
 	size_t max;
 	uint64_t evicted;
+	size_t online;                 /* kits with connections > 0 */
+	struct kg_kit *qhead, *qtail;  /* changed kits, oldest first */
+	struct kg_kit *ohead, *otail;  /* offline kits, least recently seen first */
+	size_t nqueued;
+	void (*on_evict)(struct kg_kit *kit, void *arg);
+	void *evict_arg;
 	struct kg_rejection ring[KG_KITS_REJECTIONS];
 	size_t ring_next, ring_count;
 };
@@ -57,15 +63,88 @@ struct kg_kit *kg_kits__find(struct kg_kits *k, const char *serial, size_t slen)
 	return kit_of(kg_lru__find(&k->lru, serial, slen));
 }
 
+static void unqueue(struct kg_kits *k, struct kg_kit *kit)
+{
+	if(!kit->queued) return;
+	if(kit->qprev) kit->qprev->qnext = kit->qnext; else k->qhead = kit->qnext;
+	if(kit->qnext) kit->qnext->qprev = kit->qprev; else k->qtail = kit->qprev;
+	kit->qnext = kit->qprev = NULL;
+	kit->queued = false;
+	k->nqueued--;
+}
+
+static void enqueue(struct kg_kits *k, struct kg_kit *kit)
+{
+	if(kit->queued) return;
+	kit->qprev = k->qtail;
+	kit->qnext = NULL;
+	if(k->qtail) k->qtail->qnext = kit; else k->qhead = kit;
+	k->qtail = kit;
+	kit->queued = true;
+	k->nqueued++;
+}
+
+static void offline_remove(struct kg_kits *k, struct kg_kit *kit)
+{
+	if(!kit->in_offline) return;
+	if(kit->oprev) kit->oprev->onext = kit->onext; else k->ohead = kit->onext;
+	if(kit->onext) kit->onext->oprev = kit->oprev; else k->otail = kit->oprev;
+	kit->onext = kit->oprev = NULL;
+	kit->in_offline = false;
+}
+
+/* (Re)append an offline kit as the most recently seen one. */
+static void offline_append(struct kg_kits *k, struct kg_kit *kit)
+{
+	offline_remove(k, kit);
+	kit->oprev = k->otail;
+	kit->onext = NULL;
+	if(k->otail) k->otail->onext = kit; else k->ohead = kit;
+	k->otail = kit;
+	kit->in_offline = true;
+}
+
+void kg_kits__changed(struct kg_kits *k, struct kg_kit *kit)
+{
+	kit->dirty = kit->view_dirty = true;
+	enqueue(k, kit);
+}
+
+void kg_kits__on_evict(struct kg_kits *k, void (*cb)(struct kg_kit *kit, void *arg), void *arg)
+{
+	k->on_evict = cb;
+	k->evict_arg = arg;
+}
+
+size_t kg_kits__visit_changed(struct kg_kits *k, size_t max, bool (*cb)(struct kg_kit *kit, void *arg), void *arg)
+{
+	size_t n = k->nqueued < max ? k->nqueued : max, i;
+
+	for(i = 0; i < n && k->qhead; i++){
+		struct kg_kit *kit = k->qhead;
+
+		unqueue(k, kit);
+		if(cb(kit, arg)) enqueue(k, kit);
+	}
+	return i;
+}
+
+size_t kg_kits__queued(const struct kg_kits *k)
+{
+	return k->nqueued;
+}
+
 /* Evict the least recently seen offline kit. Returns 0, or -1 when every kit is online. */
 static int evict_one(struct kg_kits *k)
 {
-	struct kg_lru_node *n;
+	struct kg_kit *kit = k->ohead;
 
-	for(n = kg_lru__oldest(&k->lru); n && kit_of(n)->connections > 0; n = n->newer);
-	if(!n) return -1;
-	kg_lru__remove(&k->lru, n);
-	free(kit_of(n));
+	if(!kit) return -1;
+	kg_lru__remove(&k->lru, &kit->node);
+	unqueue(k, kit);
+	offline_remove(k, kit);
+	if(k->on_evict) k->on_evict(kit, k->evict_arg);
+	free(kit);
 	k->evicted++;
 	return 0;
 }
@@ -82,20 +161,25 @@ struct kg_kit *kg_kits__get(struct kg_kits *k, const char *serial, size_t slen)
 	if(!kit) return NULL;
 	memcpy(kit->serial, serial, slen);
 	kg_lru__insert(&k->lru, &kit->node);
-	kit->dirty = true;
+	offline_append(k, kit);
+	kg_kits__changed(k, kit);
 	return kit;
 }
 
 void kg_kits__touch(struct kg_kits *k, struct kg_kit *kit, int64_t now_ms)
 {
 	kit->last_seen_ms = now_ms;
-	kit->dirty = true;
+	kg_kits__changed(k, kit);
 	kg_lru__touch(&k->lru, &kit->node);
+	if(kit->connections == 0) offline_append(k, kit);
 }
 
 void kg_kits__session_open(struct kg_kits *k, struct kg_kit *kit, const char *client_id, int64_t now_ms)
 {
-	kit->connections++;
+	if(kit->connections++ == 0){
+		k->online++;
+		offline_remove(k, kit);
+	}
 	snprintf(kit->client_id, sizeof(kit->client_id), "%s", client_id ? client_id : "");
 	if(kit->nsessions == KG_KITS_SESSIONS){
 		memmove(kit->sessions[0], kit->sessions[1], sizeof(kit->sessions[0]) * (KG_KITS_SESSIONS - 1));
@@ -110,7 +194,7 @@ void kg_kits__session_close(struct kg_kits *k, struct kg_kit *kit, const char *c
 {
 	int i;
 
-	if(kit->connections > 0) kit->connections--;
+	if(kit->connections > 0 && --kit->connections == 0) k->online--;
 	for(i = kit->nsessions - 1; client_id && i >= 0; i--){
 		if(strncmp(kit->sessions[i], client_id, KG_KITS_CLIENT_ID_MAX)) continue;
 		memmove(kit->sessions[i], kit->sessions[i + 1], sizeof(kit->sessions[0]) * (size_t)(kit->nsessions - 1 - i));
@@ -135,12 +219,7 @@ void kg_kits__foreach(struct kg_kits *k, void (*cb)(struct kg_kit *kit, void *ar
 
 size_t kg_kits__count(const struct kg_kits *k, size_t *online)
 {
-	const struct kg_lru_node *n;
-
-	if(online){
-		*online = 0;
-		for(n = kg_lru__newest(&k->lru); n; n = n->older) *online += kit_of(n)->connections > 0;
-	}
+	if(online) *online = k->online;
 	return kg_lru__count(&k->lru);
 }
 

@@ -13,6 +13,7 @@
 #include <unistd.h>
 #include <cmocka.h>
 
+#include "kitgate/kitdir.h"
 #include "kitgate/kits.h"
 #include "kitgate/pwfile.h"
 #include "kitgate/utf8.h"
@@ -54,6 +55,159 @@ static void test_pwfile(void **state)
 	kg_pwfile__free(pw);
 	assert_null(kg_pwfile__load("/nonexistent/kg", NULL, err, sizeof(err)));
 	assert_non_null(strstr(err, "/nonexistent/kg"));
+}
+
+struct visit_ctx {
+	size_t visits, requeue_left;
+};
+
+static bool visit_cb(struct kg_kit *kit, void *arg)
+{
+	struct visit_ctx *c = arg;
+
+	c->visits++;
+	kit->dirty = kit->view_dirty = false;
+	if(c->requeue_left){
+		c->requeue_left--;
+		return true;
+	}
+	return false;
+}
+
+/* The broker thread's work per tick is bounded whatever the number of kits: 20,000 kits changed at
+ * once are visited at most max per call, each at most once per call, all within N/max calls. */
+static void test_kits_changed_queue_bounded(void **state)
+{
+	enum { N = 20000, MAX = 256 };
+	struct kg_kits *k = kg_kits__new(N);
+	struct visit_ctx c = {0, 0};
+	char serial[32];
+	size_t calls = 0, n, online;
+	int i;
+
+	(void)state;
+	for(i = 0; i < N; i++){
+		snprintf(serial, sizeof(serial), "k-%05d", i);
+		assert_non_null(kg_kits__get(k, serial, strlen(serial)));
+	}
+	assert_int_equal(kg_kits__queued(k), N);
+	while((n = kg_kits__visit_changed(k, MAX, visit_cb, &c)) > 0){
+		assert_true(n <= MAX);
+		calls++;
+	}
+	assert_int_equal(c.visits, N);
+	assert_int_equal(calls, (N + MAX - 1) / MAX);
+	assert_int_equal(kg_kits__queued(k), 0);
+	/* touching one kit queues it once, however often */
+	kg_kits__touch(k, kg_kits__find(k, "k-00007", 7), 5);
+	kg_kits__touch(k, kg_kits__find(k, "k-00007", 7), 6);
+	assert_int_equal(kg_kits__queued(k), 1);
+	/* a kit that asks to come back is visited once per call, not in a loop */
+	c.visits = 0;
+	c.requeue_left = 1000;
+	assert_int_equal(kg_kits__visit_changed(k, MAX, visit_cb, &c), 1);
+	assert_int_equal(c.visits, 1);
+	assert_int_equal(kg_kits__queued(k), 1);
+	/* online count without a scan */
+	kg_kits__session_open(k, kg_kits__find(k, "k-00001", 7), "a", 7);
+	kg_kits__session_open(k, kg_kits__find(k, "k-00002", 7), "b", 7);
+	kg_kits__session_close(k, kg_kits__find(k, "k-00002", 7), "b", 8);
+	kg_kits__count(k, &online);
+	assert_int_equal(online, 1);
+	kg_kits__free(k);
+}
+
+struct evict_ctx {
+	char last[KG_SERIAL_MAX + 1];
+	size_t n;
+};
+
+static void on_evict(struct kg_kit *kit, void *arg)
+{
+	struct evict_ctx *e = arg;
+
+	snprintf(e->last, sizeof(e->last), "%s", kit->serial);
+	e->n++;
+}
+
+/* The eviction hook sees each evicted kit (the plugin clears its retained status there), and an
+ * evicted kit leaves the changed queue. */
+static void test_kits_evict_hook(void **state)
+{
+	struct kg_kits *k = kg_kits__new(2);
+	struct evict_ctx e = {"", 0};
+
+	(void)state;
+	kg_kits__on_evict(k, on_evict, &e);
+	assert_non_null(kg_kits__get(k, "k-a", 3));
+	assert_non_null(kg_kits__get(k, "k-b", 3));
+	assert_int_equal(kg_kits__queued(k), 2);
+	assert_non_null(kg_kits__get(k, "k-c", 3));
+	assert_int_equal(e.n, 1);
+	assert_string_equal(e.last, "k-a");
+	assert_int_equal(kg_kits__queued(k), 2);
+	kg_kits__free(k);
+}
+
+/* The kit directory: pages sorted by serial, a cursor, a prefix search, streams with their kit,
+ * removal, the client-id map. */
+static void test_kitdir(void **state)
+{
+	struct kg_kitdir *d = kg_kitdir__new(100);
+	char serial[32], json[64], next[KG_SERIAL_MAX + 1], *t;
+	const char *cids[1];
+	size_t total;
+	int i;
+
+	(void)state;
+	for(i = 99; i >= 0; i--){
+		snprintf(serial, sizeof(serial), "k-%03d", i);
+		snprintf(json, sizeof(json), "{\"serial\":\"%s\"}", serial);
+		cids[0] = i == 42 ? "cid-42" : NULL;
+		kg_kitdir__put_kit(d, serial, json, strlen(json), cids, 1);
+	}
+	kg_kitdir__put_stream(d, "kit/k-005/stats/51/2", "{\"avg_1min\":1}", 14);
+	kg_kitdir__put_stream(d, "greenhouse/x/stats", "{\"avg_1min\":2}", 14);
+	t = kg_kitdir__kits(d, NULL, NULL, 0, 3, &total, next);
+	assert_string_equal(t, "[{\"serial\":\"k-000\",\"streams\":[]},{\"serial\":\"k-001\",\"streams\":[]},"
+			"{\"serial\":\"k-002\",\"streams\":[]}]");
+	assert_int_equal(total, 100);
+	assert_string_equal(next, "k-002");
+	free(t);
+	t = kg_kitdir__kits(d, NULL, next, 0, 3, &total, next);
+	assert_non_null(strstr(t, "[{\"serial\":\"k-003\""));
+	assert_non_null(strstr(t, "{\"serial\":\"k-005\",\"streams\":[{\"topic\":\"kit/k-005/stats/51/2\","
+			"\"peripheral\":51,\"quantity_type\":2,\"avg_1min\":1}]}"));
+	free(t);
+	t = kg_kitdir__kits(d, "k-09", NULL, 0, 100, &total, next);
+	assert_int_equal(total, 10);
+	assert_string_equal(next, "");
+	assert_non_null(strstr(t, "k-099"));
+	assert_null(strstr(t, "k-089"));
+	free(t);
+	t = kg_kitdir__kits(d, NULL, NULL, 98, 10, &total, next);
+	assert_string_equal(t, "[{\"serial\":\"k-098\",\"streams\":[]},{\"serial\":\"k-099\",\"streams\":[]}]");
+	free(t);
+	t = kg_kitdir__streams(d, 0, 10, &total);
+	assert_string_equal(t, "[{\"topic\":\"greenhouse/x/stats\",\"avg_1min\":2}]");
+	free(t);
+	t = kg_kitdir__client(d, "cid-42");
+	assert_string_equal(t, "{\"serial\":\"k-042\",\"streams\":[]}");
+	free(t);
+	kg_kitdir__remove_kit(d, "k-042");
+	assert_null(kg_kitdir__kit(d, "k-042"));
+	assert_null(kg_kitdir__client(d, "cid-42"));
+	assert_int_equal(kg_kitdir__count(d), 99);
+	usleep((KG_KITDIR_INDEX_MS + 50) * 1000);
+	t = kg_kitdir__kits(d, NULL, NULL, 0, 1000, &total, next);
+	assert_int_equal(total, 99);
+	assert_null(strstr(t, "k-042"));
+	free(t);
+	kg_kitdir__remove_stream(d, "kit/k-005/stats/51/2");
+	t = kg_kitdir__kit(d, "k-005");
+	assert_string_equal(t, "{\"serial\":\"k-005\",\"streams\":[]}");
+	free(t);
+	kg_kitdir__free(d);
 }
 
 static void test_kits_sessions(void **state)
@@ -135,6 +289,24 @@ static void test_kits_eviction(void **state)
 	assert_non_null(kg_kits__get(k, "c", 1)); /* a (offline) evicted */
 	assert_null(kg_kits__find(k, "a", 1));
 	assert_int_equal(kg_kits__evicted(k), 1);
+	kg_kits__free(k);
+
+	/* offline kits go least recently seen first; seeing an offline kit (a service user's publish)
+	 * makes it the most recent; going online takes a kit out of the running */
+	k = kg_kits__new(3);
+	a = kg_kits__get(k, "a", 1);
+	b = kg_kits__get(k, "b", 1);
+	assert_non_null(kg_kits__get(k, "c", 1));
+	kg_kits__touch(k, a, 10);                 /* order now b, c, a */
+	kg_kits__session_open(k, b, "cb", 11);    /* b online: c is the oldest offline */
+	assert_non_null(kg_kits__get(k, "d", 1));
+	assert_null(kg_kits__find(k, "c", 1));
+	assert_non_null(kg_kits__find(k, "a", 1));
+	kg_kits__session_close(k, b, "cb", 12);   /* offline again, most recently seen: a, d, b */
+	assert_non_null(kg_kits__get(k, "e", 1));
+	assert_null(kg_kits__find(k, "a", 1));
+	assert_non_null(kg_kits__find(k, "b", 1));
+	assert_int_equal(kg_kits__evicted(k), 2);
 	kg_kits__free(k);
 }
 
@@ -242,6 +414,9 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_pwfile),
 		cmocka_unit_test(test_kits_sessions),
+		cmocka_unit_test(test_kits_changed_queue_bounded),
+		cmocka_unit_test(test_kits_evict_hook),
+		cmocka_unit_test(test_kitdir),
 		cmocka_unit_test(test_kits_json_utf8),
 		cmocka_unit_test(test_kits_eviction),
 		cmocka_unit_test(test_rejection_ring),
