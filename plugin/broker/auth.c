@@ -19,8 +19,9 @@
 
 #define LOGIN_CACHE_ENTRIES 16384   /* 48 bytes each: ~800 KiB */
 #define KICKS_LOGGED 10             /* serials named per snapshot; the rest are counted */
-#define BACKOFF_ENTRIES 16384       /* ~88 bytes each: ~1.4 MiB; also what marks a serial suspect
-                                     * for the cold-login budget, so sized like the login cache */
+#define BACKOFF_ENTRIES 16384       /* ~130 bytes each: ~2 MiB per table (windows per serial and
+                                     * source; the suspects per serial for the cold-login budget),
+                                     * sized like the login cache */
 #define BACKOFF_INITIAL_MS 1000     /* after a failed check, refuse the serial unchecked this long ... */
 #define BACKOFF_MAX_MS 30000        /* ... doubling per further failed check, up to this */
 
@@ -36,13 +37,16 @@ int kg_auth__init(struct kg_plugin *p)
 	if(p->cfg.auth != KG_AUTH_POSTGRES) return 0;
 	p->auth.logins = kg_logincache__new(LOGIN_CACHE_ENTRIES);
 	p->auth.backoff = kg_backoff__new(BACKOFF_ENTRIES, BACKOFF_INITIAL_MS, BACKOFF_MAX_MS);
-	p->auth.loader = p->auth.logins && p->auth.backoff
+	p->auth.suspects = kg_backoff__new(BACKOFF_ENTRIES, BACKOFF_INITIAL_MS, BACKOFF_MAX_MS);
+	p->auth.loader = p->auth.logins && p->auth.backoff && p->auth.suspects
 		? kg_snapshot__start(p->cfg.database_url, p->cfg.auth_refresh_s) : NULL;
 	if(!p->auth.loader){
 		kg_logincache__free(p->auth.logins);
 		p->auth.logins = NULL;
 		kg_backoff__free(p->auth.backoff);
 		p->auth.backoff = NULL;
+		kg_backoff__free(p->auth.suspects);
+		p->auth.suspects = NULL;
 		return -1;
 	}
 	kg_authbudget__init(&p->auth.budget, p->cfg.auth_cold_budget_ms, (int64_t)mono_ns());
@@ -63,6 +67,8 @@ void kg_auth__cleanup(struct kg_plugin *p)
 	p->auth.logins = NULL;
 	kg_backoff__free(p->auth.backoff);
 	p->auth.backoff = NULL;
+	kg_backoff__free(p->auth.suspects);
+	p->auth.suspects = NULL;
 }
 
 /* Swap in a newer snapshot if one was published; disconnect the kits it no longer admits. Atomic
@@ -109,10 +115,14 @@ void kg_auth__tick(struct kg_plugin *p)
  * cost to the sender) nor draws on the budget nor counts as a PBKDF2 run. A login found in the login
  * cache passes at once (one HMAC), never touching the cold-login budget. Otherwise the secret is
  * checked with PBKDF2 (milliseconds on the broker thread), unless
- * - the serial is in a failure window (backoff.h): refused unchecked, so a flood of wrong secrets
- *   for a serial buys one PBKDF2 per window (1 s doubling to 30 s), not one per CONNECT. By design,
- *   during a window a kit's correct secret passes only if it is cached; an uncached correct secret
- *   (new kit, rotated secret) is refused until the window ends;
+ * - the serial is in a failure window from this source address (backoff.h; an IPv6 address counts
+ *   by its /64): refused unchecked, so a flood of wrong secrets from one source buys one PBKDF2 per
+ *   window (1 s doubling to 30 s), not one per CONNECT. The window holds only that source: the kit
+ *   from its own address is checked (issue 19: keyed by the serial alone, an attacker knowing a
+ *   serial kept a cold kit out for good). The trade-off: a kit behind the attacker's address (NAT)
+ *   shares its windows, and an attacker with many addresses buys a check per address per window,
+ *   which the budget below still bounds (and the kit, now suspect, competes with it in the upper
+ *   half);
  * - or the cold-login budget (authbudget.h, auth_cold_budget_ms per second of measured PBKDF2 time,
  *   all serials together) is spent for the serial's class: refused unchecked, without opening a
  *   window, so the kit's next reconnect may pass. A serial with a failed check on record (suspect)
@@ -121,12 +131,13 @@ void kg_auth__tick(struct kg_plugin *p)
  *   at most the budget, and once each attacked serial has failed a check they no longer compete
  *   with kits that never failed (an attacker's first wrong secret per serial still looks clean;
  *   a serial whose backoff set is full of live entries counts as suspect, backoff.h).
- * A successful check clears the serial's window and its record. Broker thread only. */
+ * A successful check clears the source's window and the serial's record. Broker thread only. */
 int kg_auth__basic_auth(struct kg_plugin *p, struct mosquitto_evt_basic_auth *ed)
 {
 	const struct kg_snapshot_kit *kit;
 	struct kg_pbkdf2 h;
 	const char *user = ed->username, *pw = ed->password, *why;
+	char bkey[KG_BACKOFF_KEY_MAX + 1] = "";
 	size_t pwlen;
 	uint64_t suppressed, t0, cost;
 	int64_t wait_ms, now_ms;
@@ -178,19 +189,20 @@ int kg_auth__basic_auth(struct kg_plugin *p, struct mosquitto_evt_basic_auth *ed
 	}
 	t0 = mono_ns();
 	now_ms = (int64_t)(t0 / 1000000u);
-	wait_ms = kg_backoff__remaining(p->auth.backoff, kit->serial, now_ms);
+	(void)kg_backoff__source_key(bkey, kit->serial, mosquitto_client_address(ed->client));
+	wait_ms = kg_backoff__remaining(p->auth.backoff, bkey, now_ms);
 	if(wait_ms > 0){
 		p->auth.refused++;
 		p->auth.backoff_refused++;
 		if(kg_ratelimit__allow(&p->auth.backoff_log, &suppressed)){
 			mosquitto_log_printf(MOSQ_LOG_NOTICE, "kitgate: auth: refused kit %s from %s unchecked: "
-					"recent failed logins, retry in %lld ms (+%llu more suppressed)", kit->serial,
+					"recent failed logins from there, retry in %lld ms (+%llu more suppressed)", kit->serial,
 					mosquitto_client_address(ed->client), (long long)wait_ms,
 					(unsigned long long)suppressed);
 		}
 		return MOSQ_ERR_AUTH;
 	}
-	cls = kg_backoff__has(p->auth.backoff, kit->serial, now_ms) ? KG_AUTHBUDGET_SUSPECT : KG_AUTHBUDGET_CLEAN;
+	cls = kg_backoff__has(p->auth.suspects, kit->serial, now_ms) ? KG_AUTHBUDGET_SUSPECT : KG_AUTHBUDGET_CLEAN;
 	if(!kg_authbudget__allow(&p->auth.budget, cls, (int64_t)t0)){
 		p->auth.refused++;
 		p->auth.budget_refused++;
@@ -211,11 +223,13 @@ int kg_auth__basic_auth(struct kg_plugin *p, struct mosquitto_evt_basic_auth *ed
 	p->auth.pbkdf2_runs++;
 	if(rc == 1){
 		kg_logincache__add(p->auth.logins, kit->serial, pw, pwlen, kit->password_hash);
-		kg_backoff__clear(p->auth.backoff, kit->serial);
+		kg_backoff__clear(p->auth.backoff, bkey);
+		kg_backoff__clear(p->auth.suspects, kit->serial);
 		p->auth.ok++;
 		return MOSQ_ERR_SUCCESS;
 	}
-	kg_backoff__fail(p->auth.backoff, kit->serial, now_ms);
+	kg_backoff__fail(p->auth.backoff, bkey, now_ms);
+	kg_backoff__fail(p->auth.suspects, kit->serial, now_ms);
 	p->auth.refused++;
 	if(kg_ratelimit__allow(&p->auth.wrong_log, &suppressed)){
 		/* never the secret itself */

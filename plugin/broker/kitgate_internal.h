@@ -68,7 +68,8 @@ struct kg_auth {
 	struct kg_logincache *logins;  /* [broker] */
 	struct kg_ratelimit wrong_log, hash_log, wait_log;                     /* [broker] */
 	uint64_t ok, cached, refused, kicked, pbkdf2_runs, pbkdf2_ns;          /* [broker] */
-	struct kg_backoff *backoff;    /* [broker] per-serial failure windows (backoff.h) */
+	struct kg_backoff *backoff;    /* [broker] failure windows per (serial, source address) (backoff.h) */
+	struct kg_backoff *suspects;   /* [broker] per-serial failure record: the budget's class */
 	struct kg_ratelimit backoff_log;                                       /* [broker] */
 	uint64_t backoff_refused;      /* [broker] refused in a window without running PBKDF2 */
 	struct kg_authbudget budget;   /* [broker] broker-thread time for cold logins (authbudget.h) */

@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# test_auth_lockout.sh -- issue 19 item 2: a third party knowing only a kit's serial, sending a
+# wrong secret from 127.0.0.2 as fast as the broker answers (issue: every 20 ms), must not keep the kit (cold: its login not cached) out
+# when it logs in from 127.0.0.1 (failure windows are per serial and source address); the attacker
+# still buys only a few PBKDF2 checks.
+. "$(dirname "$0")/lib.sh"
+
+BENCH="$KG_TOOLS/kitgate-authbench"
+[ -x "$BENCH" ] || kg_die "not built: $BENCH"
+SECRET='q7!Rm@x#T$v%W&z2Kp9LbN4c'
+DB=authlockout
+URL=$(kg_db_create $DB 4) || kg_die "cannot create database $DB"
+H=$("$BENCH" hash sha256 15000 Z416JHE8vSmaiamV5TRz "$SECRET") || kg_die "cannot make a hash"
+kg_psql $DB "UPDATE kits SET password_hash = '$H'" >/dev/null || kg_die "cannot set hashes"
+kg_broker_start authlockout <<CONF
+plugin_opt_sink none
+plugin_opt_database_url $URL
+plugin_opt_auth postgres
+plugin_opt_other_topics allow
+CONF
+P=$KG_BROKER_PORT
+kg_wait_until 30 kg_broker_log_has "auth: first kits snapshot: 4 kits" || kg_die "no first snapshot within 30 s"
+
+# pub FROM USER SECRET: MQTT v5 QoS 1 publish from source address FROM; 0 when acknowledged.
+pub() { mosquitto_pub -A "$1" -d -p "$P" -V mqttv5 -q 1 -u "$2" -P "$3" -t "kit/$2/x" -m hi 2>&1 |
+	grep -qE 'received PUBACK \(Mid: 1, RC:(0|16)\)'; }
+now_ms() { echo $(( $(date +%s%N) / 1000000 )); }
+
+# ---------------------------------------------------------------- item 2: third-party lockout
+runs0=$(kg_status_get .auth.pbkdf2_runs)
+# two connections from 127.0.0.2, wrong secrets for k-test-0001 as fast as the broker answers
+"$BENCH" attack -p "$P" -n 1 -f 1 -t 14 -j 2 -b 127.0.0.2 >"$KG_SCRATCH/lockout.attack" 2>&1 &
+APID=$!
+sleep 3         # the attack is under way: windows open, each window's end is raced at once
+t0=$(now_ms) tries=0 admitted=""
+while [ "$tries" -lt 10 ]; do
+	tries=$((tries + 1))
+	if pub 127.0.0.1 k-test-0001 "$SECRET"; then admitted=$(( $(now_ms) - t0 )); break; fi
+	sleep 0.5
+done
+pub 127.0.0.2 k-test-0002 "$SECRET" && kg_pass "another kit logs in from the attacker's address during the attack" ||
+	kg_fail "another kit is refused from 127.0.0.2 during the attack"
+wait "$APID"
+arc=$?
+cat "$KG_SCRATCH/lockout.attack"
+[ "$arc" = 0 ] && kg_pass "no wrong secret was admitted" || kg_fail "authbench attack exited $arc"
+attempts=$(sed -n 's/.* \([0-9]*\) attempts (.*/\1/p' "$KG_SCRATCH/lockout.attack")
+[ -n "$admitted" ] && kg_pass "the kit got in from 127.0.0.1 during the attack after $admitted ms (try $tries; ${attempts:-?} attacker attempts in 14 s)" ||
+	kg_fail "the kit was refused $tries times from 127.0.0.1 during the attack (${attempts:-?} attacker attempts)"
+[ "${attempts:-0}" -ge 500 ] && kg_pass "the attack made $attempts attempts (one per 28 ms or faster)" ||
+	kg_fail "the attack made only ${attempts:-0} attempts"
+sleep 1.2
+runs1=$(kg_status_get .auth.pbkdf2_runs)
+runs=$((runs1 - runs0))
+[ "$runs" -le 12 ] && kg_pass "the attack bought $runs PBKDF2 checks in 14 s (one per window, the kits' included)" ||
+	kg_fail "the attack bought $runs PBKDF2 checks in 14 s"
+kg_wait_until 5 kg_broker_log_has 'refused kit k-test-0001 from 127.0.0.2 unchecked: recent failed logins' &&
+	kg_pass "the attacker's refusals name its address" || kg_fail "no backoff line for 127.0.0.2"
+
+kg_finish
