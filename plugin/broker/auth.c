@@ -187,6 +187,17 @@ int kg_auth__basic_auth(struct kg_plugin *p, struct mosquitto_evt_basic_auth *ed
 		}
 		return MOSQ_ERR_AUTH;
 	}
+	if(h.iterations > (uint32_t)p->cfg.auth_max_iterations){
+		/* Checking it would stall every client for as long (10 M iterations: 7 s): refuse unchecked. */
+		p->auth.refused++;
+		if(kg_ratelimit__allow(&p->auth.hash_log, &suppressed)){
+			mosquitto_log_printf(MOSQ_LOG_WARNING, "kitgate: auth: refused kit %s: its kits.password_hash "
+					"needs %lu PBKDF2 iterations, more than auth_max_iterations %d; rehash its secret or "
+					"raise the option (+%llu more suppressed)", kit->serial, (unsigned long)h.iterations,
+					p->cfg.auth_max_iterations, (unsigned long long)suppressed);
+		}
+		return MOSQ_ERR_AUTH;
+	}
 	t0 = mono_ns();
 	now_ms = (int64_t)(t0 / 1000000u);
 	(void)kg_backoff__source_key(bkey, kit->serial, mosquitto_client_address(ed->client));

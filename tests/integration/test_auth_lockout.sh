@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# test_auth_lockout.sh -- issue 19 item 2: a third party knowing only a kit's serial, sending a
+# test_auth_lockout.sh -- issue 19 items 2 and 7: a third party knowing only a kit's serial, sending a
 # wrong secret from 127.0.0.2 as fast as the broker answers (issue: every 20 ms), must not keep the kit (cold: its login not cached) out
 # when it logs in from 127.0.0.1 (failure windows are per serial and source address); the attacker
-# still buys only a few PBKDF2 checks.
+# still buys only a few PBKDF2 checks. A hash above auth_max_iterations is refused at once with one
+# line naming the kit, never checked (no multi-second stall of the broker thread).
 . "$(dirname "$0")/lib.sh"
 
 BENCH="$KG_TOOLS/kitgate-authbench"
@@ -12,6 +13,13 @@ DB=authlockout
 URL=$(kg_db_create $DB 4) || kg_die "cannot create database $DB"
 H=$("$BENCH" hash sha256 15000 Z416JHE8vSmaiamV5TRz "$SECRET") || kg_die "cannot make a hash"
 kg_psql $DB "UPDATE kits SET password_hash = '$H'" >/dev/null || kg_die "cannot set hashes"
+# item 7: k-test-0003's hash needs 2,000,000 iterations (over the default auth_max_iterations),
+# k-test-0004's exactly 1,000,000 (at it)
+H3=$("$BENCH" hash sha256 2000000 saltForKitThree00000 "$SECRET") || kg_die "cannot make a hash"
+H4=$("$BENCH" hash sha256 1000000 saltForKitFour000000 "$SECRET") || kg_die "cannot make a hash"
+kg_psql $DB "UPDATE kits SET password_hash = CASE serial WHEN 'k-test-0003' THEN '$H3'
+	WHEN 'k-test-0004' THEN '$H4' ELSE password_hash END" >/dev/null || kg_die "cannot set hashes"
+
 kg_broker_start authlockout <<CONF
 plugin_opt_sink none
 plugin_opt_database_url $URL
@@ -56,5 +64,21 @@ runs=$((runs1 - runs0))
 	kg_fail "the attack bought $runs PBKDF2 checks in 14 s"
 kg_wait_until 5 kg_broker_log_has 'refused kit k-test-0001 from 127.0.0.2 unchecked: recent failed logins' &&
 	kg_pass "the attacker's refusals name its address" || kg_fail "no backoff line for 127.0.0.2"
+
+# ---------------------------------------------------------------- item 7: auth_max_iterations
+runs0=$(kg_status_get .auth.pbkdf2_runs)
+t0=$(now_ms)
+pub 127.0.0.1 k-test-0003 "$SECRET" && kg_fail "a kit whose hash needs 2,000,000 iterations was checked and admitted" ||
+	kg_pass "a kit whose hash needs 2,000,000 iterations is refused ($(( $(now_ms) - t0 )) ms)"
+kg_wait_until 5 kg_broker_log_has 'refused kit k-test-0003: its kits.password_hash needs 2000000 PBKDF2 iterations, more than auth_max_iterations 1000000' &&
+	kg_pass "one line names the kit and the option" || kg_fail "no auth_max_iterations line for k-test-0003"
+for i in 1 2 3 4 5; do pub 127.0.0.1 k-test-0003 "$SECRET"; done
+sleep 1.2
+kg_eq "no PBKDF2 ran for it (6 times refused unchecked)" 0 $(( $(kg_status_get .auth.pbkdf2_runs) - runs0 ))
+lines=$(grep -c 'refused kit k-test-0003: its kits.password_hash needs' "$KG_BROKER_LOG")
+[ "$lines" -le 2 ] && kg_pass "the refusal is rate-limited ($lines lines for 6 refusals)" ||
+	kg_fail "$lines lines for 6 refusals"
+pub 127.0.0.1 k-test-0004 "$SECRET" && kg_pass "a kit whose hash needs exactly 1,000,000 iterations is admitted" ||
+	kg_fail "a kit at auth_max_iterations is refused"
 
 kg_finish
