@@ -14,6 +14,7 @@
 #include "kitgate/backoff.h"
 #include "kitgate/logincache.h"
 #include "kitgate/pbkdf2.h"
+#include "kitgate/siphash.h"
 #include "kitgate/snapshot.h"
 #include "kitgate_internal.h"
 
@@ -24,6 +25,7 @@
                                      * sized like the login cache */
 #define BACKOFF_INITIAL_MS 1000     /* after a failed check, refuse the serial unchecked this long ... */
 #define BACKOFF_MAX_MS 30000        /* ... doubling per further failed check, up to this */
+#define DUMMY_SALT "kitgateUnknownSerial"  /* 20 characters, as AstroPlant's salts */
 
 static uint64_t mono_ns(void)
 {
@@ -49,6 +51,15 @@ int kg_auth__init(struct kg_plugin *p)
 		p->auth.suspects = NULL;
 		return -1;
 	}
+	/* AstroPlant's parameters (sha256, 15000 iterations, a 20-character salt, a 32-byte key); the key
+	 * is random, so no secret matches it */
+	p->auth.dummy.alg = KG_PBKDF2_SHA256;
+	p->auth.dummy.iterations = 15000;
+	p->auth.dummy.salt_len = strlen(DUMMY_SALT);
+	memcpy(p->auth.dummy.salt, DUMMY_SALT, sizeof(DUMMY_SALT));
+	p->auth.dummy.key_len = 32;
+	kg_siphash__random_key(p->auth.dummy.key);
+	kg_siphash__random_key(p->auth.dummy.key + KG_SIPHASH_KEY_LEN);
 	kg_authbudget__init(&p->auth.budget, p->cfg.auth_cold_budget_ms, (int64_t)mono_ns());
 	kg_log(KG_LOG_INFO, "auth postgres: kits log in against kits.password_hash (snapshot reloaded every "
 			"%d s and on NOTIFY kitgate_kits; PBKDF2 for logins not in the login cache limited to %d ms "
@@ -109,6 +120,37 @@ void kg_auth__tick(struct kg_plugin *p)
 	if(p->auth.loader) take_snapshot(p);
 }
 
+/* A username that is not a kit of the snapshot, with a password: do what a kit's wrong secret costs,
+ * so the answer's timing does not tell real serials from unknown ones (issue 19: 3.2 ms vs 0.18 ms).
+ * The same failure window per (name, source address): inside it, no work; else the same budget,
+ * always as a suspect (so made-up names can never drain the half kept for kits that never failed);
+ * then one PBKDF2 against a dummy hash with AstroPlant's parameters, counted like a kit's check.
+ * Always deferred (password_file and other plugins decide), never refused. Leaks that remain: a kit
+ * whose secret needs other parameters costs differently (as it did), and under a drained budget a
+ * never-failed real serial may still be checked from the lower half where a made-up name is not. */
+static int unknown_user(struct kg_plugin *p, struct mosquitto_evt_basic_auth *ed, const char *pw)
+{
+	char bkey[KG_BACKOFF_KEY_MAX + 1];
+	uint64_t t0, cost;
+	int64_t now_ms;
+
+	if(!pw || !pw[0]) return MOSQ_ERR_PLUGIN_DEFER;   /* a kit is refused at once too */
+	if(kg_backoff__source_key(bkey, ed->username, mosquitto_client_address(ed->client)) < 0){
+		return MOSQ_ERR_PLUGIN_DEFER;                  /* longer than any serial: cannot be a kit */
+	}
+	t0 = mono_ns();
+	now_ms = (int64_t)(t0 / 1000000u);
+	if(kg_backoff__remaining(p->auth.backoff, bkey, now_ms) > 0) return MOSQ_ERR_PLUGIN_DEFER;
+	if(!kg_authbudget__allow(&p->auth.budget, KG_AUTHBUDGET_SUSPECT, (int64_t)t0)) return MOSQ_ERR_PLUGIN_DEFER;
+	(void)kg_pbkdf2__verify(&p->auth.dummy, pw, strlen(pw));
+	cost = mono_ns() - t0;
+	kg_authbudget__charge(&p->auth.budget, (int64_t)cost);
+	p->auth.pbkdf2_ns += cost;
+	p->auth.pbkdf2_runs++;
+	kg_backoff__fail(p->auth.backoff, bkey, now_ms);
+	return MOSQ_ERR_PLUGIN_DEFER;
+}
+
 /* BASIC_AUTH for a kit: a CONNECT without a password (none, or empty: no kit secret is empty) is
  * refused at once and counted (auth.no_password), before the backoff and the budget: it checks
  * nothing, so it neither records a failure (which would lock the kit out and make it suspect at no
@@ -159,7 +201,7 @@ int kg_auth__basic_auth(struct kg_plugin *p, struct mosquitto_evt_basic_auth *ed
 		return MOSQ_ERR_AUTH;
 	}
 	kit = kg_snapshot__kit(p->auth.snap, user, strlen(user));
-	if(!kit) return MOSQ_ERR_PLUGIN_DEFER;  /* not a kit: password_file, other plugins */
+	if(!kit) return unknown_user(p, ed, pw); /* not a kit: password_file, other plugins */
 	if(!pw || !pw[0]){
 		/* Nothing to check: refuse before the backoff and the budget. Recording it as a failed
 		 * check would let anyone lock a kit out (and mark it suspect) for free. */

@@ -19,6 +19,7 @@
 #include "kitgate/config.h"
 #include "kitgate/ingest.h"
 #include "kitgate/log.h"
+#include "kitgate/pbkdf2.h"
 #include "kitgate/ratelimit.h"
 #include "kitgate/snapshot.h"
 #include "kitgate/validate.h"
@@ -77,6 +78,7 @@ struct kg_auth {
 	uint64_t budget_refused;       /* [broker] cold logins refused unchecked: budget spent */
 	struct kg_ratelimit nopw_log;                                          /* [broker] */
 	uint64_t no_password;          /* [broker] kit CONNECTs without (or with an empty) password */
+	struct kg_pbkdf2 dummy;        /* read-only after init: the hash unknown serials are checked against */
 };
 
 struct kg_plugin {

@@ -4,8 +4,9 @@
 # not keep the kit (cold: its login not cached) out when it logs in from 127.0.0.1 (failure windows
 # are per serial and source address); the attacker still buys only a few PBKDF2 checks. Item 7: a
 # hash above auth_max_iterations is refused at once with one line naming the kit, never checked (no
-# multi-second stall of the broker thread). Item 13: a password_file user that is not a kit of the
-# snapshot gets no kit entry in the live view.
+# multi-second stall of the broker thread). Item 13: an unknown serial costs the PBKDF2 a real
+# serial's wrong secret costs; a password_file user that is not a kit of the snapshot gets no kit
+# entry in the live view.
 . "$(dirname "$0")/lib.sh"
 
 BENCH="$KG_TOOLS/kitgate-authbench"
@@ -82,6 +83,24 @@ lines=$(grep -c 'refused kit k-test-0003: its kits.password_hash needs' "$KG_BRO
 	kg_fail "$lines lines for 6 refusals"
 pub 127.0.0.1 k-test-0004 "$SECRET" && kg_pass "a kit whose hash needs exactly 1,000,000 iterations is admitted" ||
 	kg_fail "a kit at auth_max_iterations is refused"
+
+# ---------------------------------------------------------------- item 13: equal work for unknown serials
+# From a fresh address: a made-up serial with a password costs one PBKDF2 (a dummy with AstroPlant's
+# parameters) like a real kit's wrong secret, and a second try inside the failure window none, like
+# the kit's. Counted (auth.pbkdf2_runs), not timed.
+sleep 3   # the budget refills after the 1,000,000-iteration check above (a suspect needs its upper half)
+r0=$(kg_status_get .auth.pbkdf2_runs)
+pub 127.0.0.3 k-nokit-0001 wrong-secret && kg_fail "an unknown serial was admitted"
+pub 127.0.0.3 k-nokit-0001 wrong-secret
+sleep 1.2
+r1=$(kg_status_get .auth.pbkdf2_runs)
+pub 127.0.0.3 k-test-0002 wrong-secret && kg_fail "a wrong secret was admitted"
+pub 127.0.0.3 k-test-0002 wrong-secret
+sleep 1.2
+r2=$(kg_status_get .auth.pbkdf2_runs)
+kg_eq "PBKDF2 runs for two tries: unknown serial, real serial with a wrong secret" "1 1" "$((r1 - r0)) $((r2 - r1))"
+kg_wait_until 5 kg_broker_log_has 'refused kit k-test-0002 from 127.0.0.3 unchecked: recent failed logins' &&
+	kg_pass "the real serial's second try was refused in its window" || kg_fail "no window for k-test-0002 from 127.0.0.3"
 
 # ---------------------------------------------------------------- item 13: only kits are kits
 # k-test-0150 is in password_file (pw) but not a kit of the snapshot (4 kits): deferred, it logs in
