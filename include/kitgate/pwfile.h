@@ -6,6 +6,7 @@
 #ifndef KITGATE_PWFILE_H
 #define KITGATE_PWFILE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 struct kg_pwfile;
@@ -18,5 +19,12 @@ void kg_pwfile__free(struct kg_pwfile *pw);
 /* 1 when user is in the file and password matches its hash, 0 otherwise (unknown user, wrong
  * password, unusable hash). Constant-time comparison of the digests. */
 int kg_pwfile__check(const struct kg_pwfile *pw, const char *user, const char *password);
+
+/* Whether the credentials of an HTTP Authorization header value ("<scheme> <base64>") decode to
+ * bytes containing a NUL. libmicrohttpd hands the user and password over as C strings, so
+ * "secret\0junk" would arrive as "secret": the caller refuses such credentials. False for NULL,
+ * for a header without credentials and for malformed base64 (which the parser refuses anyway).
+ * Pure, any thread. */
+bool kg_pwfile__basic_has_nul(const char *authorization);
 
 #endif

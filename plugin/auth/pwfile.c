@@ -95,6 +95,29 @@ static int b64_decode(const char *s, size_t len, unsigned char *out, size_t cap)
 	return n;
 }
 
+bool kg_pwfile__basic_has_nul(const char *authorization)
+{
+	const char *s = authorization;
+	unsigned char out[3];
+	size_t len, i;
+	int n, j;
+
+	if(!s) return false;
+	while(*s == ' ' || *s == '\t') s++;
+	while(*s && *s != ' ' && *s != '\t') s++;      /* the scheme */
+	while(*s == ' ' || *s == '\t') s++;
+	len = strcspn(s, " \t\r\n");
+	if(len == 0 || len % 4) return false;
+	for(i = 0; i < len; i += 4){
+		n = b64_decode(s + i, 4, out, sizeof(out));
+		if(n < 0) return false;
+		for(j = 0; j < n; j++){
+			if(out[j] == 0) return true;
+		}
+	}
+	return false;
+}
+
 static int check_digest(const unsigned char *want, int wantlen, const unsigned char *got, int gotlen)
 {
 	return wantlen == gotlen && CRYPTO_memcmp(want, got, (size_t)gotlen) == 0;

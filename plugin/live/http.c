@@ -171,7 +171,9 @@ static int authenticate(struct kg_http *h, struct MHD_Connection *c, enum MHD_Re
 
 	if(!h->cfg->http_password_file) return 0;
 	user = MHD_basic_auth_get_username_password(c, &pass);
-	if(user && pass){
+	/* "server:secret\0junk" would reach us as "secret": refuse credentials with a NUL */
+	if(user && pass && !kg_pwfile__basic_has_nul(MHD_lookup_connection_value(c, MHD_HEADER_KIND,
+			MHD_HTTP_HEADER_AUTHORIZATION))){
 		pthread_mutex_lock(&h->pw_lock);
 		pw_refresh(h);
 		ok = kg_pwfile__check(h->pw, user, pass);

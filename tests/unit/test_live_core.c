@@ -56,6 +56,23 @@ static void test_pwfile(void **state)
 	assert_non_null(strstr(err, "/nonexistent/kg"));
 }
 
+/* HTTP Basic credentials with a NUL ("server:secret\0junk") are told apart from clean ones. */
+static void test_basic_has_nul(void **state)
+{
+	(void)state;
+	assert_false(kg_pwfile__basic_has_nul("Basic c2VydmVyOnB3"));             /* server:pw */
+	assert_false(kg_pwfile__basic_has_nul("basic  c2VydmVyOnB3"));
+	assert_false(kg_pwfile__basic_has_nul("Basic c2VydmVyOnB3eA=="));         /* server:pwx */
+	assert_true(kg_pwfile__basic_has_nul("Basic c2VydmVyOnB3AGp1bms="));      /* server:pw\0junk */
+	assert_true(kg_pwfile__basic_has_nul("Basic c2VydmVyOnB3AA=="));          /* server:pw\0 */
+	assert_true(kg_pwfile__basic_has_nul("Basic AHNlcnZlcjpwdw=="));          /* \0server:pw */
+	assert_true(kg_pwfile__basic_has_nul("Basic c2VydgBlcjpwdw=="));          /* serv\0er:pw */
+	assert_false(kg_pwfile__basic_has_nul(NULL));
+	assert_false(kg_pwfile__basic_has_nul("Basic"));
+	assert_false(kg_pwfile__basic_has_nul("Basic c2VydmVyOnB"));              /* not base64 */
+	assert_false(kg_pwfile__basic_has_nul(""));
+}
+
 static void test_kits_sessions(void **state)
 {
 	struct kg_kits *k = kg_kits__new(10);
@@ -241,6 +258,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_pwfile),
+		cmocka_unit_test(test_basic_has_nul),
 		cmocka_unit_test(test_kits_sessions),
 		cmocka_unit_test(test_kits_json_utf8),
 		cmocka_unit_test(test_kits_eviction),
