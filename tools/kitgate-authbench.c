@@ -7,7 +7,7 @@
  *   kitgate-authbench storm -p PORT -n KITS [-k PREFIX] [-s SECRET] [-u SERVICE_USER] [-P SERVICE_PW]
  *                           [-c CYCLES]
  *   kitgate-authbench attack -p PORT -n KITS [-f FIRST] [-k PREFIX] [-t SECONDS] [-j CONNECTIONS]
- *                            [-u SERVICE_USER] [-P SERVICE_PW]
+ *                            [-u SERVICE_USER] [-P SERVICE_PW] [-b SOURCE_ADDRESS]
  *
  * storm: kits PREFIX0001..PREFIXnnnn (default k-test-) must have SECRET behind their password_hash;
  * a service client round-trips QoS 0 pings on kit/authbench/ping every 2 ms; each cycle connects all
@@ -15,7 +15,7 @@
  * warm (login cache). Prints p50/p99/max of the ping round trip before and during each storm.
  *
  * attack: J threads log in with wrong secrets, as fast as the broker answers, for SECONDS, cycling
- * over kits PREFIX<FIRST>..PREFIX<FIRST+KITS-1>, while the service client pings as in storm. Prints
+ * over kits PREFIX<FIRST>..PREFIX<FIRST+KITS-1> (from SOURCE_ADDRESS when given), while the service client pings as in storm. Prints
  * the attempts per second and the ping round trip before and during the attack. */
 #include <errno.h>
 #include <pthread.h>
@@ -309,6 +309,7 @@ static struct {
 	int64_t until;
 	_Atomic long next, attempts, refused, admitted, failed;
 } atk = { 1, 16, 10.0, 0, 0, 0, 0, 0, 0 };
+static const char *atk_bind;   /* the attackers' source address; NULL: the system's choice */
 
 static void on_attack_connect(struct mosquitto *m, void *ud, int rc)
 {
@@ -338,7 +339,7 @@ static void *attacker(void *arg)
 		mosquitto_username_pw_set(m, user, pw);
 		mosquitto_connect_callback_set(m, on_attack_connect);
 		atomic_fetch_add(&atk.attempts, 1);
-		if(mosquitto_connect(m, "127.0.0.1", opt.port, 30) == MOSQ_ERR_SUCCESS){
+		if(mosquitto_connect_bind(m, "127.0.0.1", opt.port, 30, atk_bind) == MOSQ_ERR_SUCCESS){
 			for(i = 0; i < 600 && !done; i++){
 				if(mosquitto_loop(m, 100, 1) != MOSQ_ERR_SUCCESS) break;
 			}
@@ -359,7 +360,7 @@ static int cmd_attack(int argc, char **argv)
 	int o, i;
 	int64_t t0, t1;
 
-	while((o = getopt(argc - 1, argv + 1, "p:n:f:k:t:j:u:P:")) != -1){
+	while((o = getopt(argc - 1, argv + 1, "p:n:f:k:t:j:u:P:b:")) != -1){
 		switch(o){
 			case 'p': opt.port = atoi(optarg); break;
 			case 'n': opt.nkits = atoi(optarg); break;
@@ -369,6 +370,7 @@ static int cmd_attack(int argc, char **argv)
 			case 'j': atk.conns = atoi(optarg); break;
 			case 'u': opt.svc_user = optarg; break;
 			case 'P': opt.svc_pw = optarg; break;
+			case 'b': atk_bind = optarg; break;
 			default: return 2;
 		}
 	}
@@ -415,7 +417,7 @@ int main(int argc, char **argv)
 				"       %s hash sha256|sha512 ITERATIONS SALT SECRET\n"
 				"       %s storm -p PORT -n KITS [-k PREFIX] -s SECRET [-u USER] [-P PASSWORD] [-c CYCLES]\n"
 				"       %s attack -p PORT -n KITS [-f FIRST] [-k PREFIX] [-t SECONDS] [-j CONNECTIONS] [-u USER] "
-				"[-P PASSWORD]\n", argv[0], argv[0], argv[0], argv[0]);
+				"[-P PASSWORD] [-b SOURCE_ADDRESS]\n", argv[0], argv[0], argv[0], argv[0]);
 	}
 	return rc;
 }

@@ -1,20 +1,22 @@
-/* backoff.h -- per-serial login failure backoff: after a failed secret check a kit serial is refused
- * without checking (no PBKDF2) for a window that starts at `initial_ms` and doubles with every
- * further failed check up to `max_ms`; a successful check clears it. So a flood of wrong secrets for
- * one serial costs one PBKDF2 per window instead of one per CONNECT. The table also decides the
- * cold-login budget's class (authbudget.h): a serial on record here is served last.
+/* backoff.h -- login failure backoff: after a failed secret check a key (in the plugin: a kit serial
+ * from one source address, kg_backoff__source_key) is refused without checking (no PBKDF2) for a
+ * window that starts at `initial_ms` and doubles with every further failed check up to `max_ms`; a
+ * successful check clears it. So a flood of wrong secrets from one source costs one PBKDF2 per window
+ * instead of one per CONNECT, and only that source waits: the kit itself, from another address, is
+ * not locked out by it. A second table keyed by the bare serial decides the cold-login budget's
+ * class (authbudget.h): a serial on record there is served last.
  *
- * Bounded: a fixed table of 4-way sets; the set of a serial is SipHash-2-4 (siphash.h) of the serial
- * under a random per-table key, so nobody outside the process can compute which serials share a set.
+ * Bounded: a fixed table of 4-way sets; the set of a key is SipHash-2-4 (siphash.h) of the key
+ * under a random per-table key, so nobody outside the process can compute which keys share a set.
  * An entry is *live* while its window runs and for max_ms after it ended; a live entry is never
- * evicted. A failing serial that finds its set full takes the empty way or else the stale entry whose
+ * evicted. A failing key that finds its set full takes the empty way or else the stale entry whose
  * window ended first (counted as an eviction); if all four are live, it is not recorded (counted as
  * an overflow) and its whole set is marked *overflowed* for initial_ms + max_ms (as long as the
- * newcomer's own entry would have stayed live): during that time every serial of the set that is not
+ * newcomer's own entry would have stayed live): during that time every key of the set that is not
  * on record counts as suspect (kg_backoff__has), but is not put into a window, so an overflowed set
  * costs the budget's upper half, never a lockout of kits that did not fail. Memory never grows.
  * Pure and not locked: one table belongs to one thread (the broker's); times are the caller's
- * monotonic milliseconds. */
+ * monotonic milliseconds. Below, "serial" is any key of at most KG_BACKOFF_KEY_MAX bytes. */
 #ifndef KITGATE_BACKOFF_H
 #define KITGATE_BACKOFF_H
 
@@ -22,9 +24,19 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "kitgate/record.h"     /* KG_SERIAL_MAX */
 #include "kitgate/siphash.h"
 
+/* A serial, '\n', an address as text (INET6_ADDRSTRLEN - 1 = 45 at most). */
+#define KG_BACKOFF_KEY_MAX (KG_SERIAL_MAX + 1 + 45)
+
 struct kg_backoff;
+
+/* The window key of serial (1..KG_SERIAL_MAX bytes) logging in from address (NULL: unknown):
+ * "<serial>\n<address>", where an IPv6 address counts by its /64 prefix (a host's usual share; an
+ * IPv4-mapped one by its IPv4 address) and anything else verbatim, cut to 45 bytes. Its length,
+ * or -1 for a bad serial (out untouched). */
+int kg_backoff__source_key(char out[KG_BACKOFF_KEY_MAX + 1], const char *serial, const char *address);
 
 /* A table of at least capacity entries (rounded up to a power of two, minimum 4); windows from
  * initial_ms doubling to max_ms (both > 0, initial_ms <= max_ms); a random SipHash key

@@ -80,6 +80,8 @@ struct kg_config {
 	enum kg_auth_kind auth;       /* auth none|postgres, default none */
 	int auth_refresh_s;           /* kits snapshot reload period, 1..86400, default 30 */
 	int auth_cold_budget_ms;      /* ms of PBKDF2 per second for logins not in the login cache, 1..1000, default 250 */
+	int auth_max_iterations;      /* kits whose hash needs more PBKDF2 iterations are refused unchecked,
+	                               * 1..KG_PBKDF2_MAX_ITER, default KG_AUTH_MAX_ITERATIONS_DEFAULT */
 };
 
 /* Fill cfg from opts (may be NULL/0), then the environment, then defaults. Unknown keys are an

@@ -6,6 +6,7 @@
 #ifndef KITGATE_PWFILE_H
 #define KITGATE_PWFILE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 struct kg_pwfile;

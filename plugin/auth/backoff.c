@@ -1,16 +1,16 @@
-/* backoff.c -- per-serial login failure backoff (see backoff.h). One thread, no I/O. */
+/* backoff.c -- login failure backoff per serial and source (see backoff.h). One thread, no I/O. */
+#include <arpa/inet.h>
 #include <assert.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "kitgate/backoff.h"
-#include "kitgate/record.h"     /* KG_SERIAL_MAX */
 #include "kitgate/siphash.h"
 
 #define WAYS 4
 
 struct entry {
-	char serial[KG_SERIAL_MAX + 1];   /* "" = empty */
+	char serial[KG_BACKOFF_KEY_MAX + 1];   /* the key; "" = empty */
 	int64_t until_ms;                 /* end of the current window */
 	int64_t delay_ms;                 /* its length */
 };
@@ -34,7 +34,7 @@ static size_t set_of(const struct kg_backoff *b, const char *serial)
 
 static bool valid_serial(const char *serial)
 {
-	return serial && serial[0] && strlen(serial) <= KG_SERIAL_MAX;
+	return serial && serial[0] && strlen(serial) <= KG_BACKOFF_KEY_MAX;
 }
 
 /* Quiet for longer than the longest window since its window ended: no longer protected from
@@ -53,6 +53,26 @@ static struct entry *find(const struct kg_backoff *b, const char *serial)
 		if(set[i].serial[0] && !strcmp(set[i].serial, serial)) return &set[i];
 	}
 	return NULL;
+}
+
+int kg_backoff__source_key(char out[KG_BACKOFF_KEY_MAX + 1], const char *serial, const char *address)
+{
+	struct in6_addr a6;
+	char buf[INET6_ADDRSTRLEN];
+	size_t sl, al;
+
+	if(!serial || !serial[0] || (sl = strlen(serial)) > KG_SERIAL_MAX) return -1;
+	if(!address) address = "";
+	if(inet_pton(AF_INET6, address, &a6) == 1 && !IN6_IS_ADDR_V4MAPPED(&a6)){
+		memset(&a6.s6_addr[8], 0, 8);          /* the /64: one host's usual share */
+		if(inet_ntop(AF_INET6, &a6, buf, sizeof(buf))) address = buf;
+	}
+	al = strnlen(address, 45);
+	memcpy(out, serial, sl);
+	out[sl] = '\n';
+	memcpy(out + sl + 1, address, al);
+	out[sl + 1 + al] = '\0';
+	return (int)(sl + 1 + al);
 }
 
 struct kg_backoff *kg_backoff__new_keyed(size_t capacity, int64_t initial_ms, int64_t max_ms,

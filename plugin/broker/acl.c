@@ -15,7 +15,8 @@
 #include "kitgate/clientids.h"
 #include "kitgate_internal.h"
 
-#define CLIENTIDS_MAX 65536 /* ~100 bytes each */
+#define CLIENTIDS_MAX 262144    /* ~130 bytes each (with the id), ~6 MiB of buckets, touched when used */
+#define CLIENTIDS_PER_USER 16   /* ids one username keeps protected; a 17th forgets its own oldest offline one */
 
 static void drop_pending(struct kg_idguard *g)
 {
@@ -39,7 +40,7 @@ static void settle_pending(struct kg_plugin *p, const void *disconnecting)
 
 int kg_acl__init(struct kg_plugin *p)
 {
-	p->idguard.ids = kg_clientids__new(CLIENTIDS_MAX);
+	p->idguard.ids = kg_clientids__new(CLIENTIDS_MAX, CLIENTIDS_PER_USER);
 	return p->idguard.ids ? 0 : -1;
 }
 
@@ -58,7 +59,8 @@ void kg_acl__tick(struct kg_plugin *p)
 }
 
 /* A clean session ends with its connection (MQTT v3.1.1 clean session): its id is forgotten. An
- * MQTT v5 session may outlive a clean start (session expiry), so v5 ids stay owned until evicted. */
+ * MQTT v5 session may outlive a clean start (session expiry), so v5 ids stay owned until their
+ * owner's newer ids push them out (CLIENTIDS_PER_USER). */
 int kg_acl__on_disconnect(int event, void *event_data, void *userdata)
 {
 	struct mosquitto_evt_disconnect *ed = event_data;
@@ -92,6 +94,16 @@ static int check_clientid(struct kg_plugin *p, struct mosquitto_evt_basic_auth *
 		return MOSQ_ERR_AUTH;
 	}
 	if(!ed->username) return MOSQ_ERR_SUCCESS; /* anonymous logins own nothing */
+	if(!kg_clientids__has_room(g->ids, id, ed->username)){
+		/* Full of other users' ids: refuse rather than evict one (an evicted id could be taken). */
+		p->counters.clientid_refused++;
+		if(kg_ratelimit__allow(&g->log, &suppressed)){
+			mosquitto_log_printf(MOSQ_LOG_WARNING, "kitgate: refused CONNECT of %s from %s: the client-id "
+					"table is full (%d ids) (+%llu more suppressed)", ed->username,
+					mosquitto_client_address(ed->client), CLIENTIDS_MAX, (unsigned long long)suppressed);
+		}
+		return MOSQ_ERR_AUTH;
+	}
 	g->id = strdup(id);
 	g->user = strdup(ed->username);
 	if(!g->id || !g->user){

@@ -14,15 +14,18 @@
 #include "kitgate/backoff.h"
 #include "kitgate/logincache.h"
 #include "kitgate/pbkdf2.h"
+#include "kitgate/siphash.h"
 #include "kitgate/snapshot.h"
 #include "kitgate_internal.h"
 
 #define LOGIN_CACHE_ENTRIES 16384   /* 48 bytes each: ~800 KiB */
 #define KICKS_LOGGED 10             /* serials named per snapshot; the rest are counted */
-#define BACKOFF_ENTRIES 16384       /* ~88 bytes each: ~1.4 MiB; also what marks a serial suspect
-                                     * for the cold-login budget, so sized like the login cache */
+#define BACKOFF_ENTRIES 16384       /* ~130 bytes each: ~2 MiB per table (windows per serial and
+                                     * source; the suspects per serial for the cold-login budget),
+                                     * sized like the login cache */
 #define BACKOFF_INITIAL_MS 1000     /* after a failed check, refuse the serial unchecked this long ... */
 #define BACKOFF_MAX_MS 30000        /* ... doubling per further failed check, up to this */
+#define DUMMY_SALT "kitgateUnknownSerial"  /* 20 characters, as AstroPlant's salts */
 
 static uint64_t mono_ns(void)
 {
@@ -36,15 +39,27 @@ int kg_auth__init(struct kg_plugin *p)
 	if(p->cfg.auth != KG_AUTH_POSTGRES) return 0;
 	p->auth.logins = kg_logincache__new(LOGIN_CACHE_ENTRIES);
 	p->auth.backoff = kg_backoff__new(BACKOFF_ENTRIES, BACKOFF_INITIAL_MS, BACKOFF_MAX_MS);
-	p->auth.loader = p->auth.logins && p->auth.backoff
+	p->auth.suspects = kg_backoff__new(BACKOFF_ENTRIES, BACKOFF_INITIAL_MS, BACKOFF_MAX_MS);
+	p->auth.loader = p->auth.logins && p->auth.backoff && p->auth.suspects
 		? kg_snapshot__start(p->cfg.database_url, p->cfg.auth_refresh_s) : NULL;
 	if(!p->auth.loader){
 		kg_logincache__free(p->auth.logins);
 		p->auth.logins = NULL;
 		kg_backoff__free(p->auth.backoff);
 		p->auth.backoff = NULL;
+		kg_backoff__free(p->auth.suspects);
+		p->auth.suspects = NULL;
 		return -1;
 	}
+	/* AstroPlant's parameters (sha256, 15000 iterations, a 20-character salt, a 32-byte key); the key
+	 * is random, so no secret matches it */
+	p->auth.dummy.alg = KG_PBKDF2_SHA256;
+	p->auth.dummy.iterations = 15000;
+	p->auth.dummy.salt_len = strlen(DUMMY_SALT);
+	memcpy(p->auth.dummy.salt, DUMMY_SALT, sizeof(DUMMY_SALT));
+	p->auth.dummy.key_len = 32;
+	kg_siphash__random_key(p->auth.dummy.key);
+	kg_siphash__random_key(p->auth.dummy.key + KG_SIPHASH_KEY_LEN);
 	kg_authbudget__init(&p->auth.budget, p->cfg.auth_cold_budget_ms, (int64_t)mono_ns());
 	kg_log(KG_LOG_INFO, "auth postgres: kits log in against kits.password_hash (snapshot reloaded every "
 			"%d s and on NOTIFY kitgate_kits; PBKDF2 for logins not in the login cache limited to %d ms "
@@ -63,6 +78,8 @@ void kg_auth__cleanup(struct kg_plugin *p)
 	p->auth.logins = NULL;
 	kg_backoff__free(p->auth.backoff);
 	p->auth.backoff = NULL;
+	kg_backoff__free(p->auth.suspects);
+	p->auth.suspects = NULL;
 }
 
 /* Swap in a newer snapshot if one was published; disconnect the kits it no longer admits. Atomic
@@ -103,16 +120,51 @@ void kg_auth__tick(struct kg_plugin *p)
 	if(p->auth.loader) take_snapshot(p);
 }
 
+/* A username that is not a kit of the snapshot, with a password: do what a kit's wrong secret costs,
+ * so the answer's timing does not tell real serials from unknown ones (issue 19: 3.2 ms vs 0.18 ms).
+ * The same failure window per (name, source address): inside it, no work; else the same budget,
+ * always as a suspect (so made-up names can never drain the half kept for kits that never failed);
+ * then one PBKDF2 against a dummy hash with AstroPlant's parameters, counted like a kit's check.
+ * Always deferred (password_file and other plugins decide), never refused. Leaks that remain: a kit
+ * whose secret needs other parameters costs differently (as it did), and under a drained budget a
+ * never-failed real serial may still be checked from the lower half where a made-up name is not. */
+static int unknown_user(struct kg_plugin *p, struct mosquitto_evt_basic_auth *ed, const char *pw)
+{
+	char bkey[KG_BACKOFF_KEY_MAX + 1];
+	uint64_t t0, cost;
+	int64_t now_ms;
+
+	if(!pw || !pw[0]) return MOSQ_ERR_PLUGIN_DEFER;   /* a kit is refused at once too */
+	if(kg_backoff__source_key(bkey, ed->username, mosquitto_client_address(ed->client)) < 0){
+		return MOSQ_ERR_PLUGIN_DEFER;                  /* longer than any serial: cannot be a kit */
+	}
+	t0 = mono_ns();
+	now_ms = (int64_t)(t0 / 1000000u);
+	if(kg_backoff__remaining(p->auth.backoff, bkey, now_ms) > 0) return MOSQ_ERR_PLUGIN_DEFER;
+	if(!kg_authbudget__allow(&p->auth.budget, KG_AUTHBUDGET_SUSPECT, (int64_t)t0)) return MOSQ_ERR_PLUGIN_DEFER;
+	(void)kg_pbkdf2__verify(&p->auth.dummy, pw, strlen(pw));
+	cost = mono_ns() - t0;
+	kg_authbudget__charge(&p->auth.budget, (int64_t)cost);
+	p->auth.pbkdf2_ns += cost;
+	p->auth.pbkdf2_runs++;
+	kg_backoff__fail(p->auth.backoff, bkey, now_ms);
+	return MOSQ_ERR_PLUGIN_DEFER;
+}
+
 /* BASIC_AUTH for a kit: a CONNECT without a password (none, or empty: no kit secret is empty) is
  * refused at once and counted (auth.no_password), before the backoff and the budget: it checks
  * nothing, so it neither records a failure (which would lock the kit out and make it suspect at no
  * cost to the sender) nor draws on the budget nor counts as a PBKDF2 run. A login found in the login
  * cache passes at once (one HMAC), never touching the cold-login budget. Otherwise the secret is
  * checked with PBKDF2 (milliseconds on the broker thread), unless
- * - the serial is in a failure window (backoff.h): refused unchecked, so a flood of wrong secrets
- *   for a serial buys one PBKDF2 per window (1 s doubling to 30 s), not one per CONNECT. By design,
- *   during a window a kit's correct secret passes only if it is cached; an uncached correct secret
- *   (new kit, rotated secret) is refused until the window ends;
+ * - the serial is in a failure window from this source address (backoff.h; an IPv6 address counts
+ *   by its /64): refused unchecked, so a flood of wrong secrets from one source buys one PBKDF2 per
+ *   window (1 s doubling to 30 s), not one per CONNECT. The window holds only that source: the kit
+ *   from its own address is checked (issue 19: keyed by the serial alone, an attacker knowing a
+ *   serial kept a cold kit out for good). The trade-off: a kit behind the attacker's address (NAT)
+ *   shares its windows, and an attacker with many addresses buys a check per address per window,
+ *   which the budget below still bounds (and the kit, now suspect, competes with it in the upper
+ *   half);
  * - or the cold-login budget (authbudget.h, auth_cold_budget_ms per second of measured PBKDF2 time,
  *   all serials together) is spent for the serial's class: refused unchecked, without opening a
  *   window, so the kit's next reconnect may pass. A serial with a failed check on record (suspect)
@@ -121,12 +173,13 @@ void kg_auth__tick(struct kg_plugin *p)
  *   at most the budget, and once each attacked serial has failed a check they no longer compete
  *   with kits that never failed (an attacker's first wrong secret per serial still looks clean;
  *   a serial whose backoff set is full of live entries counts as suspect, backoff.h).
- * A successful check clears the serial's window and its record. Broker thread only. */
+ * A successful check clears the source's window and the serial's record. Broker thread only. */
 int kg_auth__basic_auth(struct kg_plugin *p, struct mosquitto_evt_basic_auth *ed)
 {
 	const struct kg_snapshot_kit *kit;
 	struct kg_pbkdf2 h;
 	const char *user = ed->username, *pw = ed->password, *why;
+	char bkey[KG_BACKOFF_KEY_MAX + 1] = "";
 	size_t pwlen;
 	uint64_t suppressed, t0, cost;
 	int64_t wait_ms, now_ms;
@@ -148,7 +201,7 @@ int kg_auth__basic_auth(struct kg_plugin *p, struct mosquitto_evt_basic_auth *ed
 		return MOSQ_ERR_AUTH;
 	}
 	kit = kg_snapshot__kit(p->auth.snap, user, strlen(user));
-	if(!kit) return MOSQ_ERR_PLUGIN_DEFER;  /* not a kit: password_file, other plugins */
+	if(!kit) return unknown_user(p, ed, pw); /* not a kit: password_file, other plugins */
 	if(!pw || !pw[0]){
 		/* Nothing to check: refuse before the backoff and the budget. Recording it as a failed
 		 * check would let anyone lock a kit out (and mark it suspect) for free. */
@@ -176,21 +229,33 @@ int kg_auth__basic_auth(struct kg_plugin *p, struct mosquitto_evt_basic_auth *ed
 		}
 		return MOSQ_ERR_AUTH;
 	}
+	if(h.iterations > (uint32_t)p->cfg.auth_max_iterations){
+		/* Checking it would stall every client for as long (10 M iterations: 7 s): refuse unchecked. */
+		p->auth.refused++;
+		if(kg_ratelimit__allow(&p->auth.hash_log, &suppressed)){
+			mosquitto_log_printf(MOSQ_LOG_WARNING, "kitgate: auth: refused kit %s: its kits.password_hash "
+					"needs %lu PBKDF2 iterations, more than auth_max_iterations %d; rehash its secret or "
+					"raise the option (+%llu more suppressed)", kit->serial, (unsigned long)h.iterations,
+					p->cfg.auth_max_iterations, (unsigned long long)suppressed);
+		}
+		return MOSQ_ERR_AUTH;
+	}
 	t0 = mono_ns();
 	now_ms = (int64_t)(t0 / 1000000u);
-	wait_ms = kg_backoff__remaining(p->auth.backoff, kit->serial, now_ms);
+	(void)kg_backoff__source_key(bkey, kit->serial, mosquitto_client_address(ed->client));
+	wait_ms = kg_backoff__remaining(p->auth.backoff, bkey, now_ms);
 	if(wait_ms > 0){
 		p->auth.refused++;
 		p->auth.backoff_refused++;
 		if(kg_ratelimit__allow(&p->auth.backoff_log, &suppressed)){
 			mosquitto_log_printf(MOSQ_LOG_NOTICE, "kitgate: auth: refused kit %s from %s unchecked: "
-					"recent failed logins, retry in %lld ms (+%llu more suppressed)", kit->serial,
+					"recent failed logins from there, retry in %lld ms (+%llu more suppressed)", kit->serial,
 					mosquitto_client_address(ed->client), (long long)wait_ms,
 					(unsigned long long)suppressed);
 		}
 		return MOSQ_ERR_AUTH;
 	}
-	cls = kg_backoff__has(p->auth.backoff, kit->serial, now_ms) ? KG_AUTHBUDGET_SUSPECT : KG_AUTHBUDGET_CLEAN;
+	cls = kg_backoff__has(p->auth.suspects, kit->serial, now_ms) ? KG_AUTHBUDGET_SUSPECT : KG_AUTHBUDGET_CLEAN;
 	if(!kg_authbudget__allow(&p->auth.budget, cls, (int64_t)t0)){
 		p->auth.refused++;
 		p->auth.budget_refused++;
@@ -211,11 +276,13 @@ int kg_auth__basic_auth(struct kg_plugin *p, struct mosquitto_evt_basic_auth *ed
 	p->auth.pbkdf2_runs++;
 	if(rc == 1){
 		kg_logincache__add(p->auth.logins, kit->serial, pw, pwlen, kit->password_hash);
-		kg_backoff__clear(p->auth.backoff, kit->serial);
+		kg_backoff__clear(p->auth.backoff, bkey);
+		kg_backoff__clear(p->auth.suspects, kit->serial);
 		p->auth.ok++;
 		return MOSQ_ERR_SUCCESS;
 	}
-	kg_backoff__fail(p->auth.backoff, kit->serial, now_ms);
+	kg_backoff__fail(p->auth.backoff, bkey, now_ms);
+	kg_backoff__fail(p->auth.suspects, kit->serial, now_ms);
 	p->auth.refused++;
 	if(kg_ratelimit__allow(&p->auth.wrong_log, &suppressed)){
 		/* never the secret itself */

@@ -19,6 +19,7 @@
 #include "kitgate/config.h"
 #include "kitgate/ingest.h"
 #include "kitgate/log.h"
+#include "kitgate/pbkdf2.h"
 #include "kitgate/ratelimit.h"
 #include "kitgate/snapshot.h"
 #include "kitgate/validate.h"
@@ -68,7 +69,8 @@ struct kg_auth {
 	struct kg_logincache *logins;  /* [broker] */
 	struct kg_ratelimit wrong_log, hash_log, wait_log;                     /* [broker] */
 	uint64_t ok, cached, refused, kicked, pbkdf2_runs, pbkdf2_ns;          /* [broker] */
-	struct kg_backoff *backoff;    /* [broker] per-serial failure windows (backoff.h) */
+	struct kg_backoff *backoff;    /* [broker] failure windows per (serial, source address) (backoff.h) */
+	struct kg_backoff *suspects;   /* [broker] per-serial failure record: the budget's class */
 	struct kg_ratelimit backoff_log;                                       /* [broker] */
 	uint64_t backoff_refused;      /* [broker] refused in a window without running PBKDF2 */
 	struct kg_authbudget budget;   /* [broker] broker-thread time for cold logins (authbudget.h) */
@@ -76,6 +78,7 @@ struct kg_auth {
 	uint64_t budget_refused;       /* [broker] cold logins refused unchecked: budget spent */
 	struct kg_ratelimit nopw_log;                                          /* [broker] */
 	uint64_t no_password;          /* [broker] kit CONNECTs without (or with an empty) password */
+	struct kg_pbkdf2 dummy;        /* read-only after init: the hash unknown serials are checked against */
 };
 
 struct kg_plugin {

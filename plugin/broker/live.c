@@ -87,11 +87,20 @@ static void copy_str(char *dst, size_t cap, const char *src)
 	snprintf(dst, cap, "%s", src ? src : "");
 }
 
-/* A username that may be a kit: a valid serial and not a service user. */
+/* Whether serial is a kit: with auth postgres, a kit of the current snapshot (none before the
+ * first one), so password_file users and unknown serials never get a kit entry; with auth none
+ * every username may be one (the access matrix's kit). */
+static bool is_kit(const struct kg_plugin *p, const char *serial, size_t slen)
+{
+	if(!p->auth.loader) return true;
+	return p->auth.snap && kg_snapshot__kit(p->auth.snap, serial, slen) != NULL;
+}
+
+/* A username that may be a kit: a valid serial, not a service user, a kit (is_kit). */
 static bool is_kit_user(struct kg_plugin *p, const char *username)
 {
 	return username && kg_access__username_ok(username) && strlen(username) <= KG_SERIAL_MAX
-		&& !kg_config__is_service(&p->cfg, username);
+		&& !kg_config__is_service(&p->cfg, username) && is_kit(p, username, strlen(username));
 }
 
 /* ---- connection state ---------------------------------------------------------------------- */
@@ -107,7 +116,8 @@ static void go_online(struct kg_plugin *p, struct kg_kit *kit, const char *clien
 
 static void promote(struct kg_plugin *p, const struct pending *pd)
 {
-	struct kg_kit *kit = kg_kits__get(p->live->kits, pd->serial, strlen(pd->serial));
+	struct kg_kit *kit = is_kit(p, pd->serial, strlen(pd->serial))
+		? kg_kits__get(p->live->kits, pd->serial, strlen(pd->serial)) : NULL;
 
 	if(kit) go_online(p, kit, pd->client_id, pd->address, pd->protocol_version, pd->at_ms);
 }
@@ -182,11 +192,15 @@ void kg_live__measurement(struct kg_plugin *p, const void *client, const char *s
 	char key[KG_TOPIC_KIT_STATS_MAX];
 
 	if(!l) return;
-	/* Only kits are kits: the kit itself, or an accepted measurement (a service user's, a test
-	 * measurement) creates an entry; anybody else's rejected publish only counts for a kit that
+	/* Only kits are kits: a username the kits snapshot does not know (auth postgres) never gets an
+	 * entry; a kit's entry is created by the kit itself or by an accepted measurement (a service
+	 * user's, a test measurement); anybody else's rejected publish only counts for a kit that
 	 * exists, so rejected junk cannot fill the table (and $SYS) with made-up serials. */
-	if(r == KG_OK || (client && is_own(client, serial, slen))) kit = kg_kits__get(l->kits, serial, slen);
-	else kit = kg_kits__find(l->kits, serial, slen);
+	if(is_kit(p, serial, slen) && (r == KG_OK || (client && is_own(client, serial, slen)))){
+		kit = kg_kits__get(l->kits, serial, slen);
+	}else{
+		kit = kg_kits__find(l->kits, serial, slen);
+	}
 	if(kit){
 		if(client && take_pending(l, client, &pd)){
 			go_online(p, kit, pd.client_id, pd.address, pd.protocol_version, pd.at_ms);

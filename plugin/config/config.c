@@ -13,6 +13,7 @@
 
 #include "kitgate/config.h"
 #include "kitgate/log.h"
+#include "kitgate/pbkdf2.h"
 #include "kitgate/rdkconf.h"
 #include "kitgate/access.h"
 
@@ -55,6 +56,7 @@ enum opt_id {
 	O_AUTH,
 	O_AUTH_REFRESH_S,
 	O_AUTH_COLD_BUDGET_MS,
+	O_AUTH_MAX_ITERATIONS,
 	O_BRIDGE_SPARKPLUG,
 	O_COUNT
 };
@@ -102,6 +104,7 @@ static const struct opt_def opt_table[O_COUNT] = {
 	[O_AUTH] = {"auth", NULL},
 	[O_AUTH_REFRESH_S] = {"auth_refresh_s", NULL},
 	[O_AUTH_COLD_BUDGET_MS] = {"auth_cold_budget_ms", NULL},
+	[O_AUTH_MAX_ITERATIONS] = {"auth_max_iterations", NULL},
 	[O_BRIDGE_SPARKPLUG] = {"bridge_sparkplug", NULL},
 };
 
@@ -665,7 +668,7 @@ static int resolve(struct kg_config *cfg, struct val vals[O_COUNT], char *err, s
 	}else{
 		return bad_value(err, errlen, "payload_format", v, "auto|json|capnp");
 	}
-	/* auth, auth_refresh_s, auth_cold_budget_ms */
+	/* auth, auth_refresh_s, auth_cold_budget_ms, auth_max_iterations */
 	v = &vals[O_AUTH];
 	if(!v->value || !strcasecmp(v->value, "none")){
 		cfg->auth = KG_AUTH_NONE;
@@ -678,6 +681,9 @@ static int resolve(struct kg_config *cfg, struct val vals[O_COUNT], char *err, s
 	cfg->auth_refresh_s = (int)n;
 	if(get_int(&vals[O_AUTH_COLD_BUDGET_MS], "auth_cold_budget_ms", 1, 1000, 250, &n, err, errlen)) return -1;
 	cfg->auth_cold_budget_ms = (int)n;
+	if(get_int(&vals[O_AUTH_MAX_ITERATIONS], "auth_max_iterations", 1, KG_PBKDF2_MAX_ITER,
+			KG_AUTH_MAX_ITERATIONS_DEFAULT, &n, err, errlen)) return -1;
+	cfg->auth_max_iterations = (int)n;
 	/* bridge_sparkplug */
 	v = &vals[O_BRIDGE_SPARKPLUG];
 	if(!v->value || !strcasecmp(v->value, "decode")){

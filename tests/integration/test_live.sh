@@ -101,6 +101,10 @@ kg_eq "kit 1: accepted count; online (its stats subscriber is still connected)" 
 kg_eq "no credentials: 401" 401 "$(code "$H/api/v1/status")"
 kg_eq "401 carries a Basic challenge" 1 "$(curl -s -D - -o /dev/null "$H/api/v1/status" | grep -ci '^WWW-Authenticate: Basic')"
 kg_eq "wrong password: 401" 401 "$(code -u server:nope "$H/api/v1/status")"
+kg_eq "a password with a NUL (server:pw\\0junk): 401" 401 \
+	"$(code -H "Authorization: Basic $(printf 'server:pw\0junk' | base64)" "$H/api/v1/status")"
+kg_eq "the same header without the NUL's tail: 200" 200 \
+	"$(code -H "Authorization: Basic $(printf 'server:pw' | base64)" "$H/api/v1/status")"
 kg_eq "a kit (not a service user): 403" 403 "$(code -u k-test-0001:pw "$H/api/v1/status")"
 kg_eq "service user with a \$7\$ (PBKDF2) entry: 200" 200 "$(code "${AUTH[@]}" "$H/api/v1/status")"
 kg_eq "service user with a \$6\$ (salted SHA-512) entry: 200" 200 "$(code -u server6:pw6 "$H/api/v1/status")"

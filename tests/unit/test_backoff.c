@@ -198,6 +198,73 @@ static void test_old_collisions_do_not_collide(void **state)
 	kg_backoff__free(b);
 }
 
+/* The window key of a serial from a source: IPv4 exact, IPv6 by its /64, IPv4-mapped by the IPv4
+ * address; bad serials refused; odd addresses verbatim and cut. */
+static void test_source_key(void **state)
+{
+	char k[KG_BACKOFF_KEY_MAX + 1], k2[KG_BACKOFF_KEY_MAX + 1];
+	char serial[KG_SERIAL_MAX + 2];
+
+	(void)state;
+	assert_int_equal(kg_backoff__source_key(k, "k-1", "127.0.0.2"), 13);
+	assert_string_equal(k, "k-1\n127.0.0.2");
+	assert_int_equal(kg_backoff__source_key(k, "k-1", "2001:db8:1:2:aaaa:bbbb:cccc:dddd"), 18);
+	assert_string_equal(k, "k-1\n2001:db8:1:2::");
+	assert_int_equal(kg_backoff__source_key(k2, "k-1", "2001:db8:1:2::99"), 18);
+	assert_string_equal(k, k2);                                  /* same /64 */
+	kg_backoff__source_key(k2, "k-1", "2001:db8:1:3::99");
+	assert_string_not_equal(k, k2);
+	kg_backoff__source_key(k, "k-1", "::ffff:10.0.0.1");
+	kg_backoff__source_key(k2, "k-1", "::ffff:10.0.0.2");
+	assert_string_not_equal(k, k2);                              /* mapped IPv4: the whole address */
+	assert_int_equal(kg_backoff__source_key(k, "k-1", NULL), 4);
+	assert_string_equal(k, "k-1\n");
+	memset(serial, 'x', KG_SERIAL_MAX);
+	serial[KG_SERIAL_MAX] = '\0';
+	assert_int_equal(kg_backoff__source_key(k, serial, "0123456789012345678901234567890123456789012345678"),
+			KG_BACKOFF_KEY_MAX);                                  /* longest serial, address cut */
+	serial[KG_SERIAL_MAX] = 'x';
+	serial[KG_SERIAL_MAX + 1] = '\0';
+	assert_int_equal(kg_backoff__source_key(k, serial, "127.0.0.1"), -1);
+	assert_int_equal(kg_backoff__source_key(k, "", "127.0.0.1"), -1);
+	assert_int_equal(kg_backoff__source_key(k, NULL, "127.0.0.1"), -1);
+	/* the longest key is a valid table key */
+	struct kg_backoff *b = kg_backoff__new(16, 1000, 30000);
+	serial[KG_SERIAL_MAX] = '\0';
+	kg_backoff__source_key(k, serial, "0123456789012345678901234567890123456789012345678");
+	assert_int_equal(kg_backoff__fail(b, k, 0), 1000);
+	assert_int_equal(kg_backoff__remaining(b, k, 0), 1000);
+	kg_backoff__free(b);
+}
+
+/* Issue 19 item 2 on the module, as auth.c uses it: an attacker knowing only a serial sends a wrong
+ * secret from 127.0.0.2 every 20 ms for 60 s; the kit tries its (uncached) correct secret from
+ * 127.0.0.1 every 500 ms. Windows are keyed by (serial, source): the attacker is refused unchecked
+ * in its windows and buys a handful of checks; the kit is never in a window (keyed by the serial
+ * alone, as before, it was refused inside every window and lost each race at a window's end). */
+static void test_third_party_lockout(void **state)
+{
+	struct kg_backoff *b = kg_backoff__new(16384, 1000, 30000);
+	char atk[KG_BACKOFF_KEY_MAX + 1], kit[KG_BACKOFF_KEY_MAX + 1];
+	int checks = 0, kit_refused = 0;
+	int64_t t;
+
+	(void)state;
+	kg_backoff__source_key(atk, "k-0001", "127.0.0.2");
+	kg_backoff__source_key(kit, "k-0001", "127.0.0.1");
+	for(t = 0; t < 60000; t += 20){
+		if(t % 500 == 10 && kg_backoff__remaining(b, kit, t) > 0) kit_refused++;
+		if(kg_backoff__remaining(b, atk, t) > 0) continue;
+		checks++;                                 /* the attacker's wrong secret is hashed */
+		kg_backoff__fail(b, atk, t);
+	}
+	assert_int_equal(kit_refused, 0);
+	assert_true(checks <= 8);                     /* 1+2+4+8+16+30 s windows: 7 checks in 60 s */
+	assert_true(checks >= 5);
+	assert_int_equal(kg_backoff__count(b), 1);
+	kg_backoff__free(b);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -205,6 +272,8 @@ int main(void)
 		cmocka_unit_test(test_bounded),
 		cmocka_unit_test(test_colliding_serials_stay_suspect),
 		cmocka_unit_test(test_old_collisions_do_not_collide),
+		cmocka_unit_test(test_source_key),
+		cmocka_unit_test(test_third_party_lockout),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -65,6 +65,7 @@ static long long num_field(const struct kg_config *c, const char *key)
 	if(!strcmp(key, "stats_max_streams_per_kit")) return (long long)c->stats_max_streams_per_kit;
 	if(!strcmp(key, "auth_refresh_s")) return c->auth_refresh_s;
 	if(!strcmp(key, "auth_cold_budget_ms")) return c->auth_cold_budget_ms;
+	if(!strcmp(key, "auth_max_iterations")) return c->auth_max_iterations;
 	fail_msg("no numeric field %s", key);
 	return -1;
 }
@@ -138,6 +139,7 @@ static void test_defaults(void **state)
 	assert_int_equal(c.auth, KG_AUTH_NONE);
 	assert_int_equal(c.auth_refresh_s, 30);
 	assert_int_equal(c.auth_cold_budget_ms, 250);
+	assert_int_equal(c.auth_max_iterations, 1000000);
 	assert_true(kg_config__is_service(&c, "server"));
 	assert_false(kg_config__is_service(&c, "k-1"));
 	assert_false(kg_config__is_service(&c, NULL));
@@ -292,6 +294,9 @@ static void test_numeric_bounds(void **state)
 		{"auth_refresh_s", "86400", 86400},
 		{"auth_cold_budget_ms", "1", 1},
 		{"auth_cold_budget_ms", "1000", 1000},
+		{"auth_max_iterations", "1", 1},
+		{"auth_max_iterations", "15000", 15000},
+		{"auth_max_iterations", "10000000", 10000000},
 	};
 	struct kg_config c;
 	char err[256];
@@ -367,6 +372,10 @@ static void test_malformed_options(void **state)
 		{"auth_cold_budget_ms", "0"},
 		{"auth_cold_budget_ms", "1001"},
 		{"auth_cold_budget_ms", "off"},
+		{"auth_max_iterations", "0"},
+		{"auth_max_iterations", "10000001"},
+		{"auth_max_iterations", "1e6"},
+		{"auth_max_iterations", "-1"},
 		{"kafka_topic_separator", ""},
 		{"kafka_topic_separator", "__"},
 		{"kafka_topic_separator", "/"},
