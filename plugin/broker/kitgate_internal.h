@@ -15,6 +15,7 @@
 #include <stdint.h>
 #include <time.h>
 
+#include "kitgate/clock.h"
 #include "kitgate/authbudget.h"
 #include "kitgate/config.h"
 #include "kitgate/ingest.h"
@@ -88,7 +89,7 @@ struct kg_plugin {
 	struct kg_ratelimit bridge_log;                  /* [broker] */
 	struct kg_ratelimit durable_log;                 /* [broker] */
 	struct kg_ratelimit auth_log;                    /* [broker] */
-	time_t next_status;            /* [broker] */
+	struct kg_every status_every;  /* [broker] $SYS status cadence, monotonic (clock.h) */
 	pthread_t main_thread;
 	struct kg_live *live;          /* [broker] live.c: statistics, kit status, HTTP view */
 	struct kg_auth auth;

@@ -21,6 +21,7 @@
 
 #include "kitgate/access.h"
 #include "kitgate/bridge.h"
+#include "kitgate/clock.h"
 #include "kitgate/http.h"
 #include "kitgate/kits.h"
 #include "kitgate/snapshot.h"
@@ -37,8 +38,6 @@
 #define FLUSH_EVERY_MS 250       /* stats and status scan period */
 #define SNAPSHOT_EVERY_MS 500    /* HTTP snapshot period (only with http_listen) ... */
 #define SNAPSHOT_WANTED_MS 2000  /* ... and only while an HTTP reader asked within this time */
-#define KIT_STATUS_URGENT_MS 1000   /* online/offline changes: at most once a second per kit */
-#define KIT_STATUS_ROUTINE_MS 10000 /* counters and last_seen only */
 #define STATUS_TOPIC_PREFIX "$SYS/broker/kitgate/kits/"
 #define KITGATE_VERSION_STRING "0.2.0"
 
@@ -65,17 +64,17 @@ struct kg_live {
 	size_t npending;
 	struct stats_route *routes;
 	size_t nroutes;
-	int64_t next_flush_ms, next_snapshot_ms, started_ms;
+	struct kg_every flush, snapshot; /* on the monotonic clock */
+	int64_t started_ms;              /* wall: shown */
 	uint64_t test_accepted;
 	uint64_t snapshot_ns, snapshots;   /* broker-thread CPU time spent building snapshots */
 };
 
+/* Wall time: for the timestamps shown (connected at, last seen, rejections, generic stats
+ * samples); every cadence below runs on kg_clock__mono_ms(). */
 static int64_t now_ms(void)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+	return kg_clock__wall_ms();
 }
 
 static void copy_str(char *dst, size_t cap, const char *src)
@@ -245,7 +244,7 @@ static void clear_stats(const char *key, void *arg)
 }
 
 struct kit_pub {
-	int64_t now;
+	int64_t mono;   /* kg_clock__mono_ms(): the status cadence */
 };
 
 static void publish_kit(struct kg_kit *kit, void *arg)
@@ -256,13 +255,13 @@ static void publish_kit(struct kg_kit *kit, void *arg)
 	size_t n;
 
 	if(!kit->dirty) return;
-	if(kp->now - kit->published_at_ms < (kit->urgent ? KIT_STATUS_URGENT_MS : KIT_STATUS_ROUTINE_MS)) return;
+	if(!kg_kits__status_due(kit, kp->mono)) return;
 	n = kg_kits__format_json(kit, buf, sizeof(buf));
 	if(n >= sizeof(buf)) return;
 	snprintf(topic, sizeof(topic), STATUS_TOPIC_PREFIX "%s", kit->serial);
 	mosquitto_broker_publish_copy(NULL, topic, (int)n, buf, 0, true, NULL);
 	kit->dirty = kit->urgent = false;
-	kit->published_at_ms = kp->now;
+	kit->published_at_ms = kp->mono;
 }
 
 /* ---- test measurements from HTTP ------------------------------------------------------------ */
@@ -576,25 +575,25 @@ void kg_live__tick(struct kg_plugin *p)
 {
 	struct kg_live *l = p->live;
 	struct kit_pub kp;
-	int64_t now;
+	int64_t now, mono;
 	size_t i;
 
 	if(!l) return;
 	now = now_ms();
+	mono = kg_clock__mono_ms();
 	for(i = 0; i < l->npending; i++) promote(p, &l->pending[i]);
 	l->npending = 0;
 	if(l->view) run_test_requests(p);
-	if(now >= l->next_flush_ms){
-		l->next_flush_ms = now + FLUSH_EVERY_MS;
+	if(kg_clock__every(&l->flush, FLUSH_EVERY_MS, mono)){
 		kg_stats__drain_evicted(l->stats, clear_stats, NULL);
-		kg_stats__flush(l->stats, now, 1000, publish_stats, NULL);
-		kp.now = now;
+		kg_stats__flush_at(l->stats, now, mono, 1000, publish_stats, NULL);
+		kp.mono = mono;
 		kg_kits__foreach(l->kits, publish_kit, &kp);
 	}
-	if(l->view && now >= l->next_snapshot_ms && kg_view__wanted(l->view, SNAPSHOT_WANTED_MS)){
+	if(l->view && mono >= l->snapshot.next_ms && kg_view__wanted(l->view, SNAPSHOT_WANTED_MS)
+			&& kg_clock__every(&l->snapshot, SNAPSHOT_EVERY_MS, mono)){
 		struct timespec a, b;
 
-		l->next_snapshot_ms = now + SNAPSHOT_EVERY_MS;
 		clock_gettime(CLOCK_THREAD_CPUTIME_ID, &a);
 		publish_snapshot(p, now);
 		clock_gettime(CLOCK_THREAD_CPUTIME_ID, &b);

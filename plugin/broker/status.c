@@ -9,6 +9,7 @@
 #include <mosquitto.h>
 
 #include "kitgate/clientids.h"
+#include "kitgate/clock.h"
 #include "kitgate/handoff.h"
 #include "kitgate/bridge.h"
 #include "kitgate/spool.h"
@@ -127,13 +128,10 @@ static int status_format(struct kg_plugin *p, char *buf, size_t cap)
 void kg_status__tick(struct kg_plugin *p)
 {
 	char buf[8192];
-	time_t now;
 	int len;
 
-	if(p->cfg.stats_interval_s <= 0) return;
-	now = time(NULL);
-	if(now < p->next_status) return;
-	p->next_status = now + p->cfg.stats_interval_s;
+	/* monotonic: a wall clock step back must not stop the status (stats_interval_s 0 = off) */
+	if(!kg_clock__every(&p->status_every, (int64_t)p->cfg.stats_interval_s * 1000, kg_clock__mono_ms())) return;
 	len = status_format(p, buf, sizeof(buf));
 	if(len < 0) return;
 	mosquitto_broker_publish_copy(NULL, STATUS_TOPIC, len, buf, 0, true, NULL);

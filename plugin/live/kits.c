@@ -86,6 +86,12 @@ struct kg_kit *kg_kits__get(struct kg_kits *k, const char *serial, size_t slen)
 	return kit;
 }
 
+bool kg_kits__status_due(const struct kg_kit *kit, int64_t mono_ms)
+{
+	return kit->dirty && mono_ms - kit->published_at_ms
+		>= (kit->urgent ? KG_KITS_STATUS_URGENT_MS : KG_KITS_STATUS_ROUTINE_MS);
+}
+
 void kg_kits__touch(struct kg_kits *k, struct kg_kit *kit, int64_t now_ms)
 {
 	kit->last_seen_ms = now_ms;
