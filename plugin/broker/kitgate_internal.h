@@ -139,6 +139,10 @@ int kg_auth__basic_auth(struct kg_plugin *p, struct mosquitto_evt_basic_auth *ed
 void kg_auth__cleanup(struct kg_plugin *p);
 /* status.c: publish $SYS/broker/kitgate/status when due. Main thread (TICK). */
 void kg_status__tick(struct kg_plugin *p);
+struct kg_stream_status;
+/* One stream's numbers for the status model (statusmodel.h): hand-off depth, spool and worker
+ * counters (copies), the sink's kind and what was handed to it. Broker thread. */
+void kg_status__gather(struct kg_plugin *p, enum kg_stream_id id, struct kg_stream_status *out);
 
 /* live.c: statistics, per-kit status and the HTTP view. init registers its own BASIC_AUTH
  * (call it before the other callbacks so it sees every CONNECT) and DISCONNECT callbacks; 0 or
