@@ -84,6 +84,78 @@ struct kg_config {
 	                               * 1..KG_PBKDF2_MAX_ITER, default KG_AUTH_MAX_ITERATIONS_DEFAULT */
 };
 
+/* ---- The option table ---------------------------------------------------------------------
+ * Every option is ONE row of kg_config__options() (plugin/config/config.c, table `options`):
+ * name, type, environment fallback, default, range or enum values, where it is stored, help.
+ * kg_config__parse resolves every row the same way: the option's value (last one given wins),
+ * else the environment variable, else the default, then checks it against the row and stores it.
+ * docs/configuration.md is printed from the same table (tools/kitgate-options.c; the ctest
+ * `config_reference` fails when the committed file differs).
+ *
+ * To add an option:
+ *   1. add its field to struct kg_config below (int, size_t, int64_t, uint64_t, an enum, char *);
+ *   2. add one row to `options` in config.c, e.g.
+ *        INT("auth_threads", auth_threads, "2", 1, 64, "PBKDF2 worker threads (2.1 only)"),
+ *        ENUM("mode", mode, "fast", mode_values, "what it does"),
+ *        STR("some_file", some_file, NULL, "a path; unset when not given"),
+ *      (a char * field is freed by kg_config__free through the table; list/repeatable options
+ *      need a hook, see service_users and bridge_topics);
+ *   3. regenerate the docs: `build/tools/kitgate-options > docs/configuration.md`.
+ * Rows are resolved in table order: with several bad values, the first row's error is reported. */
+enum kg_opt_type {
+	KG_OPT_STRING = 0, /* char *: malloc'd copy; an empty value is refused */
+	KG_OPT_INT,        /* integer field of `size` bytes, [min, max], times `scale` when non-zero */
+	KG_OPT_ENUM,       /* int-sized enum field: one of `values` (case-insensitive) */
+	KG_OPT_LIST,       /* comma-separated list, resolved by `hook` */
+	KG_OPT_REPEAT,     /* repeatable: every line is handed to `hook` as it is read */
+	KG_OPT_PREFIX,     /* `name` is a prefix (kafka.): every line handed to `hook` */
+	KG_OPT_CUSTOM,     /* one value resolved by `hook` (its own check or conversion) */
+};
+
+/* An enum option's accepted word and the value it stores; alias words are accepted but not
+ * listed in errors or docs. The array ends with a {NULL} row. */
+struct kg_opt_enum {
+	const char *name;
+	int value;
+	int alias;
+};
+
+/* A resolved value: the text (NULL = no value and no default), and where it came from. */
+struct kg_opt_val {
+	const char *value;
+	const char *env;    /* the environment variable it was read from, or NULL */
+	int is_default;     /* 1 when value is the row's default */
+};
+
+struct kg_config;
+struct kg_option;
+/* A row's hook: resolves v (or, for REPEAT/PREFIX, one line; key is the text after a PREFIX)
+ * into cfg. 0, or -1 with one line in err. */
+typedef int (*kg_opt_hook)(struct kg_config *cfg, const struct kg_option *o, const char *key,
+		const struct kg_opt_val *v, char *err, size_t errlen);
+
+#define KG_OPT_OFF      1u  /* STRING: the word "off" (any case) means unset */
+#define KG_OPT_HOOK_ENV 2u  /* the hook reads the environment itself; `env` only documents it */
+
+struct kg_option {
+	const char *name;
+	enum kg_opt_type type;
+	const char *env;            /* environment fallback (docs: as written), or NULL */
+	const char *def;            /* the default as the option's text, or NULL (unset) */
+	long long min, max;         /* INT: accepted range (max LLONG_MAX = no upper bound) */
+	long long scale;            /* INT: stored value = given * scale (0 = 1) */
+	const struct kg_opt_enum *values; /* ENUM */
+	size_t offset, size;        /* the field in struct kg_config: offsetof, sizeof */
+	unsigned flags;             /* KG_OPT_* */
+	kg_opt_hook hook;           /* LIST, REPEAT, PREFIX, CUSTOM; STRING: optional extra check */
+	const char *expected;       /* STRING with a hook: the "expected ..." text of its error */
+	const char *def_doc;        /* docs: the default's description when def alone misleads, or NULL */
+	const char *help;           /* docs: one paragraph, markdown */
+};
+
+/* The option table, in resolution order; *n receives its length. Immutable, any thread. */
+const struct kg_option *kg_config__options(size_t *n);
+
 /* Fill cfg from opts (may be NULL/0), then the environment, then defaults. Unknown keys are an
  * error (a typo must not silently change behaviour). On error returns -1 and writes one line
  * naming the option and the problem into err; cfg is left freed. Main thread (reads getenv). */

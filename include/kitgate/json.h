@@ -1,4 +1,4 @@
-/* json.h -- JSON text output: the one string escaper, and the canonical JSON of a record. */
+/* json.h -- JSON text output: the string escapers (valid UTF-8 text; arbitrary bytes), and the canonical JSON of a record. */
 #ifndef KITGATE_JSON_H
 #define KITGATE_JSON_H
 
@@ -11,6 +11,13 @@
  * cap bytes into out (a prefix when the text does not fit; no NUL is added; out may be NULL when
  * cap is 0) and returns the full escaped length, at most 6 * len. Pure, any thread. */
 size_t kg_json__escape(char *out, size_t cap, const char *s, size_t len);
+
+/* The body of a JSON string literal for the NUL-terminated s of arbitrary bytes (client ids,
+ * addresses, serials: whatever a client sent). Always valid JSON: '"' and '\\' escaped, every
+ * control character as \u00XX, and each byte that does not start a valid UTF-8 sequence as
+ * \ufffd. Returns the length the full escape needs (like snprintf); out gets at most cap - 1 bytes
+ * and a NUL (it may cut a sequence; cap 0 writes nothing). Pure, any thread. */
+size_t kg_json__escape_bytes(char *out, size_t cap, const char *s);
 
 /* The Kafka value for a RAW/AGGREGATE record: canonical JSON with kitSerial filled, e.g.
  * {"id":"…","kitSerial":"…","datetime":1700000000000,"peripheral":7,"quantityType":1,"value":21.5}.

@@ -14,6 +14,8 @@
 #define KG_KITS_CLIENT_ID_MAX 128   /* longer client ids are truncated (display only) */
 #define KG_KITS_REJECTIONS 200      /* recent rejections kept */
 #define KG_KITS_SESSIONS 4          /* open sessions whose client ids a kit remembers */
+#define KG_KITS_STATUS_URGENT_MS 1000   /* online/offline changes: at most once a second per kit */
+#define KG_KITS_STATUS_ROUTINE_MS 10000 /* counters and last_seen only */
 
 struct kg_kit {
 	char serial[KG_SERIAL_MAX + 1];
@@ -32,7 +34,7 @@ struct kg_kit {
 	bool view_dirty;               /* changed since its HTTP view entry was last written */
 	int64_t viewed_at_ms;          /* when its HTTP view entry was last written */
 	void *scratch;                 /* the owner's, e.g. while building a snapshot */
-	int64_t published_at_ms;
+	int64_t published_at_ms;       /* kg_clock__mono_ms() of its last status publish (the owner's) */
 	/* private */
 	struct kg_lru_node node;        /* in the table's map, keyed by serial */
 	struct kg_kit *qnext, *qprev;   /* the changed-kits queue */
@@ -65,6 +67,11 @@ struct kg_kit *kg_kits__find(struct kg_kits *k, const char *serial, size_t slen)
 
 /* Mark a kit as just seen (moves it to the front of the eviction order). */
 void kg_kits__touch(struct kg_kits *k, struct kg_kit *kit, int64_t now_ms);
+
+/* Whether kit's retained status is due at mono_ms (kg_clock__mono_ms(); published_at_ms is on the
+ * same clock): dirty, and its last publish at least KG_KITS_STATUS_URGENT_MS (online state
+ * changed) or KG_KITS_STATUS_ROUTINE_MS ago. Pure. */
+bool kg_kits__status_due(const struct kg_kit *kit, int64_t mono_ms);
 
 /* A session with client_id opened / closed (connections, client_id and sessions updated). */
 void kg_kits__session_open(struct kg_kits *k, struct kg_kit *kit, const char *client_id, int64_t now_ms);

@@ -88,6 +88,13 @@ void kg_stats__ignored(struct kg_stats *st);
 size_t kg_stats__flush(struct kg_stats *st, int64_t now_ms, int64_t min_interval_ms,
 		void (*cb)(const struct kg_stats_view *v, void *arg), void *arg);
 
+/* kg_stats__flush with the windows ending at now_ms (wall: samples carry wall times) and the
+ * per-stream min_interval_ms measured on mono_ms (kg_clock__mono_ms()), so a wall clock step
+ * back does not hold streams back. kg_stats__flush(st, now, ...) is flush_at(st, now, now, ...):
+ * use one or the other for a table, never both. */
+size_t kg_stats__flush_at(struct kg_stats *st, int64_t now_ms, int64_t mono_ms, int64_t min_interval_ms,
+		void (*cb)(const struct kg_stats_view *v, void *arg), void *arg);
+
 /* Call cb for every stream as of its last expiry (add or flush), most recently updated first. */
 void kg_stats__foreach(const struct kg_stats *st, void (*cb)(const struct kg_stats_view *v, void *arg), void *arg);
 

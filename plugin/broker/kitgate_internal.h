@@ -15,6 +15,7 @@
 #include <stdint.h>
 #include <time.h>
 
+#include "kitgate/clock.h"
 #include "kitgate/authbudget.h"
 #include "kitgate/config.h"
 #include "kitgate/ingest.h"
@@ -91,7 +92,7 @@ struct kg_plugin {
 	struct kg_ratelimit bridge_log;                  /* [broker] */
 	struct kg_ratelimit durable_log;                 /* [broker] */
 	struct kg_ratelimit auth_log;                    /* [broker] */
-	time_t next_status;            /* [broker] */
+	struct kg_every status_every;  /* [broker] $SYS status cadence, monotonic (clock.h) */
 	pthread_t main_thread;
 	struct kg_live *live;          /* [broker] live.c: statistics, kit status, HTTP view */
 	struct kg_auth auth;
@@ -141,6 +142,10 @@ int kg_auth__basic_auth(struct kg_plugin *p, struct mosquitto_evt_basic_auth *ed
 void kg_auth__cleanup(struct kg_plugin *p);
 /* status.c: publish $SYS/broker/kitgate/status when due. Main thread (TICK). */
 void kg_status__tick(struct kg_plugin *p);
+struct kg_stream_status;
+/* One stream's numbers for the status model (statusmodel.h): hand-off depth, spool and worker
+ * counters (copies), the sink's kind and what was handed to it. Broker thread. */
+void kg_status__gather(struct kg_plugin *p, enum kg_stream_id id, struct kg_stream_status *out);
 
 /* live.c: statistics, per-kit status and the HTTP view. init registers its own BASIC_AUTH
  * (call it before the other callbacks so it sees every CONNECT) and DISCONNECT callbacks; 0 or

@@ -21,12 +21,14 @@
 
 #include "kitgate/access.h"
 #include "kitgate/bridge.h"
+#include "kitgate/clock.h"
 #include "kitgate/http.h"
 #include "kitgate/kitdir.h"
 #include "kitgate/kits.h"
 #include "kitgate/snapshot.h"
 #include "kitgate/spool.h"
 #include "kitgate/stats.h"
+#include "kitgate/statusmodel.h"
 #include "kitgate/topic.h"
 #include "kitgate/view.h"
 #include "kitgate/handoff.h"
@@ -39,8 +41,6 @@
 #define KIT_VIEW_EVERY_MS 1000   /* a kit's HTTP view entry: rewritten at most once a second */
 #define SNAPSHOT_EVERY_MS 500    /* HTTP snapshot period (only with http_listen) ... */
 #define SNAPSHOT_WANTED_MS 2000  /* ... and only while an HTTP reader asked within this time */
-#define KIT_STATUS_URGENT_MS 1000   /* online/offline changes: at most once a second per kit */
-#define KIT_STATUS_ROUTINE_MS 10000 /* counters and last_seen only */
 #define STATUS_TOPIC_PREFIX "$SYS/broker/kitgate/kits/"
 #define KITGATE_VERSION_STRING "0.2.0"
 
@@ -68,18 +68,18 @@ struct kg_live {
 	size_t npending;
 	struct stats_route *routes;
 	size_t nroutes;
-	int64_t next_flush_ms, next_snapshot_ms, started_ms;
+	struct kg_every flush, snapshot; /* on the monotonic clock */
+	int64_t started_ms;              /* wall: shown */
 	uint64_t test_accepted;
 	uint64_t snapshot_ns, snapshots;   /* broker-thread CPU time spent building snapshots */
 	uint64_t tick_kits_max, kit_visits, status_cleared; /* kits visited in one TICK at most; in all */
 };
 
+/* Wall time: for the timestamps shown (connected at, last seen, rejections, generic stats
+ * samples); every cadence below runs on kg_clock__mono_ms(). */
 static int64_t now_ms(void)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+	return kg_clock__wall_ms();
 }
 
 static void copy_str(char *dst, size_t cap, const char *src)
@@ -285,7 +285,7 @@ static void kit_evicted(struct kg_kit *kit, void *arg)
 
 struct kit_pub {
 	struct kg_live *l;
-	int64_t now;
+	int64_t now;    /* kg_clock__mono_ms(): the view and status cadences */
 };
 
 /* One changed kit: its HTTP entry (at most once a second) and its retained status (urgent changes
@@ -315,7 +315,7 @@ static bool visit_kit(struct kg_kit *kit, void *arg)
 		}
 	}
 	if(kit->dirty){
-		if(kp->now - kit->published_at_ms >= (kit->urgent ? KIT_STATUS_URGENT_MS : KIT_STATUS_ROUTINE_MS)){
+		if(kg_kits__status_due(kit, kp->now)){
 			if(n == 0) n = kg_kits__format_json(kit, buf, sizeof(buf));
 			if(n < sizeof(buf)){
 				snprintf(topic, sizeof(topic), STATUS_TOPIC_PREFIX "%s", kit->serial);
@@ -433,13 +433,18 @@ static void metric(struct text *t, const char *name, const char *type, const cha
 	put(t, "# HELP %s %s\n# TYPE %s %s\n%s %.17g\n", name, help, name, type, name, v);
 }
 
-static char *build_metrics(struct kg_plugin *p, const struct kg_spool_stats *sst, size_t depth,
-		bool spilling, size_t nkits, size_t online, const struct kg_stats_counters *sc,
-		const struct kg_worker_stats *ws)
+static void put_text(void *arg, const char *text)
+{
+	put(arg, "%s", text);
+}
+
+/* The /metrics text: the broker thread's counters here, each stream's from the status model
+ * (statusmodel.c: the measurement stream as kitgate_*, the bridge stream as kitgate_bridge_*). */
+static char *build_metrics(struct kg_plugin *p, const struct kg_stream_status *ms, const struct kg_stream_status *bs,
+		size_t nkits, size_t online, const struct kg_stats_counters *sc)
 {
 	struct kg_counters *c = &p->counters;
 	struct text t = {0};
-	uint64_t handed = c->accepted, settled = ws->settled;
 	unsigned long long http[3] = {0, 0, 0};
 	int r;
 
@@ -453,23 +458,8 @@ static char *build_metrics(struct kg_plugin *p, const struct kg_spool_stats *sst
 	metric(&t, "kitgate_bridge_forwarded_total", "counter", "Messages handed to the Kafka bridge.", (double)c->bridge_forwarded);
 	metric(&t, "kitgate_bridge_undecodable_total", "counter", "Sparkplug B payloads on bridge routes that did not decode (forwarded unchanged).",
 			(double)kg_bridge__undecodable());
-	put(&t, "# HELP kitgate_sink_connected Whether the sink (%s) is connected.\n# TYPE kitgate_sink_connected gauge\n"
-			"kitgate_sink_connected %d\n", kg_config__sink_name(p->cfg.sink),
-			ws->sink.connected ? 1 : 0);
-	metric(&t, "kitgate_sink_settled_total", "counter", "Records the sink is done with.", (double)settled);
-	metric(&t, "kitgate_sink_inserted_total", "counter", "Rows written by the sink.", (double)ws->sink.written);
-	metric(&t, "kitgate_sink_duplicates_total", "counter", "Records the sink already had.", (double)ws->sink.duplicates);
-	metric(&t, "kitgate_sink_errors_total", "counter", "Sink errors.", (double)ws->sink.errors);
-	metric(&t, "kitgate_sink_reconnects_total", "counter", "Sink reconnects.", (double)ws->sink.reconnects);
-	metric(&t, "kitgate_sink_lag_records", "gauge", "Records handed off since start that the sink has not settled yet.",
-			(double)(handed > settled ? handed - settled : 0));
-	metric(&t, "kitgate_queue_depth", "gauge", "Records waiting in the in-memory hand-off queue.", (double)depth);
-	metric(&t, "kitgate_queue_spilling", "gauge", "1 while new records go to the spool only.", spilling ? 1 : 0);
-	metric(&t, "kitgate_spool_enabled", "gauge", "1 when the on-disk spool is in use.", p->streams[KG_STREAM_MEASUREMENTS].spool ? 1 : 0);
-	metric(&t, "kitgate_spool_bytes", "gauge", "Data bytes in live spool segments.", (double)sst->bytes);
-	metric(&t, "kitgate_spool_backlog_bytes", "gauge", "Spool bytes after the sink's checkpoint.",
-			(double)(sst->end > sst->checkpoint ? sst->end - sst->checkpoint : 0));
-	metric(&t, "kitgate_spool_append_errors_total", "counter", "Failed spool appends.", (double)sst->append_errors);
+	kg_statusmodel__metrics(ms, "kitgate_", put_text, &t);
+	kg_statusmodel__metrics(bs, "kitgate_bridge_", put_text, &t);
 	metric(&t, "kitgate_kits_known", "gauge", "Kits the live view tracks.", (double)nkits);
 	metric(&t, "kitgate_kits_online", "gauge", "Kits with an open session.", (double)online);
 	metric(&t, "kitgate_stats_streams", "gauge", "Streams with rolling statistics.", (double)sc->streams);
@@ -517,20 +507,15 @@ static void publish_snapshot(struct kg_plugin *p, int64_t now)
 	struct kg_live *l = p->live;
 	struct kg_counters *c = &p->counters;
 	struct kg_stats_counters sc;
-	struct kg_spool_stats sst;
+	struct kg_stream_status ms, bs;
 	struct snap_ctx ctx = { NULL };
-	bool spilling = false;
-	const struct kg_stream *ms = &p->streams[KG_STREAM_MEASUREMENTS];
-	struct kg_worker_stats ws;
-	size_t depth = ms->h ? kg_handoff__depth(ms->h, &spilling, NULL) : 0, nkits, online;
+	size_t nkits, online;
 	cJSON *root = cJSON_CreateObject(), *st, *o;
 	int r;
 
 	if(!root) return;
-	memset(&sst, 0, sizeof(sst));
-	if(ms->spool) kg_spool__stats(ms->spool, &sst);
-	memset(&ws, 0, sizeof(ws));
-	if(ms->worker) kg_worker__stats(ms->worker, &ws);
+	kg_status__gather(p, KG_STREAM_MEASUREMENTS, &ms);
+	kg_status__gather(p, KG_STREAM_BRIDGE, &bs);
 	kg_stats__counters(l->stats, &sc);
 	nkits = kg_kits__count(l->kits, &online);
 
@@ -541,22 +526,7 @@ static void publish_snapshot(struct kg_plugin *p, int64_t now)
 	cJSON_AddNumberToObject(st, "accepted", (double)c->accepted);
 	o = cJSON_AddObjectToObject(st, "rejected");
 	for(r = 1; r < KG_REASON_COUNT; r++) cJSON_AddNumberToObject(o, kg_reason__name(r), (double)c->rejected[r]);
-	o = cJSON_AddObjectToObject(st, "sink");
-	cJSON_AddStringToObject(o, "kind", kg_config__sink_name(p->cfg.sink));
-	cJSON_AddBoolToObject(o, "connected", ws.sink.connected);
-	cJSON_AddNumberToObject(o, "settled", (double)ws.settled);
-	cJSON_AddNumberToObject(o, "inserted", (double)ws.sink.written);
-	cJSON_AddNumberToObject(o, "duplicates", (double)ws.sink.duplicates);
-	cJSON_AddNumberToObject(o, "errors", (double)ws.sink.errors);
-	cJSON_AddNumberToObject(o, "reconnects", (double)ws.sink.reconnects);
-	cJSON_AddNumberToObject(o, "lag_records", (double)(c->accepted > ws.settled ? c->accepted - ws.settled : 0));
-	cJSON_AddNumberToObject(st, "queue_depth", (double)depth);
-	cJSON_AddBoolToObject(st, "spilling", spilling);
-	o = cJSON_AddObjectToObject(st, "spool");
-	cJSON_AddBoolToObject(o, "enabled", ms->spool != NULL);
-	cJSON_AddNumberToObject(o, "bytes", (double)sst.bytes);
-	cJSON_AddNumberToObject(o, "backlog_bytes", (double)(sst.end > sst.checkpoint ? sst.end - sst.checkpoint : 0));
-	cJSON_AddNumberToObject(o, "append_errors", (double)sst.append_errors);
+	kg_statusmodel__json(st, &ms, KG_STATUS_API); /* sink, queue_depth, spilling, spool */
 	o = cJSON_AddObjectToObject(st, "kits");
 	cJSON_AddNumberToObject(o, "known", (double)nkits);
 	cJSON_AddNumberToObject(o, "online", (double)online);
@@ -577,7 +547,7 @@ static void publish_snapshot(struct kg_plugin *p, int64_t now)
 	 * and streams are in the kit directory, written a kit at a time (visit_kit, publish_stats). */
 	ctx.rej = cJSON_AddArrayToObject(root, "rejections");
 	if(ctx.rej) kg_kits__rejections(l->kits, snap_rejection, &ctx);
-	kg_view__publish(l->view, root, build_metrics(p, &sst, depth, spilling, nkits, online, &sc, &ws), now);
+	kg_view__publish(l->view, root, build_metrics(p, &ms, &bs, nkits, online, &sc), now);
 }
 
 /* ---- lifecycle ------------------------------------------------------------------------------ */
@@ -586,28 +556,28 @@ void kg_live__tick(struct kg_plugin *p)
 {
 	struct kg_live *l = p->live;
 	struct kit_pub kp;
-	int64_t now;
+	int64_t now, mono;
 	size_t i, n;
 
 	if(!l) return;
 	now = now_ms();
+	mono = kg_clock__mono_ms();
 	for(i = 0; i < l->npending; i++) promote(p, &l->pending[i]);
 	l->npending = 0;
 	if(l->view) run_test_requests(p);
-	if(now >= l->next_flush_ms){
-		l->next_flush_ms = now + FLUSH_EVERY_MS;
+	if(kg_clock__every(&l->flush, FLUSH_EVERY_MS, mono)){
 		kg_stats__drain_evicted(l->stats, clear_stats, l);
-		kg_stats__flush(l->stats, now, 1000, publish_stats, l);
+		kg_stats__flush_at(l->stats, now, mono, 1000, publish_stats, l);
 	}
 	kp.l = l;
-	kp.now = now;
+	kp.now = mono;
 	n = kg_kits__visit_changed(l->kits, KIT_VISITS_PER_TICK, visit_kit, &kp);
 	l->kit_visits += n;
 	if(n > l->tick_kits_max) l->tick_kits_max = n;
-	if(l->view && now >= l->next_snapshot_ms && kg_view__wanted(l->view, SNAPSHOT_WANTED_MS)){
+	if(l->view && mono >= l->snapshot.next_ms && kg_view__wanted(l->view, SNAPSHOT_WANTED_MS)
+			&& kg_clock__every(&l->snapshot, SNAPSHOT_EVERY_MS, mono)){
 		struct timespec a, b;
 
-		l->next_snapshot_ms = now + SNAPSHOT_EVERY_MS;
 		clock_gettime(CLOCK_THREAD_CPUTIME_ID, &a);
 		publish_snapshot(p, now);
 		clock_gettime(CLOCK_THREAD_CPUTIME_ID, &b);

@@ -29,6 +29,7 @@
 #include <mosquitto_plugin.h>
 #include <mosquitto.h>
 
+#include "kitgate/clock.h"
 #include "kitgate/ingest.h"
 #include "kitgate/snapshot.h"
 #include "kitgate/validate.h"
@@ -80,7 +81,7 @@ int kg_message__on_write(struct kg_plugin *p, struct mosquitto_evt_acl_check *ed
 
 	kg_message__flush(p);
 	r = kg_ingest__check(&p->ingest, ed->topic, ed->payload, ed->payloadlen, ed->retain,
-			clock_ns(CLOCK_REALTIME) / 1000000, &p->memo, &out);
+			kg_clock__wall_ms(), &p->memo, &out);
 	if(r == KG_INGEST_PASS) return MOSQ_ERR_SUCCESS;
 	p->counters.broker_ns += (uint64_t)(clock_ns(CLOCK_MONOTONIC) - t0);
 	if(r == KG_INGEST_REJECTED){
@@ -160,10 +161,10 @@ int kg_message__on_message(int event, void *event_data, void *userdata)
 	}else{
 		kg_message__flush(p);
 		r = kg_ingest__check(&p->ingest, ed->topic, ed->payload, ed->payloadlen, ed->retain,
-				clock_ns(CLOCK_REALTIME) / 1000000, &p->memo, &out);
+				kg_clock__wall_ms(), &p->memo, &out);
 		if(r == KG_INGEST_ACCEPTED) r = kg_ingest__push(&p->ingest, &p->memo, &out);
 		else if(r == KG_INGEST_PASS && !out.serial) r = kg_ingest__message(&p->ingest, ed->topic,
-				ed->payload, ed->payloadlen, clock_ns(CLOCK_REALTIME) / 1000000, &out); /* bridge */
+				ed->payload, ed->payloadlen, kg_clock__wall_ms(), &out); /* bridge */
 	}
 	/* The live view (live.c): statistics of generic stats_topics, per-kit status and statistics.
 	 * A measurement's decoded record is p->memo.dec (kg_ingest__check). */

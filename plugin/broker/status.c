@@ -1,5 +1,6 @@
 /* status.c -- publishes the plugin's counters, retained, on $SYS/broker/kitgate/status every
  * stats_interval_s. Broker thread only (MOSQ_EVT_TICK). */
+#include <math.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -8,7 +9,11 @@
 #include <mosquitto_plugin.h>
 #include <mosquitto.h>
 
+#include <cjson/cJSON.h>
+
 #include "kitgate/clientids.h"
+#include "kitgate/statusmodel.h"
+#include "kitgate/clock.h"
 #include "kitgate/handoff.h"
 #include "kitgate/bridge.h"
 #include "kitgate/spool.h"
@@ -18,123 +23,97 @@
 
 #define STATUS_TOPIC "$SYS/broker/kitgate/status"
 
-#define PUT(...) do{ \
-		int n_ = snprintf(buf + *off, cap - *off, __VA_ARGS__); \
-		if(n_ < 0 || (size_t)n_ >= cap - *off) return -1; \
-		*off += (size_t)n_; \
-	}while(0)
-
-/* One stream's object: queue, spool and sink, from its hand-off, spool and worker. The worker's
- * counters are a snapshot (kg_worker__stats), so this never touches the worker's state.
- * "inserted" and "delivered" are the same counter (kg_sink_health.written: rows a PostgreSQL sink
- * inserted, messages a Kafka sink had acknowledged); both names are kept for the consumers of
- * either sink kind. */
-static int stream_format(const struct kg_stream *st, const char *kind, char *buf, size_t cap, size_t *off)
+/* Contract in kitgate_internal.h. The worker's counters are a snapshot (kg_worker__stats), so
+ * this never touches the worker's state. */
+void kg_status__gather(struct kg_plugin *p, enum kg_stream_id id, struct kg_stream_status *out)
 {
-	struct kg_worker_stats ws;
-	struct kg_spool_stats sst;
-	bool spilling = false;
-	uint64_t spilled = 0;
-	size_t depth = 0, i;
+	const struct kg_stream *st = &p->streams[id];
 
-	memset(&ws, 0, sizeof(ws));
-	memset(&sst, 0, sizeof(sst));
-	if(st->h) depth = kg_handoff__depth(st->h, &spilling, &spilled);
-	if(st->worker) kg_worker__stats(st->worker, &ws);
-	if(st->spool) kg_spool__stats(st->spool, &sst);
-	PUT("\"queue_depth\":%zu,\"spilling\":%s,\"spilled\":%llu", depth, spilling ? "true" : "false",
-			(unsigned long long)spilled);
-	PUT(",\"spool\":{\"enabled\":%s,\"bytes\":%llu,\"appended\":%llu,\"append_errors\":%llu,"
-			"\"corrupt_skipped\":%llu,\"torn_tails\":%llu,\"checkpoint\":%llu,\"end\":%llu}",
-			st->spool ? "true" : "false", (unsigned long long)sst.bytes,
-			(unsigned long long)sst.appended, (unsigned long long)sst.append_errors,
-			(unsigned long long)sst.corrupt_skipped, (unsigned long long)sst.torn_tails,
-			(unsigned long long)sst.checkpoint, (unsigned long long)sst.end);
-	PUT(",\"sink\":{\"kind\":\"%s\",\"running\":%s,\"connected\":%s,\"in_flight\":%zu,\"taken\":%llu,"
-			"\"settled\":%llu,\"ok\":%llu,\"inserted\":%llu,\"delivered\":%llu,\"duplicates\":%llu,"
-			"\"rejected\":{", kind, ws.running ? "true" : "false", ws.sink.connected ? "true" : "false",
-			ws.sink.in_flight, (unsigned long long)ws.taken, (unsigned long long)ws.settled,
-			(unsigned long long)ws.ok, (unsigned long long)ws.sink.written,
-			(unsigned long long)ws.sink.written, (unsigned long long)ws.sink.duplicates);
-	for(i = 0; i < ws.nreasons; i++){
-		PUT("%s\"%s\":%llu", i ? "," : "", ws.reasons[i].reason, (unsigned long long)ws.reasons[i].n);
+	memset(out, 0, sizeof(*out));
+	if(id == KG_STREAM_MEASUREMENTS){
+		out->kind = kg_config__sink_name(p->cfg.sink);
+		out->handed = p->counters.accepted;
+	}else{
+		out->kind = st->worker ? "kafka" : "none";
+		out->handed = p->counters.bridge_forwarded;
 	}
-	PUT("},\"errors\":%llu,\"reconnects\":%llu,\"rewinds\":%llu,\"lost\":%llu,\"corrupt_records\":%llu,"
-			"\"foreign_records\":%llu,\"last_error\":\"", (unsigned long long)ws.sink.errors,
-			(unsigned long long)ws.sink.reconnects, (unsigned long long)ws.rewinds,
-			(unsigned long long)ws.lost, (unsigned long long)ws.corrupt, (unsigned long long)ws.foreign);
-	for(i = 0; i < sizeof(ws.sink.last_error) && ws.sink.last_error[i]; i++){
-		unsigned char ch = (unsigned char)ws.sink.last_error[i];
-		if(ch == '"' || ch == '\\' || ch < 0x20) PUT("\\u%04x", ch);
-		else PUT("%c", ch);
-	}
-	PUT("\"}");
-	return 0;
+	out->spool_enabled = st->spool != NULL;
+	if(st->h) out->depth = kg_handoff__depth(st->h, &out->spilling, &out->spilled);
+	if(st->worker) kg_worker__stats(st->worker, &out->worker);
+	if(st->spool) kg_spool__stats(st->spool, &out->spool);
 }
 
-/* Format the status JSON into buf. Returns its length, or -1 if it did not fit.
- * Top level: the broker thread's counters; "streams": one object per stream; "queue_depth",
- * "spilling", "spool" and "sink" at the top level repeat the measurement stream's (the shape
- * before streams existed). */
-static int status_format(struct kg_plugin *p, char *buf, size_t cap)
+#define NUM(obj, key, v) do{ if(!cJSON_AddNumberToObject((obj), (key), (double)(v))) goto oom; }while(0)
+
+/* The status JSON (cJSON, printed unformatted), or NULL on out of memory.
+ * Top level: the broker thread's counters; "streams": one object per stream (statusmodel.c);
+ * "queue_depth", "spilling", "spool" and "sink" at the top level repeat the measurement stream's
+ * (the shape before streams existed). */
+static char *status_format(struct kg_plugin *p)
 {
 	const struct kg_counters *c = &p->counters;
-	const struct kg_stream *ms = &p->streams[KG_STREAM_MEASUREMENTS];
-	const struct kg_stream *bs = &p->streams[KG_STREAM_BRIDGE];
-	struct kg_worker_stats bws;
+	struct kg_stream_status ms, bs;
 	uint64_t refused_worker = 0;
-	size_t o = 0, *off = &o, i;
+	cJSON *root = cJSON_CreateObject(), *o, *streams;
+	char *text = NULL;
+	size_t i;
 	int r;
 
-	PUT("{\"accepted\":%llu,\"rejected\":{", (unsigned long long)c->accepted);
-	for(r = 1; r < KG_REASON_COUNT; r++){
-		PUT("%s\"%s\":%llu", r > 1 ? "," : "", kg_reason__name(r), (unsigned long long)c->rejected[r]);
+	if(!root) return NULL;
+	kg_status__gather(p, KG_STREAM_MEASUREMENTS, &ms);
+	kg_status__gather(p, KG_STREAM_BRIDGE, &bs);
+	NUM(root, "accepted", c->accepted);
+	if(!(o = cJSON_AddObjectToObject(root, "rejected"))) goto oom;
+	for(r = 1; r < KG_REASON_COUNT; r++) NUM(o, kg_reason__name(r), c->rejected[r]);
+	NUM(o, "spool_unavailable", c->spool_unavailable);
+	NUM(root, "unacked_spool_unavailable", c->unacked);
+	if(kg_statusmodel__json(root, &ms, KG_STATUS_SYS)) goto oom;
+	for(i = 0; i < bs.worker.nreasons; i++){
+		if(!strcmp(bs.worker.reasons[i].reason, "refused_topic")) refused_worker += bs.worker.reasons[i].n;
 	}
-	PUT(",\"spool_unavailable\":%llu},\"unacked_spool_unavailable\":%llu,",
-			(unsigned long long)c->spool_unavailable, (unsigned long long)c->unacked);
-	if(stream_format(ms, kg_config__sink_name(p->cfg.sink), buf, cap, off) != 0) return -1;
-	memset(&bws, 0, sizeof(bws));
-	if(bs->worker) kg_worker__stats(bs->worker, &bws);
-	for(i = 0; i < bws.nreasons; i++){
-		if(!strcmp(bws.reasons[i].reason, "refused_topic")) refused_worker += bws.reasons[i].n;
-	}
-	PUT(",\"bridge\":{\"forwarded\":%llu,\"refused_topic\":%llu,\"delivered\":%llu,\"undecodable\":%llu}",
-			(unsigned long long)c->bridge_forwarded, (unsigned long long)(c->bridge_refused + refused_worker),
-			(unsigned long long)bws.sink.written, (unsigned long long)kg_bridge__undecodable());
-	PUT(",\"streams\":{\"measurements\":{");
-	if(stream_format(ms, kg_config__sink_name(p->cfg.sink), buf, cap, off) != 0) return -1;
-	PUT("},\"bridge\":{");
-	if(stream_format(bs, bs->worker ? "kafka" : "none", buf, cap, off) != 0) return -1;
-	PUT("}}");
-	PUT(",\"auth\":{\"ok\":%llu,\"cached\":%llu,\"refused\":%llu,\"backoff_refused\":%llu,"
-			"\"budget_refused\":%llu,\"no_password\":%llu,\"pbkdf2_runs\":%llu,\"pbkdf2_ms\":%llu,\"kicked\":%llu,"
-			"\"backoff_evicted\":%llu,\"backoff_overflowed\":%llu}", (unsigned long long)p->auth.ok,
-			(unsigned long long)p->auth.cached, (unsigned long long)p->auth.refused,
-			(unsigned long long)p->auth.backoff_refused, (unsigned long long)p->auth.budget_refused,
-			(unsigned long long)p->auth.no_password, (unsigned long long)p->auth.pbkdf2_runs,
-			(unsigned long long)(p->auth.pbkdf2_ns / 1000000u),
-			(unsigned long long)p->auth.kicked, (unsigned long long)kg_backoff__evicted(p->auth.backoff),
-			(unsigned long long)kg_backoff__overflowed(p->auth.backoff));
-	PUT(",\"wills\":{\"accepted\":%llu,\"unsaved\":%llu},\"clientid_refused\":%llu,\"clientid_evicted\":%llu",
-			(unsigned long long)c->wills_accepted, (unsigned long long)c->wills_unsaved,
-			(unsigned long long)c->clientid_refused, (unsigned long long)kg_clientids__evicted(p->idguard.ids));
-	PUT(",\"broker_thread_ns_per_msg\":%.1f}",
-			c->broker_msgs ? (double)c->broker_ns / (double)c->broker_msgs : 0.0);
-	return (int)o;
+	if(!(o = cJSON_AddObjectToObject(root, "bridge"))) goto oom;
+	NUM(o, "forwarded", c->bridge_forwarded);
+	NUM(o, "refused_topic", c->bridge_refused + refused_worker);
+	NUM(o, "delivered", bs.worker.sink.written);
+	NUM(o, "undecodable", kg_bridge__undecodable());
+	if(!(streams = cJSON_AddObjectToObject(root, "streams"))) goto oom;
+	if(!(o = cJSON_AddObjectToObject(streams, "measurements")) || kg_statusmodel__json(o, &ms, KG_STATUS_SYS)) goto oom;
+	if(!(o = cJSON_AddObjectToObject(streams, "bridge")) || kg_statusmodel__json(o, &bs, KG_STATUS_SYS)) goto oom;
+	if(!(o = cJSON_AddObjectToObject(root, "auth"))) goto oom;
+	NUM(o, "ok", p->auth.ok);
+	NUM(o, "cached", p->auth.cached);
+	NUM(o, "refused", p->auth.refused);
+	NUM(o, "backoff_refused", p->auth.backoff_refused);
+	NUM(o, "budget_refused", p->auth.budget_refused);
+	NUM(o, "no_password", p->auth.no_password);
+	NUM(o, "pbkdf2_runs", p->auth.pbkdf2_runs);
+	NUM(o, "pbkdf2_ms", p->auth.pbkdf2_ns / 1000000u);
+	NUM(o, "kicked", p->auth.kicked);
+	NUM(o, "backoff_evicted", kg_backoff__evicted(p->auth.backoff));
+	NUM(o, "backoff_overflowed", kg_backoff__overflowed(p->auth.backoff));
+	if(!(o = cJSON_AddObjectToObject(root, "wills"))) goto oom;
+	NUM(o, "accepted", c->wills_accepted);
+	NUM(o, "unsaved", c->wills_unsaved);
+	NUM(root, "clientid_refused", c->clientid_refused);
+	NUM(root, "clientid_evicted", kg_clientids__evicted(p->idguard.ids));
+	/* one decimal, as the status always printed it */
+	NUM(root, "broker_thread_ns_per_msg",
+			c->broker_msgs ? round((double)c->broker_ns / (double)c->broker_msgs * 10.0) / 10.0 : 0.0);
+	text = cJSON_PrintUnformatted(root);
+oom:
+	cJSON_Delete(root);
+	return text;
 }
-#undef PUT
+#undef NUM
 
 void kg_status__tick(struct kg_plugin *p)
 {
-	char buf[8192];
-	time_t now;
-	int len;
+	char *text;
 
-	if(p->cfg.stats_interval_s <= 0) return;
-	now = time(NULL);
-	if(now < p->next_status) return;
-	p->next_status = now + p->cfg.stats_interval_s;
-	len = status_format(p, buf, sizeof(buf));
-	if(len < 0) return;
-	mosquitto_broker_publish_copy(NULL, STATUS_TOPIC, len, buf, 0, true, NULL);
+	/* monotonic: a wall clock step back must not stop the status (stats_interval_s 0 = off) */
+	if(!kg_clock__every(&p->status_every, (int64_t)p->cfg.stats_interval_s * 1000, kg_clock__mono_ms())) return;
+	text = status_format(p);
+	if(!text) return;
+	mosquitto_broker_publish_copy(NULL, STATUS_TOPIC, (int)strlen(text), text, 0, true, NULL);
+	cJSON_free(text);
 }

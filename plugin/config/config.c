@@ -3,6 +3,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <limits.h>
+#include <stddef.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -17,105 +18,6 @@
 #include "kitgate/rdkconf.h"
 #include "kitgate/access.h"
 
-/* Every known option. The order of this enum is the order of opt_table. */
-enum opt_id {
-	O_SINK,
-	O_DATABASE_URL,
-	O_KAFKA_BROKERS,
-	O_KAFKA_USERNAME,
-	O_KAFKA_PASSWORD,
-	O_KAFKA_TOPIC_RAW,
-	O_KAFKA_TOPIC_AGGREGATE,
-	O_SERVICE_USERS,
-	O_OTHER_TOPICS,
-	O_QUEUE_LIMIT,
-	O_BATCH_SIZE,
-	O_BATCH_MS,
-	O_SPOOL_DIR,
-	O_MAX_PAYLOAD,
-	O_MAX_CLOCK_SKEW_S,
-	O_LOG_LEVEL,
-	O_BRIDGE_TOPICS,
-	O_KAFKA_TOPIC_SEPARATOR,
-	O_IGNORED_ATTRIBUTES,
-	O_TIMESTAMP_ATTRIBUTE,
-	O_SPOOL_SEGMENT_MB,
-	O_SHUTDOWN_TIMEOUT_MS,
-	O_STATS_INTERVAL_S,
-	O_STATS_TOPICS,
-	O_STATS_FIELD,
-	O_STATS_MAX_STREAMS,
-	O_STATS_MAX_SAMPLES,
-	O_STATS_MAX_STREAMS_PER_KIT,
-	O_HTTP_LISTEN,
-	O_HTTP_PASSWORD_FILE,
-	O_HTTP_ALLOWED_HOSTS,
-	O_LIVE_MAX_KITS,
-	O_PG_CONNECTIONS,
-	O_PAYLOAD_FORMAT,
-	O_AUTH,
-	O_AUTH_REFRESH_S,
-	O_AUTH_COLD_BUDGET_MS,
-	O_AUTH_MAX_ITERATIONS,
-	O_BRIDGE_SPARKPLUG,
-	O_COUNT
-};
-
-struct opt_def {
-	const char *key;
-	const char *env;     /* fallback environment variable, or NULL */
-};
-
-static const struct opt_def opt_table[O_COUNT] = {
-	[O_SINK] = {"sink", "KITGATE_SINK"},
-	[O_DATABASE_URL] = {"database_url", "DATABASE_URL"},
-	[O_KAFKA_BROKERS] = {"kafka_brokers", NULL}, /* KAFKA_HOST/KAFKA_PORT: see brokers_from_env */
-	[O_KAFKA_USERNAME] = {"kafka_username", "KAFKA_USERNAME"},
-	[O_KAFKA_PASSWORD] = {"kafka_password", "KAFKA_PASSWORD"},
-	[O_KAFKA_TOPIC_RAW] = {"kafka_topic_raw", NULL},
-	[O_KAFKA_TOPIC_AGGREGATE] = {"kafka_topic_aggregate", NULL},
-	[O_SERVICE_USERS] = {"service_users", NULL},
-	[O_OTHER_TOPICS] = {"other_topics", NULL},
-	[O_QUEUE_LIMIT] = {"queue_limit", NULL},
-	[O_BATCH_SIZE] = {"batch_size", NULL},
-	[O_BATCH_MS] = {"batch_ms", NULL},
-	[O_SPOOL_DIR] = {"spool_dir", NULL},
-	[O_MAX_PAYLOAD] = {"max_payload", NULL},
-	[O_MAX_CLOCK_SKEW_S] = {"max_clock_skew_s", NULL},
-	[O_LOG_LEVEL] = {"log_level", "LOG_LEVEL"},
-	[O_BRIDGE_TOPICS] = {"bridge_topics", NULL},
-	[O_KAFKA_TOPIC_SEPARATOR] = {"kafka_topic_separator", NULL},
-	[O_IGNORED_ATTRIBUTES] = {"ignored_attributes", NULL},
-	[O_TIMESTAMP_ATTRIBUTE] = {"timestamp_attribute", NULL},
-	[O_SPOOL_SEGMENT_MB] = {"spool_segment_mb", NULL},
-	[O_SHUTDOWN_TIMEOUT_MS] = {"shutdown_timeout_ms", NULL},
-	[O_STATS_INTERVAL_S] = {"stats_interval_s", NULL},
-	[O_STATS_TOPICS] = {"stats_topics", NULL},
-	[O_STATS_FIELD] = {"stats_field", NULL},
-	[O_STATS_MAX_STREAMS] = {"stats_max_streams", NULL},
-	[O_STATS_MAX_SAMPLES] = {"stats_max_samples", NULL},
-	[O_STATS_MAX_STREAMS_PER_KIT] = {"stats_max_streams_per_kit", NULL},
-	[O_HTTP_LISTEN] = {"http_listen", NULL},
-	[O_HTTP_PASSWORD_FILE] = {"http_password_file", NULL},
-	[O_HTTP_ALLOWED_HOSTS] = {"http_allowed_hosts", NULL},
-	[O_LIVE_MAX_KITS] = {"live_max_kits", NULL},
-	[O_PG_CONNECTIONS] = {"pg_connections", NULL},
-	[O_PAYLOAD_FORMAT] = {"payload_format", NULL},
-	[O_AUTH] = {"auth", NULL},
-	[O_AUTH_REFRESH_S] = {"auth_refresh_s", NULL},
-	[O_AUTH_COLD_BUDGET_MS] = {"auth_cold_budget_ms", NULL},
-	[O_AUTH_MAX_ITERATIONS] = {"auth_max_iterations", NULL},
-	[O_BRIDGE_SPARKPLUG] = {"bridge_sparkplug", NULL},
-};
-
-#define KAFKA_PROP_PREFIX "kafka."
-
-/* A resolved value and where it came from: env is the variable's name, or NULL for an option
- * (or a default, in which case value is NULL). */
-struct val {
-	const char *value;
-	const char *env;
-};
 
 /* getenv, with an empty value counting as unset. */
 static const char *env_get(const char *name)
@@ -153,7 +55,7 @@ static void set_err(char *err, size_t errlen, const char *fmt, ...)
 }
 
 /* Writes the one-line error for a malformed value and returns -1. */
-static int bad_value(char *err, size_t errlen, const char *key, const struct val *v, const char *expected)
+static int bad_value(char *err, size_t errlen, const char *key, const struct kg_opt_val *v, const char *expected)
 {
 	char shown[96];
 
@@ -188,28 +90,9 @@ static int parse_ll(const char *s, long long min, long long max, long long *out)
 	return 0;
 }
 
-/* Resolves an integer option (default when unset). Error message names the range. */
-static int get_int(const struct val *v, const char *key, long long min, long long max, long long def,
-		long long *out, char *err, size_t errlen)
-{
-	char expected[80];
-
-	if(!v->value){
-		*out = def;
-		return 0;
-	}
-	if(parse_ll(v->value, min, max, out) == 0) return 0;
-	if(max == LLONG_MAX){
-		snprintf(expected, sizeof(expected), "an integer %lld..", min);
-	}else{
-		snprintf(expected, sizeof(expected), "an integer %lld..%lld", min, max);
-	}
-	return bad_value(err, errlen, key, v, expected);
-}
-
 /* Resolves a string option into a malloc'd copy of its value or of def (def NULL -> *out NULL).
  * An empty value is refused. */
-static int get_str(const struct val *v, const char *key, const char *def, char **out, char *err, size_t errlen)
+static int get_str(const struct kg_opt_val *v, const char *key, const char *def, char **out, char *err, size_t errlen)
 {
 	const char *s = v->value ? v->value : def;
 
@@ -312,7 +195,7 @@ static int split_list(const char *s, char ***out, size_t *nout)
 static int add_ignore_rule(struct kg_config *cfg, const char *value, char *err, size_t errlen)
 {
 	static const char expected[] = "<filter>=<path>[,<path>...] with a valid MQTT filter and non-empty dot paths";
-	const struct val v = {value, NULL};
+	const struct kg_opt_val v = {value, NULL};
 	const char *eq = strrchr(value, '=');
 	struct kg_ignore_rule rule = {0};
 	struct kg_ignore_rule *nr;
@@ -346,7 +229,7 @@ bad:
 
 static int add_bridge_topic(struct kg_config *cfg, const char *value, char *err, size_t errlen)
 {
-	const struct val v = {value, NULL};
+	const struct kg_opt_val v = {value, NULL};
 	char *copy;
 
 	if(!filter_ok(value)) return bad_value(err, errlen, "bridge_topics", &v, "a valid MQTT topic filter");
@@ -359,7 +242,7 @@ static int add_bridge_topic(struct kg_config *cfg, const char *value, char *err,
  * must be a concrete topic (no wildcards). */
 static int add_stats_topic(struct kg_config *cfg, const char *value, char *err, size_t errlen)
 {
-	const struct val v = {value, NULL};
+	const struct kg_opt_val v = {value, NULL};
 	const char *eq = strchr(value, '=');
 	char *filter = strndup(value, eq ? (size_t)(eq - value) : strlen(value));
 	bool ok;
@@ -392,7 +275,7 @@ static int add_kafka_prop(struct kg_config *cfg, const char *key, const char *va
 		return -1;
 	}
 	if(!value || !value[0]){
-		const struct val v = {"", NULL};
+		const struct kg_opt_val v = {"", NULL};
 		return bad_value(err, errlen, "kafka.<property>", &v, "a non-empty librdkafka property value");
 	}
 	kv.key = strdup(key);
@@ -430,7 +313,7 @@ static int brokers_from_env(char **out, char *err, size_t errlen)
 	*out = NULL;
 	if(!host && !port) return 0;
 	if(port && parse_ll(port, 1, 65535, &n)){
-		const struct val v = {port, "KAFKA_PORT"};
+		const struct kg_opt_val v = {port, "KAFKA_PORT"};
 		return bad_value(err, errlen, "kafka_brokers", &v, "a port 1..65535");
 	}
 	if(!port) port = "9092";
@@ -438,7 +321,7 @@ static int brokers_from_env(char **out, char *err, size_t errlen)
 	if(split_list(host, &hosts, &nhosts)) return oom(err, errlen);
 	for(i = 0; i < nhosts; i++){
 		if(!hosts[i][0]){
-			const struct val v = {host, "KAFKA_HOST"};
+			const struct kg_opt_val v = {host, "KAFKA_HOST"};
 			free_strv(hosts, nhosts);
 			return bad_value(err, errlen, "kafka_brokers", &v, "host[:port][,host[:port]...]");
 		}
@@ -485,41 +368,6 @@ char *kg_config__normalize_db_url(const char *url)
 	return out;
 }
 
-/* Contract in config.h. Safe on a zeroed or already freed cfg. */
-void kg_config__free(struct kg_config *cfg)
-{
-	size_t i;
-
-	if(!cfg) return;
-	free(cfg->database_url);
-	free(cfg->kafka_brokers);
-	free(cfg->kafka_username);
-	free(cfg->kafka_password);
-	for(i = 0; i < cfg->nkafka_props; i++){
-		free(cfg->kafka_props[i].key);
-		free(cfg->kafka_props[i].value);
-	}
-	free(cfg->kafka_props);
-	free(cfg->kafka_topic_raw);
-	free(cfg->kafka_topic_aggregate);
-	free_strv(cfg->service_users, cfg->nservice_users);
-	free(cfg->spool_dir);
-	free_strv(cfg->bridge_topics, cfg->nbridge_topics);
-	free(cfg->kafka_topic_separator);
-	for(i = 0; i < cfg->nignored; i++){
-		free(cfg->ignored[i].filter);
-		free_strv(cfg->ignored[i].paths, cfg->ignored[i].npaths);
-	}
-	free(cfg->ignored);
-	free(cfg->timestamp_attribute);
-	free_strv(cfg->stats_topics, cfg->nstats_topics);
-	free(cfg->stats_field);
-	free(cfg->http_listen);
-	free(cfg->http_password_file);
-	free(cfg->http_allowed_hosts);
-	memset(cfg, 0, sizeof(*cfg));
-}
-
 /* Contract in config.h. */
 const char *kg_config__sink_name(enum kg_sink_kind k)
 {
@@ -537,174 +385,316 @@ int kg_config__is_service(const struct kg_config *cfg, const char *username)
 	return 0;
 }
 
-/* Resolves every non-repeatable option from vals into cfg. 0 or -1 with err. */
-static int resolve(struct kg_config *cfg, struct val vals[O_COUNT], char *err, size_t errlen)
+/* ---- Hooks: the options whose check or storage is not a plain string, integer or enum ------ */
+
+static char **field_str(struct kg_config *cfg, const struct kg_option *o)
 {
-	const struct val *v;
-	long long n;
+	return (char **)(void *)((char *)cfg + o->offset);
+}
+
+static int hook_database_url(struct kg_config *cfg, const struct kg_option *o, const char *key,
+		const struct kg_opt_val *v, char *err, size_t errlen)
+{
+	(void)key;
+	*field_str(cfg, o) = kg_config__normalize_db_url(v->value);
+	return *field_str(cfg, o) ? 0 : bad_value(err, errlen, o->name, v, o->expected);
+}
+
+/* kafka_brokers: the option, else KAFKA_HOST/KAFKA_PORT, else the default. */
+static int hook_kafka_brokers(struct kg_config *cfg, const struct kg_option *o, const char *key,
+		const struct kg_opt_val *v, char *err, size_t errlen)
+{
+	char **out = field_str(cfg, o);
+
+	(void)key;
+	if(!v->is_default) return get_str(v, o->name, NULL, out, err, errlen);
+	if(brokers_from_env(out, err, errlen)) return -1;
+	if(!*out && !(*out = strdup(v->value))) return oom(err, errlen);
+	return 0;
+}
+
+static int hook_service_users(struct kg_config *cfg, const struct kg_option *o, const char *key,
+		const struct kg_opt_val *v, char *err, size_t errlen)
+{
 	size_t i;
 
-	/* sink */
-	v = &vals[O_SINK];
-	if(!v->value || !strcasecmp(v->value, "postgres")){
-		cfg->sink = KG_SINK_POSTGRES;
-	}else if(!strcasecmp(v->value, "kafka")){
-		cfg->sink = KG_SINK_KAFKA;
-	}else if(!strcasecmp(v->value, "none")){
-		cfg->sink = KG_SINK_NONE;
-	}else{
-		return bad_value(err, errlen, "sink", v, "postgres|kafka|none");
-	}
-
-	/* database_url */
-	v = &vals[O_DATABASE_URL];
-	cfg->database_url = kg_config__normalize_db_url(v->value ? v->value
-			: "postgresql://astroplant:astroplant@localhost/astroplant");
-	if(!cfg->database_url){
-		return bad_value(err, errlen, "database_url", v,
-				"a postgresql:// URI; postgres:// and SQLAlchemy postgresql+<driver>:// are accepted");
-	}
-
-	/* kafka_brokers: option, else KAFKA_HOST/KAFKA_PORT, else default */
-	v = &vals[O_KAFKA_BROKERS];
-	if(v->value){
-		if(get_str(v, "kafka_brokers", NULL, &cfg->kafka_brokers, err, errlen)) return -1;
-	}else{
-		if(brokers_from_env(&cfg->kafka_brokers, err, errlen)) return -1;
-		if(!cfg->kafka_brokers && !(cfg->kafka_brokers = strdup("localhost:9092"))) return oom(err, errlen);
-	}
-
-	if(get_str(&vals[O_KAFKA_USERNAME], "kafka_username", NULL, &cfg->kafka_username, err, errlen)) return -1;
-	if(get_str(&vals[O_KAFKA_PASSWORD], "kafka_password", NULL, &cfg->kafka_password, err, errlen)) return -1;
-	if(get_str(&vals[O_KAFKA_TOPIC_RAW], "kafka_topic_raw", "raw", &cfg->kafka_topic_raw, err, errlen)) return -1;
-	if(get_str(&vals[O_KAFKA_TOPIC_AGGREGATE], "kafka_topic_aggregate", "aggregate",
-				&cfg->kafka_topic_aggregate, err, errlen)) return -1;
-
-	/* service_users */
-	v = &vals[O_SERVICE_USERS];
-	if(split_list(v->value ? v->value : "server", &cfg->service_users, &cfg->nservice_users)) return oom(err, errlen);
+	(void)key;
+	if(split_list(v->value, &cfg->service_users, &cfg->nservice_users)) return oom(err, errlen);
 	for(i = 0; i < cfg->nservice_users; i++){
-		if(!kg_access__username_ok(cfg->service_users[i])){
-			return bad_value(err, errlen, "service_users", v,
-					"comma-separated non-empty usernames without '+', '#' or '/'");
-		}
-	}
-
-	/* other_topics */
-	v = &vals[O_OTHER_TOPICS];
-	if(!v->value || !strcasecmp(v->value, "defer")){
-		cfg->other_topics = KG_OTHER_DEFER;
-	}else if(!strcasecmp(v->value, "allow")){
-		cfg->other_topics = KG_OTHER_ALLOW;
-	}else if(!strcasecmp(v->value, "deny")){
-		cfg->other_topics = KG_OTHER_DENY;
-	}else{
-		return bad_value(err, errlen, "other_topics", v, "defer|allow|deny");
-	}
-
-	if(get_int(&vals[O_QUEUE_LIMIT], "queue_limit", 1, LLONG_MAX, 100000, &n, err, errlen)) return -1;
-	cfg->queue_limit = (size_t)n;
-	if(get_int(&vals[O_BATCH_SIZE], "batch_size", 1, 100000, 1000, &n, err, errlen)) return -1;
-	cfg->batch_size = (int)n;
-	if(get_int(&vals[O_BATCH_MS], "batch_ms", 0, 60000, 10, &n, err, errlen)) return -1;
-	cfg->batch_ms = (int)n;
-	if(get_int(&vals[O_PG_CONNECTIONS], "pg_connections", 1, 16, 2, &n, err, errlen)) return -1;
-	cfg->pg_connections = (int)n;
-	if(get_str(&vals[O_SPOOL_DIR], "spool_dir", "/var/lib/mosquitto/kitgate", &cfg->spool_dir, err, errlen)) return -1;
-	if(get_int(&vals[O_MAX_PAYLOAD], "max_payload", 1, 268435455, 16384, &n, err, errlen)) return -1;
-	cfg->max_payload = (size_t)n;
-	/* At most 10 years (365-day), so max_clock_skew_s * 1000 (ms) cannot overflow int64. */
-	if(get_int(&vals[O_MAX_CLOCK_SKEW_S], "max_clock_skew_s", 0, 315360000, 86400, &n, err, errlen)) return -1;
-	cfg->max_clock_skew_s = (int64_t)n;
-
-	/* log_level */
-	v = &vals[O_LOG_LEVEL];
-	cfg->log_level = v->value ? kg_log__parse_level(v->value) : KG_LOG_INFO;
-	if(cfg->log_level < 0) return bad_value(err, errlen, "log_level", v, "DEBUG|INFO|WARNING|ERROR");
-
-	/* kafka_topic_separator */
-	v = &vals[O_KAFKA_TOPIC_SEPARATOR];
-	if(v->value && (strlen(v->value) != 1
-				|| !(isalnum((unsigned char)v->value[0]) || strchr("._-", v->value[0])))){
-		return bad_value(err, errlen, "kafka_topic_separator", v, "one character from [A-Za-z0-9._-]");
-	}
-	if(get_str(v, "kafka_topic_separator", "_", &cfg->kafka_topic_separator, err, errlen)) return -1;
-
-	if(get_str(&vals[O_TIMESTAMP_ATTRIBUTE], "timestamp_attribute", "timestamp",
-				&cfg->timestamp_attribute, err, errlen)) return -1;
-	if(get_int(&vals[O_SPOOL_SEGMENT_MB], "spool_segment_mb", 1, 4096, 64, &n, err, errlen)) return -1;
-	cfg->spool_segment_bytes = (uint64_t)n * 1024u * 1024u;
-	if(get_int(&vals[O_SHUTDOWN_TIMEOUT_MS], "shutdown_timeout_ms", 0, 600000, 5000, &n, err, errlen)) return -1;
-	cfg->shutdown_timeout_ms = (int)n;
-	if(get_int(&vals[O_STATS_INTERVAL_S], "stats_interval_s", 0, 3600, 10, &n, err, errlen)) return -1;
-	cfg->stats_interval_s = (int)n;
-	if(get_str(&vals[O_STATS_FIELD], "stats_field", "value", &cfg->stats_field, err, errlen)) return -1;
-	if(get_int(&vals[O_STATS_MAX_STREAMS], "stats_max_streams", 1, 10000000, 10000, &n, err, errlen)) return -1;
-	cfg->stats_max_streams = (size_t)n;
-	if(get_int(&vals[O_STATS_MAX_SAMPLES], "stats_max_samples", 2, 1000000, 1024, &n, err, errlen)) return -1;
-	cfg->stats_max_samples = (size_t)n;
-	if(get_int(&vals[O_STATS_MAX_STREAMS_PER_KIT], "stats_max_streams_per_kit", 1, 10000000, 64, &n, err, errlen)) return -1;
-	cfg->stats_max_streams_per_kit = (size_t)n;
-	v = &vals[O_HTTP_LISTEN];
-	if(v->value && strcasecmp(v->value, "off") && !listen_ok(v->value)){
-		return bad_value(err, errlen, "http_listen", v, "<address>:<port> (e.g. 127.0.0.1:8080) or off");
-	}
-	if(v->value && strcasecmp(v->value, "off")){
-		if(get_str(v, "http_listen", NULL, &cfg->http_listen, err, errlen)) return -1;
-	}
-	if(get_str(&vals[O_HTTP_PASSWORD_FILE], "http_password_file", NULL, &cfg->http_password_file, err, errlen)) return -1;
-	if(get_str(&vals[O_HTTP_ALLOWED_HOSTS], "http_allowed_hosts", NULL, &cfg->http_allowed_hosts, err, errlen)) return -1;
-	if(get_int(&vals[O_LIVE_MAX_KITS], "live_max_kits", 1, 10000000, 100000, &n, err, errlen)) return -1;
-	cfg->live_max_kits = (size_t)n;
-
-	/* payload_format */
-	v = &vals[O_PAYLOAD_FORMAT];
-	if(!v->value || !strcasecmp(v->value, "auto")){
-		cfg->payload_format = KG_PAYLOAD_AUTO;
-	}else if(!strcasecmp(v->value, "json")){
-		cfg->payload_format = KG_PAYLOAD_JSON;
-	}else if(!strcasecmp(v->value, "capnp")){
-		cfg->payload_format = KG_PAYLOAD_CAPNP;
-	}else{
-		return bad_value(err, errlen, "payload_format", v, "auto|json|capnp");
-	}
-	/* auth, auth_refresh_s, auth_cold_budget_ms, auth_max_iterations */
-	v = &vals[O_AUTH];
-	if(!v->value || !strcasecmp(v->value, "none")){
-		cfg->auth = KG_AUTH_NONE;
-	}else if(!strcasecmp(v->value, "postgres")){
-		cfg->auth = KG_AUTH_POSTGRES;
-	}else{
-		return bad_value(err, errlen, "auth", v, "none|postgres");
-	}
-	if(get_int(&vals[O_AUTH_REFRESH_S], "auth_refresh_s", 1, 86400, 30, &n, err, errlen)) return -1;
-	cfg->auth_refresh_s = (int)n;
-	if(get_int(&vals[O_AUTH_COLD_BUDGET_MS], "auth_cold_budget_ms", 1, 1000, 250, &n, err, errlen)) return -1;
-	cfg->auth_cold_budget_ms = (int)n;
-	if(get_int(&vals[O_AUTH_MAX_ITERATIONS], "auth_max_iterations", 1, KG_PBKDF2_MAX_ITER,
-			KG_AUTH_MAX_ITERATIONS_DEFAULT, &n, err, errlen)) return -1;
-	cfg->auth_max_iterations = (int)n;
-	/* bridge_sparkplug */
-	v = &vals[O_BRIDGE_SPARKPLUG];
-	if(!v->value || !strcasecmp(v->value, "decode")){
-		cfg->bridge_sparkplug = KG_SPARKPLUG_DECODE;
-	}else if(!strcasecmp(v->value, "raw")){
-		cfg->bridge_sparkplug = KG_SPARKPLUG_RAW;
-	}else{
-		return bad_value(err, errlen, "bridge_sparkplug", v, "decode|raw");
+		if(!kg_access__username_ok(cfg->service_users[i])) return bad_value(err, errlen, o->name, v, o->expected);
 	}
 	return 0;
 }
 
+/* A check before the string is stored: refuses what the row's `expected` does not describe. */
+static int check_separator(struct kg_config *cfg, const struct kg_option *o, const char *key,
+		const struct kg_opt_val *v, char *err, size_t errlen)
+{
+	(void)cfg;
+	(void)key;
+	if(strlen(v->value) != 1 || !(isalnum((unsigned char)v->value[0]) || strchr("._-", v->value[0]))){
+		return bad_value(err, errlen, o->name, v, o->expected);
+	}
+	return 0;
+}
+
+static int check_listen(struct kg_config *cfg, const struct kg_option *o, const char *key,
+		const struct kg_opt_val *v, char *err, size_t errlen)
+{
+	(void)cfg;
+	(void)key;
+	return listen_ok(v->value) ? 0 : bad_value(err, errlen, o->name, v, o->expected);
+}
+
+static int hook_bridge_topic(struct kg_config *cfg, const struct kg_option *o, const char *key,
+		const struct kg_opt_val *v, char *err, size_t errlen)
+{
+	(void)o;
+	(void)key;
+	return add_bridge_topic(cfg, v->value, err, errlen);
+}
+
+static int hook_stats_topic(struct kg_config *cfg, const struct kg_option *o, const char *key,
+		const struct kg_opt_val *v, char *err, size_t errlen)
+{
+	(void)o;
+	(void)key;
+	return add_stats_topic(cfg, v->value, err, errlen);
+}
+
+static int hook_ignore_rule(struct kg_config *cfg, const struct kg_option *o, const char *key,
+		const struct kg_opt_val *v, char *err, size_t errlen)
+{
+	(void)o;
+	(void)key;
+	return add_ignore_rule(cfg, v->value, err, errlen);
+}
+
+static int hook_kafka_prop(struct kg_config *cfg, const struct kg_option *o, const char *key,
+		const struct kg_opt_val *v, char *err, size_t errlen)
+{
+	(void)o;
+	return add_kafka_prop(cfg, key, v->value, err, errlen);
+}
+
+/* ---- The option table (how to add an option: config.h) ------------------------------------ */
+
+static const struct kg_opt_enum sink_values[] = {
+	{"postgres", KG_SINK_POSTGRES, 0}, {"kafka", KG_SINK_KAFKA, 0}, {"none", KG_SINK_NONE, 0}, {NULL, 0, 0}};
+static const struct kg_opt_enum other_topics_values[] = {
+	{"defer", KG_OTHER_DEFER, 0}, {"allow", KG_OTHER_ALLOW, 0}, {"deny", KG_OTHER_DENY, 0}, {NULL, 0, 0}};
+static const struct kg_opt_enum log_level_values[] = {
+	{"DEBUG", KG_LOG_DEBUG, 0}, {"INFO", KG_LOG_INFO, 0}, {"WARNING", KG_LOG_WARNING, 0},
+	{"ERROR", KG_LOG_ERROR, 0}, {"WARN", KG_LOG_WARNING, 1}, {NULL, 0, 0}};
+static const struct kg_opt_enum payload_format_values[] = {
+	{"auto", KG_PAYLOAD_AUTO, 0}, {"json", KG_PAYLOAD_JSON, 0}, {"capnp", KG_PAYLOAD_CAPNP, 0}, {NULL, 0, 0}};
+static const struct kg_opt_enum auth_values[] = {
+	{"none", KG_AUTH_NONE, 0}, {"postgres", KG_AUTH_POSTGRES, 0}, {NULL, 0, 0}};
+static const struct kg_opt_enum sparkplug_values[] = {
+	{"decode", KG_SPARKPLUG_DECODE, 0}, {"raw", KG_SPARKPLUG_RAW, 0}, {NULL, 0, 0}};
+
+#define FIELD(f) .offset = offsetof(struct kg_config, f), .size = sizeof(((struct kg_config *)0)->f)
+/* One-line rows for the common shapes; any other row spells its fields out. */
+#define STR(nm, f, df, hlp) {.name = nm, .type = KG_OPT_STRING, .def = df, FIELD(f), .help = hlp}
+#define INT(nm, f, df, lo, hi, hlp) {.name = nm, .type = KG_OPT_INT, .def = df, .min = lo, .max = hi, FIELD(f), .help = hlp}
+#define ENUM(nm, f, df, vals, hlp) {.name = nm, .type = KG_OPT_ENUM, .def = df, .values = vals, FIELD(f), .help = hlp}
+#define REPEAT(nm, fn, hlp) {.name = nm, .type = KG_OPT_REPEAT, .hook = fn, .help = hlp}
+
+static const struct kg_option options[] = {
+	{.name = "sink", .type = KG_OPT_ENUM, .env = "KITGATE_SINK", .def = "postgres", .values = sink_values, FIELD(sink),
+		.help = "`postgres`, `kafka` or `none` (validate and enforce access only)"},
+	{.name = "database_url", .type = KG_OPT_CUSTOM, .env = "DATABASE_URL",
+		.def = "postgresql://astroplant:astroplant@localhost/astroplant", FIELD(database_url), .hook = hook_database_url,
+		.expected = "a postgresql:// URI; postgres:// and SQLAlchemy postgresql+<driver>:// are accepted",
+		.help = "libpq URI; `postgres://` and SQLAlchemy forms such as `postgres+psycopg2://…` are accepted. "
+			"kitgate's connections send `options=-c statement_timeout=30000 -c lock_timeout=10000` (keepalives "
+			"and `tcp_user_timeout 60000` too); the URI's own `options` (e.g. "
+			"`?options=-c%20statement_timeout%3D60000`), or else `$PGOPTIONS`, are appended and win (a `service=` "
+			"entry's `options` in `pg_service.conf` are not read: put them in the URI). Behind pgbouncer in "
+			"transaction mode, which refuses the `options` startup parameter, add `options` to its "
+			"`ignore_startup_parameters` and set the two timeouts on the role "
+			"(`ALTER ROLE … SET statement_timeout = '30s'`)"},
+	{.name = "kafka_brokers", .type = KG_OPT_CUSTOM, .env = "KAFKA_HOST, KAFKA_PORT", .def = "localhost:9092",
+		FIELD(kafka_brokers), .flags = KG_OPT_HOOK_ENV, .hook = hook_kafka_brokers,
+		.help = "bootstrap servers; from the environment: `KAFKA_HOST` (one host or a comma-separated list; "
+			"an entry with its own port keeps it) and `KAFKA_PORT` (default 9092)"},
+	{.name = "kafka_username", .type = KG_OPT_STRING, .env = "KAFKA_USERNAME", FIELD(kafka_username),
+		.help = "SASL PLAIN user name; SASL is used when set"},
+	{.name = "kafka_password", .type = KG_OPT_STRING, .env = "KAFKA_PASSWORD", FIELD(kafka_password),
+		.help = "SASL PLAIN password"},
+	STR("kafka_topic_raw", kafka_topic_raw, "raw", "Kafka topic for raw kit measurements"),
+	STR("kafka_topic_aggregate", kafka_topic_aggregate, "aggregate", "Kafka topic for aggregate kit measurements"),
+	{.name = "service_users", .type = KG_OPT_LIST, .def = "server", .hook = hook_service_users,
+		.expected = "comma-separated non-empty usernames without '+', '#' or '/'",
+		.help = "comma-separated usernames with full access to `kit/#`"},
+	ENUM("other_topics", other_topics, "defer", other_topics_values,
+		"topics outside `kit/`: `defer` (to `acl_file`/other plugins), `allow` or `deny`"),
+	INT("queue_limit", queue_limit, "100000", 1, LLONG_MAX, "accepted messages held in memory before spilling to the spool"),
+	INT("batch_size", batch_size, "1000", 1, 100000, "sink batch bound: records per batch"),
+	INT("batch_ms", batch_ms, "10", 0, 60000,
+		"sink batch bound: how long a batch may wait to fill, in milliseconds (10 rather than the 50 first "
+		"specified: the linger dominated publish → committed-row latency)"),
+	INT("pg_connections", pg_connections, "2", 1, 16, "independent PostgreSQL connections, each with its own batches and commits"),
+	STR("spool_dir", spool_dir, "/var/lib/mosquitto/kitgate",
+		"on-disk spool; must be writable by the user mosquitto runs as; `off` = memory only (explicit data-loss risk)"),
+	INT("max_payload", max_payload, "16384", 1, 268435455, "bytes; larger measurement payloads are rejected"),
+	/* at most 10 years (365-day), so max_clock_skew_s * 1000 (ms) cannot overflow int64 */
+	INT("max_clock_skew_s", max_clock_skew_s, "86400", 0, 315360000,
+		"seconds; measurement timestamps further in the future are rejected (at most 10 years)"),
+	{.name = "log_level", .type = KG_OPT_ENUM, .env = "LOG_LEVEL", .def = "INFO", .values = log_level_values,
+		FIELD(log_level), .help = "minimum level of the plugin's log lines (`WARN` is read as `WARNING`)"},
+	{.name = "kafka_topic_separator", .type = KG_OPT_STRING, .def = "_", FIELD(kafka_topic_separator),
+		.hook = check_separator, .expected = "one character from [A-Za-z0-9._-]",
+		.help = "replaces `/` in bridged Kafka topic names"},
+	STR("timestamp_attribute", timestamp_attribute, "timestamp",
+		"top-level JSON number (epoch ms) used as the Kafka timestamp of bridged messages"),
+	{.name = "spool_segment_mb", .type = KG_OPT_INT, .def = "64", .min = 1, .max = 4096, .scale = 1024 * 1024,
+		FIELD(spool_segment_bytes), .help = "size of one spool segment file, in MiB"},
+	INT("shutdown_timeout_ms", shutdown_timeout_ms, "5000", 0, 600000,
+		"how long the workers drain at broker shutdown; the rest stays in the spool"),
+	INT("stats_interval_s", stats_interval_s, "10", 0, 3600,
+		"period of the retained status on `$SYS/broker/kitgate/status` (0 = off)"),
+	STR("stats_field", stats_field, "value",
+		"the JSON number field read from generic stats topics (a bare numeric payload always works)"),
+	INT("stats_max_streams", stats_max_streams, "10000", 1, 10000000,
+		"streams with statistics; past it the least recently updated one is evicted (counted) and its "
+		"retained `…/stats…` message cleared"),
+	INT("stats_max_samples", stats_max_samples, "1024", 2, 1000000,
+		"samples kept per stream (16 bytes each); past it the oldest is dropped (counted)"),
+	INT("stats_max_streams_per_kit", stats_max_streams_per_kit, "64", 1, 10000000,
+		"streams per kit (peripheral × quantity type); past it the kit's least recently updated stream is "
+		"evicted (counted as `kit_evicted`), so one kit cannot evict other kits' statistics"),
+	{.name = "http_listen", .type = KG_OPT_STRING, FIELD(http_listen), .flags = KG_OPT_OFF, .hook = check_listen,
+		.expected = "<address>:<port> (e.g. 127.0.0.1:8080) or off", .def_doc = "off",
+		.help = "`<address>:<port>` of the HTTP endpoint (dashboard, API, `/metrics`); `off` = none"},
+	STR("http_password_file", http_password_file, NULL,
+		"a `mosquitto_passwd` file; when set, HTTP needs Basic credentials of a service user in it (and the "
+		"test-measurement POST is refused without it)"),
+	STR("http_allowed_hosts", http_allowed_hosts, NULL,
+		"comma-separated extra names the HTTP endpoint answers in `Host` (besides the listen address, and "
+		"`localhost` on loopback); others get 421 (DNS rebinding); `*` = any"),
+	INT("live_max_kits", live_max_kits, "100000", 1, 10000000,
+		"kits the live view tracks; past it the least recently seen offline kit is evicted and its retained "
+		"status cleared"),
+	ENUM("payload_format", payload_format, "auto", payload_format_values,
+		"`auto` (first non-space byte `{` → JSON, else Cap'n Proto), `json` or `capnp` (packed, as AstroPlant kits send)"),
+	ENUM("auth", auth, "none", auth_values, "`postgres`: kits log in against `kits.password_hash`"),
+	INT("auth_refresh_s", auth_refresh_s, "30", 1, 86400,
+		"period in seconds of the kits snapshot reload; with `schema/kitgate-notify.sql` changes also arrive at once"),
+	INT("auth_cold_budget_ms", auth_cold_budget_ms, "250", 1, 1000,
+		"milliseconds of broker-thread PBKDF2 per second, all kits together, for logins not in the login "
+		"cache; over it a kit is refused unchecked and retries"),
+	/* KG_AUTH_MAX_ITERATIONS_DEFAULT (pbkdf2.h); the ceiling is KG_PBKDF2_MAX_ITER */
+	INT("auth_max_iterations", auth_max_iterations, "1000000", 1, KG_PBKDF2_MAX_ITER,
+		"kits whose `kits.password_hash` needs more PBKDF2 iterations are refused unchecked with a log line "
+		"naming the kit (one check would stall the broker: 10 M iterations take ~7 s); the default admits "
+		"AstroPlant's 15000, go-auth's 100000 and OWASP's/Django's current 600000/1000000"),
+	ENUM("bridge_sparkplug", bridge_sparkplug, "decode", sparkplug_values,
+		"Sparkplug B payloads on `spBv1.0/` bridge routes: `decode` to JSON or forward `raw`"),
+	REPEAT("bridge_topics", hook_bridge_topic, "an MQTT filter whose topics are forwarded to Kafka"),
+	REPEAT("ignored_attributes", hook_ignore_rule,
+		"`<filter>=<path>[,<path>…]`: dot paths removed from bridged JSON of matching topics (every matching line applies)"),
+	REPEAT("stats_topics", hook_stats_topic,
+		"`<filter>[=<stats topic>]`: generic topics with rolling statistics (default output `<topic>/stats`)"),
+	{.name = "kafka.", .type = KG_OPT_PREFIX, .hook = hook_kafka_prop,
+		.help = "`kafka.<property>`: passed verbatim to librdkafka, after kitgate's defaults; an unknown property "
+			"or a value librdkafka refuses (`kafka.acks banana`) stops the broker at start with one line naming it"},
+};
+
+#define NOPTIONS (sizeof(options) / sizeof(options[0]))
+_Static_assert(KG_AUTH_MAX_ITERATIONS_DEFAULT == 1000000, "the auth_max_iterations row's default is pbkdf2.h's");
+
+/* Contract in config.h. */
+const struct kg_option *kg_config__options(size_t *n)
+{
+	*n = NOPTIONS;
+	return options;
+}
+
+/* "a|b|c": an enum's listed words, for its error. */
+static void enum_expected(const struct kg_opt_enum *e, char *out, size_t outlen)
+{
+	size_t len = 0;
+
+	out[0] = '\0';
+	for(; e->name; e++){
+		if(e->alias) continue;
+		len += (size_t)snprintf(out + len, len < outlen ? outlen - len : 0, "%s%s", len ? "|" : "", e->name);
+	}
+}
+
+static int resolve_int(struct kg_config *cfg, const struct kg_option *o, const struct kg_opt_val *v,
+		char *err, size_t errlen)
+{
+	char expected[80];
+	long long n;
+	void *field = (char *)cfg + o->offset;
+
+	if(parse_ll(v->value, o->min, o->max, &n)){
+		if(o->max == LLONG_MAX){
+			snprintf(expected, sizeof(expected), "an integer %lld..", o->min);
+		}else{
+			snprintf(expected, sizeof(expected), "an integer %lld..%lld", o->min, o->max);
+		}
+		return bad_value(err, errlen, o->name, v, expected);
+	}
+	if(o->scale) n *= o->scale;
+	if(o->size == sizeof(int)){
+		int x = (int)n;
+		memcpy(field, &x, sizeof(x));
+	}else{
+		int64_t x = (int64_t)n;
+		assert(o->size == sizeof(x));
+		memcpy(field, &x, sizeof(x));
+	}
+	return 0;
+}
+
+static int resolve_enum(struct kg_config *cfg, const struct kg_option *o, const struct kg_opt_val *v,
+		char *err, size_t errlen)
+{
+	const struct kg_opt_enum *e;
+	char expected[160];
+
+	assert(o->size == sizeof(int));
+	for(e = o->values; e->name; e++){
+		if(!strcasecmp(v->value, e->name)){
+			memcpy((char *)cfg + o->offset, &e->value, sizeof(int));
+			return 0;
+		}
+	}
+	enum_expected(o->values, expected, sizeof(expected));
+	return bad_value(err, errlen, o->name, v, expected);
+}
+
+/* Resolves one non-repeatable row from its value (given, environment or default). 0 or -1. */
+static int resolve_one(struct kg_config *cfg, const struct kg_option *o, const struct kg_opt_val *v,
+		char *err, size_t errlen)
+{
+	if(o->type == KG_OPT_CUSTOM) return o->hook(cfg, o, NULL, v, err, errlen);
+	if(!v->value) return 0; /* no value and no default: the field stays zero/NULL */
+	switch(o->type){
+		case KG_OPT_INT: return resolve_int(cfg, o, v, err, errlen);
+		case KG_OPT_ENUM: return resolve_enum(cfg, o, v, err, errlen);
+		case KG_OPT_LIST: return o->hook(cfg, o, NULL, v, err, errlen);
+		case KG_OPT_STRING:
+			if((o->flags & KG_OPT_OFF) && !strcasecmp(v->value, "off")) return 0;
+			if(o->hook && o->hook(cfg, o, NULL, v, err, errlen)) return -1;
+			return get_str(v, o->name, NULL, field_str(cfg, o), err, errlen);
+		default: return 0;
+	}
+}
+
 /* Contract in config.h. Options are walked in the order given (mosquitto passes them in file
- * order): a non-repeatable option given twice keeps its LAST value; bridge_topics,
- * ignored_attributes and kafka.<property> accumulate in order. Only then are environment
- * variables consulted for options not given, then defaults. cfg is overwritten (not freed)
- * on entry. */
+ * order): a non-repeatable option given twice keeps its LAST value; repeatable ones and
+ * kafka.<property> accumulate in order as they are read. Then every other row is resolved in
+ * table order: the option's value, else its environment variable, else its default. cfg is
+ * overwritten (not freed) on entry. */
 int kg_config__parse(struct kg_config *cfg, const struct kg_opt *opts, int nopts, char *err, size_t errlen)
 {
-	struct val vals[O_COUNT];
-	int i, id;
+	struct kg_opt_val vals[NOPTIONS];
+	size_t id;
+	int i;
 
 	assert(cfg);
 	memset(cfg, 0, sizeof(*cfg));
@@ -713,46 +703,76 @@ int kg_config__parse(struct kg_config *cfg, const struct kg_opt *opts, int nopts
 
 	for(i = 0; opts && i < nopts; i++){
 		const char *key = opts[i].key;
-		const char *value = opts[i].value;
+		struct kg_opt_val given = {opts[i].value ? opts[i].value : "", NULL, 0};
+		const struct kg_option *o = NULL;
 
 		if(!key) continue;
-		if(!strncmp(key, KAFKA_PROP_PREFIX, strlen(KAFKA_PROP_PREFIX))){
-			if(add_kafka_prop(cfg, key + strlen(KAFKA_PROP_PREFIX), value, err, errlen)) goto fail;
-			continue;
+		for(id = 0; id < NOPTIONS; id++){
+			o = &options[id];
+			if(o->type == KG_OPT_PREFIX ? !strncmp(key, o->name, strlen(o->name)) : !strcmp(key, o->name)) break;
 		}
-		for(id = 0; id < O_COUNT; id++){
-			if(!strcmp(key, opt_table[id].key)) break;
-		}
-		if(id == O_COUNT){
+		if(id == NOPTIONS){
 			char shown[96];
 
 			printable(shown, key);
 			set_err(err, errlen, "kitgate: unknown option \"%s\" (plugin_opt_%s)", shown, shown);
 			goto fail;
 		}
-		if(id == O_BRIDGE_TOPICS){
-			if(add_bridge_topic(cfg, value ? value : "", err, errlen)) goto fail;
-		}else if(id == O_STATS_TOPICS){
-			if(add_stats_topic(cfg, value ? value : "", err, errlen)) goto fail;
-		}else if(id == O_IGNORED_ATTRIBUTES){
-			if(add_ignore_rule(cfg, value ? value : "", err, errlen)) goto fail;
+		if(o->type == KG_OPT_PREFIX){
+			/* the value as given (NULL stays NULL: the hook refuses it by name) */
+			given.value = opts[i].value;
+			if(o->hook(cfg, o, key + strlen(o->name), &given, err, errlen)) goto fail;
+		}else if(o->type == KG_OPT_REPEAT){
+			if(o->hook(cfg, o, key, &given, err, errlen)) goto fail;
 		}else{
-			vals[id].value = value ? value : "";
-			vals[id].env = NULL;
+			vals[id] = given;
 		}
 	}
 
-	for(id = 0; id < O_COUNT; id++){
-		if(vals[id].value || !opt_table[id].env) continue;
-		vals[id].value = env_get(opt_table[id].env);
-		if(vals[id].value) vals[id].env = opt_table[id].env;
-	}
+	for(id = 0; id < NOPTIONS; id++){
+		const struct kg_option *o = &options[id];
 
-	if(resolve(cfg, vals, err, errlen)) goto fail;
+		if(o->type == KG_OPT_REPEAT || o->type == KG_OPT_PREFIX) continue;
+		if(!vals[id].value && o->env && !(o->flags & KG_OPT_HOOK_ENV)){
+			vals[id].value = env_get(o->env);
+			if(vals[id].value) vals[id].env = o->env;
+		}
+		if(!vals[id].value){
+			vals[id].value = o->def;
+			vals[id].is_default = 1;
+		}
+		if(resolve_one(cfg, o, &vals[id], err, errlen)) goto fail;
+	}
 	/* kafka.<property> values librdkafka refuses fail here, in plugin init, not in the worker */
 	if(kg_rdkconf__validate(cfg, err, errlen)) goto fail;
 	return 0;
 fail:
 	kg_config__free(cfg);
 	return -1;
+}
+
+/* Contract in config.h. Safe on a zeroed or already freed cfg. STRING and CUSTOM rows are char *
+ * fields, freed through the table; lists and repeatable options here. */
+void kg_config__free(struct kg_config *cfg)
+{
+	size_t i;
+
+	if(!cfg) return;
+	for(i = 0; i < NOPTIONS; i++){
+		if(options[i].type == KG_OPT_STRING || options[i].type == KG_OPT_CUSTOM) free(*field_str(cfg, &options[i]));
+	}
+	for(i = 0; i < cfg->nkafka_props; i++){
+		free(cfg->kafka_props[i].key);
+		free(cfg->kafka_props[i].value);
+	}
+	free(cfg->kafka_props);
+	free_strv(cfg->service_users, cfg->nservice_users);
+	free_strv(cfg->bridge_topics, cfg->nbridge_topics);
+	for(i = 0; i < cfg->nignored; i++){
+		free(cfg->ignored[i].filter);
+		free_strv(cfg->ignored[i].paths, cfg->ignored[i].npaths);
+	}
+	free(cfg->ignored);
+	free_strv(cfg->stats_topics, cfg->nstats_topics);
+	memset(cfg, 0, sizeof(*cfg));
 }

@@ -1,6 +1,7 @@
 /* record.c -- kg_record binary encoding carried by the hand-off queue and the spool (pure, any thread). */
 #include <assert.h>
 #include <math.h>
+#include <stddef.h>
 #include <string.h>
 
 #include "kitgate/record.h"
@@ -254,4 +255,19 @@ int kg_record__decode(const uint8_t *buf, size_t len, struct kg_record *out)
 		return -1;
 	}
 	return r.left == 0 ? 0 : -1;
+}
+
+/* Contract in record.h. */
+size_t kg_record__used(const struct kg_record *rec)
+{
+	size_t n = offsetof(struct kg_record, values);
+
+	if(rec->kind == KG_KIND_AGGREGATE) n += (size_t)(rec->nvalues <= KG_AGG_MAX ? rec->nvalues : KG_AGG_MAX) * sizeof(rec->values[0]);
+	return n;
+}
+
+/* Contract in record.h. */
+void kg_record__copy(struct kg_record *dst, const struct kg_record *src)
+{
+	memcpy(dst, src, kg_record__used(src));
 }

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "kitgate/json.h"
 #include "kitgate/kits.h"
 #include "kitgate/lru.h"
 #include "kitgate/utf8.h"
@@ -166,6 +167,12 @@ struct kg_kit *kg_kits__get(struct kg_kits *k, const char *serial, size_t slen)
 	return kit;
 }
 
+bool kg_kits__status_due(const struct kg_kit *kit, int64_t mono_ms)
+{
+	return kit->dirty && mono_ms - kit->published_at_ms
+		>= (kit->urgent ? KG_KITS_STATUS_URGENT_MS : KG_KITS_STATUS_ROUTINE_MS);
+}
+
 void kg_kits__touch(struct kg_kits *k, struct kg_kit *kit, int64_t now_ms)
 {
 	kit->last_seen_ms = now_ms;
@@ -262,55 +269,6 @@ void kg_kits__rejections(const struct kg_kits *k, void (*cb)(const struct kg_rej
 	}
 }
 
-/* Bytes in the UTF-8 sequence led by c (1-4), 0 for a byte that cannot lead one. */
-static size_t utf8_seq_len(unsigned char c)
-{
-	if(c < 0x80) return 1;
-	if(c >= 0xc2 && c <= 0xdf) return 2;
-	if(c >= 0xe0 && c <= 0xef) return 3;
-	if(c >= 0xf0 && c <= 0xf4) return 4;
-	return 0;
-}
-
-/* JSON string body escaping for the few strings we print (client ids, addresses, serials). Always
- * valid JSON: '"', '\\' and controls are escaped, and each byte that does not start a valid UTF-8
- * sequence (client ids and serials are arbitrary bytes) becomes U+FFFD. Returns the length the
- * full escape needs (like snprintf); out is truncated to cap - 1 bytes (it may cut a sequence). */
-static size_t put_escaped(char *out, size_t cap, const char *s)
-{
-	size_t n = 0;
-
-	while(*s){
-		unsigned char c = (unsigned char)*s;
-		char tmp[8];
-		const char *e = tmp;
-		size_t elen, seq = utf8_seq_len(c);
-
-		if(c == '"' || c == '\\'){
-			tmp[0] = '\\';
-			tmp[1] = (char)c;
-			elen = 2;
-		}else if(c < 0x20){
-			elen = (size_t)snprintf(tmp, sizeof(tmp), "\\u%04x", c);
-		}else if(seq == 1){
-			tmp[0] = (char)c;
-			elen = 1;
-		}else if(seq > 1 && strnlen(s, seq) == seq && kg_utf8__valid((const uint8_t *)s, seq)){
-			e = s;
-			elen = seq;
-		}else{
-			e = "\\ufffd";
-			elen = 6;
-			seq = 1;
-		}
-		s += seq > 1 ? seq : 1;
-		if(n + elen < cap) memcpy(out + n, e, elen);
-		n += elen;
-	}
-	if(cap) out[n < cap ? n : cap - 1] = '\0';
-	return n;
-}
-
 size_t kg_kits__format_json(const struct kg_kit *kit, char *buf, size_t cap)
 {
 	char cid[KG_KITS_CLIENT_ID_MAX * 6 + 1], addr[64 * 6 + 1], ser[KG_SERIAL_MAX * 6 + 1];
@@ -318,9 +276,9 @@ size_t kg_kits__format_json(const struct kg_kit *kit, char *buf, size_t cap)
 	size_t off;
 	int n, r, i;
 
-	put_escaped(cid, sizeof(cid), kit->client_id);
-	put_escaped(addr, sizeof(addr), kit->address);
-	put_escaped(ser, sizeof(ser), kit->serial);
+	kg_json__escape_bytes(cid, sizeof(cid), kit->client_id);
+	kg_json__escape_bytes(addr, sizeof(addr), kit->address);
+	kg_json__escape_bytes(ser, sizeof(ser), kit->serial);
 	if(kit->connected_at_ms) snprintf(at, sizeof(at), "%lld", (long long)kit->connected_at_ms); else strcpy(at, "null");
 	if(kit->last_seen_ms) snprintf(seen, sizeof(seen), "%lld", (long long)kit->last_seen_ms); else strcpy(seen, "null");
 	n = snprintf(buf, cap, "{\"serial\":\"%s\",\"online\":%s,\"client_id\":%s%s%s,\"sessions\":[",
@@ -329,7 +287,7 @@ size_t kg_kits__format_json(const struct kg_kit *kit, char *buf, size_t cap)
 	if(n < 0) return 0;
 	off = (size_t)n;
 	for(i = 0; i < kit->nsessions; i++){
-		put_escaped(cid, sizeof(cid), kit->sessions[i]);
+		kg_json__escape_bytes(cid, sizeof(cid), kit->sessions[i]);
 		n = snprintf(off < cap ? buf + off : NULL, off < cap ? cap - off : 0, "%s\"%s\"", i ? "," : "", cid);
 		off += (size_t)n;
 	}

@@ -425,6 +425,12 @@ static void view_of(const struct stream *s, struct kg_stats_view *v)
 size_t kg_stats__flush(struct kg_stats *st, int64_t now_ms, int64_t min_interval_ms,
 		void (*cb)(const struct kg_stats_view *v, void *arg), void *arg)
 {
+	return kg_stats__flush_at(st, now_ms, now_ms, min_interval_ms, cb, arg);
+}
+
+size_t kg_stats__flush_at(struct kg_stats *st, int64_t now_ms, int64_t mono_ms, int64_t min_interval_ms,
+		void (*cb)(const struct kg_stats_view *v, void *arg), void *arg)
+{
 	struct kg_stats_view v;
 	struct kg_lru_node *n;
 	struct stream *s;
@@ -433,10 +439,10 @@ size_t kg_stats__flush(struct kg_stats *st, int64_t now_ms, int64_t min_interval
 	for(n = kg_lru__newest(&st->streams); n; n = n->older){
 		s = stream_of(n);
 		expire(st, s, now_ms);
-		if(s->version == s->published_version || now_ms - s->published_at < min_interval_ms) continue;
+		if(s->version == s->published_version || mono_ms - s->published_at < min_interval_ms) continue;
 		view_of(s, &v);
 		s->published_version = s->version;
-		s->published_at = now_ms;
+		s->published_at = mono_ms;
 		st->c.published++;
 		count++;
 		if(cb) cb(&v, arg);

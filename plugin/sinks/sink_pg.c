@@ -181,7 +181,7 @@ static size_t pg_submit(void *state, const struct kg_record *recs, void *const *
 		b->n = k;
 		b->items = (void **)(b->recs + k);
 		b->status = (uint8_t *)(b->items + k);
-		memcpy(b->recs, recs + taken, k * sizeof(recs[0]));
+		for(size_t i = 0; i < k; i++) kg_record__copy(&b->recs[i], &recs[taken + i]); /* used bytes only */
 		memcpy(b->items, items + taken, k * sizeof(void *));
 		memset(b->status, 0, k);
 		pthread_mutex_lock(&s->lock);

@@ -2,10 +2,12 @@
  * JSON of a RAW/AGGREGATE record (the Kafka value). Pure, any thread. */
 #include <assert.h>
 #include <inttypes.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "kitgate/json.h"
+#include "kitgate/utf8.h"
 #include "kitgate/numfmt.h"
 #include "kitgate/uuid.h"
 
@@ -46,6 +48,52 @@ size_t kg_json__escape(char *out, size_t cap, const char *s, size_t len)
 			if(n < cap) out[n] = esc[k];
 		}
 	}
+	return n;
+}
+
+/* Bytes in the UTF-8 sequence led by c (1-4), 0 for a byte that cannot lead one. */
+static size_t utf8_seq_len(unsigned char c)
+{
+	if(c < 0x80) return 1;
+	if(c >= 0xc2 && c <= 0xdf) return 2;
+	if(c >= 0xe0 && c <= 0xef) return 3;
+	if(c >= 0xf0 && c <= 0xf4) return 4;
+	return 0;
+}
+
+/* Contract in json.h. */
+size_t kg_json__escape_bytes(char *out, size_t cap, const char *s)
+{
+	size_t n = 0;
+
+	while(*s){
+		unsigned char c = (unsigned char)*s;
+		char tmp[8];
+		const char *e = tmp;
+		size_t elen, seq = utf8_seq_len(c);
+
+		if(c == '"' || c == '\\'){
+			tmp[0] = '\\';
+			tmp[1] = (char)c;
+			elen = 2;
+		}else if(c < 0x20){
+			elen = (size_t)snprintf(tmp, sizeof(tmp), "\\u%04x", c);
+		}else if(seq == 1){
+			tmp[0] = (char)c;
+			elen = 1;
+		}else if(seq > 1 && strnlen(s, seq) == seq && kg_utf8__valid((const uint8_t *)s, seq)){
+			e = s;
+			elen = seq;
+		}else{
+			e = "\\ufffd";
+			elen = 6;
+			seq = 1;
+		}
+		s += seq > 1 ? seq : 1;
+		if(n + elen < cap) memcpy(out + n, e, elen);
+		n += elen;
+	}
+	if(cap) out[n < cap ? n : cap - 1] = '\0';
 	return n;
 }
 

@@ -198,8 +198,7 @@ LOADGEN="$KG_TOOLS/kitgate-loadgen"
 mnt="$KG_SCRATCH/hardening-tmpfs"
 mkdir -p "$mnt"
 if ! mount -t tmpfs -o size=2m tmpfs "$mnt" 2>/dev/null; then
-	echo "SKIP: no PUBACK without durability: cannot mount a tmpfs here (needs CAP_SYS_ADMIN)"
-	kg_finish
+	kg_skip "no PUBACK without durability: cannot mount a tmpfs here (needs CAP_SYS_ADMIN)"
 fi
 kg_on_exit umount "$mnt"
 deadport=$(kg_free_port)

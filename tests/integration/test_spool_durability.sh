@@ -53,9 +53,7 @@ kg_broker_stop
 mnt="$KG_SCRATCH/smallfs"
 mkdir -p "$mnt"
 if ! mount -t tmpfs -o size=3m tmpfs "$mnt" 2>/dev/null; then
-	echo "SKIP: cannot mount a tmpfs here (needs root); the unit tests cover a full disk with RLIMIT_FSIZE"
-	kg_finish
-	exit 0
+	kg_skip "cannot mount a tmpfs here (needs root); the unit tests cover a full disk with RLIMIT_FSIZE"
 fi
 kg_on_exit umount "$mnt"
 db=spool_full

@@ -1,4 +1,5 @@
 /* test_config.c -- unit tests for plugin/config/config.c: options, environment fallbacks, defaults, errors. */
+#include <limits.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -876,10 +877,71 @@ static void test_payload_format(void **state)
 	}
 }
 
+/* The option table drives parsing: every row's bounds and words are what kg_config__parse accepts
+ * and stores, names are unique, and every INT/ENUM row points at a field of a size it can store. */
+static void test_option_table(void **state)
+{
+	const struct kg_option *opts;
+	struct kg_config c;
+	char err[256], num[32];
+	size_t n, i, j;
+
+	(void)state;
+	opts = kg_config__options(&n);
+	assert_true(n > 30);
+	for(i = 0; i < n; i++){
+		const struct kg_option *o = &opts[i];
+
+		assert_non_null(o->name);
+		assert_non_null(o->help);
+		for(j = 0; j < i; j++) if(!strcmp(o->name, opts[j].name)) fail_msg("option %s twice", o->name);
+		if(o->type == KG_OPT_INT){
+			long long stored = 0;
+			int small;
+			int64_t big;
+
+			assert_true(o->size == sizeof(int) || o->size == sizeof(int64_t));
+			snprintf(num, sizeof(num), "%lld", o->max == LLONG_MAX ? o->min + 1 : o->max);
+			if(parse1(&c, o->name, num, err, sizeof(err))) fail_msg("%s %s: %s", o->name, num, err);
+			if(o->size == sizeof(int)){
+				memcpy(&small, (char *)&c + o->offset, sizeof(small));
+				stored = small;
+			}else{
+				memcpy(&big, (char *)&c + o->offset, sizeof(big));
+				stored = big;
+			}
+			assert_true(stored == strtoll(num, NULL, 10) * (o->scale ? o->scale : 1));
+			kg_config__free(&c);
+			snprintf(num, sizeof(num), "%lld", o->min - 1);
+			assert_int_equal(parse1(&c, o->name, num, err, sizeof(err)), -1);
+			assert_non_null(strstr(err, o->name));
+			if(o->max != LLONG_MAX){
+				snprintf(num, sizeof(num), "%lld", o->max + 1);
+				assert_int_equal(parse1(&c, o->name, num, err, sizeof(err)), -1);
+			}
+		}else if(o->type == KG_OPT_ENUM){
+			const struct kg_opt_enum *e;
+
+			assert_int_equal(o->size, sizeof(int));
+			for(e = o->values; e->name; e++){
+				int stored;
+
+				if(parse1(&c, o->name, e->name, err, sizeof(err))) fail_msg("%s %s: %s", o->name, e->name, err);
+				memcpy(&stored, (char *)&c + o->offset, sizeof(stored));
+				assert_int_equal(stored, e->value);
+				kg_config__free(&c);
+			}
+			assert_int_equal(parse1(&c, o->name, "no-such-word", err, sizeof(err)), -1);
+			assert_non_null(strstr(err, o->name));
+		}
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup(test_defaults, clear_env),
+		cmocka_unit_test_setup(test_option_table, clear_env),
 		cmocka_unit_test_setup(test_live_options, clear_env),
 		cmocka_unit_test_setup(test_every_option, clear_env),
 		cmocka_unit_test_setup(test_enum_values, clear_env),

@@ -585,12 +585,39 @@ static void test_double(void **state)
 	}
 }
 
+/* kg_record__copy keeps every byte a record uses (the encoding of the copy is the original's) and
+ * copies far less than the struct for RAW and BRIDGE records. */
+static void test_copy_used(void **state)
+{
+	struct kg_record src, dst;
+	uint8_t a[KG_RECORD_MAX_FIXED], b[KG_RECORD_MAX_FIXED];
+	size_t na, nb;
+	int i;
+
+	(void)state;
+	for(i = 0; i < 3; i++){
+		if(i == 0) make_raw(&src);
+		else if(i == 1) make_agg(&src);
+		else make_bridge(&src);
+		memset(&dst, 0x5A, sizeof(dst));
+		kg_record__copy(&dst, &src);
+		na = kg_record__encode(&src, a, sizeof(a));
+		nb = kg_record__encode(&dst, b, sizeof(b));
+		assert_int_equal(na, nb);
+		assert_memory_equal(a, b, na);
+		assert_true(kg_record__used(&src) <= sizeof(src));
+		if(src.kind != KG_KIND_AGGREGATE) assert_true(kg_record__used(&src) * 10 < sizeof(src));
+		else assert_int_equal(kg_record__used(&src), offsetof(struct kg_record, values) + src.nvalues * sizeof(src.values[0]));
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_reset),
 		cmocka_unit_test(test_roundtrip_and_truncation),
 		cmocka_unit_test(test_layout),
+		cmocka_unit_test(test_copy_used),
 		cmocka_unit_test(test_encode_small_cap),
 		cmocka_unit_test(test_encode_invalid),
 		cmocka_unit_test(test_decode_rejects),
