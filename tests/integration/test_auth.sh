@@ -4,6 +4,7 @@
 # hashes are refused, rotation and deletion disconnect the kit (NOTIFY trigger, and the periodic
 # reload without it), a foreign or unknown peripheral never reaches a subscriber, the database
 # down at start refuses kits until it is up, and password_file service users keep working.
+# ctest: RUN_SERIAL its failure-window checks depend on the window still being open
 . "$(dirname "$0")/lib.sh"
 
 command -v python3 >/dev/null || kg_die "python3 is needed to make PBKDF2 hashes"

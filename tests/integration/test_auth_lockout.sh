@@ -7,6 +7,7 @@
 # multi-second stall of the broker thread). Item 13: an unknown serial costs the PBKDF2 a real
 # serial's wrong secret costs; a password_file user that is not a kit of the snapshot gets no kit
 # entry in the live view.
+# ctest: RUN_SERIAL it times logins during an attack
 . "$(dirname "$0")/lib.sh"
 
 BENCH="$KG_TOOLS/kitgate-authbench"
