@@ -78,6 +78,11 @@ struct kg_config {
 	enum kg_auth_kind auth;       /* auth none|postgres, default none */
 	int auth_refresh_s;           /* kits snapshot reload period, 1..86400, default 30 */
 	int auth_cold_budget_ms;      /* ms of PBKDF2 per second for logins not in the login cache, 1..1000, default 250 */
+	int auth_threads;             /* PBKDF2 worker threads for delayed logins (mosquitto 2.1), 1..256;
+	                               * 0 = not set: the number of CPUs on 2.1 (an error on 2.0 when set) */
+	/* per-kit rate limit (SPEC "Rate limit"): 0 = off (default) */
+	int kit_rate_limit;           /* messages per second per kit, 1..1000000 */
+	int kit_rate_burst;           /* bucket size, 1..1000000, default = kit_rate_limit */
 };
 
 /* Fill cfg from opts (may be NULL/0), then the environment, then defaults. Unknown keys are an

@@ -16,6 +16,7 @@
 #include <time.h>
 
 #include "kitgate/authbudget.h"
+#include "kitgate/authpool.h"
 #include "kitgate/config.h"
 #include "kitgate/ingest.h"
 #include "kitgate/log.h"
@@ -76,6 +77,14 @@ struct kg_auth {
 	uint64_t budget_refused;       /* [broker] cold logins refused unchecked: budget spent */
 	struct kg_ratelimit nopw_log;                                          /* [broker] */
 	uint64_t no_password;          /* [broker] kit CONNECTs without (or with an empty) password */
+	/* delayed logins (mosquitto 2.1): PBKDF2 on auth_threads workers (authpool.h), completed in
+	 * TICK with mosquitto_complete_basic_auth; pool NULL on 2.0 (broker-thread path above). */
+	struct kg_authpool *pool;
+	void (*complete)(const char *client_id, int result);   /* dlsym'ed; NULL on 2.0 */
+	int threads;
+	const char *completing;        /* [broker] client id being completed (CONNECT callback), or NULL */
+	uint64_t delayed, slots_refused, busy_refused, stale, changed;         /* [broker] */
+	struct kg_ratelimit slots_log;                                         /* [broker] */
 };
 
 struct kg_plugin {
@@ -116,6 +125,9 @@ int kg_acl__init(struct kg_plugin *p);
 void kg_acl__cleanup(struct kg_plugin *p);
 void kg_acl__tick(struct kg_plugin *p);
 int kg_acl__on_disconnect(int event, void *event_data, void *userdata);
+/* acl.c: MOSQ_EVT_CONNECT (2.1, registered only with delayed logins): a delayed login that has just
+ * been completed with success: its client id's owner is recorded, the kit goes online (live.c). */
+int kg_acl__on_connect(int event, void *event_data, void *userdata);
 /* message.c: MOSQ_EVT_MESSAGE. */
 int kg_message__on_message(int event, void *event_data, void *userdata);
 /* message.c: the ACL WRITE half of a measurement (publish or will), after the access matrix
@@ -133,6 +145,12 @@ enum kg_reason kg_message__check(void *ud, const char *serial, size_t serial_len
  * everyone who is not a kit); cleanup joins the loader. Main thread. */
 int kg_auth__init(struct kg_plugin *p);
 void kg_auth__tick(struct kg_plugin *p);
+/* auth.c: milliseconds until auth needs the next TICK (delayed logins pending: a few ms), 0 for no
+ * wish. For the tick callback's next_s/next_ms (2.1). Main thread. */
+long kg_auth__tick_wish_ms(struct kg_plugin *p);
+/* auth.c: the client id whose delayed login is being completed right now (mosquitto 2.1 runs the
+ * CONNECT callbacks inside mosquitto_complete_basic_auth), or NULL. Main thread. */
+const char *kg_auth__completing(const struct kg_plugin *p);
 struct mosquitto_evt_basic_auth;
 int kg_auth__basic_auth(struct kg_plugin *p, struct mosquitto_evt_basic_auth *ed);
 void kg_auth__cleanup(struct kg_plugin *p);
@@ -149,5 +167,9 @@ void kg_live__tick(struct kg_plugin *p);
 void kg_live__measurement(struct kg_plugin *p, const void *client, const char *serial, size_t slen,
 		const char *topic, enum kg_reason r, const char *detail, const struct kg_record *rec);
 void kg_live__other(struct kg_plugin *p, const char *topic, const void *payload, size_t len);
+/* live.c: a kit's login was delayed (2.1): forget its pending session (TICK must not take it for
+ * online); kg_live__online marks it online once the login completed (CONNECT). Main thread. */
+void kg_live__delayed(struct kg_plugin *p, const void *client);
+void kg_live__online(struct kg_plugin *p, const void *client);
 
 #endif

@@ -8,7 +8,9 @@
  * iteration, before the TICK that ends it; so a pending session still there at TICK is online.
  * A kit's publish also marks it online (clients that never went through BASIC_AUTH, e.g. TLS
  * identities). The struct mosquitto pointer of a pending session is compared, never dereferenced
- * after its callback, and forgotten at the next TICK. */
+ * after its callback, and forgotten at the next TICK. A delayed login (mosquitto 2.1) is not
+ * decided by the TICK: acl.c drops its pending session (kg_live__delayed) and marks it online from
+ * the CONNECT event that its successful completion raises (kg_live__online). */
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -156,6 +158,23 @@ static int on_disconnect(int event, void *event_data, void *userdata)
 	if(!kit || kit->connections == 0) return MOSQ_ERR_SUCCESS;
 	kg_kits__session_close(p->live->kits, kit, mosquitto_client_id(ed->client), now_ms());
 	return MOSQ_ERR_SUCCESS;
+}
+
+void kg_live__delayed(struct kg_plugin *p, const void *client)
+{
+	if(p->live) take_pending(p->live, client, NULL);
+}
+
+void kg_live__online(struct kg_plugin *p, const void *client)
+{
+	const struct mosquitto *c = client;
+	const char *username = mosquitto_client_username(c);
+	struct kg_kit *kit;
+
+	if(!p->live || !is_kit_user(p, username)) return;
+	kit = kg_kits__get(p->live->kits, username, strlen(username));
+	if(kit) go_online(p, kit, mosquitto_client_id(c), mosquitto_client_address(c),
+			mosquitto_client_protocol_version(c), now_ms());
 }
 
 /* ---- the MESSAGE-path hooks ------------------------------------------------------------------ */

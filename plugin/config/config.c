@@ -54,6 +54,8 @@ enum opt_id {
 	O_AUTH_REFRESH_S,
 	O_AUTH_COLD_BUDGET_MS,
 	O_BRIDGE_SPARKPLUG,
+	O_AUTH_THREADS,
+	O_KIT_RATE_LIMIT,
 	O_COUNT
 };
 
@@ -99,9 +101,12 @@ static const struct opt_def opt_table[O_COUNT] = {
 	[O_AUTH_REFRESH_S] = {"auth_refresh_s", NULL},
 	[O_AUTH_COLD_BUDGET_MS] = {"auth_cold_budget_ms", NULL},
 	[O_BRIDGE_SPARKPLUG] = {"bridge_sparkplug", NULL},
+	[O_AUTH_THREADS] = {"auth_threads", NULL},
+	[O_KIT_RATE_LIMIT] = {"kit_rate_limit", NULL},
 };
 
 #define KAFKA_PROP_PREFIX "kafka."
+#define KIT_RATE_EXPECTED "off or <messages/s>[:<burst>], integers 1..1000000"
 
 /* A resolved value and where it came from: env is the variable's name, or NULL for an option
  * (or a default, in which case value is NULL). */
@@ -670,6 +675,27 @@ static int resolve(struct kg_config *cfg, struct val vals[O_COUNT], char *err, s
 	cfg->auth_refresh_s = (int)n;
 	if(get_int(&vals[O_AUTH_COLD_BUDGET_MS], "auth_cold_budget_ms", 1, 1000, 250, &n, err, errlen)) return -1;
 	cfg->auth_cold_budget_ms = (int)n;
+	/* auth_threads: 0 = not set (the number of CPUs where delayed auth is used, mosquitto 2.1) */
+	if(get_int(&vals[O_AUTH_THREADS], "auth_threads", 1, 256, 0, &n, err, errlen)) return -1;
+	cfg->auth_threads = (int)n;
+	/* kit_rate_limit <messages/s>[:<burst>], off by default; the burst defaults to the rate */
+	v = &vals[O_KIT_RATE_LIMIT];
+	cfg->kit_rate_limit = cfg->kit_rate_burst = 0;
+	if(v->value && strcasecmp(v->value, "off") != 0){
+		const char *colon = strchr(v->value, ':');
+		char rate[32];
+		long long r, b;
+
+		if(!colon) colon = v->value + strlen(v->value);
+		if((size_t)(colon - v->value) >= sizeof(rate)) return bad_value(err, errlen, "kit_rate_limit", v, KIT_RATE_EXPECTED);
+		memcpy(rate, v->value, (size_t)(colon - v->value));
+		rate[colon - v->value] = '\0';
+		if(parse_ll(rate, 1, 1000000, &r) != 0) return bad_value(err, errlen, "kit_rate_limit", v, KIT_RATE_EXPECTED);
+		b = r;
+		if(*colon && parse_ll(colon + 1, 1, 1000000, &b) != 0) return bad_value(err, errlen, "kit_rate_limit", v, KIT_RATE_EXPECTED);
+		cfg->kit_rate_limit = (int)r;
+		cfg->kit_rate_burst = (int)b;
+	}
 	/* bridge_sparkplug */
 	v = &vals[O_BRIDGE_SPARKPLUG];
 	if(!v->value || !strcasecmp(v->value, "decode")){
