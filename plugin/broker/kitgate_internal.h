@@ -104,6 +104,8 @@ struct kg_plugin {
 	struct kg_ingest_memo memo;    /* [broker] the last allowed measurement write (acl.c, message.c) */
 	struct kg_idguard idguard;     /* [broker] */
 	struct kg_ratelimit will_log;  /* [broker] */
+	int quota_rc;                  /* what a rate-limited publish gets: MOSQ_ERR_QUOTA_EXCEEDED on
+	                                * 2.1 (v5 0x97), MOSQ_ERR_ACL_DENIED on 2.0 (0x87); set at init */
 };
 
 /* ---- broker thread only (plugin.c, acl.c, message.c, status.c, outbox.c) ------------------- */
@@ -170,6 +172,9 @@ void kg_live__other(struct kg_plugin *p, const char *topic, const void *payload,
 /* live.c: a kit's login was delayed (2.1): forget its pending session (TICK must not take it for
  * online); kg_live__online marks it online once the login completed (CONNECT). Main thread. */
 void kg_live__delayed(struct kg_plugin *p, const void *client);
+/* live.c: the kit table's entry of serial (created if needed; NULL when out of memory): where the
+ * per-kit rate limit's bucket lives (kits.h). Main thread. */
+struct kg_kit *kg_live__kit(struct kg_plugin *p, const char *serial, size_t slen);
 void kg_live__online(struct kg_plugin *p, const void *client);
 
 #endif

@@ -160,6 +160,11 @@ static int on_disconnect(int event, void *event_data, void *userdata)
 	return MOSQ_ERR_SUCCESS;
 }
 
+struct kg_kit *kg_live__kit(struct kg_plugin *p, const char *serial, size_t slen)
+{
+	return p->live ? kg_kits__get(p->live->kits, serial, slen) : NULL;
+}
+
 void kg_live__delayed(struct kg_plugin *p, const void *client)
 {
 	if(p->live) take_pending(p->live, client, NULL);

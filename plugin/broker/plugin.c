@@ -2,6 +2,7 @@
  * measurements and bridge routes, each with its spool, hand-off, sink and worker -- callbacks)
  * and cleanup (drain with a deadline, join, free). Main thread only. */
 #include <dirent.h>
+#include <dlfcn.h>
 #include <errno.h>
 #include <limits.h>
 #include <stdio.h>
@@ -227,6 +228,10 @@ EXPORT int mosquitto_plugin_init(mosquitto_plugin_id_t *identifier, void **userd
 	if(!p) return MOSQ_ERR_NOMEM;
 	p->pid = identifier;
 	p->main_thread = pthread_self();
+	/* 2.1 (found at run time: the Debian package is built against 2.0 headers) drops a publish with
+	 * MOSQ_ERR_QUOTA_EXCEEDED (v5 0x97); 2.0 would disconnect on it, so there 0x87. */
+	p->quota_rc = dlsym(RTLD_DEFAULT, "mosquitto_complete_basic_auth") ? KG_MOSQ_ERR_QUOTA_EXCEEDED
+			: MOSQ_ERR_ACL_DENIED;
 	/* struct mosquitto_opt and struct kg_opt have the same layout (char *key, char *value). */
 	if(kg_config__parse(&p->cfg, (const struct kg_opt *)options, option_count, err, sizeof(err)) != 0){
 		mosquitto_log_printf(MOSQ_LOG_ERR, "%s", err);

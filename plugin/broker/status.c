@@ -108,13 +108,19 @@ static int status_format(struct kg_plugin *p, char *buf, size_t cap)
 	PUT("}}");
 	PUT(",\"auth\":{\"ok\":%llu,\"cached\":%llu,\"refused\":%llu,\"backoff_refused\":%llu,"
 			"\"budget_refused\":%llu,\"no_password\":%llu,\"pbkdf2_runs\":%llu,\"pbkdf2_ms\":%llu,\"kicked\":%llu,"
-			"\"backoff_evicted\":%llu,\"backoff_overflowed\":%llu}", (unsigned long long)p->auth.ok,
+			"\"backoff_evicted\":%llu,\"backoff_overflowed\":%llu", (unsigned long long)p->auth.ok,
 			(unsigned long long)p->auth.cached, (unsigned long long)p->auth.refused,
 			(unsigned long long)p->auth.backoff_refused, (unsigned long long)p->auth.budget_refused,
 			(unsigned long long)p->auth.no_password, (unsigned long long)p->auth.pbkdf2_runs,
 			(unsigned long long)(p->auth.pbkdf2_ns / 1000000u),
 			(unsigned long long)p->auth.kicked, (unsigned long long)kg_backoff__evicted(p->auth.backoff),
 			(unsigned long long)kg_backoff__overflowed(p->auth.backoff));
+	/* delayed logins (mosquitto 2.1), inside "auth" */
+	PUT(",\"threads\":%d,\"delayed\":%llu,\"pending\":%zu,\"slots_refused\":%llu,\"busy_refused\":%llu,"
+			"\"superseded\":%llu,\"changed_meanwhile\":%llu}", p->auth.threads,
+			(unsigned long long)p->auth.delayed, p->auth.pool ? kg_authpool__pending(p->auth.pool) : (size_t)0,
+			(unsigned long long)p->auth.slots_refused, (unsigned long long)p->auth.busy_refused,
+			(unsigned long long)p->auth.stale, (unsigned long long)p->auth.changed);
 	PUT(",\"wills\":{\"accepted\":%llu,\"unsaved\":%llu},\"clientid_refused\":%llu,\"clientid_evicted\":%llu",
 			(unsigned long long)c->wills_accepted, (unsigned long long)c->wills_unsaved,
 			(unsigned long long)c->clientid_refused, (unsigned long long)kg_clientids__evicted(p->idguard.ids));
