@@ -65,12 +65,25 @@ CONF
 		"$out" >>"$RESULTS"
 }
 
+# bare LABEL: the same broker without kitgate (password_file logins, no PBKDF2): the round trip
+# this machine gives at the same time, the baseline for the p99 column.
+bare() {
+	local label=$1 out="$KG_SCRATCH/authbench-$1-bare.out"
+	KG_BROKER_PLAIN=1 kg_broker_start authbench-bare </dev/null
+	echo "== $label: bare broker (no kitgate), 100 password_file logins =="
+	"$BENCH" storm -p "$KG_BROKER_PORT" -n 100 -s pw -c 1 -q 1 -w | tee "$out"
+	kg_broker_stop authbench-bare
+	awk -v l="$label" '/storm \(until/ { p = $(NF - 4) } /all admitted after/ { t = $(NF - 3); r = $6 }
+		END { printf "%s\tbare-100-logins\t%s\t%s\t%s\n", l, t, p, r }' "$out" >>"$RESULTS"
+}
+
 for b in $BROKERS; do
 	label=${b%%=*}
 	bin=${b#*=}
 	libs=
 	case $bin in *:*) libs=${bin#*:}; bin=${bin%%:*} ;; esac
 	export KG_MOSQUITTO=$bin KG_MOSQUITTO_LIBS=$libs
+	bare "$label"
 	set_hashes sha512 100000 "$N"
 	storm "$label" go-auth "$N" 2
 	set_hashes sha256 15000 "$NFLEET"
