@@ -14,12 +14,17 @@
 #define KG_MOSQ_ERR_AUTH_DELAYED MOSQ_ERR_AUTH_DELAYED
 #define KG_MOSQ_ERR_QUOTA_EXCEEDED MOSQ_ERR_QUOTA_EXCEEDED
 #define KG_MOSQ_EVT_CONNECT MOSQ_EVT_CONNECT
+#define KG_MOSQ_EVT_CLIENT_OFFLINE MOSQ_EVT_CLIENT_OFFLINE
 typedef struct mosquitto_evt_connect kg_evt_connect;
 #else
 #define KG_HEADERS_21 0
 #define KG_MOSQ_ERR_AUTH_DELAYED (-5)     /* BASIC_AUTH: the plugin completes the login later */
 #define KG_MOSQ_ERR_QUOTA_EXCEEDED (-6)   /* MESSAGE_IN: drop, v5 PUBACK/PUBREC 0x97 */
 #define KG_MOSQ_EVT_CONNECT 11            /* a client's CONNECT was accepted (after the CONNACK) */
+/* a client whose session outlives its connection went away: 2.1 raises this INSTEAD of
+ * MOSQ_EVT_DISCONNECT (src/context.c context__disconnect); event data laid out as
+ * struct mosquitto_evt_disconnect {future, client, reason, future2[4]} */
+#define KG_MOSQ_EVT_CLIENT_OFFLINE 28
 typedef struct {
 	void *future;
 	struct mosquitto *client;

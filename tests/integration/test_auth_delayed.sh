@@ -103,6 +103,17 @@ kg_wait_until 10 grep -q 'Sending SUBACK to kit3-sub$' "$KG_BROKER_LOG" && kg_pa
 kst() { mosquitto_sub -p "$P" -u server -P pw -t '$SYS/broker/kitgate/kits/k-test-0003' -C 1 -W 3 2>/dev/null | jq -r .online; }
 kg_wait_until 10 eval '[ "$(kst)" = true ]' && kg_pass "kit 3 online in its status" || kg_fail "kit 3 status online = $(kst)"
 kill "$K3"; wait "$K3" 2>/dev/null
+kg_wait_until 10 eval '[ "$(kst)" = false ]' && kg_pass "kit 3 offline after it left" || kg_fail "kit 3 still online"
+# a persistent session (v3.1.1, clean session false): 2.1 raises CLIENT_OFFLINE, not DISCONNECT
+mosquitto_sub -p "$P" -V mqttv311 -c -u k-test-0005 -P "$S" -i kit5-persist -q 1 -t 'kit/k-test-0005/#' >/dev/null 2>&1 &
+K5=$!
+kg_on_exit "kill $K5 2>/dev/null"
+kg_wait_until 10 grep -q 'Sending SUBACK to kit5-persist$' "$KG_BROKER_LOG" || kg_fail "kit 5 not in"
+k5st() { mosquitto_sub -p "$P" -u server -P pw -t '$SYS/broker/kitgate/kits/k-test-0005' -C 1 -W 3 2>/dev/null | jq -r .online; }
+kg_wait_until 10 eval '[ "$(k5st)" = true ]' && kg_pass "kit 5 (persistent session) online" || kg_fail "kit 5 not online"
+kill "$K5"; wait "$K5" 2>/dev/null
+kg_wait_until 10 eval '[ "$(k5st)" = false ]' && kg_pass "kit 5 (persistent session) offline after it left (CLIENT_OFFLINE)" ||
+	kg_fail "kit 5 still online after its persistent session's connection ended"
 
 # wrong secret: refused after its (delayed) check, which opens the failure window
 out=$(pub k-test-0004 "wrong-secret" kit/k-test-0004/x)
