@@ -27,6 +27,8 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
 
 #include <mosquitto.h>
 
@@ -127,7 +129,13 @@ struct sample {
 };
 static struct sample *lat;    /* every round trip, in arrival order */
 static size_t nlat;
-static _Atomic int connected_kits, refused_kits;
+/* Counters shared with the kit processes (storm forks one per KITS_PER_PROC kits: libmosquitto's
+ * select() cannot watch descriptors past 1023 and each client holds three). */
+#define KITS_PER_PROC 250
+static _Atomic int *shared;        /* [0] admitted, [1] refused, [2] cycle over */
+#define connected_kits (shared[0])
+#define refused_kits (shared[1])
+#define cycle_over (shared[2])
 static _Atomic int ping_ready;
 
 static void on_ping(struct mosquitto *m, void *ud, const struct mosquitto_message *msg)
@@ -237,7 +245,8 @@ static int cmd_storm(int argc, char **argv)
 {
 	struct mosquitto *ping, **kits;
 	pthread_t pt;
-	int o, i, cyc;
+	pid_t *pids;
+	int o, i, cyc, p, nproc;
 	char user[128], phase[96];
 
 	while((o = getopt(argc - 1, argv + 1, "p:n:k:s:u:P:c:q:w")) != -1){
@@ -257,7 +266,9 @@ static int cmd_storm(int argc, char **argv)
 	if(!opt.port || !opt.secret || opt.nkits < 1 || opt.cycles < 1 || opt.qos < 0 || opt.qos > 2) return 2;
 	lat = malloc(MAX_SAMPLES * sizeof(*lat));   /* 2 ms pings: ~6 minutes */
 	kits = calloc((size_t)opt.nkits, sizeof(*kits));
-	if(!lat || !kits) return 1;
+	pids = calloc((size_t)(opt.nkits + KITS_PER_PROC - 1) / KITS_PER_PROC, sizeof(*pids));
+	shared = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	if(!lat || !kits || !pids || shared == MAP_FAILED) return 1;
 	mosquitto_lib_init();
 	if(!(ping = start_pinger(&pt))) return 1;
 	printf("%d kits log in at once, %d cycle(s)%s; service client pings (QoS %d) every 2 ms\n", opt.nkits,
@@ -268,15 +279,36 @@ static int cmd_storm(int argc, char **argv)
 		usleep(1000000);
 		atomic_store(&connected_kits, 0);
 		atomic_store(&refused_kits, 0);
+		atomic_store(&cycle_over, 0);
 		t0 = mono_ns();
-		for(i = 0; i < opt.nkits; i++){
-			snprintf(user, sizeof(user), "%s%04d", opt.prefix, i + 1);
-			kits[i] = mosquitto_new(NULL, true, NULL);
-			mosquitto_username_pw_set(kits[i], user, opt.secret);
-			mosquitto_connect_callback_set(kits[i], on_kit_connect);
-			mosquitto_reconnect_delay_set(kits[i], 1, 1, false);
-			mosquitto_connect_async(kits[i], "127.0.0.1", opt.port, 60);
-			mosquitto_loop_start(kits[i]);
+		nproc = (opt.nkits + KITS_PER_PROC - 1) / KITS_PER_PROC;
+		for(p = 0; p < nproc; p++){
+			int first = p * KITS_PER_PROC, last = first + KITS_PER_PROC;
+
+			if(last > opt.nkits) last = opt.nkits;
+			pids[p] = fork();
+			if(pids[p] < 0){
+				perror("fork");
+				return 1;
+			}
+			if(pids[p] > 0) continue;
+			/* a kit process: its slice of kits, connected until the cycle is over */
+			for(i = first; i < last; i++){
+				snprintf(user, sizeof(user), "%s%04d", opt.prefix, i + 1);
+				kits[i] = mosquitto_new(NULL, true, NULL);
+				mosquitto_username_pw_set(kits[i], user, opt.secret);
+				mosquitto_connect_callback_set(kits[i], on_kit_connect);
+				mosquitto_reconnect_delay_set(kits[i], 1, 1, false);
+				mosquitto_connect_async(kits[i], "127.0.0.1", opt.port, 60);
+				mosquitto_loop_start(kits[i]);
+			}
+			while(!atomic_load(&cycle_over)) usleep(10000);
+			for(i = first; i < last; i++){
+				mosquitto_disconnect(kits[i]);
+				mosquitto_loop_stop(kits[i], false);
+				mosquitto_destroy(kits[i]);
+			}
+			_exit(0);
 		}
 		while((opt.wait_all ? atomic_load(&connected_kits) < opt.nkits
 				: atomic_load(&connected_kits) + atomic_load(&refused_kits) < opt.nkits) && mono_ns() - t0 < 120e9){
@@ -292,11 +324,8 @@ static int cmd_storm(int argc, char **argv)
 				atomic_load(&connected_kits), atomic_load(&refused_kits), opt.wait_all ? "all admitted"
 				: "all CONNACKs", t_all / 1e6,
 				opt.nkits / (t_all / 1e9));
-		for(i = 0; i < opt.nkits; i++){
-			mosquitto_disconnect(kits[i]);
-			mosquitto_loop_stop(kits[i], false);
-			mosquitto_destroy(kits[i]);
-		}
+		atomic_store(&cycle_over, 1);
+		for(p = 0; p < nproc; p++) waitpid(pids[p], NULL, 0);
 	}
 	atomic_store(&ping_ready, -1);
 	pthread_join(pt, NULL);
@@ -305,6 +334,7 @@ static int cmd_storm(int argc, char **argv)
 	mosquitto_destroy(ping);
 	mosquitto_lib_cleanup();
 	free(kits);
+	free(pids);
 	free(lat);
 	return 0;
 }
