@@ -142,7 +142,8 @@ void kg_message__flush(struct kg_plugin *p);
 /* message.c: kg_ingest's check hook (ud = the plugin): the kits snapshot's rules with auth postgres. */
 enum kg_reason kg_message__check(void *ud, const char *serial, size_t serial_len,
 		const struct kg_record *rec, const char **detail);
-/* auth.c: auth postgres. init starts the snapshot loader (0, or -1 out of memory); tick swaps in a
+/* auth.c: auth postgres. init starts the snapshot loader and, on mosquitto 2.1, the auth threads
+ * (0, -1 out of memory, -2 an option this broker cannot honour: auth_threads on 2.0, logged); tick swaps in a
  * new snapshot and disconnects changed/deleted kits; basic_auth decides a kit's login (DEFER for
  * everyone who is not a kit); cleanup joins the loader. Main thread. */
 int kg_auth__init(struct kg_plugin *p);
