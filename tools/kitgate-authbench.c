@@ -5,14 +5,16 @@
  *   kitgate-authbench cpu [seconds]
  *   kitgate-authbench hash sha256|sha512 ITERATIONS SALT SECRET
  *   kitgate-authbench storm -p PORT -n KITS [-k PREFIX] [-s SECRET] [-u SERVICE_USER] [-P SERVICE_PW]
- *                           [-c CYCLES]
+ *                           [-c CYCLES] [-q PING_QOS] [-w]
  *   kitgate-authbench attack -p PORT -n KITS [-f FIRST] [-k PREFIX] [-t SECONDS] [-j CONNECTIONS]
  *                            [-u SERVICE_USER] [-P SERVICE_PW] [-b SOURCE_ADDRESS]
  *
  * storm: kits PREFIX0001..PREFIXnnnn (default k-test-) must have SECRET behind their password_hash;
- * a service client round-trips QoS 0 pings on kit/authbench/ping every 2 ms; each cycle connects all
- * kits at once, waits for every CONNACK, disconnects them. Cycle 1 is cold (PBKDF2), the next are
- * warm (login cache). Prints p50/p99/max of the ping round trip before and during each storm.
+ * a service client round-trips pings (QoS PING_QOS, default 1) on kit/authbench/ping every 2 ms; each
+ * cycle connects all kits at once, waits for every CONNACK, disconnects them. Cycle 1 is cold
+ * (PBKDF2), the next are warm (login cache). Prints p50/p99/max of the ping round trip before and
+ * during each storm. -w: a refused kit reconnects after 1 s, as kits do, and the cycle lasts until
+ * every kit is admitted (at most 120 s): the time to admit the whole fleet.
  *
  * attack: J threads log in with wrong secrets, as fast as the broker answers, for SECONDS, cycling
  * over kits PREFIX<FIRST>..PREFIX<FIRST+KITS-1> (from SOURCE_ADDRESS when given), while the service client pings as in storm. Prints
@@ -25,6 +27,8 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
 
 #include <mosquitto.h>
 
@@ -116,8 +120,8 @@ static int cmd_hash(int argc, char **argv)
 static struct {
 	int port;
 	const char *prefix, *secret, *svc_user, *svc_pw;
-	int nkits, cycles;
-} opt = { 0, "k-test-", NULL, "server", "pw", 100, 2 };
+	int nkits, cycles, qos, wait_all;
+} opt = { 0, "k-test-", NULL, "server", "pw", 100, 2, 1, 0 };
 
 static pthread_mutex_t lat_lock = PTHREAD_MUTEX_INITIALIZER;
 struct sample {
@@ -125,7 +129,13 @@ struct sample {
 };
 static struct sample *lat;    /* every round trip, in arrival order */
 static size_t nlat;
-static _Atomic int connected_kits, refused_kits;
+/* Counters shared with the kit processes (storm forks one per KITS_PER_PROC kits: libmosquitto's
+ * select() cannot watch descriptors past 1023 and each client holds three). */
+#define KITS_PER_PROC 250
+static _Atomic int *shared;        /* [0] admitted, [1] refused, [2] cycle over */
+#define connected_kits (shared[0])
+#define refused_kits (shared[1])
+#define cycle_over (shared[2])
 static _Atomic int ping_ready;
 
 static void on_ping(struct mosquitto *m, void *ud, const struct mosquitto_message *msg)
@@ -147,7 +157,7 @@ static void on_ping(struct mosquitto *m, void *ud, const struct mosquitto_messag
 static void on_ping_connect(struct mosquitto *m, void *ud, int rc)
 {
 	(void)ud;
-	if(rc == 0) mosquitto_subscribe(m, NULL, "kit/authbench/ping", 0);
+	if(rc == 0) mosquitto_subscribe(m, NULL, "kit/authbench/ping", opt.qos);
 }
 
 static void on_ping_subscribe(struct mosquitto *m, void *ud, int mid, int n, const int *q)
@@ -200,7 +210,7 @@ static void *pinger(void *arg)
 
 	while(atomic_load(&ping_ready) >= 0){
 		int64_t now = mono_ns();
-		mosquitto_publish(m, NULL, "kit/authbench/ping", sizeof(now), &now, 0, false);
+		mosquitto_publish(m, NULL, "kit/authbench/ping", sizeof(now), &now, opt.qos, false);
 		nanosleep(&pause, NULL);
 	}
 	return NULL;
@@ -235,10 +245,11 @@ static int cmd_storm(int argc, char **argv)
 {
 	struct mosquitto *ping, **kits;
 	pthread_t pt;
-	int o, i, cyc;
+	pid_t *pids;
+	int o, i, cyc, p, nproc;
 	char user[128], phase[96];
 
-	while((o = getopt(argc - 1, argv + 1, "p:n:k:s:u:P:c:")) != -1){
+	while((o = getopt(argc - 1, argv + 1, "p:n:k:s:u:P:c:q:w")) != -1){
 		switch(o){
 			case 'p': opt.port = atoi(optarg); break;
 			case 'n': opt.nkits = atoi(optarg); break;
@@ -247,32 +258,60 @@ static int cmd_storm(int argc, char **argv)
 			case 'u': opt.svc_user = optarg; break;
 			case 'P': opt.svc_pw = optarg; break;
 			case 'c': opt.cycles = atoi(optarg); break;
+			case 'q': opt.qos = atoi(optarg); break;
+			case 'w': opt.wait_all = 1; break;
 			default: return 2;
 		}
 	}
-	if(!opt.port || !opt.secret || opt.nkits < 1 || opt.cycles < 1) return 2;
+	if(!opt.port || !opt.secret || opt.nkits < 1 || opt.cycles < 1 || opt.qos < 0 || opt.qos > 2) return 2;
 	lat = malloc(MAX_SAMPLES * sizeof(*lat));   /* 2 ms pings: ~6 minutes */
 	kits = calloc((size_t)opt.nkits, sizeof(*kits));
-	if(!lat || !kits) return 1;
+	pids = calloc((size_t)(opt.nkits + KITS_PER_PROC - 1) / KITS_PER_PROC, sizeof(*pids));
+	shared = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	if(!lat || !kits || !pids || shared == MAP_FAILED) return 1;
 	mosquitto_lib_init();
 	if(!(ping = start_pinger(&pt))) return 1;
-	printf("%d kits log in at once, %d cycle(s); service client pings every 2 ms\n", opt.nkits, opt.cycles);
+	printf("%d kits log in at once, %d cycle(s)%s; service client pings (QoS %d) every 2 ms\n", opt.nkits,
+			opt.cycles, opt.wait_all ? ", refused kits retry after 1 s until all are in" : "", opt.qos);
 	for(cyc = 1; cyc <= opt.cycles; cyc++){
 		int64_t t0, t_all = 0;
 
 		usleep(1000000);
 		atomic_store(&connected_kits, 0);
 		atomic_store(&refused_kits, 0);
+		atomic_store(&cycle_over, 0);
 		t0 = mono_ns();
-		for(i = 0; i < opt.nkits; i++){
-			snprintf(user, sizeof(user), "%s%04d", opt.prefix, i + 1);
-			kits[i] = mosquitto_new(NULL, true, NULL);
-			mosquitto_username_pw_set(kits[i], user, opt.secret);
-			mosquitto_connect_callback_set(kits[i], on_kit_connect);
-			mosquitto_connect_async(kits[i], "127.0.0.1", opt.port, 60);
-			mosquitto_loop_start(kits[i]);
+		nproc = (opt.nkits + KITS_PER_PROC - 1) / KITS_PER_PROC;
+		for(p = 0; p < nproc; p++){
+			int first = p * KITS_PER_PROC, last = first + KITS_PER_PROC;
+
+			if(last > opt.nkits) last = opt.nkits;
+			pids[p] = fork();
+			if(pids[p] < 0){
+				perror("fork");
+				return 1;
+			}
+			if(pids[p] > 0) continue;
+			/* a kit process: its slice of kits, connected until the cycle is over */
+			for(i = first; i < last; i++){
+				snprintf(user, sizeof(user), "%s%04d", opt.prefix, i + 1);
+				kits[i] = mosquitto_new(NULL, true, NULL);
+				mosquitto_username_pw_set(kits[i], user, opt.secret);
+				mosquitto_connect_callback_set(kits[i], on_kit_connect);
+				mosquitto_reconnect_delay_set(kits[i], 1, 1, false);
+				mosquitto_connect_async(kits[i], "127.0.0.1", opt.port, 60);
+				mosquitto_loop_start(kits[i]);
+			}
+			while(!atomic_load(&cycle_over)) usleep(10000);
+			for(i = first; i < last; i++){
+				mosquitto_disconnect(kits[i]);
+				mosquitto_loop_stop(kits[i], false);
+				mosquitto_destroy(kits[i]);
+			}
+			_exit(0);
 		}
-		while(atomic_load(&connected_kits) + atomic_load(&refused_kits) < opt.nkits && mono_ns() - t0 < 120e9){
+		while((opt.wait_all ? atomic_load(&connected_kits) < opt.nkits
+				: atomic_load(&connected_kits) + atomic_load(&refused_kits) < opt.nkits) && mono_ns() - t0 < 120e9){
 			usleep(1000);
 		}
 		t_all = mono_ns() - t0;
@@ -281,14 +320,12 @@ static int cmd_storm(int argc, char **argv)
 		report(phase, t0 - 1000000000, t0);
 		snprintf(phase, sizeof(phase), "cycle %d: %s storm (until last CONNACK)", cyc, cyc == 1 ? "cold" : "warm");
 		report(phase, t0, t0 + t_all);
-		printf("  cycle %d: %d kits admitted, %d refused, all CONNACKs after %.1f ms (%.0f logins/s)\n", cyc,
-				atomic_load(&connected_kits), atomic_load(&refused_kits), t_all / 1e6,
+		printf("  cycle %d: %d kits admitted, %d refusals, %s after %.1f ms (%.0f logins/s)\n", cyc,
+				atomic_load(&connected_kits), atomic_load(&refused_kits), opt.wait_all ? "all admitted"
+				: "all CONNACKs", t_all / 1e6,
 				opt.nkits / (t_all / 1e9));
-		for(i = 0; i < opt.nkits; i++){
-			mosquitto_disconnect(kits[i]);
-			mosquitto_loop_stop(kits[i], false);
-			mosquitto_destroy(kits[i]);
-		}
+		atomic_store(&cycle_over, 1);
+		for(p = 0; p < nproc; p++) waitpid(pids[p], NULL, 0);
 	}
 	atomic_store(&ping_ready, -1);
 	pthread_join(pt, NULL);
@@ -297,6 +334,7 @@ static int cmd_storm(int argc, char **argv)
 	mosquitto_destroy(ping);
 	mosquitto_lib_cleanup();
 	free(kits);
+	free(pids);
 	free(lat);
 	return 0;
 }
@@ -415,7 +453,7 @@ int main(int argc, char **argv)
 	if(rc == 2){
 		fprintf(stderr, "usage: %s cpu [seconds]\n"
 				"       %s hash sha256|sha512 ITERATIONS SALT SECRET\n"
-				"       %s storm -p PORT -n KITS [-k PREFIX] -s SECRET [-u USER] [-P PASSWORD] [-c CYCLES]\n"
+				"       %s storm -p PORT -n KITS [-k PREFIX] -s SECRET [-u USER] [-P PASSWORD] [-c CYCLES] [-q QOS] [-w]\n"
 				"       %s attack -p PORT -n KITS [-f FIRST] [-k PREFIX] [-t SECONDS] [-j CONNECTIONS] [-u USER] "
 				"[-P PASSWORD] [-b SOURCE_ADDRESS]\n", argv[0], argv[0], argv[0], argv[0]);
 	}

@@ -56,7 +56,10 @@ static void print_values(FILE *out, const struct kg_option *o)
 				first = 0;
 			}
 			break;
-		case KG_OPT_LIST: fputs("comma-separated list", out); break;
+		case KG_OPT_LIST:
+			if(o->expected) print_cell(out, o->expected);
+			else fputs("comma-separated list", out);
+			break;
 		case KG_OPT_REPEAT: fputs("repeatable", out); break;
 		case KG_OPT_PREFIX: fputs("librdkafka property", out); break;
 		default:

@@ -82,6 +82,11 @@ struct kg_config {
 	int auth_cold_budget_ms;      /* ms of PBKDF2 per second for logins not in the login cache, 1..1000, default 250 */
 	int auth_max_iterations;      /* kits whose hash needs more PBKDF2 iterations are refused unchecked,
 	                               * 1..KG_PBKDF2_MAX_ITER, default KG_AUTH_MAX_ITERATIONS_DEFAULT */
+	int auth_threads;             /* PBKDF2 worker threads for delayed logins (mosquitto 2.1), 1..256;
+	                               * 0 = not set: the number of CPUs on 2.1 (an error on 2.0 when set) */
+	/* per-kit rate limit (SPEC "Rate limit"): 0 = off (default) */
+	int kit_rate_limit;           /* messages per second per kit, 1..1000000 */
+	int kit_rate_burst;           /* bucket size, 1..1000000, default = kit_rate_limit */
 };
 
 /* ---- The option table ---------------------------------------------------------------------

@@ -9,6 +9,7 @@
 
 #include "kitgate/lru.h"
 #include "kitgate/record.h"
+#include "kitgate/tokenbucket.h"
 #include "kitgate/validate.h"
 
 #define KG_KITS_CLIENT_ID_MAX 128   /* longer client ids are truncated (display only) */
@@ -29,6 +30,7 @@ struct kg_kit {
 	int64_t last_seen_ms;          /* last connect, publish or disconnect */
 	uint64_t accepted;
 	uint64_t rejected[KG_REASON_COUNT];
+	struct kg_tokenbucket rate;    /* kit_rate_limit (tokenbucket.h); the owner's, reset on eviction */
 	bool dirty;                    /* changed since its status was last published */
 	bool urgent;                   /* online state changed: publish within a second */
 	bool view_dirty;               /* changed since its HTTP view entry was last written */

@@ -22,6 +22,8 @@ enum kg_reason {
 	KG_FOREIGN_PERIPHERAL,     /* "foreign_peripheral": the peripheral belongs to another kit */
 	KG_UNKNOWN_PERIPHERAL,     /* "unknown_peripheral" */
 	KG_UNKNOWN_QUANTITY_TYPE,  /* "unknown_quantity_type" */
+	/* the per-kit rate limit (kit_rate_limit; set by the plugin, never the validator) */
+	KG_RATE_LIMITED,           /* "rate_limited" */
 	KG_REASON_COUNT
 };
 

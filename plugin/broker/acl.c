@@ -11,6 +11,7 @@
 #include <mosquitto_plugin.h>
 #include <mosquitto.h>
 
+#include "compat21.h"
 #include "kitgate/access.h"
 #include "kitgate/clientids.h"
 #include "kitgate_internal.h"
@@ -166,5 +167,25 @@ int kg_acl__on_basic_auth(int event, void *event_data, void *userdata)
 	rc = kg_auth__basic_auth(p, ed); /* auth postgres: kits against the snapshot; DEFER otherwise */
 	if(rc == MOSQ_ERR_SUCCESS && p->idguard.client) settle_pending(p, NULL);
 	else if(rc != MOSQ_ERR_SUCCESS && rc != MOSQ_ERR_PLUGIN_DEFER) drop_pending(&p->idguard);
+	/* Delayed (2.1): nothing is settled by the next event; the CONNECT that a successful completion
+	 * raises records the owner and the kit's session (kg_acl__on_connect). A refused or abandoned
+	 * delayed login raises no event at all (2.1 closes such a client without DISCONNECT). */
+	if(rc == KG_MOSQ_ERR_AUTH_DELAYED) kg_live__delayed(p, ed->client);
 	return rc;
+}
+
+int kg_acl__on_connect(int event, void *event_data, void *userdata)
+{
+	kg_evt_connect *ed = event_data;
+	struct kg_plugin *p = userdata;
+	const char *completing = kg_auth__completing(p), *id, *user;
+
+	(void)event;
+	if(!completing) return MOSQ_ERR_SUCCESS;    /* not one of our delayed logins: settled as on 2.0 */
+	id = mosquitto_client_id(ed->client);
+	user = mosquitto_client_username(ed->client);
+	if(!id || !user || strcmp(id, completing) != 0) return MOSQ_ERR_SUCCESS;
+	(void)kg_clientids__record(p->idguard.ids, id, user, ed->client); /* out of memory: unprotected */
+	kg_live__online(p, ed->client);
+	return MOSQ_ERR_SUCCESS;
 }

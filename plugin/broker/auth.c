@@ -1,16 +1,22 @@
 /* auth.c -- `auth postgres` on the broker thread: kit logins against the kits snapshot (called by
  * acl.c's BASIC_AUTH), picking up new snapshots in TICK and disconnecting kits whose secret changed
  * or whose row was deleted. Broker thread only (mosquitto_kick_client_by_username, log). The
- * database is read by the snapshot loader thread (snapshot.c), never here. */
+ * database is read by the snapshot loader thread (snapshot.c), never here. On mosquitto 2.1 a login
+ * that needs PBKDF2 is delayed (MOSQ_ERR_AUTH_DELAYED): the hash runs on the authpool's threads and
+ * the login is completed in TICK (mosquitto_complete_basic_auth, looked up at run time). */
+#include <dlfcn.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <mosquitto_broker.h>
 #include <mosquitto_plugin.h>
 #include <mosquitto.h>
 
+#include "compat21.h"
 #include "kitgate/authbudget.h"
+#include "kitgate/authpool.h"
 #include "kitgate/backoff.h"
 #include "kitgate/logincache.h"
 #include "kitgate/pbkdf2.h"
@@ -26,6 +32,8 @@
 #define BACKOFF_INITIAL_MS 1000     /* after a failed check, refuse the serial unchecked this long ... */
 #define BACKOFF_MAX_MS 30000        /* ... doubling per further failed check, up to this */
 #define DUMMY_SALT "kitgateUnknownSerial"  /* 20 characters, as AstroPlant's salts */
+#define POOL_PENDING 4096           /* delayed logins in flight (authpool.h); ~0.6 KiB each */
+#define POOL_TICK_MS 5              /* TICK cadence asked of 2.1 while delayed logins are pending */
 
 static uint64_t mono_ns(void)
 {
@@ -34,8 +42,40 @@ static uint64_t mono_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
+/* Delayed logins: mosquitto 2.1's mosquitto_complete_basic_auth, looked up in the running broker
+ * (a plugin built against 2.0 headers must use it when loaded into 2.1). 0, -1 out of memory,
+ * -2 bad option (logged). */
+static int delayed_init(struct kg_plugin *p)
+{
+	long ncpu;
+	void *fn = dlsym(RTLD_DEFAULT, "mosquitto_complete_basic_auth");
+
+	if(!fn){
+		if(p->cfg.auth_threads){
+			mosquitto_log_printf(MOSQ_LOG_ERR, "kitgate: option auth_threads %d needs mosquitto 2.1 or "
+					"later (delayed basic auth, mosquitto_complete_basic_auth), and this broker is "
+					"mosquitto 2.0 (%s): remove plugin_opt_auth_threads (on 2.0 logins are checked on the "
+					"broker thread under auth_cold_budget_ms) or upgrade mosquitto to 2.1; not starting",
+					p->cfg.auth_threads, LIBMOSQUITTO_VERSION_NUMBER >= 2001000 ? "built against 2.1 "
+					"headers, but the running broker lacks the function" : "no mosquitto_complete_basic_auth");
+			return -2;
+		}
+		return 0;
+	}
+	if(p->cfg.auth != KG_AUTH_POSTGRES) return 0;
+	ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+	p->auth.threads = p->cfg.auth_threads ? p->cfg.auth_threads : (int)(ncpu < 1 ? 1 : ncpu > 256 ? 256 : ncpu);
+	p->auth.pool = kg_authpool__new(p->auth.threads, POOL_PENDING);
+	if(!p->auth.pool) return -1;
+	*(void **)&p->auth.complete = fn;
+	return 0;
+}
+
 int kg_auth__init(struct kg_plugin *p)
 {
+	int rc = delayed_init(p);
+
+	if(rc != 0) return rc;
 	if(p->cfg.auth != KG_AUTH_POSTGRES) return 0;
 	p->auth.logins = kg_logincache__new(LOGIN_CACHE_ENTRIES);
 	p->auth.backoff = kg_backoff__new(BACKOFF_ENTRIES, BACKOFF_INITIAL_MS, BACKOFF_MAX_MS);
@@ -49,6 +89,8 @@ int kg_auth__init(struct kg_plugin *p)
 		p->auth.backoff = NULL;
 		kg_backoff__free(p->auth.suspects);
 		p->auth.suspects = NULL;
+		kg_authpool__free(p->auth.pool);
+		p->auth.pool = NULL;
 		return -1;
 	}
 	/* AstroPlant's parameters (sha256, 15000 iterations, a 20-character salt, a 32-byte key); the key
@@ -61,15 +103,26 @@ int kg_auth__init(struct kg_plugin *p)
 	kg_siphash__random_key(p->auth.dummy.key);
 	kg_siphash__random_key(p->auth.dummy.key + KG_SIPHASH_KEY_LEN);
 	kg_authbudget__init(&p->auth.budget, p->cfg.auth_cold_budget_ms, (int64_t)mono_ns());
-	kg_log(KG_LOG_INFO, "auth postgres: kits log in against kits.password_hash (snapshot reloaded every "
-			"%d s and on NOTIFY kitgate_kits; PBKDF2 for logins not in the login cache limited to %d ms "
-			"per second); kits are refused until the first snapshot loads",
-			p->cfg.auth_refresh_s, p->cfg.auth_cold_budget_ms);
+	if(p->auth.pool){
+		kg_log(KG_LOG_INFO, "auth postgres: kits log in against kits.password_hash (snapshot reloaded "
+				"every %d s and on NOTIFY kitgate_kits); mosquitto 2.1 delayed basic auth: PBKDF2 for "
+				"logins not in the login cache runs on %d auth thread(s) (auth_threads%s), at most %d "
+				"pending, one per kit; kits are refused until the first snapshot loads",
+				p->cfg.auth_refresh_s, p->auth.threads, p->cfg.auth_threads ? "" : " default: the CPUs",
+				POOL_PENDING);
+	}else{
+		kg_log(KG_LOG_INFO, "auth postgres: kits log in against kits.password_hash (snapshot reloaded every "
+				"%d s and on NOTIFY kitgate_kits; mosquitto 2.0: PBKDF2 for logins not in the login cache "
+				"runs on the broker thread, limited to %d ms per second); kits are refused until the first "
+				"snapshot loads", p->cfg.auth_refresh_s, p->cfg.auth_cold_budget_ms);
+	}
 	return 0;
 }
 
 void kg_auth__cleanup(struct kg_plugin *p)
 {
+	kg_authpool__free(p->auth.pool);       /* joins the auth threads; pending logins are dropped */
+	p->auth.pool = NULL;
 	kg_snapshot__stop(p->auth.loader);     /* joins the loader thread */
 	p->auth.loader = NULL;
 	kg_snapshot__unref(p->auth.snap);
@@ -115,9 +168,107 @@ static void take_snapshot(struct kg_plugin *p)
 	free(kicks);
 }
 
+/* A delayed login's check came back: learn from it (login cache, backoff, counters) and, unless
+ * it was superseded, complete the login. A client gone meanwhile is no harm: 2.1's
+ * mosquitto_complete_basic_auth looks the client id up among the delayed logins and does nothing
+ * when it is not there (src/plugin_public.c; a closed client leaves that table in
+ * context__remove_from_by_id); a newer login with the same id superseded this job (authpool.h). */
+static void complete_one(struct kg_plugin *p, struct kg_authresult *r)
+{
+	const struct kg_snapshot_kit *kit;
+	uint64_t suppressed;
+	int result = MOSQ_ERR_AUTH;
+
+	p->auth.pbkdf2_ns += (uint64_t)(r->cost_ns > 0 ? r->cost_ns : 0);
+	p->auth.pbkdf2_runs++;
+	/* The secret the check ran against must still be the kit's (the snapshot may have changed). */
+	kit = p->auth.snap ? kg_snapshot__kit(p->auth.snap, r->serial, strlen(r->serial)) : NULL;
+	if(!kit || strcmp(kit->password_hash, r->hash) != 0){
+		p->auth.changed++;
+		p->auth.refused++;
+	}else if(r->verdict == 1){
+		kg_logincache__add(p->auth.logins, kit->serial, r->password, r->pwlen, kit->password_hash);
+		kg_backoff__clear(p->auth.backoff, r->key);       /* this source's window */
+		kg_backoff__clear(p->auth.suspects, kit->serial);  /* and the serial's record */
+		p->auth.ok++;
+		result = MOSQ_ERR_SUCCESS;
+	}else{
+		int64_t now_ms = (int64_t)(mono_ns() / 1000000u);
+
+		kg_backoff__fail(p->auth.backoff, r->key, now_ms);
+		kg_backoff__fail(p->auth.suspects, kit->serial, now_ms);
+		p->auth.refused++;
+		if(kg_ratelimit__allow(&p->auth.wrong_log, &suppressed)){
+			mosquitto_log_printf(MOSQ_LOG_NOTICE, "kitgate: auth: refused kit %s (client %s): %s (+%llu "
+					"more suppressed)", kit->serial, r->client_id, r->verdict < 0 ? "PBKDF2 failed"
+					: "wrong secret", (unsigned long long)suppressed);
+		}
+	}
+	if(r->stale){
+		p->auth.stale++;
+		return;
+	}
+	p->auth.completing = r->client_id;
+	p->auth.complete(r->client_id, result);
+	p->auth.completing = NULL;
+}
+
 void kg_auth__tick(struct kg_plugin *p)
 {
+	struct kg_authresult r;
+
 	if(p->auth.loader) take_snapshot(p);
+	if(!p->auth.pool) return;
+	while(kg_authpool__take(p->auth.pool, &r)){
+		complete_one(p, &r);
+		kg_authpool__release(p->auth.pool, &r);
+	}
+}
+
+long kg_auth__tick_wish_ms(struct kg_plugin *p)
+{
+	return p->auth.pool && kg_authpool__pending(p->auth.pool) > 0 ? POOL_TICK_MS : 0;
+}
+
+const char *kg_auth__completing(const struct kg_plugin *p)
+{
+	return p->auth.completing;
+}
+
+/* The delayed path of a cold login (2.1): queue the check. The per-serial backoff still refuses
+ * unchecked in a window (checked by the caller); the cold-login budget (broker-thread time) is not
+ * used: the pool's slots bound pending hashes instead (authpool.h). */
+static int delay_login(struct kg_plugin *p, struct mosquitto_evt_basic_auth *ed,
+		const struct kg_snapshot_kit *kit, const char *bkey, const struct kg_pbkdf2 *h, size_t pwlen,
+		enum kg_authbudget_class cls)
+{
+	const char *id = mosquitto_client_id(ed->client);
+	uint64_t suppressed;
+
+	switch(kg_authpool__submit(p->auth.pool, id, kit->serial, bkey, kit->password_hash, h, ed->password, pwlen,
+			cls == KG_AUTHBUDGET_SUSPECT ? KG_AUTHPOOL_SUSPECT : KG_AUTHPOOL_CLEAN)){
+		case KG_AUTHPOOL_QUEUED:
+			p->auth.delayed++;
+			return KG_MOSQ_ERR_AUTH_DELAYED;
+		case KG_AUTHPOOL_BUSY:
+			p->auth.refused++;
+			p->auth.busy_refused++;
+			return MOSQ_ERR_AUTH;
+		case KG_AUTHPOOL_FULL:
+			p->auth.refused++;
+			p->auth.slots_refused++;
+			if(kg_ratelimit__allow(&p->auth.slots_log, &suppressed)){
+				mosquitto_log_printf(MOSQ_LOG_NOTICE, "kitgate: auth: refused kit %s from %s unchecked: "
+						"%s pending login checks%s (+%llu more suppressed)", kit->serial,
+						mosquitto_client_address(ed->client), cls == KG_AUTHBUDGET_SUSPECT ? "half the"
+						: "all", cls == KG_AUTHBUDGET_SUSPECT ? " (the share of serials with failed logins)"
+						: "", (unsigned long long)suppressed);
+			}
+			return MOSQ_ERR_AUTH;
+		default:
+			p->auth.refused++;
+			return MOSQ_ERR_AUTH;
+	}
 }
 
 /* A username that is not a kit of the snapshot, with a password: do what a kit's wrong secret costs,
@@ -173,7 +324,12 @@ static int unknown_user(struct kg_plugin *p, struct mosquitto_evt_basic_auth *ed
  *   at most the budget, and once each attacked serial has failed a check they no longer compete
  *   with kits that never failed (an attacker's first wrong secret per serial still looks clean;
  *   a serial whose backoff set is full of live entries counts as suspect, backoff.h).
- * A successful check clears the source's window and the serial's record. Broker thread only. */
+ * A successful check clears the source's window and the serial's record.
+ * On mosquitto 2.1 (p->auth.pool) everything up to the backoff window is the same and answered at
+ * once (no password, cache hit, bad stored hash, a window); a login that needs PBKDF2 is instead
+ * queued to the auth threads and delayed (MOSQ_ERR_AUTH_DELAYED, delay_login), bounded by the
+ * pool's slots (all for clean serials, half for suspects) and one pending check per serial, not by
+ * the cold-login budget. Broker thread only. */
 int kg_auth__basic_auth(struct kg_plugin *p, struct mosquitto_evt_basic_auth *ed)
 {
 	const struct kg_snapshot_kit *kit;
@@ -256,6 +412,7 @@ int kg_auth__basic_auth(struct kg_plugin *p, struct mosquitto_evt_basic_auth *ed
 		return MOSQ_ERR_AUTH;
 	}
 	cls = kg_backoff__has(p->auth.suspects, kit->serial, now_ms) ? KG_AUTHBUDGET_SUSPECT : KG_AUTHBUDGET_CLEAN;
+	if(p->auth.pool && mosquitto_client_id(ed->client)) return delay_login(p, ed, kit, bkey, &h, pwlen, cls);
 	if(!kg_authbudget__allow(&p->auth.budget, cls, (int64_t)t0)){
 		p->auth.refused++;
 		p->auth.budget_refused++;

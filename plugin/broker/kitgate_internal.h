@@ -17,6 +17,7 @@
 
 #include "kitgate/clock.h"
 #include "kitgate/authbudget.h"
+#include "kitgate/authpool.h"
 #include "kitgate/config.h"
 #include "kitgate/ingest.h"
 #include "kitgate/log.h"
@@ -80,6 +81,14 @@ struct kg_auth {
 	struct kg_ratelimit nopw_log;                                          /* [broker] */
 	uint64_t no_password;          /* [broker] kit CONNECTs without (or with an empty) password */
 	struct kg_pbkdf2 dummy;        /* read-only after init: the hash unknown serials are checked against */
+	/* delayed logins (mosquitto 2.1): PBKDF2 on auth_threads workers (authpool.h), completed in
+	 * TICK with mosquitto_complete_basic_auth; pool NULL on 2.0 (broker-thread path above). */
+	struct kg_authpool *pool;
+	void (*complete)(const char *client_id, int result);   /* dlsym'ed; NULL on 2.0 */
+	int threads;
+	const char *completing;        /* [broker] client id being completed (CONNECT callback), or NULL */
+	uint64_t delayed, slots_refused, busy_refused, stale, changed;         /* [broker] */
+	struct kg_ratelimit slots_log;                                         /* [broker] */
 };
 
 struct kg_plugin {
@@ -99,6 +108,8 @@ struct kg_plugin {
 	struct kg_ingest_memo memo;    /* [broker] the last allowed measurement write (acl.c, message.c) */
 	struct kg_idguard idguard;     /* [broker] */
 	struct kg_ratelimit will_log;  /* [broker] */
+	int quota_rc;                  /* what a rate-limited publish gets: MOSQ_ERR_QUOTA_EXCEEDED on
+	                                * 2.1 (v5 0x97), MOSQ_ERR_ACL_DENIED on 2.0 (0x87); set at init */
 };
 
 /* ---- broker thread only (plugin.c, acl.c, message.c, status.c, outbox.c) ------------------- */
@@ -120,6 +131,9 @@ int kg_acl__init(struct kg_plugin *p);
 void kg_acl__cleanup(struct kg_plugin *p);
 void kg_acl__tick(struct kg_plugin *p);
 int kg_acl__on_disconnect(int event, void *event_data, void *userdata);
+/* acl.c: MOSQ_EVT_CONNECT (2.1, registered only with delayed logins): a delayed login that has just
+ * been completed with success: its client id's owner is recorded, the kit goes online (live.c). */
+int kg_acl__on_connect(int event, void *event_data, void *userdata);
 /* message.c: MOSQ_EVT_MESSAGE. */
 int kg_message__on_message(int event, void *event_data, void *userdata);
 /* message.c: the ACL WRITE half of a measurement (publish or will), after the access matrix
@@ -132,11 +146,18 @@ void kg_message__flush(struct kg_plugin *p);
 /* message.c: kg_ingest's check hook (ud = the plugin): the kits snapshot's rules with auth postgres. */
 enum kg_reason kg_message__check(void *ud, const char *serial, size_t serial_len,
 		const struct kg_record *rec, const char **detail);
-/* auth.c: auth postgres. init starts the snapshot loader (0, or -1 out of memory); tick swaps in a
+/* auth.c: auth postgres. init starts the snapshot loader and, on mosquitto 2.1, the auth threads
+ * (0, -1 out of memory, -2 an option this broker cannot honour: auth_threads on 2.0, logged); tick swaps in a
  * new snapshot and disconnects changed/deleted kits; basic_auth decides a kit's login (DEFER for
  * everyone who is not a kit); cleanup joins the loader. Main thread. */
 int kg_auth__init(struct kg_plugin *p);
 void kg_auth__tick(struct kg_plugin *p);
+/* auth.c: milliseconds until auth needs the next TICK (delayed logins pending: a few ms), 0 for no
+ * wish. For the tick callback's next_s/next_ms (2.1). Main thread. */
+long kg_auth__tick_wish_ms(struct kg_plugin *p);
+/* auth.c: the client id whose delayed login is being completed right now (mosquitto 2.1 runs the
+ * CONNECT callbacks inside mosquitto_complete_basic_auth), or NULL. Main thread. */
+const char *kg_auth__completing(const struct kg_plugin *p);
 struct mosquitto_evt_basic_auth;
 int kg_auth__basic_auth(struct kg_plugin *p, struct mosquitto_evt_basic_auth *ed);
 void kg_auth__cleanup(struct kg_plugin *p);
@@ -157,5 +178,12 @@ void kg_live__tick(struct kg_plugin *p);
 void kg_live__measurement(struct kg_plugin *p, const void *client, const char *serial, size_t slen,
 		const char *topic, enum kg_reason r, const char *detail, const struct kg_record *rec);
 void kg_live__other(struct kg_plugin *p, const char *topic, const void *payload, size_t len);
+/* live.c: a kit's login was delayed (2.1): forget its pending session (TICK must not take it for
+ * online); kg_live__online marks it online once the login completed (CONNECT). Main thread. */
+void kg_live__delayed(struct kg_plugin *p, const void *client);
+/* live.c: the kit table's entry of serial (created if needed; NULL when out of memory): where the
+ * per-kit rate limit's bucket lives (kits.h). Main thread. */
+struct kg_kit *kg_live__kit(struct kg_plugin *p, const char *serial, size_t slen);
+void kg_live__online(struct kg_plugin *p, const void *client);
 
 #endif

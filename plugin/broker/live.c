@@ -8,7 +8,9 @@
  * iteration, before the TICK that ends it; so a pending session still there at TICK is online.
  * A kit's publish also marks it online (clients that never went through BASIC_AUTH, e.g. TLS
  * identities). The struct mosquitto pointer of a pending session is compared, never dereferenced
- * after its callback, and forgotten at the next TICK. */
+ * after its callback, and forgotten at the next TICK. A delayed login (mosquitto 2.1) is not
+ * decided by the TICK: acl.c drops its pending session (kg_live__delayed) and marks it online from
+ * the CONNECT event that its successful completion raises (kg_live__online). */
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,6 +21,7 @@
 #include <mosquitto_plugin.h>
 #include <mosquitto.h>
 
+#include "compat21.h"
 #include "kitgate/access.h"
 #include "kitgate/bridge.h"
 #include "kitgate/clock.h"
@@ -170,6 +173,28 @@ static int on_disconnect(int event, void *event_data, void *userdata)
 	if(!kit || kit->connections == 0) return MOSQ_ERR_SUCCESS;
 	kg_kits__session_close(p->live->kits, kit, mosquitto_client_id(ed->client), now_ms());
 	return MOSQ_ERR_SUCCESS;
+}
+
+struct kg_kit *kg_live__kit(struct kg_plugin *p, const char *serial, size_t slen)
+{
+	return p->live ? kg_kits__get(p->live->kits, serial, slen) : NULL;
+}
+
+void kg_live__delayed(struct kg_plugin *p, const void *client)
+{
+	if(p->live) take_pending(p->live, client, NULL);
+}
+
+void kg_live__online(struct kg_plugin *p, const void *client)
+{
+	const struct mosquitto *c = client;
+	const char *username = mosquitto_client_username(c);
+	struct kg_kit *kit;
+
+	if(!p->live || !is_kit_user(p, username)) return;
+	kit = kg_kits__get(p->live->kits, username, strlen(username));
+	if(kit) go_online(p, kit, mosquitto_client_id(c), mosquitto_client_address(c),
+			mosquitto_client_protocol_version(c), now_ms());
 }
 
 /* ---- the MESSAGE-path hooks ------------------------------------------------------------------ */
@@ -645,6 +670,14 @@ int kg_live__init(struct kg_plugin *p)
 		kg_live__cleanup(p);
 		return -1;
 	}
+	/* 2.1: a kit with a session that outlives its connection (v3.1.1 clean session false, v5 session
+	 * expiry > 0) goes away with MOSQ_EVT_CLIENT_OFFLINE and no DISCONNECT; the data has the same
+	 * layout. 2.0 raises DISCONNECT for every client and has no such event. */
+	if(p->quota_rc == KG_MOSQ_ERR_QUOTA_EXCEEDED  /* the running broker is 2.1 (plugin.c) */
+			&& mosquitto_callback_register(p->pid, KG_MOSQ_EVT_CLIENT_OFFLINE, on_disconnect, NULL, p) != MOSQ_ERR_SUCCESS){
+		kg_live__cleanup(p);
+		return -1;
+	}
 	return 0;
 oom:
 	live_free(l);
@@ -656,6 +689,9 @@ void kg_live__cleanup(struct kg_plugin *p)
 	if(!p->live) return;
 	mosquitto_callback_unregister(p->pid, MOSQ_EVT_BASIC_AUTH, on_basic_auth, NULL);
 	mosquitto_callback_unregister(p->pid, MOSQ_EVT_DISCONNECT, on_disconnect, NULL);
+	if(p->quota_rc == KG_MOSQ_ERR_QUOTA_EXCEEDED){
+		mosquitto_callback_unregister(p->pid, KG_MOSQ_EVT_CLIENT_OFFLINE, on_disconnect, NULL);
+	}
 	live_free(p->live);
 	p->live = NULL;
 }

@@ -31,7 +31,9 @@
 
 #include "kitgate/clock.h"
 #include "kitgate/ingest.h"
+#include "kitgate/kits.h"
 #include "kitgate/snapshot.h"
+#include "kitgate/tokenbucket.h"
 #include "kitgate/validate.h"
 #include "kitgate_internal.h"
 
@@ -146,6 +148,38 @@ enum kg_reason kg_message__check(void *ud, const char *serial, size_t serial_len
 	return r;
 }
 
+/* kit_rate_limit: the publish of a kit on its own topics (kit/<its serial>/...) takes a token from
+ * its bucket, which lives in the kit table (live.c, bounded); over the limit the publish is dropped
+ * before validation or the sink: MOSQ_ERR_QUOTA_EXCEEDED on 2.1 (v5 0x97), MOSQ_ERR_ACL_DENIED on
+ * 2.0 (0x87; any other code would disconnect), counted as rate_limited. Never a disconnect.
+ * O(serial length), no allocation (the kit's entry exists once it connected). */
+static bool over_rate(struct kg_plugin *p, const struct mosquitto_evt_message *ed)
+{
+	const char *user = mosquitto_client_username(ed->client);
+	struct kg_kit *kit;
+	size_t ulen;
+
+	if(!user || strncmp(ed->topic, "kit/", 4) != 0) return false;
+	ulen = strlen(user);
+	if(strncmp(ed->topic + 4, user, ulen) != 0 || ed->topic[4 + ulen] != '/') return false;
+	if(kg_config__is_service(&p->cfg, user)) return false;
+	kit = kg_live__kit(p, user, ulen);
+	return kit && !kg_tokenbucket__take(&kit->rate, p->cfg.kit_rate_limit, p->cfg.kit_rate_burst,
+			clock_ns(CLOCK_MONOTONIC));
+}
+
+static int rate_limited(struct kg_plugin *p, const struct mosquitto_evt_message *ed)
+{
+	const char *serial = ed->topic + 4;
+	size_t slen = strcspn(serial, "/");
+
+	if(memo_matches(p, ed)) p->memo.n = 0;   /* validated in the ACL check; never pushed */
+	p->counters.rejected[KG_RATE_LIMITED]++;
+	log_reject(p, KG_RATE_LIMITED, serial, slen, ed->topic, "kit_rate_limit");
+	kg_live__measurement(p, ed->client, serial, slen, ed->topic, KG_RATE_LIMITED, "kit_rate_limit", &p->memo.dec);
+	return p->quota_rc;
+}
+
 int kg_message__on_message(int event, void *event_data, void *userdata)
 {
 	struct mosquitto_evt_message *ed = event_data;
@@ -156,6 +190,7 @@ int kg_message__on_message(int event, void *event_data, void *userdata)
 	int64_t t0 = clock_ns(CLOCK_MONOTONIC);
 
 	(void)event;
+	if(p->cfg.kit_rate_limit && over_rate(p, ed)) return rate_limited(p, ed);
 	if(memo_matches(p, ed)){
 		r = kg_ingest__push(&p->ingest, &p->memo, &out);
 	}else{

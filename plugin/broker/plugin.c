@@ -2,6 +2,7 @@
  * measurements and bridge routes, each with its spool, hand-off, sink and worker -- callbacks)
  * and cleanup (drain with a deadline, join, free). Main thread only. */
 #include <dirent.h>
+#include <dlfcn.h>
 #include <errno.h>
 #include <limits.h>
 #include <stdio.h>
@@ -13,6 +14,7 @@
 #include <mosquitto_plugin.h>
 #include <mosquitto.h>
 
+#include "compat21.h"
 #include "kitgate/config.h"
 #include "kitgate/log.h"
 #include "kitgate/handoff.h"
@@ -25,13 +27,18 @@
 
 static int on_tick(int event, void *event_data, void *userdata)
 {
+	long wish;
+
 	(void)event;
-	(void)event_data;
 	kg_outbox__drain(0);
 	kg_acl__tick(userdata);    /* a pending will's record, a pending client-id owner */
-	kg_auth__tick(userdata);
+	kg_auth__tick(userdata);   /* completes delayed logins whose check came back (2.1) */
 	kg_status__tick(userdata);
 	kg_live__tick(userdata);
+	/* 2.1: delayed logins pending -> tick again in a few ms (2.0 ignores it). When the tick cadence
+	 * of the brokers branch lands, take the smaller of its wish and this one. */
+	wish = kg_auth__tick_wish_ms(userdata);
+	if(wish > 0) kg_compat__tick_wish(event_data, wish);
 	return MOSQ_ERR_SUCCESS;
 }
 
@@ -65,6 +72,7 @@ static void plugin_free(struct kg_plugin *p)
 	for(i = 0; i < NCALLBACKS; i++){
 		mosquitto_callback_unregister(p->pid, callbacks[i].event, callbacks[i].cb, NULL);
 	}
+	if(p->auth.pool) mosquitto_callback_unregister(p->pid, KG_MOSQ_EVT_CONNECT, kg_acl__on_connect, NULL);
 	kg_acl__cleanup(p); /* first: a will sent at shutdown still goes into its stream */
 	kg_live__cleanup(p);
 	/* Stop both workers first (each drains within shutdown_timeout_ms, concurrently), then free. */
@@ -220,6 +228,10 @@ EXPORT int mosquitto_plugin_init(mosquitto_plugin_id_t *identifier, void **userd
 	if(!p) return MOSQ_ERR_NOMEM;
 	p->pid = identifier;
 	p->main_thread = pthread_self();
+	/* 2.1 (found at run time: the Debian package is built against 2.0 headers) drops a publish with
+	 * MOSQ_ERR_QUOTA_EXCEEDED (v5 0x97); 2.0 would disconnect on it, so there 0x87. */
+	p->quota_rc = dlsym(RTLD_DEFAULT, "mosquitto_complete_basic_auth") ? KG_MOSQ_ERR_QUOTA_EXCEEDED
+			: MOSQ_ERR_ACL_DENIED;
 	/* struct mosquitto_opt and struct kg_opt have the same layout (char *key, char *value). */
 	if(kg_config__parse(&p->cfg, (const struct kg_opt *)options, option_count, err, sizeof(err)) != 0){
 		mosquitto_log_printf(MOSQ_LOG_ERR, "%s", err);
@@ -243,9 +255,13 @@ EXPORT int mosquitto_plugin_init(mosquitto_plugin_id_t *identifier, void **userd
 	kg_ingest__init(&p->ingest, &p->cfg, p->streams[KG_STREAM_MEASUREMENTS].h, p->streams[KG_STREAM_BRIDGE].h);
 	p->ingest.check = kg_message__check; /* auth postgres: the kits snapshot's ownership rules */
 	p->ingest.check_ud = p;
-	if(kg_acl__init(p) != 0 || kg_auth__init(p) != 0){
+	if(kg_acl__init(p) != 0 || (rc = kg_auth__init(p)) == -1){
 		plugin_free(p);
 		return MOSQ_ERR_NOMEM;
+	}
+	if(rc == -2){      /* an option this broker cannot honour (auth_threads on 2.0), logged */
+		plugin_free(p);
+		return MOSQ_ERR_INVAL;
 	}
 	if(kg_live__init(p) != 0){
 		plugin_free(p);
@@ -259,6 +275,15 @@ EXPORT int mosquitto_plugin_init(mosquitto_plugin_id_t *identifier, void **userd
 			plugin_free(p);
 			return rc;
 		}
+	}
+	/* 2.1 delayed logins: their successful completion raises CONNECT, which settles the client-id
+	 * owner and the kit's session (acl.c); 2.0 has no such event (and never delays). */
+	if(p->auth.pool && (rc = mosquitto_callback_register(p->pid, KG_MOSQ_EVT_CONNECT, kg_acl__on_connect,
+			NULL, p)) != MOSQ_ERR_SUCCESS){
+		mosquitto_log_printf(MOSQ_LOG_ERR, "kitgate: cannot register the CONNECT callback (mosquitto 2.1) "
+				"for delayed logins");
+		plugin_free(p);
+		return rc;
 	}
 	kg_log(KG_LOG_INFO, "kitgate %s loaded: sink %s (%d connection(s)), bridge routes %zu, %zu service "
 			"user(s), other topics %s, queue_limit %zu per stream, spool %s", "0.2.0",

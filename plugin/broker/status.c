@@ -91,6 +91,14 @@ static char *status_format(struct kg_plugin *p)
 	NUM(o, "kicked", p->auth.kicked);
 	NUM(o, "backoff_evicted", kg_backoff__evicted(p->auth.backoff));
 	NUM(o, "backoff_overflowed", kg_backoff__overflowed(p->auth.backoff));
+	/* delayed logins (mosquitto 2.1), inside "auth" */
+	NUM(o, "threads", (uint64_t)p->auth.threads);
+	NUM(o, "delayed", p->auth.delayed);
+	NUM(o, "pending", (uint64_t)(p->auth.pool ? kg_authpool__pending(p->auth.pool) : 0));
+	NUM(o, "slots_refused", p->auth.slots_refused);
+	NUM(o, "busy_refused", p->auth.busy_refused);
+	NUM(o, "superseded", p->auth.stale);
+	NUM(o, "changed_meanwhile", p->auth.changed);
 	if(!(o = cJSON_AddObjectToObject(root, "wills"))) goto oom;
 	NUM(o, "accepted", c->wills_accepted);
 	NUM(o, "unsaved", c->wills_unsaved);

@@ -446,6 +446,30 @@ static int check_listen(struct kg_config *cfg, const struct kg_option *o, const 
 	return listen_ok(v->value) ? 0 : bad_value(err, errlen, o->name, v, o->expected);
 }
 
+/* kit_rate_limit off | <messages/s>[:<burst>], integers 1..1000000; the burst defaults to the rate. */
+static int hook_kit_rate(struct kg_config *cfg, const struct kg_option *o, const char *key,
+		const struct kg_opt_val *v, char *err, size_t errlen)
+{
+	const char *colon;
+	char rate[32];
+	long long r, b;
+
+	(void)key;
+	cfg->kit_rate_limit = cfg->kit_rate_burst = 0;
+	if(!v->value || !strcasecmp(v->value, "off")) return 0;
+	colon = strchr(v->value, ':');
+	if(!colon) colon = v->value + strlen(v->value);
+	if((size_t)(colon - v->value) >= sizeof(rate)) return bad_value(err, errlen, o->name, v, o->expected);
+	memcpy(rate, v->value, (size_t)(colon - v->value));
+	rate[colon - v->value] = '\0';
+	if(parse_ll(rate, 1, 1000000, &r) != 0) return bad_value(err, errlen, o->name, v, o->expected);
+	b = r;
+	if(*colon && parse_ll(colon + 1, 1, 1000000, &b) != 0) return bad_value(err, errlen, o->name, v, o->expected);
+	cfg->kit_rate_limit = (int)r;
+	cfg->kit_rate_burst = (int)b;
+	return 0;
+}
+
 static int hook_bridge_topic(struct kg_config *cfg, const struct kg_option *o, const char *key,
 		const struct kg_opt_val *v, char *err, size_t errlen)
 {
@@ -589,6 +613,16 @@ static const struct kg_option options[] = {
 		"kits whose `kits.password_hash` needs more PBKDF2 iterations are refused unchecked with a log line "
 		"naming the kit (one check would stall the broker: 10 M iterations take ~7 s); the default admits "
 		"AstroPlant's 15000, go-auth's 100000 and OWASP's/Django's current 600000/1000000"),
+	{.name = "auth_threads", .type = KG_OPT_INT, .min = 1, .max = 256, FIELD(auth_threads),
+		.def_doc = "the number of CPUs (mosquitto 2.1)",
+		.help = "PBKDF2 worker threads for delayed kit logins; mosquitto 2.1 only (on 2.0 logins are checked on "
+			"the broker thread under `auth_cold_budget_ms`, and setting this option stops the start with a line "
+			"saying so)"},
+	{.name = "kit_rate_limit", .type = KG_OPT_LIST, .def = "off", .hook = hook_kit_rate, /* LIST: a hook, no char * field */
+		.expected = "off or <messages/s>[:<burst>], integers 1..1000000",
+		.help = "`<messages/s>[:<burst>]`: a token bucket per kit (the burst defaults to the rate); a kit's publish "
+			"over it is refused (MQTT v5: 0x97 on mosquitto 2.1, 0x87 on 2.0), counted as `rate_limited`, never a "
+			"disconnect; `off` = no limit"},
 	ENUM("bridge_sparkplug", bridge_sparkplug, "decode", sparkplug_values,
 		"Sparkplug B payloads on `spBv1.0/` bridge routes: `decode` to JSON or forward `raw`"),
 	REPEAT("bridge_topics", hook_bridge_topic, "an MQTT filter whose topics are forwarded to Kafka"),

@@ -24,6 +24,7 @@ static const char *const reason_names[KG_REASON_COUNT] = {
 	[KG_FOREIGN_PERIPHERAL] = "foreign_peripheral",
 	[KG_UNKNOWN_PERIPHERAL] = "unknown_peripheral",
 	[KG_UNKNOWN_QUANTITY_TYPE] = "unknown_quantity_type",
+	[KG_RATE_LIMITED] = "rate_limited",
 };
 
 const char *kg_reason__name(enum kg_reason r)

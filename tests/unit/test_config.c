@@ -67,8 +67,33 @@ static long long num_field(const struct kg_config *c, const char *key)
 	if(!strcmp(key, "auth_refresh_s")) return c->auth_refresh_s;
 	if(!strcmp(key, "auth_cold_budget_ms")) return c->auth_cold_budget_ms;
 	if(!strcmp(key, "auth_max_iterations")) return c->auth_max_iterations;
+	if(!strcmp(key, "auth_threads")) return c->auth_threads;
+	if(!strcmp(key, "kit_rate_limit")) return c->kit_rate_limit;
 	fail_msg("no numeric field %s", key);
 	return -1;
+}
+
+/* kit_rate_limit <messages/s>[:<burst>]: the burst defaults to the rate; off is off. */
+static void test_kit_rate_limit(void **state)
+{
+	static const struct kg_opt burst[] = { {"kit_rate_limit", "10:50"} };
+	static const struct kg_opt plain[] = { {"kit_rate_limit", "7"} };
+	static const struct kg_opt off[] = { {"kit_rate_limit", "off"} };
+	struct kg_config c;
+	char err[256];
+
+	(void)state;
+	assert_int_equal(kg_config__parse(&c, burst, 1, err, sizeof(err)), 0);
+	assert_int_equal(c.kit_rate_limit, 10);
+	assert_int_equal(c.kit_rate_burst, 50);
+	kg_config__free(&c);
+	assert_int_equal(kg_config__parse(&c, plain, 1, err, sizeof(err)), 0);
+	assert_int_equal(c.kit_rate_limit, 7);
+	assert_int_equal(c.kit_rate_burst, 7);
+	kg_config__free(&c);
+	assert_int_equal(kg_config__parse(&c, off, 1, err, sizeof(err)), 0);
+	assert_int_equal(c.kit_rate_limit, 0);
+	kg_config__free(&c);
 }
 
 static void test_live_options(void **state)
@@ -141,6 +166,9 @@ static void test_defaults(void **state)
 	assert_int_equal(c.auth_refresh_s, 30);
 	assert_int_equal(c.auth_cold_budget_ms, 250);
 	assert_int_equal(c.auth_max_iterations, 1000000);
+	assert_int_equal(c.auth_threads, 0);
+	assert_int_equal(c.kit_rate_limit, 0);
+	assert_int_equal(c.kit_rate_burst, 0);
 	assert_true(kg_config__is_service(&c, "server"));
 	assert_false(kg_config__is_service(&c, "k-1"));
 	assert_false(kg_config__is_service(&c, NULL));
@@ -298,6 +326,10 @@ static void test_numeric_bounds(void **state)
 		{"auth_max_iterations", "1", 1},
 		{"auth_max_iterations", "15000", 15000},
 		{"auth_max_iterations", "10000000", 10000000},
+		{"auth_threads", "1", 1},
+		{"auth_threads", "256", 256},
+		{"kit_rate_limit", "1", 1},
+		{"kit_rate_limit", "1000000", 1000000},
 	};
 	struct kg_config c;
 	char err[256];
@@ -377,6 +409,17 @@ static void test_malformed_options(void **state)
 		{"auth_max_iterations", "10000001"},
 		{"auth_max_iterations", "1e6"},
 		{"auth_max_iterations", "-1"},
+		{"auth_threads", "0"},
+		{"auth_threads", "257"},
+		{"auth_threads", "cpus"},
+		{"kit_rate_limit", "0"},
+		{"kit_rate_limit", "10:0"},
+		{"kit_rate_limit", "10:"},
+		{"kit_rate_limit", ":10"},
+		{"kit_rate_limit", "1.5"},
+		{"kit_rate_limit", "10:20:30"},
+		{"kit_rate_limit", "1000001"},
+		{"kit_rate_limit", ""},
 		{"kafka_topic_separator", ""},
 		{"kafka_topic_separator", "__"},
 		{"kafka_topic_separator", "/"},
@@ -943,6 +986,7 @@ int main(void)
 		cmocka_unit_test_setup(test_defaults, clear_env),
 		cmocka_unit_test_setup(test_option_table, clear_env),
 		cmocka_unit_test_setup(test_live_options, clear_env),
+		cmocka_unit_test_setup(test_kit_rate_limit, clear_env),
 		cmocka_unit_test_setup(test_every_option, clear_env),
 		cmocka_unit_test_setup(test_enum_values, clear_env),
 		cmocka_unit_test_setup(test_numeric_bounds, clear_env),

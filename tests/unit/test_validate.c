@@ -459,7 +459,7 @@ static void test_reason_names(void **state)
 	(void)state;
 	static const char *const want[] = {"ok", "too_large", "malformed", "missing_field", "bad_type",
 		"serial_mismatch", "bad_time", "bad_value", "overload",
-		"foreign_peripheral", "unknown_peripheral", "unknown_quantity_type"};
+		"foreign_peripheral", "unknown_peripheral", "unknown_quantity_type", "rate_limited"};
 	assert_int_equal(sizeof(want) / sizeof(want[0]), KG_REASON_COUNT);
 	for(int r = 0; r < KG_REASON_COUNT; r++){
 		assert_string_equal(kg_reason__name((enum kg_reason)r), want[r]);
