@@ -7,9 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <mosquitto_broker.h>
-#include <mosquitto_plugin.h>
-#include <mosquitto.h>
+#include "broker_api.h"
 
 #include "kitgate/access.h"
 #include "kitgate/clientids.h"

@@ -9,10 +9,9 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include <mosquitto_broker.h>
-#include <mosquitto_plugin.h>
-#include <mosquitto.h>
+#include "broker_api.h"
 
+#include "kitgate/brokerinfo.h"
 #include "kitgate/config.h"
 #include "kitgate/log.h"
 #include "kitgate/handoff.h"
@@ -22,11 +21,20 @@
 #include "kitgate_internal.h"
 
 #define EXPORT __attribute__((visibility("default")))
+#define KG_STR2(x) #x
+#define KG_STR(x) KG_STR2(x)
+
+/* The tick cadence asked of 2.1 (2.0 ticks every 100 ms by itself and ignores the wish): the
+ * outbox, the live view, the status and the kits snapshot all assume about 2.0's 100 ms. */
+#define KG_TICK_MS 100
+
+/* The plugin API versions the broker offered in mosquitto_plugin_version (for the start line). */
+static char offered_versions[64];
 
 static int on_tick(int event, void *event_data, void *userdata)
 {
 	(void)event;
-	(void)event_data;
+	kg_broker__tick_next(event_data, KG_TICK_MS);
 	kg_outbox__drain(0);
 	kg_acl__tick(userdata);    /* a pending will's record, a pending client-id owner */
 	kg_auth__tick(userdata);
@@ -51,7 +59,7 @@ static const struct {
 } callbacks[] = {
 	{ MOSQ_EVT_BASIC_AUTH, kg_acl__on_basic_auth },
 	{ MOSQ_EVT_ACL_CHECK, kg_acl__on_check },
-	{ MOSQ_EVT_MESSAGE, kg_message__on_message },
+	{ MOSQ_EVT_MESSAGE_IN, kg_message__on_message },
 	{ MOSQ_EVT_TICK, on_tick },
 	{ MOSQ_EVT_RELOAD, on_reload },
 	{ MOSQ_EVT_DISCONNECT, kg_acl__on_disconnect },
@@ -197,12 +205,47 @@ static int stream_open(struct kg_plugin *p, enum kg_stream_id id)
 
 EXPORT int mosquitto_plugin_version(int supported_version_count, const int *supported_versions)
 {
+	size_t used = 0;
+	bool has5 = false;
 	int i;
 
+	offered_versions[0] = '\0';
 	for(i = 0; i < supported_version_count; i++){
-		if(supported_versions[i] == 5) return 5;
+		if(supported_versions[i] == 5) has5 = true;
+		if(used < sizeof(offered_versions)){
+			int n = snprintf(offered_versions + used, sizeof(offered_versions) - used, "%s%d",
+					i ? "," : "", supported_versions[i]);
+			if(n > 0) used += (size_t)n;
+		}
 	}
+	if(has5) return 5;
+	/* Before any callback exists, and mosquitto_log_printf may not be there in such a broker:
+	 * stderr, which mosquitto (run in the foreground or by systemd) passes on. */
+	fprintf(stderr, "kitgate: this broker offers plugin API version(s) %s, kitgate needs version 5 "
+			"(mosquitto 2.0 or later): upgrade mosquitto to 2.0.x or 2.1.x to load kitgate\n",
+			offered_versions[0] ? offered_versions : "(none)");
 	return -1;
+}
+
+/* One line at start: which broker this is and what kitgate uses of it. */
+static void log_broker(void)
+{
+	struct kg_brokerinfo bi;
+
+	kg_brokerinfo__detect(&bi);
+	kg_log(KG_LOG_INFO, "broker: mosquitto %s (plugin API 5 of offered %s; %s plugin functions; kitgate "
+			"built against %s headers %s): ticks %s; delayed basic auth %s; connect/offline events %s",
+			bi.version, offered_versions[0] ? offered_versions : "?", bi.api21 ? "2.1" : "2.0",
+#ifdef KG_MOSQ_HEADERS_21
+			"2.1",
+#else
+			"2.0",
+#endif
+			KG_MOSQ_HEADERS_VERSION,
+			bi.api21 ? "every loop iteration and at the latest every " KG_STR(KG_TICK_MS) " ms (asked of 2.1 with next_s/next_ms)" : "every 100 ms (the broker's own cadence)",
+			bi.delayed_auth ? "available, not used (logins hashed on the broker thread under the cold-login budget)"
+					: "not available (logins hashed on the broker thread under the cold-login budget)",
+			bi.api21 ? "available, not used (inferred from callbacks as on 2.0)" : "not available (inferred from callbacks)");
 }
 
 /* Fails (stopping the broker) on a malformed option, an unusable spool_dir (including one locked
@@ -260,6 +303,7 @@ EXPORT int mosquitto_plugin_init(mosquitto_plugin_id_t *identifier, void **userd
 			return rc;
 		}
 	}
+	log_broker();
 	kg_log(KG_LOG_INFO, "kitgate %s loaded: sink %s (%d connection(s)), bridge routes %zu, %zu service "
 			"user(s), other topics %s, queue_limit %zu per stream, spool %s", "0.2.0",
 			kg_config__sink_name(p->cfg.sink), p->cfg.sink == KG_SINK_POSTGRES ? p->cfg.pg_connections : 1,

@@ -11,6 +11,9 @@
 # kg_free_port, kg_status_json) report their failures on stderr and record them in a file, so a
 # failure inside a subshell still fails the test. The script's stdin is /dev/null, so
 # kg_broker_start without a here-document reads no extra config.
+# The broker: $KG_MOSQUITTO (default `mosquitto` from PATH, the system's), with $KG_MOSQUITTO_LIBS
+# prepended to LD_LIBRARY_PATH (a dpkg -x tree's libraries); the plugin: $KG_PLUGIN (default the
+# build's). ci/brokers provides 2.0.21 and 2.1; tests/CMakeLists.txt runs a set of tests on them.
 # Extra functions beyond the interface: kg_broker_use NAME, kg_status_get JQ_PATH,
 # kg_on_exit CMD, kg_die MSG, kg_sub_count, kg_broker_log_has REGEX.
 
@@ -27,7 +30,9 @@ fi
 export KG_SOURCE_DIR KG_BUILD_DIR KG_SCRATCH KG_SANITIZE
 
 KG_TEST_NAME="$(basename "$0" .sh)"
-KG_PLUGIN="$KG_BUILD_DIR/plugin/mosquitto_kitgate.so"
+: "${KG_PLUGIN:=$KG_BUILD_DIR/plugin/mosquitto_kitgate.so}"
+: "${KG_MOSQUITTO:=mosquitto}"
+: "${KG_MOSQUITTO_LIBS:=}"
 KG_TOOLS="$KG_BUILD_DIR/tools"
 KG_PASSWD="$KG_SCRATCH/passwd"
 mkdir -p "$KG_SCRATCH"
@@ -227,6 +232,7 @@ kg_broker_use() {
 # mosquitto's own dlopen of the plugin then just reuses the preloaded copy. libubsan comes in as a
 # dependency of the plugin.
 kg__sanitizer_env() {
+	[ -n "$KG_MOSQUITTO_LIBS" ] && echo "LD_LIBRARY_PATH=$KG_MOSQUITTO_LIBS${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 	[ "$KG_SANITIZE" = 1 ] || return 0
 	# The sanitize build's plugin carries UBSan only (it links libubsan itself): ASan cannot be
 	# preloaded into Debian's uninstrumented mosquitto without breaking glibc's locale lock (see
@@ -252,7 +258,7 @@ kg__sanitizer_check() {
 kg__broker_launch() {
 	local name=$KG_BROKER_NAME i envs=()
 	mapfile -t envs < <(kg__sanitizer_env)
-	env "${envs[@]}" mosquitto -c "$KG_BROKER_DIR/mosquitto.conf" >>"$KG_BROKER_DIR/mosquitto.out" 2>&1 &
+	env "${envs[@]}" "$KG_MOSQUITTO" -c "$KG_BROKER_DIR/mosquitto.conf" >>"$KG_BROKER_DIR/mosquitto.out" 2>&1 &
 	KG_BROKER_PID=$!
 	echo "$KG_BROKER_PID" >"$KG_BROKER_DIR/pid"
 	KG__BPID[$name]=$KG_BROKER_PID

@@ -236,7 +236,8 @@ kg_psql $DB "truncate raw_measurements" >/dev/null
 probe="$KG_BROKER_DIR/probe.conf"
 sed -e "s|^listener .*|listener $(kg_free_port) 127.0.0.1|" -e "s|^log_dest file .*|log_dest file $KG_BROKER_DIR/probe.log|" \
 	"$KG_BROKER_DIR/mosquitto.conf" >"$probe"
-timeout 5 mosquitto -c "$probe" >/dev/null 2>&1
+mapfile -t envs < <(kg__sanitizer_env)
+timeout 5 env "${envs[@]}" "$KG_MOSQUITTO" -c "$probe" >/dev/null 2>&1
 rc=$?
 if [ $rc -eq 124 ]; then
 	kg_pass "a broker starts on the full spool disk"
