@@ -29,6 +29,19 @@
 #define MOSQ_EVT_MESSAGE_IN MOSQ_EVT_MESSAGE
 #endif
 
+/* 2.1 fires MOSQ_EVT_CLIENT_OFFLINE (28) instead of MOSQ_EVT_DISCONNECT when a client whose
+ * session outlives the connection (v3 clean_session false, v5 session expiry > 0) goes offline;
+ * 2.0 fires DISCONNECT for every client (src/context.c context__disconnect, 2.1.2). Both events
+ * carry {void *future; struct mosquitto *client; int reason; ...}, so a DISCONNECT callback also
+ * serves CLIENT_OFFLINE. Register it only where the broker has it (kg_brokerinfo.api21): 2.0
+ * refuses an unknown event. */
+#ifdef KG_MOSQ_HEADERS_21
+#define KG_MOSQ_EVT_CLIENT_OFFLINE MOSQ_EVT_CLIENT_OFFLINE
+_Static_assert(MOSQ_EVT_CLIENT_OFFLINE == 28, "MOSQ_EVT_CLIENT_OFFLINE moved");
+#else
+#define KG_MOSQ_EVT_CLIENT_OFFLINE 28
+#endif
+
 /* Ask for MOSQ_EVT_TICK the way 2.0 delivers it: once per main-loop iteration (each batch of
  * network events) and, when idle, at the latest `ms` (1..999) milliseconds from now. Call from
  * inside the tick callback. Broker thread only.

@@ -16,6 +16,7 @@
 #include <time.h>
 
 #include "kitgate/authbudget.h"
+#include "kitgate/brokerinfo.h"
 #include "kitgate/config.h"
 #include "kitgate/ingest.h"
 #include "kitgate/log.h"
@@ -90,6 +91,7 @@ struct kg_plugin {
 	struct kg_ratelimit auth_log;                    /* [broker] */
 	time_t next_status;            /* [broker] */
 	pthread_t main_thread;
+	struct kg_brokerinfo broker;   /* read-only after init: the running mosquitto (brokerinfo.c) */
 	struct kg_live *live;          /* [broker] live.c: statistics, kit status, HTTP view */
 	struct kg_auth auth;
 	struct kg_ingest_memo memo;    /* [broker] the last allowed measurement write (acl.c, message.c) */

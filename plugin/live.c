@@ -653,7 +653,10 @@ int kg_live__init(struct kg_plugin *p)
 	}
 	p->live = l;
 	if(mosquitto_callback_register(p->pid, MOSQ_EVT_BASIC_AUTH, on_basic_auth, NULL, p) != MOSQ_ERR_SUCCESS
-			|| mosquitto_callback_register(p->pid, MOSQ_EVT_DISCONNECT, on_disconnect, NULL, p) != MOSQ_ERR_SUCCESS){
+			|| mosquitto_callback_register(p->pid, MOSQ_EVT_DISCONNECT, on_disconnect, NULL, p) != MOSQ_ERR_SUCCESS
+			/* 2.1: a persistent session going offline is CLIENT_OFFLINE (broker_api.h) */
+			|| (p->broker.api21 && mosquitto_callback_register(p->pid, KG_MOSQ_EVT_CLIENT_OFFLINE, on_disconnect,
+					NULL, p) != MOSQ_ERR_SUCCESS)){
 		kg_live__cleanup(p);
 		return -1;
 	}
@@ -668,6 +671,7 @@ void kg_live__cleanup(struct kg_plugin *p)
 	if(!p->live) return;
 	mosquitto_callback_unregister(p->pid, MOSQ_EVT_BASIC_AUTH, on_basic_auth, NULL);
 	mosquitto_callback_unregister(p->pid, MOSQ_EVT_DISCONNECT, on_disconnect, NULL);
+	if(p->broker.api21) mosquitto_callback_unregister(p->pid, KG_MOSQ_EVT_CLIENT_OFFLINE, on_disconnect, NULL);
 	live_free(p->live);
 	p->live = NULL;
 }

@@ -73,6 +73,7 @@ static void plugin_free(struct kg_plugin *p)
 	for(i = 0; i < NCALLBACKS; i++){
 		mosquitto_callback_unregister(p->pid, callbacks[i].event, callbacks[i].cb, NULL);
 	}
+	if(p->broker.api21) mosquitto_callback_unregister(p->pid, KG_MOSQ_EVT_CLIENT_OFFLINE, kg_acl__on_disconnect, NULL);
 	kg_acl__cleanup(p); /* first: a will sent at shutdown still goes into its stream */
 	kg_live__cleanup(p);
 	/* Stop both workers first (each drains within shutdown_timeout_ms, concurrently), then free. */
@@ -228,11 +229,10 @@ EXPORT int mosquitto_plugin_version(int supported_version_count, const int *supp
 }
 
 /* One line at start: which broker this is and what kitgate uses of it. */
-static void log_broker(void)
+static void log_broker(const struct kg_brokerinfo *b)
 {
-	struct kg_brokerinfo bi;
+	struct kg_brokerinfo bi = *b;
 
-	kg_brokerinfo__detect(&bi);
 	kg_log(KG_LOG_INFO, "broker: mosquitto %s (plugin API 5 of offered %s; %s plugin functions; kitgate "
 			"built against %s headers %s): ticks %s; delayed basic auth %s; connect/offline events %s",
 			bi.version, offered_versions[0] ? offered_versions : "?", bi.api21 ? "2.1" : "2.0",
@@ -242,10 +242,11 @@ static void log_broker(void)
 			"2.0",
 #endif
 			KG_MOSQ_HEADERS_VERSION,
-			bi.api21 ? "every loop iteration and at the latest every " KG_STR(KG_TICK_MS) " ms (asked of 2.1 with next_s/next_ms)" : "every 100 ms (the broker's own cadence)",
+			bi.api21 ? "every loop iteration and at the latest every " KG_STR(KG_TICK_MS) " ms (asked of 2.1 with next_s/next_ms)" : "every loop iteration and at least every 100 ms (the broker's own cadence)",
 			bi.delayed_auth ? "available, not used (logins hashed on the broker thread under the cold-login budget)"
 					: "not available (logins hashed on the broker thread under the cold-login budget)",
-			bi.api21 ? "available, not used (inferred from callbacks as on 2.0)" : "not available (inferred from callbacks)");
+			bi.api21 ? "CLIENT_OFFLINE handled like DISCONNECT (persistent sessions), CONNECT not used (inferred as on 2.0)"
+					: "not available (inferred from callbacks)");
 }
 
 /* Fails (stopping the broker) on a malformed option, an unusable spool_dir (including one locked
@@ -263,6 +264,7 @@ EXPORT int mosquitto_plugin_init(mosquitto_plugin_id_t *identifier, void **userd
 	if(!p) return MOSQ_ERR_NOMEM;
 	p->pid = identifier;
 	p->main_thread = pthread_self();
+	kg_brokerinfo__detect(&p->broker);
 	/* struct mosquitto_opt and struct kg_opt have the same layout (char *key, char *value). */
 	if(kg_config__parse(&p->cfg, (const struct kg_opt *)options, option_count, err, sizeof(err)) != 0){
 		mosquitto_log_printf(MOSQ_LOG_ERR, "%s", err);
@@ -294,16 +296,19 @@ EXPORT int mosquitto_plugin_init(mosquitto_plugin_id_t *identifier, void **userd
 		plugin_free(p);
 		return MOSQ_ERR_NOMEM;
 	}
-	for(i = 0; i < NCALLBACKS; i++){
-		rc = mosquitto_callback_register(p->pid, callbacks[i].event, callbacks[i].cb, NULL, p);
+	for(i = 0; i <= NCALLBACKS; i++){
+		/* the extra round: on 2.1, a persistent session going offline is CLIENT_OFFLINE, not
+		 * DISCONNECT (broker_api.h); 2.0 sends DISCONNECT for it */
+		int event = i < NCALLBACKS ? callbacks[i].event : KG_MOSQ_EVT_CLIENT_OFFLINE;
+		if(i == NCALLBACKS && !p->broker.api21) break;
+		rc = mosquitto_callback_register(p->pid, event, i < NCALLBACKS ? callbacks[i].cb : kg_acl__on_disconnect, NULL, p);
 		if(rc != MOSQ_ERR_SUCCESS){
-			mosquitto_log_printf(MOSQ_LOG_ERR, "kitgate: cannot register callback for event %d",
-					callbacks[i].event);
+			mosquitto_log_printf(MOSQ_LOG_ERR, "kitgate: cannot register callback for event %d", event);
 			plugin_free(p);
 			return rc;
 		}
 	}
-	log_broker();
+	log_broker(&p->broker);
 	kg_log(KG_LOG_INFO, "kitgate %s loaded: sink %s (%d connection(s)), bridge routes %zu, %zu service "
 			"user(s), other topics %s, queue_limit %zu per stream, spool %s", "0.2.0",
 			kg_config__sink_name(p->cfg.sink), p->cfg.sink == KG_SINK_POSTGRES ? p->cfg.pg_connections : 1,
