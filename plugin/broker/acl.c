@@ -7,11 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <mosquitto_broker.h>
-#include <mosquitto_plugin.h>
-#include <mosquitto.h>
+#include "broker_api.h"
 
-#include "compat21.h"
 #include "kitgate/access.h"
 #include "kitgate/clientids.h"
 #include "kitgate_internal.h"

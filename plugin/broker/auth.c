@@ -10,11 +10,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <mosquitto_broker.h>
-#include <mosquitto_plugin.h>
-#include <mosquitto.h>
+#include "broker_api.h"
 
-#include "compat21.h"
 #include "kitgate/authbudget.h"
 #include "kitgate/authpool.h"
 #include "kitgate/backoff.h"

@@ -18,6 +18,7 @@
 #include "kitgate/clock.h"
 #include "kitgate/authbudget.h"
 #include "kitgate/authpool.h"
+#include "kitgate/brokerinfo.h"
 #include "kitgate/config.h"
 #include "kitgate/ingest.h"
 #include "kitgate/log.h"
@@ -103,6 +104,7 @@ struct kg_plugin {
 	struct kg_ratelimit auth_log;                    /* [broker] */
 	struct kg_every status_every;  /* [broker] $SYS status cadence, monotonic (clock.h) */
 	pthread_t main_thread;
+	struct kg_brokerinfo broker;   /* read-only after init: the running mosquitto (brokerinfo.c) */
 	struct kg_live *live;          /* [broker] live.c: statistics, kit status, HTTP view */
 	struct kg_auth auth;
 	struct kg_ingest_memo memo;    /* [broker] the last allowed measurement write (acl.c, message.c) */

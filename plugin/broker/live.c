@@ -17,11 +17,8 @@
 #include <string.h>
 #include <time.h>
 
-#include <mosquitto_broker.h>
-#include <mosquitto_plugin.h>
-#include <mosquitto.h>
+#include "broker_api.h"
 
-#include "compat21.h"
 #include "kitgate/access.h"
 #include "kitgate/bridge.h"
 #include "kitgate/clock.h"
@@ -666,15 +663,10 @@ int kg_live__init(struct kg_plugin *p)
 	}
 	p->live = l;
 	if(mosquitto_callback_register(p->pid, MOSQ_EVT_BASIC_AUTH, on_basic_auth, NULL, p) != MOSQ_ERR_SUCCESS
-			|| mosquitto_callback_register(p->pid, MOSQ_EVT_DISCONNECT, on_disconnect, NULL, p) != MOSQ_ERR_SUCCESS){
-		kg_live__cleanup(p);
-		return -1;
-	}
-	/* 2.1: a kit with a session that outlives its connection (v3.1.1 clean session false, v5 session
-	 * expiry > 0) goes away with MOSQ_EVT_CLIENT_OFFLINE and no DISCONNECT; the data has the same
-	 * layout. 2.0 raises DISCONNECT for every client and has no such event. */
-	if(p->quota_rc == KG_MOSQ_ERR_QUOTA_EXCEEDED  /* the running broker is 2.1 (plugin.c) */
-			&& mosquitto_callback_register(p->pid, KG_MOSQ_EVT_CLIENT_OFFLINE, on_disconnect, NULL, p) != MOSQ_ERR_SUCCESS){
+			|| mosquitto_callback_register(p->pid, MOSQ_EVT_DISCONNECT, on_disconnect, NULL, p) != MOSQ_ERR_SUCCESS
+			/* 2.1: a persistent session going offline is CLIENT_OFFLINE (broker_api.h) */
+			|| (p->broker.api21 && mosquitto_callback_register(p->pid, KG_MOSQ_EVT_CLIENT_OFFLINE, on_disconnect,
+					NULL, p) != MOSQ_ERR_SUCCESS)){
 		kg_live__cleanup(p);
 		return -1;
 	}
@@ -689,9 +681,7 @@ void kg_live__cleanup(struct kg_plugin *p)
 	if(!p->live) return;
 	mosquitto_callback_unregister(p->pid, MOSQ_EVT_BASIC_AUTH, on_basic_auth, NULL);
 	mosquitto_callback_unregister(p->pid, MOSQ_EVT_DISCONNECT, on_disconnect, NULL);
-	if(p->quota_rc == KG_MOSQ_ERR_QUOTA_EXCEEDED){
-		mosquitto_callback_unregister(p->pid, KG_MOSQ_EVT_CLIENT_OFFLINE, on_disconnect, NULL);
-	}
+	if(p->broker.api21) mosquitto_callback_unregister(p->pid, KG_MOSQ_EVT_CLIENT_OFFLINE, on_disconnect, NULL);
 	live_free(p->live);
 	p->live = NULL;
 }

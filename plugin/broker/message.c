@@ -25,9 +25,7 @@
 #include <string.h>
 #include <time.h>
 
-#include <mosquitto_broker.h>
-#include <mosquitto_plugin.h>
-#include <mosquitto.h>
+#include "broker_api.h"
 
 #include "kitgate/clock.h"
 #include "kitgate/ingest.h"

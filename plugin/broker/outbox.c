@@ -5,9 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <mosquitto_broker.h>
-#include <mosquitto_plugin.h>
-#include <mosquitto.h>
+#include "broker_api.h"
 
 #include "kitgate/log.h"
 #include "kitgate_internal.h"

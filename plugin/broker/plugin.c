@@ -10,11 +10,9 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include <mosquitto_broker.h>
-#include <mosquitto_plugin.h>
-#include <mosquitto.h>
+#include "broker_api.h"
 
-#include "compat21.h"
+#include "kitgate/brokerinfo.h"
 #include "kitgate/config.h"
 #include "kitgate/log.h"
 #include "kitgate/handoff.h"
@@ -24,6 +22,15 @@
 #include "kitgate_internal.h"
 
 #define EXPORT __attribute__((visibility("default")))
+#define KG_STR2(x) #x
+#define KG_STR(x) KG_STR2(x)
+
+/* The tick cadence asked of 2.1 (2.0 ticks every 100 ms by itself and ignores the wish): the
+ * outbox, the live view, the status and the kits snapshot all assume about 2.0's 100 ms. */
+#define KG_TICK_MS 100
+
+/* The plugin API versions the broker offered in mosquitto_plugin_version (for the start line). */
+static char offered_versions[64];
 
 static int on_tick(int event, void *event_data, void *userdata)
 {
@@ -35,10 +42,10 @@ static int on_tick(int event, void *event_data, void *userdata)
 	kg_auth__tick(userdata);   /* completes delayed logins whose check came back (2.1) */
 	kg_status__tick(userdata);
 	kg_live__tick(userdata);
-	/* 2.1: delayed logins pending -> tick again in a few ms (2.0 ignores it). When the tick cadence
-	 * of the brokers branch lands, take the smaller of its wish and this one. */
+	/* 2.1 ticks only when asked (broker_api.h): every loop iteration and at the latest every
+	 * KG_TICK_MS, sooner (a few ms) while delayed logins are pending. 2.0 ignores it. */
 	wish = kg_auth__tick_wish_ms(userdata);
-	if(wish > 0) kg_compat__tick_wish(event_data, wish);
+	kg_broker__tick_next(event_data, wish > 0 && wish < KG_TICK_MS ? wish : KG_TICK_MS);
 	return MOSQ_ERR_SUCCESS;
 }
 
@@ -58,7 +65,7 @@ static const struct {
 } callbacks[] = {
 	{ MOSQ_EVT_BASIC_AUTH, kg_acl__on_basic_auth },
 	{ MOSQ_EVT_ACL_CHECK, kg_acl__on_check },
-	{ MOSQ_EVT_MESSAGE, kg_message__on_message },
+	{ MOSQ_EVT_MESSAGE_IN, kg_message__on_message },
 	{ MOSQ_EVT_TICK, on_tick },
 	{ MOSQ_EVT_RELOAD, on_reload },
 	{ MOSQ_EVT_DISCONNECT, kg_acl__on_disconnect },
@@ -73,6 +80,7 @@ static void plugin_free(struct kg_plugin *p)
 		mosquitto_callback_unregister(p->pid, callbacks[i].event, callbacks[i].cb, NULL);
 	}
 	if(p->auth.pool) mosquitto_callback_unregister(p->pid, KG_MOSQ_EVT_CONNECT, kg_acl__on_connect, NULL);
+	if(p->broker.api21) mosquitto_callback_unregister(p->pid, KG_MOSQ_EVT_CLIENT_OFFLINE, kg_acl__on_disconnect, NULL);
 	kg_acl__cleanup(p); /* first: a will sent at shutdown still goes into its stream */
 	kg_live__cleanup(p);
 	/* Stop both workers first (each drains within shutdown_timeout_ms, concurrently), then free. */
@@ -205,12 +213,56 @@ static int stream_open(struct kg_plugin *p, enum kg_stream_id id)
 
 EXPORT int mosquitto_plugin_version(int supported_version_count, const int *supported_versions)
 {
+	size_t used = 0;
+	bool has5 = false;
 	int i;
 
+	offered_versions[0] = '\0';
 	for(i = 0; i < supported_version_count; i++){
-		if(supported_versions[i] == 5) return 5;
+		if(supported_versions[i] == 5) has5 = true;
+		if(used < sizeof(offered_versions)){
+			int n = snprintf(offered_versions + used, sizeof(offered_versions) - used, "%s%d",
+					i ? "," : "", supported_versions[i]);
+			if(n > 0) used += (size_t)n;
+		}
 	}
+	if(has5) return 5;
+	/* Before any callback exists, and mosquitto_log_printf may not be there in such a broker:
+	 * stderr, which mosquitto (run in the foreground or by systemd) passes on. */
+	fprintf(stderr, "kitgate: this broker offers plugin API version(s) %s, kitgate needs version 5 "
+			"(mosquitto 2.0 or later): upgrade mosquitto to 2.0.x or 2.1.x to load kitgate\n",
+			offered_versions[0] ? offered_versions : "(none)");
 	return -1;
+}
+
+/* One line at start: which broker this is and what kitgate uses of it. */
+static void log_broker(const struct kg_plugin *p)
+{
+	struct kg_brokerinfo bi = p->broker;
+	char delayed[160];
+
+	if(p->auth.pool){
+		snprintf(delayed, sizeof(delayed), "used: PBKDF2 on %d auth thread(s), logins completed in TICK", p->auth.threads);
+	}else{
+		snprintf(delayed, sizeof(delayed), "%s (logins hashed on the broker thread under the cold-login budget)",
+				bi.delayed_auth ? (p->cfg.auth == KG_AUTH_POSTGRES ? "available, not used" : "available, not needed (auth none)")
+				: "not available");
+	}
+
+	kg_log(KG_LOG_INFO, "broker: mosquitto %s (plugin API 5 of offered %s; %s plugin functions; kitgate "
+			"built against %s headers %s): ticks %s; delayed basic auth %s; connect/offline events %s",
+			bi.version, offered_versions[0] ? offered_versions : "?", bi.api21 ? "2.1" : "2.0",
+#ifdef KG_MOSQ_HEADERS_21
+			"2.1",
+#else
+			"2.0",
+#endif
+			KG_MOSQ_HEADERS_VERSION,
+			bi.api21 ? "every loop iteration and at the latest every " KG_STR(KG_TICK_MS) " ms (asked of 2.1 with next_s/next_ms)" : "every loop iteration and at least every 100 ms (the broker's own cadence)",
+			delayed,
+			bi.api21 ? (p->auth.pool ? "CLIENT_OFFLINE handled like DISCONNECT (persistent sessions), CONNECT settles delayed logins"
+					: "CLIENT_OFFLINE handled like DISCONNECT (persistent sessions), CONNECT not used (inferred as on 2.0)")
+					: "not available (inferred from callbacks)");
 }
 
 /* Fails (stopping the broker) on a malformed option, an unusable spool_dir (including one locked
@@ -228,10 +280,10 @@ EXPORT int mosquitto_plugin_init(mosquitto_plugin_id_t *identifier, void **userd
 	if(!p) return MOSQ_ERR_NOMEM;
 	p->pid = identifier;
 	p->main_thread = pthread_self();
+	kg_brokerinfo__detect(&p->broker);
 	/* 2.1 (found at run time: the Debian package is built against 2.0 headers) drops a publish with
 	 * MOSQ_ERR_QUOTA_EXCEEDED (v5 0x97); 2.0 would disconnect on it, so there 0x87. */
-	p->quota_rc = dlsym(RTLD_DEFAULT, "mosquitto_complete_basic_auth") ? KG_MOSQ_ERR_QUOTA_EXCEEDED
-			: MOSQ_ERR_ACL_DENIED;
+	p->quota_rc = p->broker.delayed_auth ? KG_MOSQ_ERR_QUOTA_EXCEEDED : MOSQ_ERR_ACL_DENIED;
 	/* struct mosquitto_opt and struct kg_opt have the same layout (char *key, char *value). */
 	if(kg_config__parse(&p->cfg, (const struct kg_opt *)options, option_count, err, sizeof(err)) != 0){
 		mosquitto_log_printf(MOSQ_LOG_ERR, "%s", err);
@@ -267,11 +319,14 @@ EXPORT int mosquitto_plugin_init(mosquitto_plugin_id_t *identifier, void **userd
 		plugin_free(p);
 		return MOSQ_ERR_NOMEM;
 	}
-	for(i = 0; i < NCALLBACKS; i++){
-		rc = mosquitto_callback_register(p->pid, callbacks[i].event, callbacks[i].cb, NULL, p);
+	for(i = 0; i <= NCALLBACKS; i++){
+		/* the extra round: on 2.1, a persistent session going offline is CLIENT_OFFLINE, not
+		 * DISCONNECT (broker_api.h); 2.0 sends DISCONNECT for it */
+		int event = i < NCALLBACKS ? callbacks[i].event : KG_MOSQ_EVT_CLIENT_OFFLINE;
+		if(i == NCALLBACKS && !p->broker.api21) break;
+		rc = mosquitto_callback_register(p->pid, event, i < NCALLBACKS ? callbacks[i].cb : kg_acl__on_disconnect, NULL, p);
 		if(rc != MOSQ_ERR_SUCCESS){
-			mosquitto_log_printf(MOSQ_LOG_ERR, "kitgate: cannot register callback for event %d",
-					callbacks[i].event);
+			mosquitto_log_printf(MOSQ_LOG_ERR, "kitgate: cannot register callback for event %d", event);
 			plugin_free(p);
 			return rc;
 		}
@@ -285,6 +340,7 @@ EXPORT int mosquitto_plugin_init(mosquitto_plugin_id_t *identifier, void **userd
 		plugin_free(p);
 		return rc;
 	}
+	log_broker(p);
 	kg_log(KG_LOG_INFO, "kitgate %s loaded: sink %s (%d connection(s)), bridge routes %zu, %zu service "
 			"user(s), other topics %s, queue_limit %zu per stream, spool %s", "0.2.0",
 			kg_config__sink_name(p->cfg.sink), p->cfg.sink == KG_SINK_POSTGRES ? p->cfg.pg_connections : 1,

@@ -5,9 +5,7 @@
 #include <string.h>
 #include <time.h>
 
-#include <mosquitto_broker.h>
-#include <mosquitto_plugin.h>
-#include <mosquitto.h>
+#include "broker_api.h"
 
 #include <cjson/cJSON.h>
 

@@ -91,6 +91,16 @@ kill "$K3"; wait "$K3" 2>/dev/null
 t0=$(date +%s)
 kg_wait_until 5 st_online false && kg_pass "kit status offline within $(( $(date +%s) - t0 )) s of the disconnect" ||
 	kg_fail "kit 3 still online 5 s after disconnect"
+# A kit whose session outlives the connection (clean_session false): 2.1 reports it going away as
+# MOSQ_EVT_CLIENT_OFFLINE, not DISCONNECT (2.0 sends DISCONNECT); it must go offline on both.
+mosquitto_sub -p "$P" -V mqttv311 -c -q 1 -u k-test-0009 -P pw -i kit9-persistent -t 'kit/k-test-0009/#' >/dev/null 2>&1 &
+K9=$!
+kg_wait_until 10 grep -q "Sending SUBACK to kit9-persistent\$" "$KG_BROKER_LOG" || kg_fail "persistent kit 9 did not subscribe"
+st9_online() { [ "$(retained '$SYS/broker/kitgate/kits/k-test-0009' | jq -r .online)" = "$1" ]; }
+kg_wait_until 5 st9_online true && kg_pass "persistent-session kit online after connect" || kg_fail "persistent kit 9 not online"
+kill -KILL "$K9"; wait "$K9" 2>/dev/null
+kg_wait_until 5 st9_online false && kg_pass "persistent-session kit offline after its connection dies" ||
+	kg_fail "persistent-session kit 9 still online 5 s after its connection died"
 mosquitto_pub -p "$P" -u k-test-0004 -P wrong -i kit4-bad -t kit/k-test-0004/x -m 1 2>/dev/null
 sleep 1.5
 kg_eq "a refused login does not make a kit online" 404 "$(code "${AUTH[@]}" "$H/api/v1/kits/k-test-0004")"

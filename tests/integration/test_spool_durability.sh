@@ -21,7 +21,7 @@ second_broker() {
 		-e "s|^plugin_opt_spool_dir .*|plugin_opt_spool_dir $1|" "$KG_BROKER_DIR/mosquitto.conf" >"$conf"
 	rm -f "$KG_SCRATCH/second.log"
 	mapfile -t envs < <(kg__sanitizer_env)
-	timeout 20 env "${envs[@]}" mosquitto -c "$conf" >"$KG_SCRATCH/second.out" 2>&1
+	timeout 20 env "${envs[@]}" "$KG_MOSQUITTO" -c "$conf" >"$KG_SCRATCH/second.out" 2>&1
 	rc=$?
 	echo $rc
 }

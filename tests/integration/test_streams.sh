@@ -100,7 +100,7 @@ echo x >"$bad/file"
 sed -e "s|^plugin_opt_spool_dir .*|plugin_opt_spool_dir $bad/file|" -e "s|^log_dest file .*|log_dest file $bad/log|" \
 	-e "s|^listener .*|listener $(kg_free_port) 127.0.0.1|" "$KG_BROKER_DIR/mosquitto.conf" >"$bad/mosquitto.conf"
 mapfile -t envs < <(kg__sanitizer_env)
-env "${envs[@]}" timeout 20 mosquitto -c "$bad/mosquitto.conf" >"$bad/out" 2>&1
+env "${envs[@]}" timeout 20 "$KG_MOSQUITTO" -c "$bad/mosquitto.conf" >"$bad/out" 2>&1
 rc=$?
 if [ "$rc" -ne 0 ] && [ "$rc" -ne 124 ]; then
 	kg_pass "the broker refuses to start when spool_dir is a file (exit $rc)"
