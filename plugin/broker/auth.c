@@ -196,9 +196,13 @@ static void complete_one(struct kg_plugin *p, struct kg_authresult *r)
 		kg_backoff__fail(p->auth.suspects, kit->serial, now_ms);
 		p->auth.refused++;
 		if(kg_ratelimit__allow(&p->auth.wrong_log, &suppressed)){
-			mosquitto_log_printf(MOSQ_LOG_NOTICE, "kitgate: auth: refused kit %s (client %s): %s (+%llu "
-					"more suppressed)", kit->serial, r->client_id, r->verdict < 0 ? "PBKDF2 failed"
-					: "wrong secret", (unsigned long long)suppressed);
+			/* the same line as the broker-thread path; the source is the backoff key's part
+			 * after the serial (the address, an IPv6 address by its /64) */
+			const char *src = strchr(r->key, '\n');
+
+			mosquitto_log_printf(MOSQ_LOG_NOTICE, "kitgate: auth: refused kit %s from %s (client %s): %s "
+					"(+%llu more suppressed)", kit->serial, src ? src + 1 : "?", r->client_id,
+					r->verdict < 0 ? "PBKDF2 failed" : "wrong secret", (unsigned long long)suppressed);
 		}
 	}
 	if(r->stale){
