@@ -55,7 +55,7 @@ enum kg_spool_frame_result {
 	KG_FRAME_SHORT = 2, /* the bytes end before the frame does */
 };
 
-/* Log causes, each rate-limited to one line per second on its own (see kg_spool_log). */
+/* Log causes, each rate-limited on its own (see kg_spool_log). */
 enum kg_spool_cause {
 	KG_CAUSE_APPEND,     /* appender: a failed append */
 	KG_CAUSE_FALLBACK,   /* appender: switched to a plain (write(2)) segment */
@@ -125,8 +125,8 @@ struct kg_spool {
 };
 
 /* spool_util.c */
-/* Log a line for cause at most once a second (the held-back count is appended). The thread
- * that owns the cause (see enum kg_spool_cause). */
+/* Log a line for cause at most once a second, once a minute after a busy minute (kg_ratelimit;
+ * the held-back count is appended). The thread that owns the cause (see enum kg_spool_cause). */
 void kg_spool_log(struct kg_spool *sp, enum kg_spool_cause cause, int level, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
 int64_t kg_spool_now_ms(void);
