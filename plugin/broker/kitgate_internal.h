@@ -76,6 +76,8 @@ struct kg_auth {
 	uint64_t budget_refused;       /* [broker] cold logins refused unchecked: budget spent */
 	struct kg_ratelimit nopw_log;                                          /* [broker] */
 	uint64_t no_password;          /* [broker] kit CONNECTs without (or with an empty) password */
+	uint64_t unknown_passed;       /* [broker] measurements whose peripheral or quantity type the
+	                                * snapshot did not know: passed to the sink (kg_message__check) */
 };
 
 struct kg_plugin {

@@ -14,6 +14,7 @@
 #include "kitgate/spool.h"
 #include "kitgate/worker.h"
 #include "kitgate/backoff.h"
+#include "kitgate/snapshot.h"
 #include "kitgate_internal.h"
 
 #define STATUS_TOPIC "$SYS/broker/kitgate/status"
@@ -115,6 +116,12 @@ static int status_format(struct kg_plugin *p, char *buf, size_t cap)
 			(unsigned long long)(p->auth.pbkdf2_ns / 1000000u),
 			(unsigned long long)p->auth.kicked, (unsigned long long)kg_backoff__evicted(p->auth.backoff),
 			(unsigned long long)kg_backoff__overflowed(p->auth.backoff));
+	if(p->auth.loader){
+		uint64_t loads, asks;
+		kg_snapshot__counts(p->auth.loader, &loads, &asks);
+		PUT(",\"auth_snapshot\":{\"loads\":%llu,\"refresh_asked\":%llu,\"unknown_passed\":%llu}",
+				(unsigned long long)loads, (unsigned long long)asks, (unsigned long long)p->auth.unknown_passed);
+	}
 	PUT(",\"wills\":{\"accepted\":%llu,\"unsaved\":%llu},\"clientid_refused\":%llu,\"clientid_evicted\":%llu",
 			(unsigned long long)c->wills_accepted, (unsigned long long)c->wills_unsaved,
 			(unsigned long long)c->clientid_refused, (unsigned long long)kg_clientids__evicted(p->idguard.ids));

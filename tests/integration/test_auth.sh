@@ -212,6 +212,39 @@ kicked_within "$KSUB" 5 "deletion (NOTIFY)"
 out=$(pub k-test-0004 "$S4" kit/k-test-0004/x hi)
 refused "$out" && kg_pass "deleted kit refused" || kg_fail "deleted kit: $out"
 
+# ---------------------------------------------------------------- a busy kits table (NOTIFY stream)
+# ~1,000 no-op UPDATEs a second on kits (a notification each, through the trigger) for 20 s must
+# not postpone reloads: a rotated secret still disconnects its kit and a new kit gets in, within a
+# couple of seconds, while the stream goes on (a debounce restarting on every notification waited
+# for the stream to end).
+NSQL="$KG_BROKER_DIR/notify-stream.sql"
+for i in $(seq 60000); do echo "UPDATE kits SET name = name WHERE false;"; done >"$NSQL"
+xacts() { kg_psql $DB "SELECT xact_commit FROM pg_stat_database WHERE datname = '$DB'"; }
+kit_sub rot2 k-test-0002 "$S2"
+loads0=$(kg_status_get .auth_snapshot.loads)
+x0=$(xacts); ts0=$(date +%s%N)
+psql -X -q -h "$KG_PGHOST" -p "$KG_PGPORT" -U postgres -d $DB -o /dev/null -f "$NSQL" &
+NSPID=$!
+sleep 2
+kill -0 "$NSPID" 2>/dev/null && kg_pass "notify stream running" || kg_fail "the notify stream ended early"
+kg_psql $DB "UPDATE kits SET password_hash = '$HNEW' WHERE serial = 'k-test-0002'" >/dev/null
+kicked_within "$KSUB" 4 "rotation under a stream of NOTIFYs"
+SK11='a-new-kit-secret#000011'
+kg_psql $DB "INSERT INTO kits (id, serial, password_hash) VALUES (11, 'k-test-0011', '$(pbkdf2_hash sha256 1000 saltForKitEleven0000 "$SK11")')" >/dev/null
+newkit() { grep -qE 'RC:(0|16)\)' <<<"$(pub k-test-0011 "$SK11" kit/k-test-0011/x hi)"; }
+t0=$(date +%s%N)
+kg_wait_until 4 newkit && kg_pass "a new kit got in under a stream of NOTIFYs after $(( ($(date +%s%N) - t0) / 1000000 )) ms" ||
+	kg_fail "a new kit was refused for 4 s under a stream of NOTIFYs"
+loads1=$(kg_status_get .auth_snapshot.loads)
+running=0; kill -0 "$NSPID" 2>/dev/null && running=1
+x1=$(xacts); ts1=$(date +%s%N)
+kill "$NSPID" 2>/dev/null; wait "$NSPID" 2>/dev/null
+rate=$(( (x1 - x0) * 1000000000 / (ts1 - ts0) ))
+[ "$running" = 1 ] && [ "$rate" -ge 500 ] && kg_pass "the stream ran throughout: $rate transactions (NOTIFYs) a second" ||
+	kg_fail "the notify stream: running=$running, $rate a second"
+[ $((loads1 - loads0)) -ge 2 ] && [ $((loads1 - loads0)) -le 20 ] &&
+	kg_pass "the stream coalesced into $((loads1 - loads0)) loads" || kg_fail "loads under the stream: $((loads1 - loads0))"
+
 # ---------------------------------------------------------------- periodic reload without the trigger
 DB2=auth_nt
 URL2=$(kg_db_create $DB2 10) || kg_die "cannot create database $DB2"
