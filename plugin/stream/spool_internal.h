@@ -28,6 +28,7 @@
 #ifndef KITGATE_SPOOL_INTERNAL_H
 #define KITGATE_SPOOL_INTERNAL_H
 
+#include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -48,6 +49,7 @@
 #define SPOOL_SEG_NAMELEN (20 + 4)
 #define SPOOL_NEXT_NAME "next.tmp"
 #define SPOOL_LOCK_NAME "LOCK"
+#define SPOOL_ENOTREG ENODEV /* errno of kg_spool_seg_open for a name that is not a regular file */
 
 enum kg_spool_frame_result {
 	KG_FRAME_BAD = 0,   /* complete but wrong: magic, length or checksum */
@@ -100,6 +102,10 @@ struct kg_spool {
 	_Atomic uint64_t corrupt_skipped;
 	_Atomic uint64_t torn_tails;
 	_Atomic uint64_t plain_segments;
+	_Atomic uint64_t refused_segments;    /* names like segments that are not ones (open) */
+	_Atomic uint64_t missing_bytes;       /* gaps in the log found at open */
+	_Atomic uint64_t missing_records_est; /* their estimate in records */
+	uint64_t recover_frames, recover_frame_bytes; /* valid frames seen by open's scan */
 	atomic_bool dir_dirty;    /* a segment was created since the last sync */
 	atomic_int dir_error;     /* errno while the directory is gone: appends fail; 0 = fine */
 	atomic_bool want_switch;  /* maintainer: move off the active segment at the next append */
@@ -179,6 +185,8 @@ void kg_spool_drop_consumed(struct kg_spool *sp);
 /* spool_recover.c */
 int kg_spool_recover_load(struct kg_spool *sp);
 int kg_spool_recover_segment(struct kg_spool *sp, size_t i, uint64_t from);
+void kg_spool_note_gap(struct kg_spool *sp, uint64_t start, uint64_t stop, const char *what);
+void kg_spool_estimate_missing(struct kg_spool *sp);
 
 /* spool_read.c */
 void kg_spool_count_corrupt(struct kg_spool *sp, uint64_t start, uint64_t stop);
