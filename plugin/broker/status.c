@@ -46,11 +46,13 @@ static int stream_format(const struct kg_stream *st, const char *kind, char *buf
 	PUT("\"queue_depth\":%zu,\"spilling\":%s,\"spilled\":%llu", depth, spilling ? "true" : "false",
 			(unsigned long long)spilled);
 	PUT(",\"spool\":{\"enabled\":%s,\"bytes\":%llu,\"appended\":%llu,\"append_errors\":%llu,"
-			"\"corrupt_skipped\":%llu,\"torn_tails\":%llu,\"checkpoint\":%llu,\"end\":%llu}",
+			"\"corrupt_skipped\":%llu,\"torn_tails\":%llu,\"checkpoint\":%llu,\"end\":%llu,"
+			"\"missing_bytes\":%llu,\"refused_segments\":%llu}",
 			st->spool ? "true" : "false", (unsigned long long)sst.bytes,
 			(unsigned long long)sst.appended, (unsigned long long)sst.append_errors,
 			(unsigned long long)sst.corrupt_skipped, (unsigned long long)sst.torn_tails,
-			(unsigned long long)sst.checkpoint, (unsigned long long)sst.end);
+			(unsigned long long)sst.checkpoint, (unsigned long long)sst.end,
+			(unsigned long long)sst.missing_bytes, (unsigned long long)sst.refused_segments);
 	PUT(",\"sink\":{\"kind\":\"%s\",\"running\":%s,\"connected\":%s,\"in_flight\":%zu,\"taken\":%llu,"
 			"\"settled\":%llu,\"ok\":%llu,\"inserted\":%llu,\"delivered\":%llu,\"duplicates\":%llu,"
 			"\"rejected\":{", kind, ws.running ? "true" : "false", ws.sink.connected ? "true" : "false",
