@@ -31,11 +31,15 @@ static void usage(FILE *f)
 "\n"
 "  stat     segments, checkpoint, end, pending records and bytes, corrupt records, torn tails\n"
 "           (--json: one object with pending_records, pending_bytes, checkpoint, end, segments,\n"
-"           corrupt_records, torn_tails; per-stream objects under \"streams\")\n"
+"           corrupt_records, torn_tails, missing_bytes, missing_records_est, refused_segments;\n"
+"           per-stream objects under \"streams\")\n"
 "  dump     the pending records (from the checkpoint to the end) as JSON lines: position, kind,\n"
 "           id, kitSerial, peripheral, quantityType, times and value(s), or topic and payload\n"
 "           for bridge records (payload_hex when it is not printable text)\n"
-"  verify   like stat, and exits 1 if any record is corrupt, torn or does not decode\n"
+"  verify   like stat, and exits 1 if any record is corrupt, torn or does not decode, if bytes\n"
+"           of the log are missing (a missing, empty or truncated segment; counted in bytes and\n"
+"           estimated in records), or if a *.kgs name is not a segment (a FIFO, a directory, a\n"
+"           base past 2^63: skipped)\n"
 "\n"
 "  --json   stat/verify: print JSON instead of text\n"
 "  --force  inspect a spool that a running broker has locked (still read-only; the broker may\n"
@@ -187,6 +191,9 @@ static cJSON *result_json(const struct result *r)
 	cJSON_AddNumberToObject(o, "corrupt_records", (double)r->st.corrupt_skipped);
 	cJSON_AddNumberToObject(o, "torn_tails", (double)r->st.torn_tails);
 	cJSON_AddNumberToObject(o, "undecodable_records", (double)r->undecodable);
+	cJSON_AddNumberToObject(o, "missing_bytes", (double)r->st.missing_bytes);
+	cJSON_AddNumberToObject(o, "missing_records_est", (double)r->st.missing_records_est);
+	cJSON_AddNumberToObject(o, "refused_segments", (double)r->st.refused_segments);
 	return o;
 }
 
@@ -201,6 +208,9 @@ static void result_text(const char *name, const struct result *r)
 	printf("  corrupt_records:  %llu\n", (unsigned long long)r->st.corrupt_skipped);
 	printf("  torn_tails:       %llu\n", (unsigned long long)r->st.torn_tails);
 	printf("  undecodable:      %llu\n", (unsigned long long)r->undecodable);
+	printf("  missing_bytes:    %llu (about %llu records)\n", (unsigned long long)r->st.missing_bytes,
+			(unsigned long long)r->st.missing_records_est);
+	printf("  refused_segments: %llu\n", (unsigned long long)r->st.refused_segments);
 }
 
 static bool is_dir(const char *path)
@@ -272,6 +282,9 @@ int main(int argc, char **argv)
 		total.st.segments += res[i].st.segments;
 		total.st.corrupt_skipped += res[i].st.corrupt_skipped;
 		total.st.torn_tails += res[i].st.torn_tails;
+		total.st.missing_bytes += res[i].st.missing_bytes;
+		total.st.missing_records_est += res[i].st.missing_records_est;
+		total.st.refused_segments += res[i].st.refused_segments;
 	}
 	if(n == 1){
 		total.st.checkpoint = res[0].st.checkpoint;
@@ -289,7 +302,8 @@ int main(int argc, char **argv)
 				for(size_t i = 0; streams && i < n; i++) cJSON_AddItemToObject(streams, names[i], result_json(&res[i]));
 			}
 			if(verify){
-				cJSON_AddBoolToObject(o, "ok", total.st.corrupt_skipped + total.st.torn_tails + total.undecodable == 0);
+				cJSON_AddBoolToObject(o, "ok", total.st.corrupt_skipped + total.st.torn_tails + total.undecodable
+						+ total.st.missing_bytes + total.st.refused_segments == 0);
 			}
 			s = cJSON_Print(o);
 			if(s) puts(s);
@@ -304,7 +318,8 @@ int main(int argc, char **argv)
 		}
 	}
 	if(verify || dump){
-		bool bad = total.st.corrupt_skipped + total.st.torn_tails + total.undecodable > 0;
+		bool bad = total.st.corrupt_skipped + total.st.torn_tails + total.undecodable
+			+ total.st.missing_bytes + total.st.refused_segments > 0;
 		if(verify && !json){
 			printf("%s: %s\n", dir, bad ? "CORRUPT (see the counts above)" : "ok");
 		}

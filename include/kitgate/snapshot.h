@@ -68,7 +68,8 @@ size_t kg_snapshot__diff(const struct kg_snapshot *old, const struct kg_snapshot
 /* ---- the loader thread --------------------------------------------------------------------- */
 
 /* Start the loader: connects to database_url (libpq URI), LISTENs on kitgate_kits, loads at once,
- * then every refresh_s seconds and on every notification (debounced); on a database error it keeps
+ * then every refresh_s seconds whatever the notifications do, and after a notification (debounced
+ * 50 ms, never postponed more than 1 s by a stream of them: reloadsched.h); on a database error it keeps
  * the last snapshot and reconnects with a backoff of 1 s .. 5 s. Main thread, at init. NULL when
  * out of memory or the thread cannot start (never because the database is down). */
 struct kg_snapshot_loader *kg_snapshot__start(const char *database_url, int refresh_s);
@@ -81,6 +82,17 @@ struct kg_snapshot *kg_snapshot__take(struct kg_snapshot_loader *l, uint64_t *ge
 
 /* Ask the loader to load now (tests, tools). Any thread. */
 void kg_snapshot__poke(struct kg_snapshot_loader *l);
+
+/* The broker saw a measurement whose peripheral or quantity type this snapshot does not know (it
+ * may be newer): ask for a fresh one. Cheap and idempotent until the loader has served it (one
+ * atomic load when an ask is pending; a wake-up otherwise); the loader serves asks at most once
+ * every 5 s after its last load, so a kit that keeps sending an unknown id causes no reload storm.
+ * Any thread. */
+void kg_snapshot__ask_refresh(struct kg_snapshot_loader *l);
+
+/* Loads that succeeded since start, and asks (kg_snapshot__ask_refresh) that woke the loader.
+ * Any thread. */
+void kg_snapshot__counts(struct kg_snapshot_loader *l, uint64_t *loads, uint64_t *asks);
 
 /* Stop and join the loader, free everything it holds. Main thread, at cleanup. NULL is ignored. */
 void kg_snapshot__stop(struct kg_snapshot_loader *l);

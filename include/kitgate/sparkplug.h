@@ -14,10 +14,16 @@
  * allocation limit bounds what protobuf-c may allocate for one payload. */
 #define KG_SPARKPLUG_MAX_DEPTH 32
 #define KG_SPARKPLUG_ALLOC_LIMIT ((size_t)64 << 20)
+/* Bound of the decoded output: the JSON tree of one payload (each node counted as its cJSON
+ * struct, 16 bytes of allocation overhead, its string and its key) stays under this; past it the
+ * payload is KG_SPARKPLUG_TOO_BIG (the bridge forwards it unchanged and counts it undecodable).
+ * The serialised JSON is smaller than the tree, so it is bounded too. */
+#define KG_SPARKPLUG_OUTPUT_LIMIT ((size_t)32 << 20)
 
 /* Return codes of kg_sparkplug__decode / kg_sparkplug__to_json besides 0. */
 #define KG_SPARKPLUG_INVALID (-1)   /* not a (well-formed) Sparkplug B payload */
 #define KG_SPARKPLUG_NOMEM (-2)     /* out of memory while building the JSON */
+#define KG_SPARKPLUG_TOO_BIG (-3)   /* the decoded JSON would pass KG_SPARKPLUG_OUTPUT_LIMIT */
 
 /* Whether an MQTT topic carries Sparkplug B protobuf: "spBv1.0/<group>/<type>/<node>[/...]",
  * i.e. at least four levels, except "spBv1.0/STATE/..." (JSON host state). Returns 1 or 0. */
@@ -38,7 +44,8 @@ int kg_sparkplug__is_topic(const char *topic);
  * cJSON_IsNumber).
  * On success *out owns the tree (cJSON_Delete it) and 0 is returned. On failure *out is NULL and
  * KG_SPARKPLUG_INVALID (protobuf error, nesting deeper than KG_SPARKPLUG_MAX_DEPTH, allocation
- * limit, invalid UTF-8 string, malformed array bytes) or KG_SPARKPLUG_NOMEM is returned. */
+ * limit, invalid UTF-8 string, malformed array bytes), KG_SPARKPLUG_TOO_BIG (output limit) or
+ * KG_SPARKPLUG_NOMEM is returned. */
 int kg_sparkplug__decode(const uint8_t *payload, size_t len, cJSON **out);
 
 /* kg_sparkplug__decode then compact serialisation: on success *json is a malloc'd

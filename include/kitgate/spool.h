@@ -61,6 +61,12 @@ struct kg_spool_stats {
 	uint64_t end;             /* append position */
 	uint64_t segments;        /* segment files in use */
 	uint64_t plain_segments;  /* segments started without a prepared one (pwritev path) */
+	uint64_t refused_segments;    /* *.kgs names skipped at open: not a regular file, or a base
+	                               * whose data would pass 2^63 (renamed *.refused when writable) */
+	uint64_t missing_bytes;       /* bytes of the log no segment holds, found at open: after the
+	                               * checkpoint before the first segment, or a missing, empty or
+	                               * truncated segment before the next one */
+	uint64_t missing_records_est; /* those bytes in records, estimated from the average record */
 	int healthy;              /* 0 while the directory is gone and appends fail */
 };
 

@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <stdint.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -21,6 +22,7 @@
 
 #include "kitgate/log.h"
 #include "kitgate/pgconn.h"
+#include "kitgate/reloadsched.h"
 #include "kitgate/snapshot.h"
 
 struct periph {
@@ -298,6 +300,8 @@ size_t kg_snapshot__diff(const struct kg_snapshot *old, const struct kg_snapshot
 #define BACKOFF_MIN_MS 1000
 #define BACKOFF_MAX_MS 5000
 #define NOTIFY_DEBOUNCE_MS 50
+#define NOTIFY_MAX_DELAY_MS 1000   /* a notification is served within this (plus the load) */
+#define ASK_MIN_MS 5000            /* the broker's asks: at most one load per this */
 #define ERROR_LOG_EVERY_MS 60000
 #define CHANNEL "kitgate_kits"
 
@@ -313,6 +317,10 @@ struct kg_snapshot_loader {
 	char **kicks;
 	size_t nkicks, kicks_cap;
 	_Atomic uint64_t generation; /* bumped after newest changes */
+	_Atomic uint64_t loads;      /* loads that succeeded (published or equal) */
+	atomic_bool asked;           /* the broker wants a fresh snapshot (kg_snapshot__ask_refresh) */
+	atomic_bool poked;           /* load now (kg_snapshot__poke) */
+	_Atomic uint64_t asks;       /* asks that woke the loader */
 	struct kg_pgconn_cancel cancel;  /* conn's cancel handle: stop interrupts a blocked query */
 	/* loader thread only */
 	PGconn *conn;
@@ -479,8 +487,11 @@ static void publish(struct kg_snapshot_loader *l, struct kg_snapshot *s)
 	l->published = s;
 }
 
-/* Wait up to ms for a wake byte or (when connected) input on the connection. Returns 1 when a
- * notification arrived or a load was asked for, 0 on timeout, -1 when the connection broke. */
+/* Wait up to ms for a wake byte or (when connected) input on the connection. Returns WOKE_NOTIFY
+ * and/or WOKE_PIPE when a notification or a wake byte arrived, 0 on timeout, -1 when the connection
+ * broke. */
+#define WOKE_NOTIFY 1
+#define WOKE_PIPE 2
 static int wait_event(struct kg_snapshot_loader *l, int ms)
 {
 	struct pollfd fds[2];
@@ -499,7 +510,7 @@ static int wait_event(struct kg_snapshot_loader *l, int ms)
 	if(rc <= 0) return 0;
 	if(fds[0].revents & POLLIN){
 		while(read(l->wake[0], buf, sizeof(buf)) > 0){}
-		got = 1;
+		got |= WOKE_PIPE;
 	}
 	if(n == 2 && fds[1].revents){
 		if(PQconsumeInput(l->conn) != 1){
@@ -508,7 +519,7 @@ static int wait_event(struct kg_snapshot_loader *l, int ms)
 			return -1;
 		}
 		while((nt = PQnotifies(l->conn))){
-			got = 1;
+			got |= WOKE_NOTIFY;
 			PQfreemem(nt);
 		}
 	}
@@ -519,21 +530,28 @@ static void *loader_main(void *arg)
 {
 	struct kg_snapshot_loader *l = arg;
 	struct kg_snapshot *s;
+	struct kg_reloadsched sched;
 	int backoff = BACKOFF_MIN_MS;
-	int64_t next_load = 0, now;
+	int64_t now, due, started;
 	int rc;
 
+	kg_reloadsched__init(&sched, l->refresh_ms, NOTIFY_DEBOUNCE_MS, NOTIFY_MAX_DELAY_MS, ASK_MIN_MS);
 	while(!atomic_load(&l->stopping)){
-		now = now_ms();
 		if(!l->conn){
 			if(connect_db(l) != 0){
 				wait_event(l, backoff);
 				backoff = backoff * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : backoff * 2;
 				continue;
 			}
-			next_load = 0;   /* notifications sent while we were not listening are lost: reload */
+			kg_reloadsched__force(&sched); /* notifications sent while we were not listening are lost */
 		}
-		if(now >= next_load){
+		now = now_ms();
+		due = kg_reloadsched__due(&sched);
+		if(now >= due){
+			started = now;
+			/* this load serves the asks made so far; one made while it runs wakes us again and is
+			 * served by a later load (the scheduler keeps it at least ASK_MIN_MS apart) */
+			atomic_store(&l->asked, false);
 			s = load(l);
 			if(!s){
 				if(PQstatus(l->conn) != CONNECTION_OK) drop_conn(l);
@@ -545,14 +563,20 @@ static void *loader_main(void *arg)
 			l->failing = false;
 			backoff = BACKOFF_MIN_MS;
 			publish(l, s);
-			next_load = now_ms() + l->refresh_ms;
+			kg_reloadsched__loaded(&sched, started);
+			atomic_fetch_add_explicit(&l->loads, 1, memory_order_relaxed);
 			continue;
 		}
-		rc = wait_event(l, (int)(next_load - now));
+		/* A burst of notifications (one per statement and table) coalesces into one load: the
+		 * scheduler waits for a quiet debounce, but never longer than NOTIFY_MAX_DELAY_MS after the
+		 * burst's first one, and never past the periodic reload. */
+		rc = wait_event(l, due - now > INT32_MAX ? INT32_MAX : (int)(due - now));
 		if(rc > 0){
-			/* Coalesce a burst of notifications (one per statement and table) into one load. */
-			while(!atomic_load(&l->stopping) && l->conn && wait_event(l, NOTIFY_DEBOUNCE_MS) > 0){}
-			next_load = 0;
+			now = now_ms();
+			/* a wake byte is the broker's ask (rate-limited by the scheduler) and/or a poke */
+			if((rc & WOKE_PIPE) && atomic_load(&l->asked)) kg_reloadsched__ask(&sched, now);
+			if((rc & WOKE_PIPE) && atomic_exchange(&l->poked, false)) kg_reloadsched__force(&sched);
+			if(rc & WOKE_NOTIFY) kg_reloadsched__notify(&sched, now);
 		}
 	}
 	drop_conn(l);
@@ -613,13 +637,32 @@ struct kg_snapshot *kg_snapshot__take(struct kg_snapshot_loader *l, uint64_t *ge
 	return s;
 }
 
-void kg_snapshot__poke(struct kg_snapshot_loader *l)
+static void wake(struct kg_snapshot_loader *l)
 {
 	char c = 1;
 
 	if(write(l->wake[1], &c, 1) < 0){
 		/* full pipe: a wake-up is already pending */
 	}
+}
+
+void kg_snapshot__poke(struct kg_snapshot_loader *l)
+{
+	atomic_store(&l->poked, true);
+	wake(l);
+}
+
+void kg_snapshot__ask_refresh(struct kg_snapshot_loader *l)
+{
+	if(atomic_load_explicit(&l->asked, memory_order_relaxed) || atomic_exchange(&l->asked, true)) return;
+	atomic_fetch_add_explicit(&l->asks, 1, memory_order_relaxed);
+	wake(l);
+}
+
+void kg_snapshot__counts(struct kg_snapshot_loader *l, uint64_t *loads, uint64_t *asks)
+{
+	*loads = atomic_load_explicit(&l->loads, memory_order_relaxed);
+	*asks = atomic_load_explicit(&l->asks, memory_order_relaxed);
 }
 
 void kg_snapshot__stop(struct kg_snapshot_loader *l)

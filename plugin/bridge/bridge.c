@@ -126,7 +126,8 @@ static void note_undecodable(const char *topic, int rc)
 	if(kg_ratelimit__allow(&rl, &suppressed)){
 		kg_log(KG_LOG_WARNING, "bridge: payload on \"%s\" is not a valid Sparkplug B payload (%s); "
 				"forwarded unchanged (+%llu more suppressed)", topic,
-				rc == KG_SPARKPLUG_INVALID ? "protobuf, nesting, UTF-8 or array error" : "error",
+				rc == KG_SPARKPLUG_INVALID ? "protobuf, nesting, UTF-8 or array error" :
+				rc == KG_SPARKPLUG_TOO_BIG ? "its JSON would pass the output limit" : "error",
 				(unsigned long long)suppressed);
 	}
 }

@@ -53,7 +53,8 @@ struct val {
 
 /* Status of the JSON building: the first error wins. */
 struct ctx {
-	int err; /* 0, KG_SPARKPLUG_INVALID or KG_SPARKPLUG_NOMEM */
+	int err;     /* 0, KG_SPARKPLUG_INVALID, KG_SPARKPLUG_NOMEM or KG_SPARKPLUG_TOO_BIG */
+	size_t out;  /* bytes of JSON tree built so far (node_cost), bounded by KG_SPARKPLUG_OUTPUT_LIMIT */
 };
 
 static void fail(struct ctx *c, int err)
@@ -309,10 +310,34 @@ static cJSON *j_base64(struct ctx *c, const uint8_t *data, size_t len)
 	return item;
 }
 
+/* What a node costs in memory: the cJSON struct and its allocation overhead, its string and its
+ * key (children are charged when they are added to it). Every node of the tree is added through
+ * put or push, which charge it: the decoded output, not only the input, is bounded (a StringArray
+ * of 16 MiB of NULs is 16 Mi empty strings, ~120x its size as a tree). */
+static size_t node_cost(const cJSON *item, const char *key)
+{
+	size_t n = sizeof(cJSON) + 16;
+
+	if(item->valuestring) n += strlen(item->valuestring) + 1;
+	if(key) n += strlen(key) + 1;
+	return n;
+}
+
+/* Charge item (about to be added under key, or NULL); past the output limit the decode fails
+ * with KG_SPARKPLUG_TOO_BIG and item is freed. Returns 0, or -1 when item was refused. */
+static int charge(struct ctx *c, cJSON *item, const char *key)
+{
+	c->out += node_cost(item, key);
+	if(c->out <= KG_SPARKPLUG_OUTPUT_LIMIT) return 0;
+	cJSON_Delete(item);
+	fail(c, KG_SPARKPLUG_TOO_BIG);
+	return -1;
+}
+
 /* Add item under key to obj (both may be NULL after a failure, which is already recorded). */
 static void put(struct ctx *c, cJSON *obj, const char *key, cJSON *item)
 {
-	if(!item) return;
+	if(!item || charge(c, item, key)) return;
 	if(!obj || !cJSON_AddItemToObject(obj, key, item)){
 		cJSON_Delete(item);
 		fail(c, KG_SPARKPLUG_NOMEM);
@@ -321,7 +346,7 @@ static void put(struct ctx *c, cJSON *obj, const char *key, cJSON *item)
 
 static void push(struct ctx *c, cJSON *arr, cJSON *item)
 {
-	if(!item) return;
+	if(!item || charge(c, item, NULL)) return;
 	if(!arr || !cJSON_AddItemToArray(arr, item)){
 		cJSON_Delete(item);
 		fail(c, KG_SPARKPLUG_NOMEM);
@@ -359,10 +384,17 @@ static uint64_t le(const uint8_t *p, size_t n)
 struct text {
 	char *buf;
 	size_t len, cap;
+	int over;   /* text_add refused to pass KG_SPARKPLUG_OUTPUT_LIMIT */
 };
 
+/* Returns 0, -1 out of memory, -2 past KG_SPARKPLUG_OUTPUT_LIMIT (a BooleanArray writes up to
+ * 48 bytes of text per byte of payload). */
 static int text_add(struct text *t, const char *s, size_t n)
 {
+	if(n >= KG_SPARKPLUG_OUTPUT_LIMIT - t->len){
+		t->over = 1;
+		return -2;
+	}
 	if(t->cap - t->len <= n){
 		size_t cap = t->cap ? t->cap : 64;
 		char *nb;
@@ -445,6 +477,7 @@ static cJSON *text_array(struct ctx *c, struct text *t, int ok)
 {
 	cJSON *item = ok && !text_add(t, "]", 1) ? cJSON_CreateRaw(t->buf) : NULL;
 
+	if(t->over) fail(c, KG_SPARKPLUG_TOO_BIG);
 	free(t->buf);
 	if(!item) fail(c, KG_SPARKPLUG_NOMEM);
 	return item;

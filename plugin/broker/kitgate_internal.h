@@ -90,6 +90,8 @@ struct kg_auth {
 	const char *completing;        /* [broker] client id being completed (CONNECT callback), or NULL */
 	uint64_t delayed, slots_refused, busy_refused, stale, changed;         /* [broker] */
 	struct kg_ratelimit slots_log;                                         /* [broker] */
+	uint64_t unknown_passed;       /* [broker] measurements whose peripheral or quantity type the
+	                                * snapshot did not know: passed to the sink (kg_message__check) */
 };
 
 struct kg_plugin {

@@ -367,8 +367,10 @@ static void run_test_requests(struct kg_plugin *p)
 
 		next = req->next;
 		/* the rest of the broker's checks: the kits snapshot (auth postgres) */
-		if(p->auth.snap) r = kg_snapshot__check(p->auth.snap, req->rec.serial, strlen(req->rec.serial),
-				req->rec.peripheral, req->rec.quantity_type);
+		if(p->auth.snap){
+			const char *detail = NULL;
+			r = kg_message__check(p, req->rec.serial, strlen(req->rec.serial), &req->rec, &detail);
+		}
 		if(r != KG_OK){
 			req->reason = r;
 			kg_view__complete(l->view, req, 422, "kits snapshot");

@@ -131,9 +131,12 @@ static bool memo_matches(const struct kg_plugin *p, const struct mosquitto_evt_m
 		&& p->memo.payload == ed->payload && p->memo.len == ed->payloadlen;
 }
 
-/* kg_ingest's check hook (plugin.c installs it): with auth postgres, the kits snapshot decides
- * whether the kit owns the peripheral and the quantity type exists. KG_OK without a snapshot
- * (auth none). Broker thread (the snapshot is swapped in TICK, on this thread). */
+/* kg_ingest's check hook (plugin.c installs it): with auth postgres, the kits snapshot rejects
+ * what it knows to be wrong: a peripheral of another kit (KG_FOREIGN_PERIPHERAL). A peripheral or
+ * quantity type it does not know may be newer than the snapshot: it passes (the sink's database
+ * check decides, as without a snapshot), is counted, and the loader is asked for a fresh snapshot
+ * (kg_snapshot__ask_refresh: rate-limited there). KG_OK without a snapshot (auth none). Broker
+ * thread (the snapshot is swapped in TICK, on this thread). */
 enum kg_reason kg_message__check(void *ud, const char *serial, size_t serial_len,
 		const struct kg_record *rec, const char **detail)
 {
@@ -142,6 +145,11 @@ enum kg_reason kg_message__check(void *ud, const char *serial, size_t serial_len
 
 	if(!p->auth.snap) return KG_OK;
 	r = kg_snapshot__check(p->auth.snap, serial, serial_len, rec->peripheral, rec->quantity_type);
+	if(r == KG_UNKNOWN_PERIPHERAL || r == KG_UNKNOWN_QUANTITY_TYPE){
+		p->auth.unknown_passed++;
+		if(p->auth.loader) kg_snapshot__ask_refresh(p->auth.loader);
+		return KG_OK;
+	}
 	if(r != KG_OK) *detail = "kits snapshot";
 	return r;
 }

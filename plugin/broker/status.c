@@ -17,6 +17,7 @@
 #include "kitgate/spool.h"
 #include "kitgate/worker.h"
 #include "kitgate/backoff.h"
+#include "kitgate/snapshot.h"
 #include "kitgate_internal.h"
 
 #define STATUS_TOPIC "$SYS/broker/kitgate/status"
@@ -97,6 +98,15 @@ static char *status_format(struct kg_plugin *p)
 	NUM(o, "busy_refused", p->auth.busy_refused);
 	NUM(o, "superseded", p->auth.stale);
 	NUM(o, "changed_meanwhile", p->auth.changed);
+	if(p->auth.loader){
+		uint64_t loads, asks;
+
+		kg_snapshot__counts(p->auth.loader, &loads, &asks);
+		if(!(o = cJSON_AddObjectToObject(root, "auth_snapshot"))) goto oom;
+		NUM(o, "loads", loads);
+		NUM(o, "refresh_asked", asks);
+		NUM(o, "unknown_passed", p->auth.unknown_passed);
+	}
 	if(!(o = cJSON_AddObjectToObject(root, "wills"))) goto oom;
 	NUM(o, "accepted", c->wills_accepted);
 	NUM(o, "unsaved", c->wills_unsaved);

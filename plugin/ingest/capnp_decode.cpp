@@ -6,6 +6,8 @@
 #include <cassert>
 #include <cmath>
 #include <cstring>
+#include <exception>
+#include <utility>
 
 #include <capnp/message.h>
 #include <capnp/serialize-packed.h>
@@ -127,6 +129,23 @@ enum kg_reason decode(int kind, const char *serial, size_t serial_len, const voi
 	return KG_OK;
 }
 
+/* libkj's own reporting, silenced while one decode runs: a malformed payload can make the library
+ * hit a second fault while the first one unwinds (a multi-segment message whose packed input ends
+ * early: the reader's destructor skips the unread segments and fails), which kj's root callback
+ * writes to stderr (~400 bytes with a stack trace, unthrottled). Here such a fault is dropped
+ * (the payload is already refused as malformed, and counted and logged, rate-limited, like every
+ * reason); a fault outside unwinding still throws, as by default; log lines are dropped.
+ * Constructed on the stack of the thread that decodes (kj keeps the callbacks per thread). */
+class QuietCallback final: public kj::ExceptionCallback {
+public:
+	void onRecoverableException(kj::Exception &&e) override
+	{
+		if(std::uncaught_exceptions() > 0) return; /* a second fault during unwinding */
+		throw std::move(e);
+	}
+	void logMessage(kj::LogSeverity, const char *, int, int, kj::String &&) override {}
+};
+
 } // namespace
 
 extern "C" enum kg_reason kg_capnp__decode(int kind, const char *serial, size_t serial_len,
@@ -143,6 +162,7 @@ extern "C" enum kg_reason kg_capnp__decode(int kind, const char *serial, size_t 
 	if(len == 0 || !payload) return fail(detail, KG_MALFORMED, "empty");
 
 	kg_record__reset(out, (uint8_t)kind);
+	QuietCallback quiet;
 	try{
 		enum kg_reason r = decode(kind, serial, serial_len, payload, len, now_ms, limits, out, detail);
 		if(r == KG_OK && detail) *detail = "";

@@ -36,6 +36,8 @@ NUM(g_spool_corrupt_skipped, s->spool.corrupt_skipped)
 NUM(g_spool_torn_tails, s->spool.torn_tails)
 NUM(g_spool_checkpoint, s->spool.checkpoint)
 NUM(g_spool_end, s->spool.end)
+NUM(g_spool_missing, s->spool.missing_bytes)
+NUM(g_spool_refused, s->spool.refused_segments)
 NUM(g_spool_backlog, s->spool.end > s->spool.checkpoint ? s->spool.end - s->spool.checkpoint : 0)
 NUM(g_running, s->worker.running)
 NUM(g_connected, s->worker.sink.connected)
@@ -81,6 +83,11 @@ static const struct field fields[] = {
 	{"spool.torn_tails", NULL, NULL, F_COUNTER, NULL, g_spool_torn_tails, NULL},
 	{"spool.checkpoint", NULL, NULL, F_GAUGE, NULL, g_spool_checkpoint, NULL},
 	{"spool.end", NULL, NULL, F_GAUGE, NULL, g_spool_end, NULL},
+	{"spool.missing_bytes", "spool.missing_bytes", "spool_missing_bytes", F_GAUGE,
+		"Log bytes between the checkpoint and the end that no segment holds (a damaged spool).", g_spool_missing, NULL},
+	{"spool.refused_segments", "spool.refused_segments", "spool_refused_segments", F_GAUGE,
+		"Files named like segments that were not used (not a regular file, or a name past the end of the log).",
+		g_spool_refused, NULL},
 	{"sink.kind", "sink.kind", NULL, F_TEXT, NULL, NULL, t_kind},
 	{"sink.running", NULL, NULL, F_BOOL, NULL, g_running, NULL},
 	{"sink.connected", "sink.connected", "sink_connected", F_BOOL, "Whether the sink (%s) is connected.", g_connected, NULL},

@@ -40,7 +40,7 @@ static int add_segment(struct kg_spool *sp, uint64_t base)
 static int open_spool(struct kg_spool **out, const char *dir, uint64_t segment_bytes, bool readonly, bool force)
 {
 	struct kg_spool *sp;
-	uint64_t cp = 0, end, bytes = 0;
+	uint64_t cp = 0, end, bytes = 0, gap_from = UINT64_MAX;
 	size_t keep;
 	int rc, have_cp;
 
@@ -88,7 +88,12 @@ static int open_spool(struct kg_spool **out, const char *dir, uint64_t segment_b
 
 	have_cp = kg_spool_checkpoint_read(sp, &cp);
 	if(have_cp <= 0) cp = sp->nsegs ? sp->segs[0]->base : 0;
-	if(sp->nsegs && cp < sp->segs[0]->base) cp = sp->segs[0]->base;
+	if(sp->nsegs && cp < sp->segs[0]->base){
+		/* records after the checkpoint that no segment holds: a missing first segment (noted
+		 * after the scan, which gives the average record size for the estimate) */
+		gap_from = cp;
+		cp = sp->segs[0]->base;
+	}
 	if(sp->nsegs == 0){
 		if(!readonly && (rc = add_segment(sp, cp))) goto fail;
 	}else{
@@ -115,6 +120,8 @@ static int open_spool(struct kg_spool **out, const char *dir, uint64_t segment_b
 		}
 	}
 	sp->rbuf_seg = NULL; /* recovery may have truncated what the buffer holds */
+	if(gap_from < cp) kg_spool_note_gap(sp, gap_from, cp, "the segment(s) after the checkpoint are missing");
+	kg_spool_estimate_missing(sp);
 
 	end = cp;
 	if(sp->nsegs){
@@ -164,6 +171,9 @@ void kg_spool__stats(struct kg_spool *sp, struct kg_spool_stats *st)
 	st->corrupt_skipped = atomic_load_explicit(&sp->corrupt_skipped, memory_order_relaxed);
 	st->torn_tails = atomic_load_explicit(&sp->torn_tails, memory_order_relaxed);
 	st->plain_segments = atomic_load_explicit(&sp->plain_segments, memory_order_relaxed);
+	st->refused_segments = atomic_load_explicit(&sp->refused_segments, memory_order_relaxed);
+	st->missing_bytes = atomic_load_explicit(&sp->missing_bytes, memory_order_relaxed);
+	st->missing_records_est = atomic_load_explicit(&sp->missing_records_est, memory_order_relaxed);
 	st->bytes = atomic_load_explicit(&sp->bytes, memory_order_relaxed);
 	st->checkpoint = atomic_load(&sp->checkpoint);
 	st->end = atomic_load(&sp->end);

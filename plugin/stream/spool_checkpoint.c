@@ -132,6 +132,10 @@ void kg_spool_drop_consumed(struct kg_spool *sp)
 		atomic_fetch_sub(&sp->bytes, atomic_load(&sp->tmp[i]->size));
 		kg_spool_seg_drop(sp, sp->tmp[i], true);
 	}
+	/* The checkpoint on disk is behind the segments just deleted (it could not be written: disk
+	 * full). Their space is free now: write it at once, so that a crash finds no checkpoint
+	 * before the first segment, which open reports as missing records. */
+	if(atomic_load(&sp->checkpoint_stale)) kg_spool_checkpoint_write(sp, pos);
 }
 
 uint64_t kg_spool__checkpoint(const struct kg_spool *sp)

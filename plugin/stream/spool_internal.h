@@ -28,6 +28,7 @@
 #ifndef KITGATE_SPOOL_INTERNAL_H
 #define KITGATE_SPOOL_INTERNAL_H
 
+#include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -48,6 +49,7 @@
 #define SPOOL_SEG_NAMELEN (20 + 4)
 #define SPOOL_NEXT_NAME "next.tmp"
 #define SPOOL_LOCK_NAME "LOCK"
+#define SPOOL_ENOTREG ENODEV /* errno of kg_spool_seg_open for a name that is not a regular file */
 
 enum kg_spool_frame_result {
 	KG_FRAME_BAD = 0,   /* complete but wrong: magic, length or checksum */
@@ -55,7 +57,7 @@ enum kg_spool_frame_result {
 	KG_FRAME_SHORT = 2, /* the bytes end before the frame does */
 };
 
-/* Log causes, each rate-limited to one line per second on its own (see kg_spool_log). */
+/* Log causes, each rate-limited on its own (see kg_spool_log). */
 enum kg_spool_cause {
 	KG_CAUSE_APPEND,     /* appender: a failed append */
 	KG_CAUSE_FALLBACK,   /* appender: switched to a plain (write(2)) segment */
@@ -100,6 +102,10 @@ struct kg_spool {
 	_Atomic uint64_t corrupt_skipped;
 	_Atomic uint64_t torn_tails;
 	_Atomic uint64_t plain_segments;
+	_Atomic uint64_t refused_segments;    /* names like segments that are not ones (open) */
+	_Atomic uint64_t missing_bytes;       /* gaps in the log found at open */
+	_Atomic uint64_t missing_records_est; /* their estimate in records */
+	uint64_t recover_frames, recover_frame_bytes; /* valid frames seen by open's scan */
 	atomic_bool dir_dirty;    /* a segment was created since the last sync */
 	atomic_int dir_error;     /* errno while the directory is gone: appends fail; 0 = fine */
 	atomic_bool want_switch;  /* maintainer: move off the active segment at the next append */
@@ -125,8 +131,8 @@ struct kg_spool {
 };
 
 /* spool_util.c */
-/* Log a line for cause at most once a second (the held-back count is appended). The thread
- * that owns the cause (see enum kg_spool_cause). */
+/* Log a line for cause at most once a second, once a minute after a busy minute (kg_ratelimit;
+ * the held-back count is appended). The thread that owns the cause (see enum kg_spool_cause). */
 void kg_spool_log(struct kg_spool *sp, enum kg_spool_cause cause, int level, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
 int64_t kg_spool_now_ms(void);
@@ -179,6 +185,8 @@ void kg_spool_drop_consumed(struct kg_spool *sp);
 /* spool_recover.c */
 int kg_spool_recover_load(struct kg_spool *sp);
 int kg_spool_recover_segment(struct kg_spool *sp, size_t i, uint64_t from);
+void kg_spool_note_gap(struct kg_spool *sp, uint64_t start, uint64_t stop, const char *what);
+void kg_spool_estimate_missing(struct kg_spool *sp);
 
 /* spool_read.c */
 void kg_spool_count_corrupt(struct kg_spool *sp, uint64_t start, uint64_t stop);

@@ -13,6 +13,9 @@
  * Open only: no other thread uses the spool yet. */
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <sys/stat.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -23,6 +26,37 @@ static int cmp_seg(const void *a, const void *b)
 {
 	const struct kg_seg *x = *(struct kg_seg *const *)a, *y = *(struct kg_seg *const *)b;
 	return x->base < y->base ? -1 : x->base > y->base;
+}
+
+/* A directory entry named like a segment that is not one we may read: not a regular file (a FIFO
+ * would block open and read, a directory fails them) or a base whose data would pass 2^63 (a name
+ * like 18446744073709551615.kgs wrapped the end offset). Skipped with a warning and counted
+ * (refused_segments); a writable spool renames an overflowing file to <name>.refused, out of the
+ * way and kept for the operator. Returns 1 if refused. */
+static int refuse_entry(struct kg_spool *sp, const char *name, uint64_t base)
+{
+	struct stat st;
+	const char *why = NULL;
+	char to[300];
+
+	if(fstatat(sp->dirfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0) return 0; /* open reports it */
+	if(!S_ISREG(st.st_mode)){
+		why = S_ISDIR(st.st_mode) ? "a directory" : S_ISFIFO(st.st_mode) ? "a FIFO" :
+			S_ISLNK(st.st_mode) ? "a symbolic link" : "not a regular file";
+	}else if(base > (uint64_t)INT64_MAX || (uint64_t)st.st_size > (uint64_t)INT64_MAX - base){
+		why = "a base whose data would pass 2^63 (not a segment this spool wrote)";
+	}
+	if(!why) return 0;
+	atomic_fetch_add(&sp->refused_segments, 1);
+	if(!sp->readonly && S_ISREG(st.st_mode)){
+		snprintf(to, sizeof(to), "%s.refused", name);
+		if(renameat(sp->dirfd, name, sp->dirfd, to) == 0){
+			kg_log(KG_LOG_WARNING, "spool %s: %s is %s: not read, renamed to %s", sp->dir, name, why, to);
+			return 1;
+		}
+	}
+	kg_log(KG_LOG_WARNING, "spool %s: %s is %s: skipped", sp->dir, name, why);
+	return 1;
 }
 
 /* Load the segment files of the directory into sp->segs, sorted. Returns 0 or -errno (logged). */
@@ -44,7 +78,13 @@ int kg_spool_recover_load(struct kg_spool *sp)
 		uint64_t base;
 		struct kg_seg *seg;
 		if(!kg_spool_seg_parse_name(de->d_name, &base)) continue;
+		if(refuse_entry(sp, de->d_name, base)) continue;
 		if(!(seg = kg_spool_seg_open(sp, de->d_name, base, false))){
+			if(errno == SPOOL_ENOTREG){ /* replaced by a non-file since refuse_entry looked */
+				atomic_fetch_add(&sp->refused_segments, 1);
+				kg_log(KG_LOG_WARNING, "spool %s: %s is not a regular file: skipped", sp->dir, de->d_name);
+				continue;
+			}
 			rc = -errno;
 			kg_log(KG_LOG_ERROR, "spool %s: cannot open segment %s: %s", sp->dir, de->d_name, strerror(errno));
 			break;
@@ -57,6 +97,38 @@ int kg_spool_recover_load(struct kg_spool *sp)
 	closedir(d);
 	if(sp->nsegs) qsort(sp->segs, sp->nsegs, sizeof(*sp->segs), cmp_seg);
 	return rc;
+}
+
+/* Record bytes of the log that no segment holds: [start, stop) is a gap (before the first
+ * segment but after the checkpoint, or between a segment's data and the next one's base: a
+ * missing, empty or truncated segment). Counted in missing_bytes and logged; open estimates the
+ * records once its scan is done (kg_spool_estimate_missing). Open only. */
+void kg_spool_note_gap(struct kg_spool *sp, uint64_t start, uint64_t stop, const char *what)
+{
+	if(stop <= start) return;
+	atomic_fetch_add(&sp->missing_bytes, stop - start);
+	kg_log(KG_LOG_ERROR, "spool %s: %s: %llu bytes of records are missing at [%llu, %llu)", sp->dir,
+		what, (unsigned long long)(stop - start), (unsigned long long)start, (unsigned long long)stop);
+}
+
+/* After open's scan: the missing bytes in records, at the average size of the records seen (one
+ * line). Open only. */
+void kg_spool_estimate_missing(struct kg_spool *sp)
+{
+	uint64_t n = atomic_load(&sp->missing_bytes), avg, est;
+
+	if(!n) return;
+	if(!sp->recover_frames){
+		kg_log(KG_LOG_ERROR, "spool %s: %llu bytes of records are missing in all (no record left to "
+			"estimate how many)", sp->dir, (unsigned long long)n);
+		return;
+	}
+	avg = sp->recover_frame_bytes / sp->recover_frames;
+	est = (n + avg - 1) / avg;
+	atomic_store(&sp->missing_records_est, est);
+	kg_log(KG_LOG_ERROR, "spool %s: %llu bytes of records are missing in all: about %llu records (at "
+		"the average %llu bytes a record)", sp->dir, (unsigned long long)n, (unsigned long long)est,
+		(unsigned long long)avg);
 }
 
 /* The end of the last non-zero byte of seg's file in [off, bound) (off if there is none). Returns
@@ -105,8 +177,10 @@ int kg_spool_recover_segment(struct kg_spool *sp, size_t i, uint64_t from)
 	bool last = i + 1 == sp->nsegs;
 	uint64_t bound = atomic_load(&seg->size), off, nz_end = 0;
 
+	uint64_t span = last ? 0 : sp->segs[i + 1]->base - seg->base, file = bound;
+
 	/* a file reaching past the next segment's base holds preallocated zeros there: ignore them */
-	if(!last && sp->segs[i + 1]->base - seg->base < bound) bound = sp->segs[i + 1]->base - seg->base;
+	if(!last && span < bound) bound = span;
 	off = from > seg->base ? from - seg->base : 0;
 	while(off < bound){
 		uint32_t l = 0;
@@ -116,6 +190,8 @@ int kg_spool_recover_segment(struct kg_spool *sp, size_t i, uint64_t from)
 		if(r < 0) return r;
 		if(r == KG_FRAME_OK){
 			off += SPOOL_HDR + l;
+			sp->recover_frames++;
+			sp->recover_frame_bytes += SPOOL_HDR + l;
 			continue;
 		}
 		if(last){
@@ -145,5 +221,12 @@ int kg_spool_recover_segment(struct kg_spool *sp, size_t i, uint64_t from)
 		break;
 	}
 	atomic_store(&seg->size, last && off < bound ? off : bound);
+	/* a segment that ends before the next one begins lost its end (or all of it, when empty) */
+	if(!last && file < span){
+		char what[96];
+		snprintf(what, sizeof(what), "segment %llu is %s", (unsigned long long)seg->base,
+			file ? "truncated" : "empty");
+		kg_spool_note_gap(sp, seg->base + (from > seg->base + file ? from - seg->base : file), seg->base + span, what);
+	}
 	return 0;
 }

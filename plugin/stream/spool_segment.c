@@ -47,18 +47,21 @@ int kg_spool_seg_parse_name(const char *name, uint64_t *base)
 }
 
 /* Open (or with create, exclusively create) the segment file name in the directory as base.
- * Read-only spools open read-only. Returns the segment or NULL with errno set. Any thread that
- * owns the result. */
+ * Read-only spools open read-only. Returns the segment or NULL with errno set (SPOOL_ENOTREG: not
+ * a regular file). Any thread that owns the result. */
 struct kg_seg *kg_spool_seg_open(struct kg_spool *sp, const char *name, uint64_t base, bool create)
 {
 	struct kg_seg *seg;
 	struct stat st;
-	int fd, flags = (sp->readonly ? O_RDONLY : O_RDWR) | O_CLOEXEC | (create ? O_CREAT | O_EXCL : 0);
+	/* O_NONBLOCK: a FIFO named like a segment must not block the open (no effect on files) */
+	int fd, flags = (sp->readonly ? O_RDONLY : O_RDWR) | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK |
+		(create ? O_CREAT | O_EXCL : 0);
 
 	fd = openat(sp->dirfd, name, flags, 0600);
 	if(fd < 0) return NULL;
-	if(fstat(fd, &st) < 0 || !(seg = calloc(1, sizeof(*seg)))){
-		int e = errno ? errno : ENOMEM;
+	errno = 0;
+	if(fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || !(seg = calloc(1, sizeof(*seg)))){
+		int e = errno ? errno : S_ISREG(st.st_mode) ? ENOMEM : SPOOL_ENOTREG;
 		close(fd);
 		if(create) unlinkat(sp->dirfd, name, 0);
 		errno = e;

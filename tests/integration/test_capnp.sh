@@ -178,4 +178,20 @@ hex=$(xxd -p "$W/ok.bin" | tr -d '\n')
 grep -q "^kit/k-test-0001/measurement/raw $hex\$" "$W/sub.out" && kg_pass "subscriber received the valid capnp payload verbatim" ||
 	kg_fail "subscriber did not receive the valid capnp payload"
 
+# ---------------------------------------------------------------- libcapnp stays off stderr
+# A 10-byte packed message announcing 3 segments whose input ends early made libkj print ~350
+# bytes (a stack trace) to the broker's stderr per message, unthrottled. Refused as malformed,
+# counted, and nothing on stderr.
+printf '\x01\x02\x10\x50\x00\x6c\x38\x7c\x62\x80' >"$W/kj.bin"
+m0=$(kg_status_get .rejected.malformed)
+for i in $(seq 200); do mosquitto_pub -p "$P" -u server -P pw -t kit/k-test-0001/measurement/raw -f "$W/kj.bin" 2>/dev/null; done
+kg_wait_until 5 eval '[ "$(kg_status_get .rejected.malformed)" -ge $((m0 + 200)) ]' &&
+	kg_pass "200 malformed multi-segment payloads counted as malformed" ||
+	kg_fail "malformed: $(kg_status_get .rejected.malformed) (was $m0)"
+if grep -qE 'capnp/|kj/|stack:' "$KG_BROKER_DIR/mosquitto.out"; then
+	kg_fail "libcapnp wrote to the broker's stderr: $(grep -cE 'capnp/|kj/' "$KG_BROKER_DIR/mosquitto.out") line(s)"
+else
+	kg_pass "nothing from libcapnp on the broker's stderr"
+fi
+
 kg_finish

@@ -57,6 +57,38 @@ kg_eq "dump skips the damaged records" 98 "$("$TOOL" dump "$S/bad" 2>/dev/null |
 kg_eq "the tool changed nothing in the spool (no truncation, checkpoint or lock)" "$before" "$(tree_sum "$S/bad")"
 [ ! -e "$S/bad/LOCK" ] && kg_pass "no LOCK file created" || kg_fail "a LOCK file was created"
 
+# ---- damaged segment files (issue 19 item 12) ---------------------------------------------------
+# a clean spool of several segments, checkpoint 0, copied for each damage
+"$FILL" "$S/segs" 100 0 1024 || kg_die "spool_fill failed"
+rm -f "$S/segs/LOCK"
+first=$(ls "$S"/segs/*.kgs | head -n 1); firstname=$(basename "$first")
+second=$(basename "$(ls "$S"/segs/*.kgs | sed -n 2p)"); base2=$((10#${second%.kgs}))
+damaged() { rm -rf "$S/dmg"; cp -a "$S/segs" "$S/dmg"; }
+# the first segment missing: a gap after the checkpoint
+damaged; rm -f "$S/dmg/$firstname"
+"$TOOL" verify --json "$S/dmg" >"$S/out" 2>/dev/null; kg_eq "missing first segment: verify exits 1" 1 $?
+kg_eq "missing first segment: missing_bytes" "$base2" "$(j .missing_bytes)"
+kg_eq "missing first segment: about as many records as it held (65-byte frames)" $(( (base2 + 64) / 65 )) "$(j .missing_records_est)"
+# the first segment empty
+damaged; truncate -s 0 "$S/dmg/$firstname"
+"$TOOL" verify "$S/dmg" >"$S/out" 2>/dev/null; kg_eq "empty first segment: verify exits 1" 1 $?
+grep -q "missing_bytes:    $base2 " "$S/out" && kg_pass "empty first segment: $base2 bytes missing reported" ||
+	kg_fail "empty first segment: $(cat "$S/out")"
+# the first segment truncated to 130 bytes (2 records left)
+damaged; truncate -s 130 "$S/dmg/$firstname"
+"$TOOL" verify --json "$S/dmg" >"$S/out" 2>/dev/null; kg_eq "truncated segment: verify exits 1" 1 $?
+kg_eq "truncated segment: missing_bytes" $((base2 - 130)) "$(j .missing_bytes)"
+kg_eq "truncated segment: the records lost, not a few corrupt bytes" $(( (base2 - 130 + 64) / 65 )) "$(j .missing_records_est)"
+# a base past 2^63, a FIFO and a directory named like segments: skipped, counted, no hang
+damaged; printf 'junkjunkjunk' >"$S/dmg/18446744073709551615.kgs"
+mkfifo "$S/dmg/00000000000099999999.kgs"; mkdir "$S/dmg/00000000000099999998.kgs"
+timeout 20 "$TOOL" stat --json "$S/dmg" >"$S/out" 2>/dev/null; rc=$?
+kg_eq "FIFO/directory/overflowing names: stat exits 0 (no hang)" 0 $rc
+kg_eq "refused_segments" 3 "$(j .refused_segments)"
+kg_eq "pending_records all there" 100 "$(j .pending_records)"
+timeout 20 "$TOOL" verify "$S/dmg" >/dev/null 2>&1; kg_eq "verify exits 1 on names that are not segments" 1 $?
+rm -rf "$S/dmg"
+
 # ---- one spool per stream ----------------------------------------------------------------------
 "$FILL" "$S/streams/measurements" 10 0 || kg_die "spool_fill failed"
 "$FILL" "$S/streams/bridge" 0 5 || kg_die "spool_fill failed"

@@ -5,6 +5,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/resource.h>
 #include <string.h>
 #include <math.h>
 #include <cmocka.h>
@@ -724,6 +725,67 @@ static void test_alloc_limit(void **state)
 	free(buf);
 }
 
+/* The rc of decoding one metric of datatype dt whose bytes_value is data[0..len). */
+static int metric_rc(uint32_t dt, const uint8_t *data, size_t len)
+{
+	SpMetric m = m_bytes(dt, data, len), *ms[1] = {&m};
+	SpPayload pl = PAYLOAD_INIT;
+	size_t n;
+	uint8_t *buf;
+	int rc;
+
+	pl.n_metrics = 1;
+	pl.metrics = ms;
+	buf = pack(&pl, &n);
+	rc = decode_rc(buf, n);
+	free(buf);
+	return rc;
+}
+
+static long peak_rss_kb(void)
+{
+	struct rusage ru;
+
+	getrusage(RUSAGE_SELF, &ru);
+	return ru.ru_maxrss;
+}
+
+/* The decoded output is bounded, not only the input: a StringArray of NULs is one empty string per
+ * byte (16 MiB of NULs took the broker to a 1.95 GB peak), a BooleanArray 6 bytes of text per bit.
+ * Past KG_SPARKPLUG_OUTPUT_LIMIT the payload is KG_SPARKPLUG_TOO_BIG (the bridge forwards it
+ * unchanged and counts it undecodable) and the peak memory of the decode stays within a few times
+ * the limit; arrays under the limit still decode. */
+static void test_output_limit(void **state)
+{
+	size_t big = (size_t)16 << 20, i;
+	uint8_t *nuls = calloc(1, big), *strs;
+	long before;
+
+	(void)state;
+	assert_non_null(nuls);
+	/* 2 MiB of NULs: 2 Mi strings, > 32 MiB as a tree */
+	assert_int_equal(metric_rc(33, nuls, (size_t)2 << 20), KG_SPARKPLUG_TOO_BIG);
+	/* the case, with the peak memory of the decode measured */
+	before = peak_rss_kb();
+	assert_int_equal(metric_rc(33, nuls, big), KG_SPARKPLUG_TOO_BIG);
+	print_message("16 MiB StringArray of NULs: peak RSS grew by %ld KiB (limit %zu MiB of tree)\n",
+			peak_rss_kb() - before, KG_SPARKPLUG_OUTPUT_LIMIT >> 20);
+	assert_true(peak_rss_kb() - before < 4 * (long)(KG_SPARKPLUG_OUTPUT_LIMIT >> 10) + 3 * (long)(big >> 10));
+	/* a BooleanArray of ~128 Mi bits: ~768 MiB of text unbounded */
+	nuls[0] = 0xE0; nuls[1] = 0xFF; nuls[2] = 0xFF; nuls[3] = 0x07; /* count (16 Mi - 4) * 8, LE */
+	assert_int_equal(metric_rc(32, nuls, big), KG_SPARKPLUG_TOO_BIG);
+	/* under the limit: 100,000 one-letter strings decode */
+	strs = malloc(200000);
+	assert_non_null(strs);
+	for(i = 0; i < 100000; i++){
+		strs[2 * i] = 'a';
+		strs[2 * i + 1] = '\0';
+	}
+	assert_int_equal(metric_rc(33, strs, 200000), 0);
+	free(strs);
+	free(nuls);
+}
+
 /* ---- topics and the bridge hook ------------------------------------------------------------- */
 
 static void test_is_topic(void **state)
@@ -853,6 +915,7 @@ static void test_bridge_hook(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_output_limit),
 		cmocka_unit_test(test_vectors),
 		cmocka_unit_test(test_signed_scalars),
 		cmocka_unit_test(test_unsigned_scalars),
