@@ -45,7 +45,7 @@ static double num(const cJSON *o, const char *a, const char *b)
 static void test_sys_document(void **state)
 {
 	static const char *const spool_keys[] = {"enabled", "bytes", "appended", "append_errors", "corrupt_skipped",
-		"torn_tails", "checkpoint", "end"};
+		"torn_tails", "checkpoint", "end", "missing_bytes", "refused_segments"};
 	static const char *const sink_keys[] = {"kind", "running", "connected", "in_flight", "taken", "settled", "ok",
 		"inserted", "delivered", "duplicates", "rejected", "errors", "reconnects", "rewinds", "lost",
 		"corrupt_records", "foreign_records", "last_error"};
