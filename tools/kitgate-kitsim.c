@@ -98,8 +98,7 @@ static void on_signal(int sig)
 
 static void on_pause(int sig)
 {
-	(void)sig;
-	g_paused = 1;
+	g_paused = sig == SIGUSR1;
 }
 
 static void usage(FILE *f)
@@ -150,7 +149,8 @@ static void usage(FILE *f)
 "                         inflight= dropped= connects= lost= failed= paused=\n"
 "                         (connects: CONNACKs 0; lost: connections lost after one; failed:\n"
 "                         attempts refused or failed before a CONNACK 0)\n"
-"                         SIGUSR1 pauses: no new measurements, connections kept (and restored)\n"
+"                         SIGUSR1 pauses: no new measurements, connections kept (and restored);\n"
+"                         SIGUSR2 resumes\n"
 "  --help                 this text\n"
 "\n"
 "Output (stdout), one line per message handed to the client library:\n"
@@ -670,7 +670,7 @@ static int fleet_run(struct kit *kits)
 				}
 				if(k->fstate == FK_UP){
 					up++;
-					if(fleet_measure(k, now)){
+					if(!draining && fleet_measure(k, now)){
 						rc = 2;
 						g_stop = 1;
 					}
@@ -778,6 +778,7 @@ int main(int argc, char **argv)
 	signal(SIGINT, on_signal);
 	signal(SIGTERM, on_signal);
 	signal(SIGUSR1, on_pause);
+	signal(SIGUSR2, on_pause);
 	signal(SIGPIPE, SIG_IGN);
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	mosquitto_lib_init();
