@@ -45,8 +45,8 @@ raw=$(sed -n 's/.* raw_done=\([0-9]*\).*/\1/p' <<<"$end")
 agg=$(sed -n 's/.* aggregate_done=\([0-9]*\).*/\1/p' <<<"$end")
 lost=$(sed -n 's/.* lost=\([0-9]*\).*/\1/p' <<<"$end")
 kg_eq "connections lost at the restart" 200 "$lost"
-# 200 kits x 5 streams x ~18 s: thousands of raw measurements, hundreds of aggregates
-[ "${raw:-0}" -ge 10000 ] && [ "${agg:-0}" -ge 1000 ] && kg_pass "simulator completed $raw raw and $agg aggregates" ||
+# 200 kits x 5 streams x ~15 s (less the pause): thousands of raw measurements, hundreds of aggregates
+[ "${raw:-0}" -ge 5000 ] && [ "${agg:-0}" -ge 1000 ] && kg_pass "simulator completed $raw raw and $agg aggregates" ||
 	kg_fail "too few completed: $end / $sum"
 grep -q "^kitsim: kits=200 raw=$raw aggregate=$agg invalid=0 completed=$((raw + agg)) rejected=0 dropped=0\$" "$W/sim.out" &&
 	kg_pass "every message sent was completed, none dropped" || kg_fail "summary: $sum / $end"
