@@ -4,13 +4,17 @@
  *
  * Threads: one libmosquitto network thread per kit (mosquitto_loop_start); the main thread builds
  * and publishes every message and is the only one that prints "sent" lines. The callbacks only
- * update the counters under g_lock. */
+ * update the counters under g_lock.
+ * --fleet (thousands of kits, ci/bench-fleet): no extra thread at all; the main thread drives every
+ * kit's socket under epoll (mosquitto_socket + mosquitto_loop_read/write/misc), starts the kits
+ * staggered, gives each kit its own phase, reconnects with backoff and counts instead of printing. */
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <math.h>
 #include <pthread.h>
 #include <signal.h>
+#include <sys/epoll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -52,29 +56,49 @@ struct kit {
 	struct stream st[MAX_STREAMS];
 	int nst;
 	int invalid_seq;              /* cycles through the invalid kinds */
+	/* --fleet only (main thread): */
+	int fd;                       /* registered in the epoll set, or -1 */
+	uint32_t ev;                  /* its registered events */
+	int fstate;                   /* FK_DOWN, FK_CONNECTING, FK_UP */
+	int attempts;                 /* failed connects since the last CONNACK 0 (backoff) */
+	int ever_up;
+	double retry_at, connect_at, next_raw, next_agg, next_misc;
+	int agg_mid[4 * MAX_STREAMS]; /* mids of the QoS 2 aggregates in flight */
+	int nagg_mid;
 };
+enum { FK_DOWN, FK_CONNECTING, FK_UP };
 
 enum invalid_kind { INV_MALFORMED, INV_BAD_TIME, INV_BAD_VALUE, INV_SERIAL_MISMATCH, INV_BAD_TYPE, INV_COUNT };
 static const char *const invalid_names[INV_COUNT] = {"malformed", "bad_time", "bad_value", "serial_mismatch", "bad_type"};
 
 static struct {
 	const char *host;
-	int port, nkits, start_kit, v5, json, keepalive;
+	int port, nkits, start_kit, v5, json, keepalive, fleet;
+	double ramp, backoff_max;
+	const char *status_file;
 	const char *serial_format, *password, *password_file;
 	double raw_interval, agg_interval, duration, invalid_ratio;
 	struct stream_def defs[MAX_STREAMS];
 	int ndefs;
-} g_o = {"127.0.0.1", 1883, 3, 1, 0, 0, 60, "k-test-%04d", "pw", NULL, 10, 60, 0, 0, {{0}}, 0};
+} g_o = {"127.0.0.1", 1883, 3, 1, 0, 0, 60, 0, 0, 32, NULL, "k-test-%04d", "pw", NULL, 10, 60, 0, 0, {{0}}, 0};
 
 static pthread_mutex_t g_lock = PTHREAD_MUTEX_INITIALIZER;
 static uint64_t g_published, g_done, g_rejected; /* g_lock: handed to libmosquitto, written/acked, reason >= 0x80 */
 static volatile sig_atomic_t g_stop;
 static uint64_t g_nraw, g_nagg, g_ninv, g_failed; /* main thread: "sent" lines printed, publish failures */
+/* --fleet (main thread): completed raw (QoS 0 written) / aggregates (PUBCOMP), connections */
+static uint64_t g_raw_done, g_agg_done, g_connects, g_conn_lost, g_conn_refused;
+static volatile sig_atomic_t g_paused;
 
 static void on_signal(int sig)
 {
 	(void)sig;
 	g_stop = 1;
+}
+
+static void on_pause(int sig)
+{
+	g_paused = sig == SIGUSR1;
 }
 
 static void usage(FILE *f)
@@ -111,6 +135,22 @@ static void usage(FILE *f)
 "                         (NaN / 1e999), serial_mismatch (another kit's serial), bad_type\n"
 "                         (peripheral 0)\n"
 "  --v5                   MQTT v5 (kitgate then answers 0x87 to an invalid QoS 2 aggregate)\n"
+"  --fleet                many kits from one thread (epoll; thousands of kits per process): kits\n"
+"                         start staggered over --ramp, each with a random phase in its raw and\n"
+"                         aggregate periods, measure only while connected, reconnect after a\n"
+"                         lost or refused connection with exponential backoff (1 s doubling to\n"
+"                         --backoff-max, random 50-100%% of it; no CONNACK in 30 s is a failure);\n"
+"                         nothing is printed per message (counters, see below). The open-file\n"
+"                         limit must exceed --kits\n"
+"  --ramp S               --fleet: connect the kits evenly over S seconds (default 0)\n"
+"  --backoff-max S        --fleet: the longest reconnect delay (default 32)\n"
+"  --status-file FILE     --fleet: rewritten every 0.5 s with one line of counters:\n"
+"                         kits= connected= raw_sent= raw_done= aggregate_sent= aggregate_done=\n"
+"                         inflight= dropped= connects= lost= failed= paused=\n"
+"                         (connects: CONNACKs 0; lost: connections lost after one; failed:\n"
+"                         attempts refused or failed before a CONNACK 0)\n"
+"                         SIGUSR1 pauses: no new measurements, connections kept (and restored);\n"
+"                         SIGUSR2 resumes\n"
 "  --help                 this text\n"
 "\n"
 "Output (stdout), one line per message handed to the client library:\n"
@@ -121,6 +161,10 @@ static void usage(FILE *f)
 "  kitsim: kits=N raw=N aggregate=N invalid=N completed=N rejected=N dropped=N\n"
 "(completed: QoS 0 written to the socket / QoS 2 PUBCOMP; rejected: a v5 reason >= 0x80;\n"
 "dropped: not handed over because the connection was down, not printed as sent).\n"
+"With --fleet, raw_done counts raw measurements written whole to the socket (QoS 0: nothing\n"
+"more is known; on loopback to a live broker each one arrives), aggregate_done the PUBCOMPs;\n"
+"ids are random v4 UUIDs, so a fresh table's row count is the count of distinct ids landed.\n"
+"The end line gains: kitsim: fleet raw_done=N aggregate_done=N connects=N lost=N failed=N.\n"
 "Exit status: 0 done, 1 bad usage or a kit could not connect, 2 messages left unanswered.\n");
 }
 
@@ -182,7 +226,20 @@ static void on_disconnect(struct mosquitto *m, void *obj, int rc, const mosquitt
 
 static void on_publish(struct mosquitto *m, void *obj, int mid, int reason, const mosquitto_property *props)
 {
-	(void)m; (void)obj; (void)mid; (void)props;
+	struct kit *k = obj;
+	(void)m; (void)props;
+	if(g_o.fleet){ /* one thread: an aggregate's mid is in agg_mid, anything else was raw (QoS 0) */
+		int agg = 0;
+		for(int i = 0; i < k->nagg_mid; i++){
+			if(k->agg_mid[i] == mid){
+				k->agg_mid[i] = k->agg_mid[--k->nagg_mid];
+				agg = 1;
+				break;
+			}
+		}
+		if(agg) g_agg_done++;
+		else g_raw_done++;
+	}
 	pthread_mutex_lock(&g_lock);
 	g_done++;
 	if(reason >= 0x80) g_rejected++;
@@ -281,7 +338,7 @@ static int send_record(struct kit *k, struct kg_record *rec, int inv)
 	uint8_t buf[4096];
 	char id[37], extra[48] = "";
 	size_t n;
-	int rc, qos = rec->kind == KG_KIND_RAW ? 0 : 2;
+	int rc, mid = 0, qos = rec->kind == KG_KIND_RAW ? 0 : 2;
 
 	rec->serial[0] = '\0'; /* kits send "" */
 	if(inv == INV_BAD_TIME){
@@ -303,16 +360,33 @@ static int send_record(struct kit *k, struct kg_record *rec, int inv)
 	pthread_mutex_lock(&g_lock);
 	g_published++;
 	pthread_mutex_unlock(&g_lock);
-	rc = mosquitto_publish(k->mosq, NULL, rec->kind == KG_KIND_RAW ? k->topic_raw : k->topic_agg,
+	if(g_o.fleet && qos == 2 && k->nagg_mid >= (int)(sizeof(k->agg_mid) / sizeof(k->agg_mid[0]))){
+		pthread_mutex_lock(&g_lock);
+		g_published--;
+		pthread_mutex_unlock(&g_lock);
+		g_failed++; /* the kit's QoS 2 window is full (broker not answering): dropped like the kit would */
+		return 0;
+	}
+	rc = mosquitto_publish(k->mosq, &mid, rec->kind == KG_KIND_RAW ? k->topic_raw : k->topic_agg,
 			(int)n, buf, qos, false);
+	/* libmosquitto queued a QoS 2 message it could not write (connection just lost): it sends it
+	 * after the reconnect and its PUBCOMP completes it, so it is sent and tracked */
+	if(g_o.fleet && qos == 2 && rc == MOSQ_ERR_NO_CONN) rc = MOSQ_ERR_SUCCESS;
 	if(rc != MOSQ_ERR_SUCCESS){
 		pthread_mutex_lock(&g_lock);
 		g_published--;
 		pthread_mutex_unlock(&g_lock);
 		/* Like the kit: a message that cannot be handed over (connection down) is lost, the
 		 * kit carries on and libmosquitto reconnects. Not printed as sent. */
-		fprintf(stderr, "kitsim: %s: publish failed (%s); message dropped\n", k->serial, mosquitto_strerror(rc));
+		if(!g_o.fleet) fprintf(stderr, "kitsim: %s: publish failed (%s); message dropped\n", k->serial, mosquitto_strerror(rc));
 		g_failed++;
+		return 0;
+	}
+	if(g_o.fleet){ /* counted, not printed */
+		if(qos == 2) k->agg_mid[k->nagg_mid++] = mid;
+		if(inv >= 0) g_ninv++;
+		if(rec->kind == KG_KIND_RAW) g_nraw++;
+		else g_nagg++;
 		return 0;
 	}
 	kg_uuid__format(rec->id, id);
@@ -417,6 +491,235 @@ static void sleep_s(double s)
 	nanosleep(&ts, NULL);
 }
 
+/* ---------------------------------------------------------------- --fleet: one thread, epoll */
+
+static int g_ep = -1;
+
+static void fleet_status(int nkits, int connected)
+{
+	char tmp[4096];
+	FILE *f;
+	uint64_t inflight;
+
+	if(!g_o.status_file) return;
+	snprintf(tmp, sizeof(tmp), "%s.tmp", g_o.status_file);
+	if(!(f = fopen(tmp, "w"))) return;
+	pthread_mutex_lock(&g_lock);
+	inflight = g_published - g_done;
+	pthread_mutex_unlock(&g_lock);
+	fprintf(f, "kits=%d connected=%d raw_sent=%" PRIu64 " raw_done=%" PRIu64 " aggregate_sent=%" PRIu64
+			" aggregate_done=%" PRIu64 " inflight=%" PRIu64 " dropped=%" PRIu64 " connects=%" PRIu64
+			" lost=%" PRIu64 " failed=%" PRIu64 " paused=%d\n", nkits, connected, g_nraw, g_raw_done, g_nagg,
+			g_agg_done, inflight, g_failed, g_connects, g_conn_lost, g_conn_refused, (int)g_paused);
+	if(fclose(f) == 0) rename(tmp, g_o.status_file);
+}
+
+/* The kit's connection is gone (lost, refused, timed out): retry after the backoff. */
+static void fleet_down(struct kit *k, double now)
+{
+	double d = 1;
+
+	if(k->fd >= 0) epoll_ctl(g_ep, EPOLL_CTL_DEL, k->fd, NULL); /* EBADF when libmosquitto closed it */
+	k->fd = -1;
+	k->ev = 0;
+	if(k->fstate == FK_UP) g_conn_lost++;
+	else g_conn_refused++;
+	mosquitto_disconnect(k->mosq); /* closes the socket if libmosquitto has not */
+	/* QoS 2 aggregates in flight stay in agg_mid: libmosquitto sends them again after the
+	 * reconnect and their PUBCOMP completes them then */
+	pthread_mutex_lock(&g_lock);
+	k->connected = 0;
+	k->refused = 0;
+	pthread_mutex_unlock(&g_lock);
+	for(int i = 0; i < k->attempts && d < g_o.backoff_max; i++) d *= 2;
+	if(d > g_o.backoff_max) d = g_o.backoff_max;
+	k->attempts++;
+	k->fstate = FK_DOWN;
+	k->retry_at = now + d * (0.5 + 0.5 * rnd01());
+}
+
+/* After every libmosquitto call on k: follow its socket and its wish to write. */
+static void fleet_sync(struct kit *k, double now)
+{
+	int fd = mosquitto_socket(k->mosq), refused, connected;
+	uint32_t ev;
+
+	pthread_mutex_lock(&g_lock);
+	refused = k->refused;
+	connected = k->connected;
+	pthread_mutex_unlock(&g_lock);
+	if(k->fstate == FK_DOWN) return;
+	if(fd < 0 || refused){
+		fleet_down(k, now);
+		return;
+	}
+	if(k->fstate == FK_CONNECTING && connected){
+		k->fstate = FK_UP;
+		k->attempts = 0;
+		g_connects++;
+		if(!k->ever_up){ /* the kit's own phase in its periods */
+			k->ever_up = 1;
+			k->next_raw = now + rnd01() * g_o.raw_interval;
+			k->next_agg = k->next_raw + g_o.agg_interval;
+		}
+	}
+	ev = EPOLLIN | (mosquitto_want_write(k->mosq) ? EPOLLOUT : 0);
+	if(fd != k->fd){
+		struct epoll_event e = {.events = ev, .data.ptr = k};
+		if(k->fd >= 0) epoll_ctl(g_ep, EPOLL_CTL_DEL, k->fd, NULL);
+		if(epoll_ctl(g_ep, EPOLL_CTL_ADD, fd, &e) != 0){
+			fprintf(stderr, "kitsim: epoll_ctl: %s\n", strerror(errno));
+			fleet_down(k, now);
+			return;
+		}
+		k->fd = fd;
+		k->ev = ev;
+	}else if(ev != k->ev){
+		struct epoll_event e = {.events = ev, .data.ptr = k};
+		epoll_ctl(g_ep, EPOLL_CTL_MOD, fd, &e);
+		k->ev = ev;
+	}
+}
+
+static void fleet_connect(struct kit *k, double now)
+{
+	int rc;
+
+	pthread_mutex_lock(&g_lock);
+	k->connected = 0;
+	k->refused = 0;
+	pthread_mutex_unlock(&g_lock);
+	k->fstate = FK_CONNECTING;
+	k->connect_at = now;
+	k->next_misc = now + 1;
+	rc = mosquitto_connect_async(k->mosq, g_o.host, g_o.port, g_o.keepalive);
+	if(rc != MOSQ_ERR_SUCCESS){
+		fleet_down(k, now);
+		return;
+	}
+	fleet_sync(k, now);
+}
+
+/* Raw measurements and aggregates that are due; missed periods (while down or paused) are skipped. */
+static int fleet_measure(struct kit *k, double now)
+{
+	int64_t t = now_ms();
+
+	if(mosquitto_socket(k->mosq) < 0) return 0; /* lost since the last sync: fleet_sync follows */
+
+	if(k->next_raw <= now){
+		while(k->next_raw <= now) k->next_raw += g_o.raw_interval;
+		if(!g_paused && send_raw(k, t)) return -1;
+	}
+	if(k->next_agg <= now){
+		while(k->next_agg <= now) k->next_agg += g_o.agg_interval;
+		if(!g_paused && send_aggregates(k, t)) return -1;
+	}
+	return 0;
+}
+
+static int fleet_run(struct kit *kits)
+{
+	struct epoll_event evs[512];
+	double t0 = mono_s(), end = g_o.duration > 0 ? t0 + g_o.duration : INFINITY;
+	double next_scan = 0, next_status = 0, drain_until = 0;
+	int draining = 0, rc = 0;
+
+	if((g_ep = epoll_create1(EPOLL_CLOEXEC)) < 0){
+		fprintf(stderr, "kitsim: epoll_create1: %s\n", strerror(errno));
+		return 1;
+	}
+	for(int i = 0; i < g_o.nkits; i++){
+		kits[i].fd = -1;
+		kits[i].fstate = FK_DOWN;
+		kits[i].retry_at = t0 + g_o.ramp * i / g_o.nkits;
+	}
+	for(;;){
+		double now = mono_s();
+		int n;
+
+		if(!draining && (g_stop || now >= end)){
+			draining = 1;
+			g_paused = 1;
+			drain_until = now + 30;
+		}
+		if(draining){
+			uint64_t left;
+			pthread_mutex_lock(&g_lock);
+			left = g_published - g_done;
+			pthread_mutex_unlock(&g_lock);
+			if(left == 0) break;
+			if(now > drain_until){
+				fprintf(stderr, "kitsim: %" PRIu64 " messages unanswered at the drain timeout\n", left);
+				rc = 2;
+				break;
+			}
+		}
+		if(now >= next_scan){ /* every 10 ms: connects, measurements, keepalive, CONNACK timeouts */
+			int up = 0;
+			next_scan = now + 0.01;
+			for(int i = 0; i < g_o.nkits; i++){
+				struct kit *k = &kits[i];
+				if(k->fstate == FK_DOWN){
+					if(!draining && now >= k->retry_at) fleet_connect(k, now);
+					continue;
+				}
+				if(k->fstate == FK_CONNECTING && now - k->connect_at > 30){
+					fleet_down(k, now);
+					continue;
+				}
+				if(k->fstate == FK_UP){
+					up++;
+					if(!draining && fleet_measure(k, now)){
+						rc = 2;
+						g_stop = 1;
+					}
+				}
+				if(now >= k->next_misc){
+					k->next_misc = now + 1;
+					mosquitto_loop_misc(k->mosq);
+				}
+				fleet_sync(k, now);
+			}
+			if(now >= next_status){
+				next_status = now + 0.5;
+				fleet_status(g_o.nkits, up);
+			}
+		}
+		n = epoll_wait(g_ep, evs, (int)(sizeof(evs) / sizeof(evs[0])), 10);
+		if(n < 0 && errno != EINTR){
+			fprintf(stderr, "kitsim: epoll_wait: %s\n", strerror(errno));
+			rc = 1;
+			break;
+		}
+		now = mono_s();
+		for(int i = 0; i < n; i++){
+			struct kit *k = evs[i].data.ptr;
+			if(k->fstate == FK_DOWN) continue;
+			if(evs[i].events & (EPOLLIN | EPOLLERR | EPOLLHUP)){
+				if(mosquitto_loop_read(k->mosq, 16) != MOSQ_ERR_SUCCESS){
+					fleet_down(k, now);
+					continue;
+				}
+			}
+			if(k->fstate != FK_DOWN && (evs[i].events & EPOLLOUT)){
+				if(mosquitto_loop_write(k->mosq, 16) != MOSQ_ERR_SUCCESS){
+					fleet_down(k, now);
+					continue;
+				}
+			}
+			fleet_sync(k, now);
+		}
+	}
+	for(int i = 0; i < g_o.nkits; i++){
+		if(kits[i].fstate != FK_DOWN) mosquitto_disconnect(kits[i].mosq);
+		if(kits[i].fd >= 0) mosquitto_loop_write(kits[i].mosq, 1);
+	}
+	fleet_status(g_o.nkits, 0);
+	close(g_ep);
+	return rc;
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option lo[] = {
@@ -427,6 +730,8 @@ int main(int argc, char **argv)
 		{"raw-interval", required_argument, NULL, 'r'}, {"agg-interval", required_argument, NULL, 'a'},
 		{"duration", required_argument, NULL, 'd'}, {"json", no_argument, NULL, 'j'},
 		{"invalid-ratio", required_argument, NULL, 'i'}, {"v5", no_argument, NULL, '5'},
+		{"fleet", no_argument, NULL, 'L'}, {"ramp", required_argument, NULL, 'R'},
+		{"backoff-max", required_argument, NULL, 'B'}, {"status-file", required_argument, NULL, 'T'},
 		{"help", no_argument, NULL, 'H'}, {NULL, 0, NULL, 0},
 	};
 	struct kit *kits;
@@ -455,19 +760,26 @@ int main(int argc, char **argv)
 		case 'j': g_o.json = 1; break;
 		case 'i': g_o.invalid_ratio = atof(optarg); break;
 		case '5': g_o.v5 = 1; break;
+		case 'L': g_o.fleet = 1; break;
+		case 'R': g_o.ramp = atof(optarg); break;
+		case 'B': g_o.backoff_max = atof(optarg); break;
+		case 'T': g_o.status_file = optarg; break;
 		case 'H': usage(stdout); return 0;
 		default: usage(stderr); return 1;
 		}
 	}
 	if(optind < argc || g_o.nkits < 1 || g_o.nkits > 100000 || g_o.port < 1 || g_o.port > 65535
 			|| !(g_o.raw_interval > 0) || !(g_o.agg_interval > 0) || g_o.duration < 0
-			|| g_o.invalid_ratio < 0 || g_o.invalid_ratio > 1){
+			|| g_o.invalid_ratio < 0 || g_o.invalid_ratio > 1 || g_o.ramp < 0 || !(g_o.backoff_max >= 1)){
 		usage(stderr);
 		return 1;
 	}
 	if(getrandom(&g_rng, sizeof(g_rng), 0) != (ssize_t)sizeof(g_rng) || g_rng == 0) g_rng = (uint64_t)time(NULL) | 1;
 	signal(SIGINT, on_signal);
 	signal(SIGTERM, on_signal);
+	signal(SIGUSR1, on_pause);
+	signal(SIGUSR2, on_pause);
+	signal(SIGPIPE, SIG_IGN);
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	mosquitto_lib_init();
 
@@ -498,12 +810,17 @@ int main(int argc, char **argv)
 		mosquitto_connect_v5_callback_set(k->mosq, on_connect);
 		mosquitto_disconnect_v5_callback_set(k->mosq, on_disconnect);
 		mosquitto_publish_v5_callback_set(k->mosq, on_publish);
+		if(g_o.fleet) continue; /* fleet_run connects */
 		if((c = mosquitto_connect(k->mosq, g_o.host, g_o.port, g_o.keepalive)) != MOSQ_ERR_SUCCESS){
 			fprintf(stderr, "kitsim: %s: connect to %s:%d: %s\n", k->serial, g_o.host, g_o.port,
 					c == MOSQ_ERR_ERRNO ? strerror(errno) : mosquitto_strerror(c));
 			return 1;
 		}
 		mosquitto_loop_start(k->mosq);
+	}
+	if(g_o.fleet){
+		rc = fleet_run(kits);
+		goto out;
 	}
 	/* Wait for every CONNACK (10 s). */
 	wait_until = mono_s() + 10;
@@ -581,14 +898,19 @@ drain:
 out:
 	for(int i = 0; i < g_o.nkits; i++){
 		if(!kits[i].mosq) continue;
-		mosquitto_disconnect(kits[i].mosq);
-		mosquitto_loop_stop(kits[i].mosq, false);
+		if(!g_o.fleet){
+			mosquitto_disconnect(kits[i].mosq);
+			mosquitto_loop_stop(kits[i].mosq, false);
+		}
 		mosquitto_destroy(kits[i].mosq);
 	}
 	pthread_mutex_lock(&g_lock);
 	printf("kitsim: kits=%d raw=%" PRIu64 " aggregate=%" PRIu64 " invalid=%" PRIu64 " completed=%" PRIu64
 			" rejected=%" PRIu64 " dropped=%" PRIu64 "\n", g_o.nkits, g_nraw, g_nagg, g_ninv, g_done, g_rejected,
 			g_failed);
+	if(g_o.fleet)
+		printf("kitsim: fleet raw_done=%" PRIu64 " aggregate_done=%" PRIu64 " connects=%" PRIu64 " lost=%" PRIu64
+				" failed=%" PRIu64 "\n", g_raw_done, g_agg_done, g_connects, g_conn_lost, g_conn_refused);
 	pthread_mutex_unlock(&g_lock);
 	free(kits);
 	mosquitto_lib_cleanup();

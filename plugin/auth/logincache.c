@@ -85,12 +85,64 @@ static int digest_of(struct kg_logincache *c, const char *serial, const char *pa
 	return 0;
 }
 
-static struct slot *set_of(struct kg_logincache *c, const uint8_t d[DIGEST])
+/* Two candidate sets per digest (independent bits of it: the digest is uniformly random). A new
+ * entry goes to the emptier of the two, else replaces the least recently used of both: with two
+ * choices a half-full table of 4-way sets practically never evicts, where one choice would evict
+ * a few percent of the entries at that load. */
+static struct slot *set_a(struct kg_logincache *c, const uint8_t d[DIGEST])
 {
 	uint64_t h;
 
-	memcpy(&h, d, sizeof(h));   /* the digest is uniformly random: any 8 bytes index well */
+	memcpy(&h, d, sizeof(h));
 	return &c->slots[(h & (c->nsets - 1)) * WAYS];
+}
+
+static struct slot *set_b(struct kg_logincache *c, const uint8_t d[DIGEST])
+{
+	uint64_t h;
+
+	memcpy(&h, d + 8, sizeof(h));
+	return &c->slots[(h & (c->nsets - 1)) * WAYS];
+}
+
+static struct slot *find(struct kg_logincache *c, const uint8_t d[DIGEST])
+{
+	struct slot *set[2] = {set_a(c, d), set_b(c, d)};
+	int i, j;
+
+	for(j = 0; j < 2; j++){
+		for(i = 0; i < WAYS; i++){
+			if(set[j][i].used && CRYPTO_memcmp(set[j][i].digest, d, DIGEST) == 0) return &set[j][i];
+		}
+	}
+	return NULL;
+}
+
+/* Stores digest d with clock value used (d not in the table). */
+static void place(struct kg_logincache *c, const uint8_t d[DIGEST], uint64_t used)
+{
+	struct slot *set[2] = {set_a(c, d), set_b(c, d)}, *victim;
+	int i, j, empty[2] = {0, 0};
+
+	for(j = 0; j < 2; j++){
+		for(i = 0; i < WAYS; i++) empty[j] += !set[j][i].used;
+	}
+	/* the emptier set (the balancing that makes two choices work), else the LRU entry of both */
+	j = empty[1] > empty[0];
+	victim = &set[j][0];
+	for(i = 0; i < WAYS; i++){
+		if(set[j][i].used < victim->used) victim = &set[j][i];   /* an empty slot (0) wins */
+	}
+	if(victim->used){
+		for(j = 0; j < 2; j++){
+			for(i = 0; i < WAYS; i++){
+				if(set[j][i].used < victim->used) victim = &set[j][i];
+			}
+		}
+	}
+	if(!victim->used) c->count++;
+	memcpy(victim->digest, d, DIGEST);
+	victim->used = used;
 }
 
 int kg_logincache__hit(struct kg_logincache *c, const char *serial, const char *password,
@@ -98,41 +150,56 @@ int kg_logincache__hit(struct kg_logincache *c, const char *serial, const char *
 {
 	uint8_t d[DIGEST];
 	struct slot *s;
-	int i;
 
 	assert(c && serial && hash);
 	if(digest_of(c, serial, password ? password : "", password ? pwlen : 0, hash, d) != 0) return 0;
-	s = set_of(c, d);
-	for(i = 0; i < WAYS; i++){
-		if(s[i].used && CRYPTO_memcmp(s[i].digest, d, DIGEST) == 0){
-			s[i].used = ++c->clock;
-			return 1;
-		}
-	}
-	return 0;
+	if(!(s = find(c, d))) return 0;
+	s->used = ++c->clock;
+	return 1;
 }
 
 void kg_logincache__add(struct kg_logincache *c, const char *serial, const char *password,
 		size_t pwlen, const char *hash)
 {
 	uint8_t d[DIGEST];
-	struct slot *s, *victim;
-	int i;
+	struct slot *s;
 
 	assert(c && serial && hash);
 	if(digest_of(c, serial, password ? password : "", password ? pwlen : 0, hash, d) != 0) return;
-	s = set_of(c, d);
-	victim = &s[0];
-	for(i = 0; i < WAYS; i++){
-		if(s[i].used && !memcmp(s[i].digest, d, DIGEST)){
-			s[i].used = ++c->clock;
-			return;
-		}
-		if(s[i].used < victim->used) victim = &s[i];   /* an empty slot (0) wins */
+	if((s = find(c, d)) != NULL){
+		s->used = ++c->clock;
+		return;
 	}
-	if(!victim->used) c->count++;
-	memcpy(victim->digest, d, DIGEST);
-	victim->used = ++c->clock;
+	place(c, d, ++c->clock);
+}
+
+int kg_logincache__reserve(struct kg_logincache *c, size_t kits, size_t max_entries)
+{
+	struct slot *old = c->slots, *slots;
+	size_t nsets = c->nsets, oldsets = c->nsets, i, want = kits > SIZE_MAX / 4 ? SIZE_MAX / 2 : kits * 2;
+
+	assert(c);
+	if(want > max_entries) want = max_entries;
+	while(nsets * WAYS < want && nsets * 2 * WAYS <= max_entries) nsets <<= 1;
+	if(nsets == oldsets) return 0;
+	if(!(slots = calloc(nsets * WAYS, sizeof(*slots)))) return -1;
+	c->slots = slots;
+	c->nsets = nsets;
+	c->count = 0;
+	/* the sets come from the digest, so every entry finds its new place without the password;
+	 * each keeps its LRU clock. The new table is at least twice as large: nothing is evicted in
+	 * practice (if a pair of sets overflowed, the least recently used entry would go) */
+	for(i = 0; i < oldsets * WAYS; i++){
+		if(old[i].used) place(c, old[i].digest, old[i].used);
+	}
+	OPENSSL_cleanse(old, oldsets * WAYS * sizeof(*old));
+	free(old);
+	return 0;
+}
+
+size_t kg_logincache__capacity(const struct kg_logincache *c)
+{
+	return c->nsets * WAYS;
 }
 
 size_t kg_logincache__count(const struct kg_logincache *c)

@@ -21,7 +21,9 @@
 #include "kitgate/snapshot.h"
 #include "kitgate_internal.h"
 
-#define LOGIN_CACHE_ENTRIES 16384   /* 48 bytes each: ~800 KiB */
+#define LOGIN_CACHE_ENTRIES 16384   /* 40 bytes each: 640 KiB at start ... */
+#define LOGIN_CACHE_MAX 262144      /* ... grown to twice the kits in the snapshot, up to this: 10 MiB,
+                                     * every kit of a 131,072-kit fleet cached */
 #define KICKS_LOGGED 10             /* serials named per snapshot; the rest are counted */
 #define BACKOFF_ENTRIES 16384       /* ~130 bytes each: ~2 MiB per table (windows per serial and
                                      * source; the suspects per serial for the cold-login budget),
@@ -148,6 +150,11 @@ static void take_snapshot(struct kg_plugin *p)
 		}
 		kg_snapshot__unref(p->auth.snap);
 		p->auth.snap = s;
+		/* a table as large as the fleet would keep evicting some kits' logins (4-way sets) */
+		if(kg_logincache__reserve(p->auth.logins, kg_snapshot__nkits(s), LOGIN_CACHE_MAX) != 0){
+			mosquitto_log_printf(MOSQ_LOG_WARNING, "kitgate: auth: login cache not grown for %zu kits "
+					"(out of memory)", kg_snapshot__nkits(s));
+		}
 	}
 	for(i = 0; i < nkicks; i++){
 		mosquitto_kick_client_by_username(kicks[i], false);

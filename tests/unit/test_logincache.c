@@ -1,5 +1,5 @@
 /* test_logincache.c -- verified-login cache (plugin/auth/logincache.c): hits, binding to the stored
- * hash, no confusion between fields, bounded size with eviction. */
+ * hash, no confusion between fields, bounded size with eviction, growth for a fleet. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -80,12 +80,92 @@ static void test_bounded_with_lru_eviction(void **state)
 	kg_logincache__free(c);
 }
 
+static int hits_of(struct kg_logincache *c, int from, int to)
+{
+	char serial[32];
+	int i, hits = 0;
+
+	for(i = from; i < to; i++){
+		snprintf(serial, sizeof(serial), "k-fleet-%05d", i);
+		hits += kg_logincache__hit(c, serial, "pw", 2, H1);
+	}
+	return hits;
+}
+
+static void add_range(struct kg_logincache *c, int from, int to)
+{
+	char serial[32];
+	int i;
+
+	for(i = from; i < to; i++){
+		snprintf(serial, sizeof(serial), "k-fleet-%05d", i);
+		kg_logincache__add(c, serial, "pw", 2, H1);
+	}
+}
+
+/* A fleet of 15,000 kits: once the table is reserved for it, (practically) every kit's login stays
+ * cached (no kit is re-hashed with PBKDF2 at its next reconnect because its set's neighbours
+ * evicted it). */
+static void test_reserve_fits_the_fleet(void **state)
+{
+	struct kg_logincache *c = kg_logincache__new(16384);
+	(void)state;
+
+	assert_non_null(c);
+	assert_int_equal(kg_logincache__capacity(c), 16384);
+	assert_int_equal(kg_logincache__reserve(c, 15000, 262144), 0);
+	assert_int_equal(kg_logincache__capacity(c), 32768);          /* >= 2 x 15,000 */
+	add_range(c, 0, 15000);
+	/* a lost entry is possible (two full 4-way sets) but rare: a run loses one entry now and then;
+	 * the table of 16,384 with one set per entry that served every fleet before lost ~2,400 (16%) */
+	assert_true(kg_logincache__count(c) >= 14985);
+	assert_int_equal(hits_of(c, 0, 15000), kg_logincache__count(c));
+	kg_logincache__free(c);
+}
+
+/* Growing keeps what the cache held (the sets come from the digest, not the password). */
+static void test_reserve_keeps_entries(void **state)
+{
+	struct kg_logincache *c = kg_logincache__new(256);
+	(void)state;
+
+	add_range(c, 0, 100);
+	assert_int_equal(hits_of(c, 0, 100), 100);
+	assert_int_equal(kg_logincache__reserve(c, 1000, 262144), 0);
+	assert_int_equal(kg_logincache__capacity(c), 2048);
+	assert_int_equal(kg_logincache__count(c), 100);
+	assert_int_equal(hits_of(c, 0, 100), 100);
+	assert_int_equal(kg_logincache__hit(c, "k-fleet-00000", "px", 2, H1), 0);
+	kg_logincache__free(c);
+}
+
+/* The bound: never beyond max_entries, never shrinking; count never beyond the capacity. */
+static void test_reserve_bounded(void **state)
+{
+	struct kg_logincache *c = kg_logincache__new(64);
+	(void)state;
+
+	assert_int_equal(kg_logincache__reserve(c, 10000000, 4096), 0);
+	assert_int_equal(kg_logincache__capacity(c), 4096);
+	assert_int_equal(kg_logincache__reserve(c, 10000000, 5000), 0);  /* rounded down: stays */
+	assert_int_equal(kg_logincache__capacity(c), 4096);
+	assert_int_equal(kg_logincache__reserve(c, 10, 4096), 0);        /* never shrinks */
+	assert_int_equal(kg_logincache__capacity(c), 4096);
+	add_range(c, 0, 20000);
+	assert_true(kg_logincache__count(c) <= 4096);
+	assert_true(kg_logincache__count(c) >= 4000);
+	kg_logincache__free(c);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_hit_after_add),
 		cmocka_unit_test(test_per_cache_key),
 		cmocka_unit_test(test_bounded_with_lru_eviction),
+		cmocka_unit_test(test_reserve_fits_the_fleet),
+		cmocka_unit_test(test_reserve_keeps_entries),
+		cmocka_unit_test(test_reserve_bounded),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
