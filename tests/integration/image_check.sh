@@ -162,9 +162,11 @@ start_main() { # NAME
 		-v "$VOL:/mosquitto/data" -e KITGATE_SINK=postgres -e DATABASE_URL="$URL" "$IMG" >/dev/null ||
 		kg_die "podman run $1 failed"
 	kg_wait_until 30 kg__port_open "$MQTT" || kg_die "container $1 does not listen on $MQTT: $(podman logs "$RUN-$1" 2>&1 | tail -n 10)"
+	# auth postgres refuses kits until the first kits snapshot has loaded.
+	kg_wait_until 30 logs_have "$1" 'auth: kits snapshot loaded' ||
+		kg_die "container $1: no kits snapshot: $(podman logs "$RUN-$1" 2>&1 | tail -n 10)"
 }
 start_main main
-if kg_wait_until 30 logs_have main 'kits snapshot|kits loaded|snapshot'; then :; fi
 kg_wait_until 20 healthy main && kg_pass "postgres config: health check passes" || kg_fail "postgres config: unhealthy"
 kg_eq "postgres config: user" mosquitto "$(podman exec "$RUN-main" id -un)"
 
