@@ -42,6 +42,15 @@ podman_cleanup() {
 	rm -rf "${KG_SCRATCH:?}/$RUN"
 }
 kg_on_exit podman_cleanup
+# Containers and volumes of an earlier run that was killed before its cleanup (its pid is gone).
+for c in $(podman ps -a --format '{{.Names}}' 2>/dev/null | grep -E '^kgimg[0-9]+-'); do
+	p=${c#kgimg}; p=${p%%-*}
+	kill -0 "$p" 2>/dev/null || podman rm -f -v -t 0 "$c" >/dev/null 2>&1
+done
+for v in $(podman volume ls --format '{{.Name}}' 2>/dev/null | grep -E '^kgimg[0-9]+-data$'); do
+	p=${v#kgimg}; p=${p%%-*}
+	kill -0 "$p" 2>/dev/null || podman volume rm -f "$v" >/dev/null 2>&1
+done
 
 work="$KG_SCRATCH/$RUN"
 mkdir -p "$work"
