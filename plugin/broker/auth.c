@@ -82,14 +82,7 @@ int kg_auth__init(struct kg_plugin *p)
 	p->auth.loader = p->auth.logins && p->auth.backoff && p->auth.suspects
 		? kg_snapshot__start(p->cfg.database_url, p->cfg.auth_refresh_s) : NULL;
 	if(!p->auth.loader){
-		kg_logincache__free(p->auth.logins);
-		p->auth.logins = NULL;
-		kg_backoff__free(p->auth.backoff);
-		p->auth.backoff = NULL;
-		kg_backoff__free(p->auth.suspects);
-		p->auth.suspects = NULL;
-		kg_authpool__free(p->auth.pool);
-		p->auth.pool = NULL;
+		kg_auth__cleanup(p);
 		return -1;
 	}
 	/* AstroPlant's parameters (sha256, 15000 iterations, a 20-character salt, a 32-byte key); the key
@@ -106,7 +99,7 @@ int kg_auth__init(struct kg_plugin *p)
 		kg_log(KG_LOG_INFO, "auth postgres: kits log in against kits.password_hash (snapshot reloaded "
 				"every %d s and on NOTIFY kitgate_kits); mosquitto 2.1 delayed basic auth: PBKDF2 for "
 				"logins not in the login cache runs on %d auth thread(s) (auth_threads%s), at most %d "
-				"pending, one per kit; kits are refused until the first snapshot loads",
+				"pending, one per kit and source address; kits are refused until the first snapshot loads",
 				p->cfg.auth_refresh_s, p->auth.threads, p->cfg.auth_threads ? "" : " default: the CPUs",
 				POOL_PENDING);
 	}else{
