@@ -4,6 +4,7 @@
 # stays connected, its refusals are counted as rate_limited in the status, /metrics and the per-kit
 # status, only what passed reaches a subscriber; another kit has its own bucket.
 # The broker: $KG_MOSQUITTO (lib.sh), so it runs on 2.0.x and 2.1.
+# ctest: RUN_SERIAL its token bucket refills with time
 . "$(dirname "$0")/lib.sh"
 
 command -v curl >/dev/null || kg_die "curl is needed"
