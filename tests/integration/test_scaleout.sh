@@ -68,7 +68,9 @@ if kg_wait_until 10 metrics_up c1; then
 	else
 		kg_fail "promtool: $(cat "$dir/promtool.out")"
 	fi
-	grep -q '^kitgate_connector_consumer_lag{topic="raw",partition="[0-9]*"}' "$dir/metrics_c1.txt" \
+	# the watermarks come with the consumer's first fetch responses: wait for them, not on luck
+	lag_listed() { metrics_of c1 >"$dir/metrics_c1.txt"; grep -q '^kitgate_connector_consumer_lag{topic="raw",partition="[0-9]*"}' "$dir/metrics_c1.txt"; }
+	kg_wait_until 15 lag_listed \
 		&& kg_pass "connector /metrics reports per-partition consumer lag" \
 		|| kg_fail "no per-partition lag in /metrics: $(head -c 600 "$dir/metrics_c1.txt")"
 else
