@@ -61,7 +61,13 @@ static int delayed_init(struct kg_plugin *p)
 		}
 		return 0;
 	}
-	if(p->cfg.auth != KG_AUTH_POSTGRES) return 0;
+	if(p->cfg.auth != KG_AUTH_POSTGRES){
+		if(p->cfg.auth_threads){
+			kg_log(KG_LOG_WARNING, "option auth_threads %d has no effect without auth postgres (kitgate "
+					"checks no kit secrets): remove it or set plugin_opt_auth postgres", p->cfg.auth_threads);
+		}
+		return 0;
+	}
 	ncpu = sysconf(_SC_NPROCESSORS_ONLN);
 	p->auth.threads = p->cfg.auth_threads ? p->cfg.auth_threads : (int)(ncpu < 1 ? 1 : ncpu > 256 ? 256 : ncpu);
 	p->auth.pool = kg_authpool__new(p->auth.threads, POOL_PENDING);
@@ -210,6 +216,7 @@ static void complete_one(struct kg_plugin *p, struct kg_authresult *r)
 		return;
 	}
 	p->auth.completing = r->client_id;
+	p->auth.completing_rc = result;
 	p->auth.complete(r->client_id, result);
 	p->auth.completing = NULL;
 }
@@ -234,6 +241,15 @@ long kg_auth__tick_wish_ms(struct kg_plugin *p)
 const char *kg_auth__completing(const struct kg_plugin *p)
 {
 	return p->auth.completing;
+}
+
+/* 2.1's mosquitto_complete_basic_auth(id, refused) disconnects the refused client at once, and that
+ * raises MOSQ_EVT_DISCONNECT inside the call (src/plugin_public.c, context__disconnect): an event
+ * about a client that never logged in, which must not close the kit's live session. */
+bool kg_auth__refusing(const struct kg_plugin *p, const char *client_id)
+{
+	return p->auth.completing && p->auth.completing_rc != MOSQ_ERR_SUCCESS && client_id
+		&& strcmp(client_id, p->auth.completing) == 0;
 }
 
 /* The delayed path of a cold login (2.1): queue the check. The per-serial backoff still refuses

@@ -88,6 +88,7 @@ struct kg_auth {
 	void (*complete)(const char *client_id, int result);   /* dlsym'ed; NULL on 2.0 */
 	int threads;
 	const char *completing;        /* [broker] client id being completed (CONNECT callback), or NULL */
+	int completing_rc;             /* [broker] the result it is being completed with */
 	uint64_t delayed, slots_refused, busy_refused, stale, changed;         /* [broker] */
 	struct kg_ratelimit slots_log;                                         /* [broker] */
 	uint64_t unknown_passed;       /* [broker] measurements whose peripheral or quantity type the
@@ -162,6 +163,7 @@ long kg_auth__tick_wish_ms(struct kg_plugin *p);
 /* auth.c: the client id whose delayed login is being completed right now (mosquitto 2.1 runs the
  * CONNECT callbacks inside mosquitto_complete_basic_auth), or NULL. Main thread. */
 const char *kg_auth__completing(const struct kg_plugin *p);
+bool kg_auth__refusing(const struct kg_plugin *p, const char *client_id);
 struct mosquitto_evt_basic_auth;
 int kg_auth__basic_auth(struct kg_plugin *p, struct mosquitto_evt_basic_auth *ed);
 void kg_auth__cleanup(struct kg_plugin *p);

@@ -165,6 +165,7 @@ static int on_disconnect(int event, void *event_data, void *userdata)
 
 	(void)event;
 	if(take_pending(p->live, ed->client, NULL)) return MOSQ_ERR_SUCCESS; /* refused or gone at once */
+	if(kg_auth__refusing(p, mosquitto_client_id(ed->client))) return MOSQ_ERR_SUCCESS; /* 2.1: a refused delayed login */
 	if(!is_kit_user(p, username)) return MOSQ_ERR_SUCCESS;
 	kit = kg_kits__find(p->live->kits, username, strlen(username));
 	if(!kit || kit->connections == 0) return MOSQ_ERR_SUCCESS;
@@ -174,7 +175,8 @@ static int on_disconnect(int event, void *event_data, void *userdata)
 
 struct kg_kit *kg_live__kit(struct kg_plugin *p, const char *serial, size_t slen)
 {
-	return p->live ? kg_kits__get(p->live->kits, serial, slen) : NULL;
+	if(!p->live || !is_kit(p, serial, slen)) return NULL; /* only kits are kits */
+	return kg_kits__get(p->live->kits, serial, slen);
 }
 
 void kg_live__delayed(struct kg_plugin *p, const void *client)
