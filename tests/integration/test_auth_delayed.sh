@@ -102,6 +102,15 @@ kg_wait_until 10 grep -q 'Sending SUBACK to kit3-sub$' "$KG_BROKER_LOG" && kg_pa
 	kg_fail "kit 3 not in"
 kst() { mosquitto_sub -p "$P" -u server -P pw -t '$SYS/broker/kitgate/kits/k-test-0003' -C 1 -W 3 2>/dev/null | jq -r .online; }
 kg_wait_until 10 eval '[ "$(kst)" = true ]' && kg_pass "kit 3 online in its status" || kg_fail "kit 3 status online = $(kst)"
+# a refused delayed login for kit 3 (another connection, a wrong secret): 2.1 raises DISCONNECT for
+# it inside mosquitto_complete_basic_auth; the connected kit must stay online
+out=$(pub k-test-0003 "wrong-$S" kit/k-test-0003/x kit3-wrong)
+refused "$out" || kg_fail "kit 3's wrong secret: $out"
+kg_wait_until 5 kg_broker_log_has 'auth: refused kit k-test-0003 from .* \(client kit3-wrong\): wrong secret' ||
+	kg_fail "no wrong-secret line for kit 3"
+still=0
+for i in 1 2 3; do sleep 1; [ "$(kst)" = true ] && still=$((still + 1)); done
+kg_eq "kit 3 stays online through another connection's refused delayed login" 3 "$still"
 kill "$K3"; wait "$K3" 2>/dev/null
 kg_wait_until 10 eval '[ "$(kst)" = false ]' && kg_pass "kit 3 offline after it left" || kg_fail "kit 3 still online"
 # a persistent session (v3.1.1, clean session false): 2.1 raises CLIENT_OFFLINE, not DISCONNECT
