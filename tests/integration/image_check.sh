@@ -3,14 +3,16 @@
 # the host (the integration tests' fixture, through lib.sh), with the tools of build-pkg.
 #
 #  1. the image: user mosquitto, health check, volumes, ports; runtime files only (no compiler, no
-#     apt, no package lists, no docs beyond copyright files);
+#     apt, no package lists, no docs beyond copyright files); the broker's libraries all found
+#     (ldd) and `mosquitto -h` says 2.1.x;
 #  2. the default configuration: starts with sink none and logs how to enable PostgreSQL, is
 #     healthy, runs as mosquitto (seen from the host too), stops cleanly;
 #  3. bad input, each must end the container at once with its cause: no configuration (one line),
 #     an unwritable data volume (one line), a broken configuration (mosquitto names the line);
 #     an unresolvable database URL (auth postgres) keeps the broker running on the spool and logs
 #     the cause;
-#  4. mosquitto-postgres.conf (what compose.yaml mounts) on the host network: kits from the
+#  4. mosquitto-postgres.conf (what compose.yaml mounts) on the host network: the broker is
+#     mosquitto 2.1.x and kitgate uses its delayed basic auth (the plugin's start line); kits from the
 #     simulator (kitgate-kitsim, run from the image itself) log in with their database secrets
 #     (auth postgres) and their rows land; a wrong secret is refused; the dashboard and the API
 #     answer (and want credentials); the health check passes;
@@ -86,9 +88,13 @@ contents=$(run_once --network none "$IMG" sh -c '
 	find /usr/share/doc -type f ! -name copyright | head -n 3 | sed "s/^/doc:/"
 	find /usr/share/man /usr/share/info /usr/share/locale -type f 2>/dev/null | head -n 3 | sed "s/^/doc:/"
 	ls -ld /mosquitto/config /mosquitto/data /mosquitto/data/kitgate /mosquitto/log | awk "{print \"dir:\" \$NF \":\" \$3}"
-	mosquitto -h | head -n 1 | sed "s/^/broker:/"' 2>&1)
+	mosquitto -h | head -n 1 | sed "s/^/broker:/"
+	ldd /usr/sbin/mosquitto /usr/lib/*/mosquitto_kitgate.so | grep "not found" | sed "s/^/lib:/"' 2>&1)
 echo "$contents" | grep -E '^broker:'
+grep -qE '^broker:mosquitto version 2\.1\.[0-9]+' <<<"$contents" && kg_pass "image: mosquitto -h says 2.1.x" ||
+	kg_fail "image: the broker is not mosquitto 2.1.x: $(grep '^broker:' <<<"$contents")"
 kg_eq "no compiler, apt, package lists, docs or man pages in the image" "" "$(grep -E '^(tool|aptlist|doc):' <<<"$contents")"
+kg_eq "every library of the broker and the plugin is in the image (ldd)" "" "$(grep -E '^lib:' <<<"$contents")"
 kg_eq "eclipse-mosquitto layout, owned by mosquitto" \
 	"dir:/mosquitto/config:mosquitto dir:/mosquitto/data/kitgate:mosquitto dir:/mosquitto/data:mosquitto dir:/mosquitto/log:mosquitto" \
 	"$(grep '^dir:' <<<"$contents" | LC_ALL=C sort | tr '\n' ' ' | sed 's/ $//')"
@@ -177,6 +183,14 @@ start_main() { # NAME
 		kg_die "container $1: no kits snapshot: $(podman logs "$RUN-$1" 2>&1 | tail -n 10)"
 }
 start_main main
+# The broker is mosquitto 2.1.x, and kitgate uses its delayed basic auth (auth postgres): the
+# plugin's start line says both.
+if logs_have main 'broker: mosquitto 2\.1\.[0-9]+ .*delayed basic auth used'; then
+	kg_pass "postgres config: the broker is mosquitto 2.1 with delayed basic auth"
+else
+	kg_fail "postgres config: not mosquitto 2.1 with delayed auth: $(podman logs "$RUN-main" 2>&1 | grep -m 1 'broker: mosquitto' || echo 'no broker line')"
+fi
+podman logs "$RUN-main" 2>&1 | grep -m 1 -o 'broker: mosquitto.*delayed basic auth [a-z]*'
 kg_wait_until 20 healthy main && kg_pass "postgres config: health check passes" || kg_fail "postgres config: unhealthy"
 kg_eq "postgres config: user" mosquitto "$(podman exec "$RUN-main" id -un)"
 
