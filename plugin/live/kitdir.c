@@ -4,6 +4,7 @@
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdio.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -333,6 +334,10 @@ struct text {
 static void put(struct text *t, const char *s, size_t n)
 {
 	if(t->failed) return;
+	if(n >= SIZE_MAX / 2 - t->len){
+		t->failed = true;
+		return;
+	}
 	if(t->len + n + 1 > t->cap){
 		size_t ncap = t->cap ? t->cap : 1024;
 		char *ns;
@@ -364,6 +369,10 @@ static void put_kit(struct text *t, const struct dkit *k)
 {
 	const struct dstream *s;
 
+	if(k->len == 0){     /* never stored empty (put_kit needs its final '}') */
+		t->failed = true;
+		return;
+	}
 	put(t, k->json, k->len - 1);
 	put(t, ",\"streams\":[", 12);
 	for(s = k->streams; s; s = s->next){
