@@ -74,7 +74,10 @@ int kg_acl__on_disconnect(int event, void *event_data, void *userdata)
 }
 
 /* Refuse a client id owned by another username; otherwise remember this login as the id's owner,
- * pending until the login is known to have succeeded. MOSQ_ERR_SUCCESS or MOSQ_ERR_AUTH. */
+ * pending until the login is known to have succeeded. Service users may use any id and take it
+ * over: they are trusted with all of kit/#, and a kit must not be able to lock a service out of its
+ * fixed id (AstroPlant's ingest connects as "astroplant-mqtt-ingest") by claiming it while the
+ * service is away. MOSQ_ERR_SUCCESS or MOSQ_ERR_AUTH. */
 static int check_clientid(struct kg_plugin *p, struct mosquitto_evt_basic_auth *ed)
 {
 	struct kg_idguard *g = &p->idguard;
@@ -82,7 +85,8 @@ static int check_clientid(struct kg_plugin *p, struct mosquitto_evt_basic_auth *
 	uint64_t suppressed;
 
 	if(!id || !g->ids) return MOSQ_ERR_SUCCESS;
-	if(!kg_clientids__may_use(g->ids, id, ed->username)){
+	if(!kg_clientids__may_use(g->ids, id, ed->username)
+			&& !(ed->username && kg_config__is_service(&p->cfg, ed->username))){
 		p->counters.clientid_refused++;
 		if(kg_ratelimit__allow(&g->log, &suppressed)){
 			mosquitto_log_printf(MOSQ_LOG_NOTICE, "kitgate: refused CONNECT of %s from %s: client id "

@@ -40,4 +40,15 @@ grep -qi "refused\|not authori" <<<"$out" && kg_pass "the attacker is refused th
 got=$(mosquitto_sub -p "$P" -V mqttv5 -c -x 3600 -q 1 -u k-test-0002 -P pw -i victim-id -t kit/k-test-0002/cmd -C 3 -W 5 2>&1)
 kg_eq "the victim reconnects and gets its three queued commands" "queued-1 queued-2 queued-3" "$(echo $got)"
 
+# a kit cannot lock a service user out of its fixed id: the service (v3.1.1, clean session) leaves,
+# a kit claims the id and stays connected, the service comes back with it and gets in
+mosquitto_pub -p "$P" -V mqttv311 -u server -P pw -i astroplant-mqtt-ingest -t kit/k-test-0003/x -m hi
+mosquitto_sub -p "$P" -V mqttv5 -u k-test-0003 -P pw -i astroplant-mqtt-ingest -t kit/k-test-0003/# >/dev/null 2>&1 &
+squat=$!
+kg_wait_until 10 grep -q 'Sending SUBACK to astroplant-mqtt-ingest$' "$KG_BROKER_LOG" || kg_fail "the kit did not claim the id"
+out=$(mosquitto_pub -d -p "$P" -V mqttv311 -q 1 -u server -P pw -i astroplant-mqtt-ingest -t kit/k-test-0003/x -m back 2>&1)
+grep -q 'received PUBACK' <<<"$out" && kg_pass "the service user gets its fixed id back from a kit" ||
+	kg_fail "a kit locked the service user out of its id: $out"
+kill "$squat" 2>/dev/null; wait "$squat" 2>/dev/null
+
 kg_finish
