@@ -101,10 +101,10 @@ kg_eq "the stored ids are exactly the acknowledged ids" "" "$(comm -3 "$dir/acke
 kg_eq "aggregates landed too" 1 "$([ "$(kg_psql "$db" "select count(*) from aggregate_measurements")" -gt 0 ] && echo 1)"
 
 lag_zero() { metrics_of c2 | grep -q '^kitgate_connector_consumer_lag_overall 0$'; }
-if kg_wait_until 30 lag_zero; then
+if kg_wait_until 90 lag_zero; then   # its watermarks refresh with its fetches: slow on a busy machine
 	kg_pass "consumer lag of c2 drains to 0"
 else
-	kg_fail "c2 lag: $(metrics_of c2 | grep lag_sum)"
+	kg_fail "c2 lag: $(metrics_of c2 | grep consumer_lag)"
 fi
 for c in c2 c3; do
 	kill -TERM "${CPID[$c]}"
