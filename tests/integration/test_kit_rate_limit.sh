@@ -18,7 +18,7 @@ plugin_opt_http_listen 127.0.0.1:$HP
 CONF
 P=$KG_BROKER_PORT
 H="http://127.0.0.1:$HP"
-case "$("$KG_MOSQUITTO" -h 2>/dev/null | head -1)" in
+case "$(env ${KG_MOSQUITTO_LIBS:+LD_LIBRARY_PATH=$KG_MOSQUITTO_LIBS} "$KG_MOSQUITTO" -h 2>/dev/null | head -1)" in
 	*"version 2.0."*) WANT=135; WHAT="0x87 (mosquitto 2.0)" ;;
 	*) WANT=151; WHAT="0x97 quota exceeded (mosquitto 2.1)" ;;
 esac
