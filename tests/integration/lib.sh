@@ -126,6 +126,16 @@ kg_skip() {
 	exit 77
 }
 
+# kg_pbkdf2_hash ALG ITERATIONS SALT SECRET -> PBKDF2$alg$iter$salt$base64(key), the kits.password_hash
+# format (key length = digest), computed by Python's hashlib as a reference independent of kitgate.
+kg_pbkdf2_hash() {
+	command -v python3 >/dev/null || { kg__fail_err "python3 is needed to make PBKDF2 hashes"; return 1; }
+	python3 -c 'import base64, hashlib, sys
+alg, it, salt, pw = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
+key = hashlib.pbkdf2_hmac(alg, pw.encode(), salt.encode(), it)
+print("PBKDF2$%s$%d$%s$%s" % (alg, it, salt, base64.b64encode(key).decode()))' "$@"
+}
+
 # Re-runs CMD every 0.2 s until it succeeds (0) or SECONDS pass (1).
 kg_wait_until() {
 	local secs=$1

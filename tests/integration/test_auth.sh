@@ -7,21 +7,13 @@
 # ctest: RUN_SERIAL its failure-window checks depend on the window still being open
 . "$(dirname "$0")/lib.sh"
 
-command -v python3 >/dev/null || kg_die "python3 is needed to make PBKDF2 hashes"
 
-# pbkdf2_hash ALG ITERATIONS SALT SECRET -> PBKDF2$alg$iter$salt$base64(key); key length = digest.
-pbkdf2_hash() {
-	python3 -c 'import base64, hashlib, sys
-alg, it, salt, pw = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
-key = hashlib.pbkdf2_hmac(alg, pw.encode(), salt.encode(), it)
-print("PBKDF2$%s$%d$%s$%s" % (alg, it, salt, base64.b64encode(key).decode()))' "$@"
-}
 # kitgate-passwd (the operators' tool for kits.password_hash) against hashlib and the SPEC's known
 # answer.
 PASSWD_TOOL="$KG_TOOLS/kitgate-passwd"
 kg_eq "kitgate-passwd: the SPEC's known answer" 'PBKDF2$sha256$2000$Z416JHE8vSmaiamV5TRz$z3y6FvWAZtyQe6TV+O/oyhC3oqnF8KJdlB5Lphi+Lwg=' \
 	"$("$PASSWD_TOOL" --iterations 2000 --salt Z416JHE8vSmaiamV5TRz 'It all adds up to normality.')"
-kg_eq "kitgate-passwd --sha512 = hashlib" "$(pbkdf2_hash sha512 1000 someSalt 'p@ss w0rd$')" \
+kg_eq "kitgate-passwd --sha512 = hashlib" "$(kg_pbkdf2_hash sha512 1000 someSalt 'p@ss w0rd$')" \
 	"$(printf '%s\n' 'p@ss w0rd$' | "$PASSWD_TOOL" --sha512 --iterations 1000 --salt someSalt)"
 kg_eq "kitgate-passwd: AstroPlant defaults (sha256, 15000, 20-character salt)" 1 \
 	"$("$PASSWD_TOOL" x | grep -cE '^PBKDF2\$sha256\$15000\$[A-Za-z0-9]{20}\$[A-Za-z0-9+/]{43}=$')"
@@ -33,12 +25,12 @@ S4='deleted-kit-secret@@1234'
 S5='periodic-refresh&secret5'
 S6='db-down-at-start%secret6'
 SNEW='rotated-secret$$$0000000'
-H1=$(pbkdf2_hash sha256 15000 Z416JHE8vSmaiamV5TRz "$S1")
-H2=$(pbkdf2_hash sha512 100000 goAuthDefaultSalt123 "$S2")
-H4=$(pbkdf2_hash sha256 15000 saltForKitFour000000 "$S4")
-H5=$(pbkdf2_hash sha256 15000 saltForKitFive000000 "$S5")
-H6=$(pbkdf2_hash sha256 15000 saltForKitSix0000000 "$S6")
-HNEW=$(pbkdf2_hash sha256 15000 rotatedSalt000000000 "$SNEW")
+H1=$(kg_pbkdf2_hash sha256 15000 Z416JHE8vSmaiamV5TRz "$S1")
+H2=$(kg_pbkdf2_hash sha512 100000 goAuthDefaultSalt123 "$S2")
+H4=$(kg_pbkdf2_hash sha256 15000 saltForKitFour000000 "$S4")
+H5=$(kg_pbkdf2_hash sha256 15000 saltForKitFive000000 "$S5")
+H6=$(kg_pbkdf2_hash sha256 15000 saltForKitSix0000000 "$S6")
+HNEW=$(kg_pbkdf2_hash sha256 15000 rotatedSalt000000000 "$SNEW")
 
 set_hashes() { # DB
 	kg_psql "$1" "UPDATE kits SET password_hash = CASE serial
@@ -253,7 +245,7 @@ kill -0 "$NSPID" 2>/dev/null && kg_pass "notify stream running" || kg_fail "the 
 kg_psql $DB "UPDATE kits SET password_hash = '$HNEW' WHERE serial = 'k-test-0002'" >/dev/null
 kicked_within "$KSUB" 4 "rotation under a stream of NOTIFYs"
 SK11='a-new-kit-secret#000011'
-kg_psql $DB "INSERT INTO kits (id, serial, password_hash) VALUES (11, 'k-test-0011', '$(pbkdf2_hash sha256 1000 saltForKitEleven0000 "$SK11")')" >/dev/null
+kg_psql $DB "INSERT INTO kits (id, serial, password_hash) VALUES (11, 'k-test-0011', '$(kg_pbkdf2_hash sha256 1000 saltForKitEleven0000 "$SK11")')" >/dev/null
 newkit() { grep -qE 'RC:(0|16)\)' <<<"$(pub k-test-0011 "$SK11" kit/k-test-0011/x hi)"; }
 t0=$(date +%s%N)
 kg_wait_until 4 newkit && kg_pass "a new kit got in under a stream of NOTIFYs after $(( ($(date +%s%N) - t0) / 1000000 )) ms" ||

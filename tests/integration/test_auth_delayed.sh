@@ -44,16 +44,9 @@ if [ -z "$B21" ] || [ ! -x "$B21" ]; then
 fi
 export KG_MOSQUITTO=$B21 KG_MOSQUITTO_LIBS=
 
-command -v python3 >/dev/null || kg_die "python3 is needed to make PBKDF2 hashes"
-pbkdf2_hash() {
-	python3 -c 'import base64, hashlib, sys
-alg, it, salt, pw = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
-key = hashlib.pbkdf2_hmac(alg, pw.encode(), salt.encode(), it)
-print("PBKDF2$%s$%d$%s$%s" % (alg, it, salt, base64.b64encode(key).decode()))' "$@"
-}
 S='q7!Rm@x#T$v%W&z2Kp9LbN4c'
-H1=$(pbkdf2_hash sha512 100000 goAuthDefaultSalt123 "$S")
-HF=$(pbkdf2_hash sha256 15000 Z416JHE8vSmaiamV5TRz "$S")
+H1=$(kg_pbkdf2_hash sha512 100000 goAuthDefaultSalt123 "$S")
+HF=$(kg_pbkdf2_hash sha256 15000 Z416JHE8vSmaiamV5TRz "$S")
 DB=authdelayed
 URL=$(kg_db_create $DB 40) || kg_die "cannot create database $DB"
 kg_psql $DB "UPDATE kits SET password_hash = CASE WHEN serial = 'k-test-0001' THEN '$H1' ELSE '$HF' END" >/dev/null ||
