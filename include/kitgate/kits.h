@@ -17,12 +17,19 @@
 #define KG_KITS_SESSIONS 4          /* open sessions whose client ids a kit remembers */
 #define KG_KITS_STATUS_URGENT_MS 1000   /* online/offline changes: at most once a second per kit */
 #define KG_KITS_STATUS_ROUTINE_MS 10000 /* counters and last_seen only */
+#define KG_KITS_KIT_MAX_BYTES 512       /* sizeof(struct kg_kit) stays within this (kits.c asserts) */
 
+/* Fleet scale: one per kit, so kept small (KG_KITS_KIT_MAX_BYTES, checked at build time): the
+ * client ids are allocated to their length (at most KG_KITS_CLIENT_ID_MAX bytes + NUL each) and
+ * only while they are needed, instead of 5 inline 129-byte arrays (968 bytes per kit before). */
 struct kg_kit {
 	char serial[KG_SERIAL_MAX + 1];
 	int connections;               /* sessions open under this serial (0 = offline) */
-	char client_id[KG_KITS_CLIENT_ID_MAX + 1]; /* of the latest open session, else the last one */
-	char sessions[KG_KITS_SESSIONS][KG_KITS_CLIENT_ID_MAX + 1]; /* open sessions' client ids */
+	const char *client_id;         /* of the latest open session, else the last one; never NULL
+	                                * ("" when none); owned by the table, valid until the kit's
+	                                * next session_open/close */
+	const char *sessions[KG_KITS_SESSIONS]; /* open sessions' client ids (nsessions of them), owned
+	                                * by the table like client_id */
 	int nsessions;
 	char address[64];
 	int protocol_version;          /* 3 (3.1), 4 (3.1.1), 5; 0 = unknown */
@@ -75,7 +82,9 @@ void kg_kits__touch(struct kg_kits *k, struct kg_kit *kit, int64_t now_ms);
  * changed) or KG_KITS_STATUS_ROUTINE_MS ago. Pure. */
 bool kg_kits__status_due(const struct kg_kit *kit, int64_t mono_ms);
 
-/* A session with client_id opened / closed (connections, client_id and sessions updated). */
+/* A session with client_id opened / closed (connections, client_id and sessions updated; client
+ * ids longer than KG_KITS_CLIENT_ID_MAX bytes are truncated). Out of memory: the counts change,
+ * the client id is not remembered. */
 void kg_kits__session_open(struct kg_kits *k, struct kg_kit *kit, const char *client_id, int64_t now_ms);
 void kg_kits__session_close(struct kg_kits *k, struct kg_kit *kit, const char *client_id, int64_t now_ms);
 

@@ -1,5 +1,6 @@
 /* kits.c -- per-kit live state (a kg_lru map by serial, its order the recently-seen order for
  * eviction) and the ring of recent rejections. Contract in kits.h. */
+#include <assert.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,6 +23,38 @@ struct kg_kits {
 	struct kg_rejection ring[KG_KITS_REJECTIONS];
 	size_t ring_next, ring_count;
 };
+
+/* Fleet scale (issue 20): the record stays small whatever the client ids. */
+static_assert(sizeof(struct kg_kit) <= KG_KITS_KIT_MAX_BYTES, "struct kg_kit grew past KG_KITS_KIT_MAX_BYTES");
+
+/* Client ids: client_id is sessions[nsessions - 1] while nsessions > 0 (shared, freed with the
+ * session), else its own allocation, or no_id. */
+static const char no_id[] = "";
+
+static char *dup_id(const char *id)
+{
+	size_t n = strnlen(id ? id : "", KG_KITS_CLIENT_ID_MAX);
+	char *d = malloc(n + 1);
+
+	if(!d) return NULL;
+	memcpy(d, id ? id : "", n);
+	d[n] = '\0';
+	return d;
+}
+
+static void free_id(const char *id)
+{
+	if(id && id != no_id) free((void *)id);
+}
+
+static void kit_free(struct kg_kit *kit)
+{
+	int i;
+
+	for(i = 0; i < kit->nsessions; i++) free_id(kit->sessions[i]);
+	if(kit->nsessions == 0) free_id(kit->client_id);
+	free(kit);
+}
 
 static const char *kit_key(const struct kg_lru_node *n)
 {
@@ -53,7 +86,7 @@ void kg_kits__free(struct kg_kits *k)
 	if(!k) return;
 	for(n = kg_lru__oldest(&k->lru); n; n = newer){
 		newer = n->newer;
-		free(kit_of(n));
+		kit_free(kit_of(n));
 	}
 	kg_lru__fini(&k->lru);
 	free(k);
@@ -145,7 +178,7 @@ static int evict_one(struct kg_kits *k)
 	unqueue(k, kit);
 	offline_remove(k, kit);
 	if(k->on_evict) k->on_evict(kit, k->evict_arg);
-	free(kit);
+	kit_free(kit);
 	k->evicted++;
 	return 0;
 }
@@ -161,6 +194,7 @@ struct kg_kit *kg_kits__get(struct kg_kits *k, const char *serial, size_t slen)
 	kit = calloc(1, sizeof(*kit));
 	if(!kit) return NULL;
 	memcpy(kit->serial, serial, slen);
+	kit->client_id = no_id;
 	kg_lru__insert(&k->lru, &kit->node);
 	offline_append(k, kit);
 	kg_kits__changed(k, kit);
@@ -183,16 +217,22 @@ void kg_kits__touch(struct kg_kits *k, struct kg_kit *kit, int64_t now_ms)
 
 void kg_kits__session_open(struct kg_kits *k, struct kg_kit *kit, const char *client_id, int64_t now_ms)
 {
+	char *id = dup_id(client_id);
+
 	if(kit->connections++ == 0){
 		k->online++;
 		offline_remove(k, kit);
 	}
-	snprintf(kit->client_id, sizeof(kit->client_id), "%s", client_id ? client_id : "");
-	if(kit->nsessions == KG_KITS_SESSIONS){
-		memmove(kit->sessions[0], kit->sessions[1], sizeof(kit->sessions[0]) * (KG_KITS_SESSIONS - 1));
-		kit->nsessions--;
+	if(id){
+		if(kit->nsessions == KG_KITS_SESSIONS){
+			free_id(kit->sessions[0]); /* not client_id: that is the last one */
+			memmove(&kit->sessions[0], &kit->sessions[1], sizeof(kit->sessions[0]) * (KG_KITS_SESSIONS - 1));
+			kit->nsessions--;
+		}
+		if(kit->nsessions == 0) free_id(kit->client_id); /* its own copy */
+		kit->sessions[kit->nsessions++] = id;
+		kit->client_id = id;
 	}
-	memcpy(kit->sessions[kit->nsessions++], kit->client_id, sizeof(kit->client_id));
 	kit->urgent = true;
 	kg_kits__touch(k, kit, now_ms);
 }
@@ -203,13 +243,22 @@ void kg_kits__session_close(struct kg_kits *k, struct kg_kit *kit, const char *c
 
 	if(kit->connections > 0 && --kit->connections == 0) k->online--;
 	for(i = kit->nsessions - 1; client_id && i >= 0; i--){
-		if(strncmp(kit->sessions[i], client_id, KG_KITS_CLIENT_ID_MAX)) continue;
-		memmove(kit->sessions[i], kit->sessions[i + 1], sizeof(kit->sessions[0]) * (size_t)(kit->nsessions - 1 - i));
+		const char *s = kit->sessions[i];
+
+		if(strncmp(s, client_id, KG_KITS_CLIENT_ID_MAX)) continue;
+		memmove(&kit->sessions[i], &kit->sessions[i + 1], sizeof(kit->sessions[0]) * (size_t)(kit->nsessions - 1 - i));
 		kit->nsessions--;
+		if(s != kit->client_id) free_id(s);
+		else if(kit->nsessions > 0){ /* the latest closed: back to the newest still open */
+			free_id(s);
+			kit->client_id = kit->sessions[kit->nsessions - 1];
+		} /* else the last one: client_id keeps it as its own copy */
 		break;
 	}
-	if(kit->connections == 0) kit->nsessions = 0;
-	if(kit->nsessions > 0) memcpy(kit->client_id, kit->sessions[kit->nsessions - 1], sizeof(kit->client_id));
+	if(kit->connections == 0 && kit->nsessions > 0){ /* sessions not matched: forgotten */
+		for(i = 0; i < kit->nsessions - 1; i++) free_id(kit->sessions[i]);
+		kit->nsessions = 0; /* client_id (the last one) keeps its copy */
+	}
 	kit->urgent = true;
 	kg_kits__touch(k, kit, now_ms);
 }

@@ -252,6 +252,73 @@ static void test_kits_sessions(void **state)
 	kg_kits__free(k);
 }
 
+/* The client ids a kit remembers (allocated to their length since issue 20, no longer inline):
+ * the latest open session's id, back to the newest still open when it closes, the last one kept
+ * while offline, ids truncated at KG_KITS_CLIENT_ID_MAX bytes, at most KG_KITS_SESSIONS open
+ * sessions remembered (the oldest forgotten). Valgrind and ASan see any leak or double free. */
+static void test_kits_session_ids(void **state)
+{
+	struct kg_kits *k = kg_kits__new(4);
+	struct kg_kit *kit = kg_kits__get(k, "k-1", 3);
+	char longid[300], buf[4096];
+	int i;
+
+	(void)state;
+	assert_true(sizeof(struct kg_kit) <= KG_KITS_KIT_MAX_BYTES);
+	assert_true(sizeof(struct kg_kit) < 968 / 2); /* what the inline ids cost before */
+	assert_string_equal(kit->client_id, "");
+	assert_int_equal(kit->nsessions, 0);
+	memset(longid, 'x', sizeof(longid) - 1);
+	longid[sizeof(longid) - 1] = '\0';
+	kg_kits__session_open(k, kit, longid, 1);
+	assert_int_equal(strlen(kit->client_id), KG_KITS_CLIENT_ID_MAX);
+	assert_int_equal(strncmp(kit->client_id, longid, KG_KITS_CLIENT_ID_MAX), 0);
+	kg_kits__session_close(k, kit, longid, 2); /* matched on the truncated id */
+	assert_int_equal(kit->connections, 0);
+	assert_int_equal(kit->nsessions, 0);
+	assert_int_equal(strlen(kit->client_id), KG_KITS_CLIENT_ID_MAX); /* the last one, kept */
+	/* six sessions: the four newest remembered */
+	for(i = 0; i < 6; i++){
+		char id[8];
+
+		snprintf(id, sizeof(id), "s%d", i);
+		kg_kits__session_open(k, kit, id, 10 + i);
+	}
+	assert_int_equal(kit->connections, 6);
+	assert_int_equal(kit->nsessions, KG_KITS_SESSIONS);
+	assert_string_equal(kit->sessions[0], "s2");
+	assert_string_equal(kit->client_id, "s5");
+	kg_kits__session_close(k, kit, "s3", 20);  /* not the latest: client_id unchanged */
+	assert_string_equal(kit->client_id, "s5");
+	assert_int_equal(kit->nsessions, 3);
+	kg_kits__session_close(k, kit, "s5", 21);  /* the latest: back to the newest open */
+	assert_string_equal(kit->client_id, "s4");
+	kg_kits__session_close(k, kit, "s0", 22);  /* forgotten: nothing to remove */
+	assert_int_equal(kit->nsessions, 2);
+	kg_kits__format_json(kit, buf, sizeof(buf));
+	assert_non_null(strstr(buf, "\"client_id\":\"s4\",\"sessions\":[\"s2\",\"s4\"]"));
+	kg_kits__session_close(k, kit, NULL, 23);
+	kg_kits__session_close(k, kit, NULL, 24);
+	assert_int_equal(kit->connections, 1);
+	assert_int_equal(kit->nsessions, 2);
+	kg_kits__session_close(k, kit, "nobody", 25); /* offline: the unmatched sessions forgotten */
+	assert_int_equal(kit->connections, 0);
+	assert_int_equal(kit->nsessions, 0);
+	assert_string_equal(kit->client_id, "s4");
+	kg_kits__session_open(k, kit, NULL, 26);      /* no client id: "" */
+	assert_string_equal(kit->client_id, "");
+	assert_int_equal(kit->nsessions, 1);
+	/* evicted and freed with open-session ids and with an offline kit's own copy */
+	kg_kits__session_open(k, kg_kits__get(k, "k-2", 3), "two", 27);
+	kit = kg_kits__get(k, "k-3", 3);
+	kg_kits__session_open(k, kit, "three", 28);
+	kg_kits__session_close(k, kit, "three", 29);
+	kg_kits__get(k, "k-4", 3);
+	assert_non_null(kg_kits__get(k, "k-5", 3)); /* evicts k-3 (offline, own copy of its id) */
+	assert_null(kg_kits__find(k, "k-3", 3));
+	kg_kits__free(k);
+}
+
 /* Serials and client ids are arbitrary bytes (the HTTP API decodes %FF): the JSON stays valid UTF-8,
  * a byte that starts no valid sequence becomes U+FFFD and valid multi-byte sequences pass. */
 static void test_kits_json_utf8(void **state)
@@ -414,6 +481,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_pwfile),
 		cmocka_unit_test(test_kits_sessions),
+		cmocka_unit_test(test_kits_session_ids),
 		cmocka_unit_test(test_kits_changed_queue_bounded),
 		cmocka_unit_test(test_kits_evict_hook),
 		cmocka_unit_test(test_kitdir),
