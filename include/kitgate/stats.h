@@ -6,10 +6,14 @@
  * now - W <= t (t = now - 60000 is in the 1-minute window, now - 61000 is not). Samples stamped
  * in the future (kits may be up to max_clock_skew_s ahead) count from arrival.
  *
- * Memory: each stream holds its samples of the last 30 minutes in a ring of (int64 t_ms, double)
- * pairs that grows by doubling up to max_samples (16 bytes each), plus ~200 bytes and its key.
- * So one stream costs at most 16 * max_samples + 200 + strlen(key) bytes (16.6 KiB at the default
- * 1024), the whole table at most max_streams times that. Past max_samples the oldest sample of the
+ * Memory: each stream holds its samples of the last 30 minutes in a ring of 12 bytes a sample
+ * (the double and a 32-bit ms offset from the ring's base; 16 bytes while the stream's samples
+ * span more than 24 days, e.g. one stamped far in the future) that grows by a quarter (from 8
+ * slots) up to max_samples, and shrinks to twice what it holds when under a quarter full (to none
+ * when empty), plus at most 256 bytes of struct and its key. So a stream of one sample every 10 s
+ * costs ~2.5 KB once its 30-minute window is full (181 samples), and at most
+ * 16 * max_samples + 256 + strlen(key) bytes (16.6 KiB at the default 1024); the whole table at
+ * most max_streams times that (counter ring_bytes: the rings' bytes now). Past max_samples the oldest sample of the
  * stream is dropped (counted in `samples_dropped`): the windows then hold the newest max_samples
  * samples only, and count_30min shows it. Past max_streams the least recently updated stream is
  * evicted (counted in `evicted`). Streams may belong to a group (a key prefix: a kit's
@@ -55,6 +59,7 @@ struct kg_stats_counters {
 	uint64_t clear_dropped;    /* evicted keys forgotten before kg_stats__drain_evicted ran */
 	uint64_t ignored;          /* non-numeric payloads on stats topics (counted by the caller) */
 	uint64_t published;        /* views handed to the flush callback */
+	uint64_t ring_bytes;       /* bytes of the sample rings held (every stream, excluding structs) */
 };
 
 /* A table of at most max_streams (>= 1) streams of at most max_samples (>= 2) samples.

@@ -1,9 +1,12 @@
 /* stats.c -- rolling 1/5/30-minute exact means per stream: a time-sorted ring of samples per
- * stream with one compensated running sum and a start index per window; the streams in a kg_lru
+ * stream (12 bytes a sample: the double and a 32-bit ms offset from a per-ring base; 16 bytes
+ * while a stream's samples span more than 24 days) sized to what the window holds, with one
+ * compensated running sum and a start index per window; the streams in a kg_lru
  * map (its order the least-recently-updated order for eviction), each group's streams in a kg_lru
  * list. Contract and memory bounds in stats.h. */
 #include <assert.h>
 #include <ctype.h>
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,10 +22,8 @@ const int64_t kg_stats_window_ms[KG_STATS_WINDOWS] = { 60000, 300000, 1800000 };
 #define LONGEST (KG_STATS_WINDOWS - 1)
 #define RING_MIN 8
 
-struct sample {
-	int64_t t;
-	double v;
-};
+/* Fleet scale (issue 20): a stream is ~2.3 KB at 0.1 Hz once its 30 minutes are full (181 samples
+ * of 12 bytes in a ring of at most 25 % more, plus this struct and its key), 4.4 KB before. */
 
 struct group;
 
@@ -31,11 +32,15 @@ struct stream {
 	                                * eviction: in kg_stats.clearq */
 	struct group *group;           /* NULL: in no group */
 	struct kg_lru_node gnode;      /* in group->members: update order within the group */
-	struct sample *ring;           /* sorted by t, oldest at head */
-	size_t cap, head, n;
-	size_t off[KG_STATS_WINDOWS];  /* logical index of the first sample in each window (off[LONGEST] == 0) */
+	double *val;                   /* the ring, sorted by time, oldest at head: cap values, then */
+	void *tim;                     /* cap times: int32_t ms offsets from base, or int64_t ms when wide
+	                                * (val and tim are one allocation; NULL when cap == 0) */
+	int64_t base;
+	uint32_t cap, head, n;
+	bool wide;
+	uint32_t off[KG_STATS_WINDOWS]; /* logical index of the first sample in each window (off[LONGEST] == 0) */
+	uint32_t cnt[KG_STATS_WINDOWS]; /* samples in each window (<= n) */
 	double sum[KG_STATS_WINDOWS], comp[KG_STATS_WINDOWS]; /* Neumaier-compensated sums */
-	uint64_t cnt[KG_STATS_WINDOWS];
 	bool has_latest;
 	double latest;
 	int64_t latest_at;
@@ -45,6 +50,7 @@ struct stream {
 	int64_t published_at;
 	char key[];                    /* NUL-terminated, allocated with the struct */
 };
+static_assert(sizeof(struct stream) <= 256, "struct stream grew (fleet scale: one per kit stream)");
 
 /* Streams sharing a key prefix (a kit's "kit/<serial>/"), capped at max_per_group. */
 struct group {
@@ -57,7 +63,7 @@ struct kg_stats {
 	struct kg_lru streams;         /* by key; newest: the most recently updated */
 	struct kg_lru groups;          /* by prefix (the order is not used) */
 	struct kg_lru clearq;          /* a list: evicted streams (ring freed) whose key awaits clearing */
-	size_t max_streams, max_samples, max_per_group;
+	size_t max_streams, max_samples, max_per_group; /* max_samples <= UINT32_MAX */
 	struct kg_stats_counters c;    /* c.streams is kept in streams' count */
 };
 
@@ -76,9 +82,49 @@ static struct stream *stream_of(const struct kg_lru_node *n)
 	return KG_LRU_ENTRY(n, struct stream, node);
 }
 
-static struct sample *at(struct stream *s, size_t i)
+/* The ring slot of logical index i (< cap). */
+static size_t slot(const struct stream *s, size_t i)
 {
-	return &s->ring[(s->head + i) & (s->cap - 1)];
+	size_t j = s->head + i;
+
+	return j >= s->cap ? j - s->cap : j;
+}
+
+static int64_t t_at(const struct stream *s, size_t i)
+{
+	size_t j = slot(s, i);
+
+	return s->wide ? ((const int64_t *)s->tim)[j] : s->base + ((const int32_t *)s->tim)[j];
+}
+
+static double v_at(const struct stream *s, size_t i)
+{
+	return s->val[slot(s, i)];
+}
+
+/* Whether t can be stored in the ring as it is (see fit_time). */
+static bool fits(const struct stream *s, int64_t t)
+{
+	int64_t d;
+
+	return s->wide || (!__builtin_sub_overflow(t, s->base, &d) && d >= INT32_MIN && d <= INT32_MAX);
+}
+
+/* Store (t, v) at logical index i; fits(s, t). */
+static void put(struct stream *s, size_t i, int64_t t, double v)
+{
+	size_t j = slot(s, i);
+
+	s->val[j] = v;
+	if(s->wide) ((int64_t *)s->tim)[j] = t; else ((int32_t *)s->tim)[j] = (int32_t)(t - s->base);
+}
+
+/* Whether times lo..hi (lo <= hi) fit one narrow ring. */
+static bool span_fits(int64_t lo, int64_t hi)
+{
+	int64_t d;
+
+	return !__builtin_sub_overflow(hi, lo, &d) && d <= INT32_MAX;
 }
 
 static void sum_add(struct stream *s, int w, double x)
@@ -107,8 +153,10 @@ static void refresh_first(struct stream *s)
 {
 	int w;
 
-	for(w = 0; w < KG_STATS_WINDOWS; w++) s->first_t[w] = s->off[w] < s->n ? at(s, s->off[w])->t : INT64_MAX;
+	for(w = 0; w < KG_STATS_WINDOWS; w++) s->first_t[w] = s->off[w] < s->n ? t_at(s, s->off[w]) : INT64_MAX;
 }
+
+static int resize(struct kg_stats *st, struct stream *s, size_t ncap, bool force_wide);
 
 /* Drop samples that left each window at now. Returns whether anything changed. */
 static bool expire(struct kg_stats *st, struct stream *s, int64_t now)
@@ -123,23 +171,25 @@ static bool expire(struct kg_stats *st, struct stream *s, int64_t now)
 	for(w = 0; w < LONGEST; w++){
 		int64_t cutoff = now - kg_stats_window_ms[w];
 
-		while(s->off[w] < s->n && at(s, s->off[w])->t < cutoff){
-			window_remove(s, w, at(s, s->off[w])->v);
+		while(s->off[w] < s->n && t_at(s, s->off[w]) < cutoff){
+			window_remove(s, w, v_at(s, s->off[w]));
 			s->off[w]++;
 			changed = true;
 		}
 	}
-	while(s->n > 0 && at(s, 0)->t < now - kg_stats_window_ms[LONGEST]){
-		window_remove(s, LONGEST, at(s, 0)->v);
+	while(s->n > 0 && t_at(s, 0) < now - kg_stats_window_ms[LONGEST]){
+		window_remove(s, LONGEST, v_at(s, 0));
 		for(w = 0; w < LONGEST; w++){
 			assert(s->off[w] > 0); /* shorter windows expired it first */
 			s->off[w]--;
 		}
-		s->head = (s->head + 1) & (s->cap - 1);
+		s->head = (uint32_t)slot(s, 1);
 		s->n--;
 		st->c.samples--;
 		changed = true;
 	}
+	/* a quarter full: shrink to twice what it holds (nothing held: no ring); may fail: kept */
+	if(changed && s->cap > RING_MIN && s->n < s->cap / 4) resize(st, s, s->n ? 2 * (size_t)s->n : 0, false);
 	refresh_first(s);
 	if(changed) s->version++;
 	return changed;
@@ -148,7 +198,7 @@ static bool expire(struct kg_stats *st, struct stream *s, int64_t now)
 /* Drop the oldest sample to make room (the stream is at max_samples). */
 static void drop_oldest(struct kg_stats *st, struct stream *s)
 {
-	double v = at(s, 0)->v;
+	double v = v_at(s, 0);
 	int w;
 
 	for(w = 0; w < KG_STATS_WINDOWS; w++){
@@ -158,32 +208,92 @@ static void drop_oldest(struct kg_stats *st, struct stream *s)
 			s->off[w]--;
 		}
 	}
-	s->head = (s->head + 1) & (s->cap - 1);
+	s->head = (uint32_t)slot(s, 1);
 	s->n--;
 	st->c.samples--;
 	st->c.samples_dropped++;
 	refresh_first(s);
 }
 
-/* Double the ring (a power of two, at most the power of two >= max_samples). 0 or -1. */
-static int grow(struct stream *s)
+static size_t ring_bytes(size_t cap, bool wide)
 {
-	size_t ncap = s->cap ? s->cap * 2 : RING_MIN;
-	struct sample *nr = malloc(ncap * sizeof(*nr));
+	return cap * (sizeof(double) + (wide ? sizeof(int64_t) : sizeof(int32_t)));
+}
+
+/* Reallocate the ring to ncap (>= n; 0 frees it) slots, holding the same samples: narrow (the base
+ * then the oldest sample's time) unless force_wide or their span needs 64-bit times. 0, or -1 on
+ * out of memory (nothing changed). */
+static int resize(struct kg_stats *st, struct stream *s, size_t ncap, bool force_wide)
+{
+	bool wide = force_wide || (s->n > 0 && !span_fits(t_at(s, 0), t_at(s, s->n - 1)));
+	double *nv = NULL;
+	void *nt = NULL;
+	int64_t nbase = s->n > 0 ? t_at(s, 0) : 0;
 	size_t i;
 
-	if(!nr) return -1;
-	for(i = 0; i < s->n; i++) nr[i] = *at(s, i);
-	free(s->ring);
-	s->ring = nr;
-	s->cap = ncap;
+	assert(ncap >= s->n && ncap <= UINT32_MAX);
+	if(ncap){
+		nv = malloc(ring_bytes(ncap, wide));
+		if(!nv) return -1;
+		nt = nv + ncap;
+	}
+	for(i = 0; i < s->n; i++){
+		int64_t t = t_at(s, i);
+
+		nv[i] = v_at(s, i);
+		if(wide) ((int64_t *)nt)[i] = t; else ((int32_t *)nt)[i] = (int32_t)(t - nbase);
+	}
+	st->c.ring_bytes -= ring_bytes(s->cap, s->wide);
+	st->c.ring_bytes += ring_bytes(ncap, wide);
+	free(s->val);
+	s->val = nv;
+	s->tim = nt;
+	s->cap = (uint32_t)ncap;
 	s->head = 0;
+	s->wide = wide;
+	s->base = nbase;
 	return 0;
 }
 
-static void stream_free(struct stream *s)
+/* Grow a full ring by a quarter (at least to RING_MIN slots, at most max_samples): 0 or -1. */
+static int grow(struct kg_stats *st, struct stream *s)
 {
-	free(s->ring);
+	size_t ncap = s->cap < RING_MIN ? RING_MIN : s->cap + s->cap / 4;
+
+	if(ncap > st->max_samples) ncap = st->max_samples;
+	return resize(st, s, ncap, false);
+}
+
+/* Make t storable in the ring: an empty ring takes t as its base, a narrow one is rebased in
+ * place when the span of its samples and t fits 32 bits, else it becomes wide. 0, or -1 on out of
+ * memory (nothing changed). */
+static int fit_time(struct kg_stats *st, struct stream *s, int64_t t)
+{
+	int64_t lo = t, hi = t, shift;
+	size_t i;
+
+	if(fits(s, t)) return 0;
+	if(s->n == 0){
+		s->base = t;
+		return 0;
+	}
+	if(t_at(s, 0) < lo) lo = t_at(s, 0);
+	if(t_at(s, s->n - 1) > hi) hi = t_at(s, s->n - 1);
+	if(!span_fits(lo, hi)) return resize(st, s, s->cap, true);
+	shift = s->base - lo; /* every held offset + shift is its time - lo, in [0, INT32_MAX] */
+	for(i = 0; i < s->n; i++){
+		int32_t *o = &((int32_t *)s->tim)[slot(s, i)];
+
+		*o = (int32_t)(*o + shift);
+	}
+	s->base = lo;
+	return 0;
+}
+
+static void stream_free(struct kg_stats *st, struct stream *s)
+{
+	st->c.ring_bytes -= ring_bytes(s->cap, s->wide);
+	free(s->val);
 	free(s);
 }
 
@@ -226,8 +336,10 @@ static void evict(struct kg_stats *st, struct stream *s)
 	kg_lru__remove(&st->streams, &s->node);
 	group_unlink(st, s);
 	st->c.samples -= s->n;
-	free(s->ring);
-	s->ring = NULL;
+	st->c.ring_bytes -= ring_bytes(s->cap, s->wide);
+	free(s->val);
+	s->val = NULL;
+	s->tim = NULL;
 	s->n = s->cap = 0;
 	kg_lru__insert(&st->clearq, &s->node);
 	if(kg_lru__count(&st->clearq) > st->max_streams){
@@ -278,7 +390,7 @@ void kg_stats__free(struct kg_stats *st)
 	for(n = kg_lru__oldest(&st->streams); n; n = newer){
 		newer = n->newer;
 		group_unlink(st, stream_of(n));
-		stream_free(stream_of(n));
+		stream_free(st, stream_of(n));
 	}
 	for(n = kg_lru__oldest(&st->clearq); n; n = newer){
 		newer = n->newer;
@@ -336,7 +448,7 @@ int kg_stats__add_grouped(struct kg_stats *st, const char *key, size_t group_len
 		size_t klen = strlen(key);
 
 		s = calloc(1, sizeof(*s) + klen + 1);
-		if(!s || grow(s) != 0){
+		if(!s || grow(st, s) != 0){
 			free(s);
 			return -1;
 		}
@@ -354,7 +466,7 @@ int kg_stats__add_grouped(struct kg_stats *st, const char *key, size_t group_len
 		if(group_len && st->max_per_group){
 			g = group_get(st, key, group_len);
 			if(!g){
-				stream_free(s);
+				stream_free(st, s);
 				return -1;
 			}
 			s->group = g;
@@ -371,15 +483,15 @@ int kg_stats__add_grouped(struct kg_stats *st, const char *key, size_t group_len
 		st->c.too_old++;
 		return 1;
 	}
-	if(s->n == s->cap && s->cap < st->max_samples && grow(s) != 0) return -1;
+	if(s->n == s->cap && s->cap < st->max_samples && grow(st, s) != 0) return -1;
+	if(fit_time(st, s, t_ms) != 0) return -1;
 	if(s->n == st->max_samples || s->n == s->cap) drop_oldest(st, s);
 
 	/* Insert in time order: O(1) for in-order samples. */
 	pos = s->n;
-	while(pos > 0 && at(s, pos - 1)->t > t_ms) pos--;
-	for(i = s->n; i > pos; i--) *at(s, i) = *at(s, i - 1);
-	at(s, pos)->t = t_ms;
-	at(s, pos)->v = value;
+	while(pos > 0 && t_at(s, pos - 1) > t_ms) pos--;
+	for(i = s->n; i > pos; i--) put(s, i, t_at(s, i - 1), v_at(s, i - 1));
+	put(s, pos, t_ms, value);
 	s->n++;
 	st->c.samples++;
 	st->c.added++;

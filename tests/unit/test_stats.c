@@ -279,6 +279,128 @@ static void test_many_samples_stay_exact(void **state)
 	kg_stats__free(st);
 }
 
+/* Fleet scale (issue 20): a stream of one sample every 10 s holds its 181 samples of the 30-minute
+ * window in 12-byte slots of a ring at most a quarter larger (it was 256 slots of 16 bytes), and
+ * gives the ring back when the stream goes quiet. */
+static void test_ring_sized_to_window(void **state)
+{
+	struct kg_stats *st = kg_stats__new(10, 1024);
+	struct kg_stats_counters c;
+	struct grab g = {0};
+	int64_t t;
+
+	(void)state;
+	for(t = 0; t <= 7200; t += 10) assert_int_equal(kg_stats__add(st, "s", NOW + t * 1000, (double)t, NOW + t * 1000), 0);
+	kg_stats__flush(st, NOW + 7200 * 1000, 0, grab_cb, &g);
+	assert_int_equal(g.v.count[0], 7);
+	assert_int_equal(g.v.count[1], 31);
+	assert_int_equal(g.v.count[2], 181);
+	assert_true(fabs(g.v.avg[2] - (7200 - 900)) < 1e-9);
+	kg_stats__counters(st, &c);
+	assert_int_equal(c.samples, 181);
+	assert_int_equal(c.ring_bytes % 12, 0);             /* narrow: 12 bytes a slot */
+	assert_true(c.ring_bytes >= 181 * 12);
+	assert_true(c.ring_bytes <= 181 * 12 * 5 / 4 + 12); /* at most a quarter spare */
+	/* quiet: the samples leave the windows and the ring goes */
+	kg_stats__flush(st, NOW + (7200 + 1801) * 1000, 0, grab_cb, &g);
+	assert_int_equal(g.v.count[2], 0);
+	kg_stats__counters(st, &c);
+	assert_int_equal(c.samples, 0);
+	assert_int_equal(c.ring_bytes, 0);
+	/* and comes back */
+	assert_int_equal(kg_stats__add(st, "s", NOW + 9100 * 1000, 5, NOW + 9100 * 1000), 0);
+	kg_stats__counters(st, &c);
+	assert_int_equal(c.ring_bytes, 8 * 12);
+	kg_stats__free(st);
+}
+
+/* The compact ring against a brute-force reference: random times in and out of order, samples
+ * stamped far in the future (their span needs 64-bit times: the ring widens, and narrows again
+ * once they are gone), the clock jumping past the longest window. Counts are exact, averages
+ * within rounding. Seeded: the same sequence every run. */
+struct ref_sample { int64_t t; double v; };
+
+static void check_reference(struct kg_stats *st, const struct ref_sample *ref, size_t nref, int64_t now)
+{
+	struct grab g = {0};
+	int w;
+
+	kg_stats__foreach(st, grab_cb, &g);
+	if(g.calls == 0){
+		for(size_t i = 0; i < nref; i++) assert_true(ref[i].t < now - kg_stats_window_ms[2]);
+		return;
+	}
+	assert_int_equal(g.calls, 1);
+	for(w = 0; w < KG_STATS_WINDOWS; w++){
+		uint64_t cnt = 0;
+		double sum = 0;
+
+		for(size_t i = 0; i < nref; i++){
+			if(ref[i].t >= now - kg_stats_window_ms[w]){
+				cnt++;
+				sum += ref[i].v;
+			}
+		}
+		assert_int_equal(g.v.count[w], cnt);
+		if(cnt) assert_true(fabs(g.v.avg[w] - sum / (double)cnt) <= 1e-9 * (1 + fabs(sum / (double)cnt)));
+	}
+}
+
+static void test_ring_against_reference(void **state)
+{
+	static struct ref_sample ref[20000];
+	struct kg_stats *st = kg_stats__new(4, 100000);
+	struct kg_stats_counters c;
+	uint64_t seed = 0x2545F4914F6CDD1DULL, wide_seen = 0;
+	int64_t now = NOW;
+	size_t nref = 0;
+	int i;
+
+	(void)state;
+	for(i = 0; i < 20000; i++){
+		uint64_t r;
+		int64_t t;
+		double v;
+		int rc;
+
+		seed = seed * 6364136223846793005ULL + 1442695040888963407ULL;
+		r = seed >> 33;
+		if(r % 1000 == 0) now += 1900 * 1000;     /* past every window */
+		else now += (int64_t)(r % 20000);
+		if(r % 97 == 0) t = now + 30LL * 86400 * 1000 + (int64_t)(r % 5000); /* 30 days ahead */
+		else t = now - 2100 * 1000 + (int64_t)(r % (2400 * 1000));          /* -35 .. +5 min */
+		v = (double)(int64_t)(r % 20001) / 100.0 - 100.0;
+		rc = kg_stats__add(st, "x", t, v, now);
+		if(rc == 0){
+			ref[nref].t = t;
+			ref[nref].v = v;
+			nref++;
+		}else{
+			assert_int_equal(rc, 1);
+			assert_true(t < now - kg_stats_window_ms[2]);
+		}
+		/* forget what left the longest window, as the table did */
+		{
+			size_t k = 0;
+
+			for(size_t j = 0; j < nref; j++) if(ref[j].t >= now - kg_stats_window_ms[2]) ref[k++] = ref[j];
+			nref = k;
+		}
+		kg_stats__counters(st, &c);
+		assert_int_equal(c.samples, nref);
+		if(c.ring_bytes % 12 != 0) wide_seen++;
+		check_reference(st, ref, nref, now);
+	}
+	assert_true(wide_seen > 0);
+	/* the far-future samples gone: the ring is narrow again (12-byte slots) after its next resize */
+	now += 40LL * 86400 * 1000;
+	kg_stats__flush(st, now, 0, NULL, NULL);
+	kg_stats__counters(st, &c);
+	assert_int_equal(c.samples, 0);
+	assert_int_equal(c.ring_bytes, 0);
+	kg_stats__free(st);
+}
+
 static void test_parse_value(void **state)
 {
 	double d = 0;
@@ -316,6 +438,8 @@ int main(void)
 		cmocka_unit_test(test_evicted_keys_drained),
 		cmocka_unit_test(test_per_kit_cap),
 		cmocka_unit_test(test_many_samples_stay_exact),
+		cmocka_unit_test(test_ring_sized_to_window),
+		cmocka_unit_test(test_ring_against_reference),
 		cmocka_unit_test(test_parse_value),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
