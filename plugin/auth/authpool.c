@@ -149,6 +149,8 @@ static void *worker_main(void *arg)
 	struct kg_authpool *ap = arg;
 	struct job *j;
 
+	pthread_setname_np(pthread_self(), "kg-auth"); /* named for per-thread CPU (ci/bench-fleet) */
+
 	pthread_mutex_lock(&ap->lock);
 	for(;;){
 		while(!ap->stopping && !ap->queue.head) pthread_cond_wait(&ap->wake, &ap->lock);

@@ -535,6 +535,8 @@ static void *loader_main(void *arg)
 	int64_t now, due, started;
 	int rc;
 
+	pthread_setname_np(pthread_self(), "kg-snapshot"); /* named for per-thread CPU (ci/bench-fleet) */
+
 	kg_reloadsched__init(&sched, l->refresh_ms, NOTIFY_DEBOUNCE_MS, NOTIFY_MAX_DELAY_MS, ASK_MIN_MS);
 	while(!atomic_load(&l->stopping)){
 		if(!l->conn){

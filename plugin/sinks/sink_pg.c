@@ -131,6 +131,8 @@ static void *conn_main(void *arg)
 	struct conn *c = arg;
 	struct pg_sink *s = c->s;
 
+	pthread_setname_np(pthread_self(), "kg-pg"); /* named for per-thread CPU (ci/bench-fleet) */
+
 	pthread_mutex_lock(&s->lock);
 	for(;;){
 		struct batch *b;

@@ -299,6 +299,8 @@ static void *worker_main(void *arg)
 	struct kg_item *it, *next;
 	size_t i, n, left = 0;
 
+	pthread_setname_np(pthread_self(), "kg-worker"); /* named for per-thread CPU (ci/bench-fleet) */
+
 	kg_log(KG_LOG_INFO, "%s: worker started (sink %s, spool %s)", w->cfg.name, w->sink.ops->name,
 			w->spool ? "on" : "off");
 	for(;;){
