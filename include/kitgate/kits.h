@@ -46,8 +46,9 @@ struct kg_kit {
 	int64_t published_at_ms;       /* kg_clock__mono_ms() of its last status publish (the owner's) */
 	/* private */
 	struct kg_lru_node node;        /* in the table's map, keyed by serial */
-	struct kg_kit *qnext, *qprev;   /* the changed-kits queue */
+	struct kg_kit *qnext, *qprev;   /* the changed-kits queue, or a slot of the waiting wheel */
 	bool queued;
+	int16_t qslot;                  /* -1: the changed queue; else the wheel slot it waits in */
 	struct kg_kit *onext, *oprev;   /* offline kits, least recently seen first (eviction) */
 	bool in_offline;
 };
@@ -100,6 +101,22 @@ void kg_kits__changed(struct kg_kits *k, struct kg_kit *kit);
  * e.g. not due yet). So the work per call is O(max) whatever the number of kits. Returns the
  * number visited. */
 size_t kg_kits__visit_changed(struct kg_kits *k, size_t max, bool (*cb)(struct kg_kit *kit, void *arg), void *arg);
+/* The same for a callback that says when the kit is due again: cb returns 0 (done, off the queue)
+ * or the time (on now_ms's clock, kg_clock__mono_ms()) at which it wants its next visit; the kit
+ * then waits in a wheel of KG_KITS_WHEEL_MS slots (at most KG_KITS_WHEEL_SPAN_MS ahead; a later
+ * time is visited at the span's end and may ask again) and is visited once that time has passed,
+ * not before, so kits that are not due cost nothing per call (a kit re-queued at the tail, as
+ * kg_kits__visit_changed does, is looked at again on every call: O(max) per call for nothing).
+ * Changed kits (kg_kits__changed) are visited first. A waiting kit that changes again stays
+ * waiting when it was dirty, view_dirty and not urgent already (its due time cannot have moved
+ * earlier: cb's due time must depend only on those flags and on times cb itself sets); otherwise
+ * it moves to the changed queue. Returns the number visited (at most max). */
+#define KG_KITS_WHEEL_MS 64
+#define KG_KITS_WHEEL_SLOTS 256
+#define KG_KITS_WHEEL_SPAN_MS (KG_KITS_WHEEL_MS * (KG_KITS_WHEEL_SLOTS - 1))
+size_t kg_kits__visit_due(struct kg_kits *k, size_t max, int64_t now_ms,
+		int64_t (*cb)(struct kg_kit *kit, void *arg), void *arg);
+/* Kits changed or waiting in the wheel. */
 size_t kg_kits__queued(const struct kg_kits *k);
 
 /* Every kit, most recently seen first. O(kits): not for a periodic broker-thread path. */

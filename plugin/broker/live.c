@@ -313,14 +313,15 @@ struct kit_pub {
 };
 
 /* One changed kit: its HTTP entry (at most once a second) and its retained status (urgent changes
- * once a second, counters every ten). Returns whether it must be visited again (not due yet). */
-static bool visit_kit(struct kg_kit *kit, void *arg)
+ * once a second, counters every ten). Returns 0 when done, else the time (mono) when it is due
+ * again (kg_kits__visit_due: it waits until then at no cost per tick). */
+static int64_t visit_kit(struct kg_kit *kit, void *arg)
 {
 	struct kit_pub *kp = arg;
 	char topic[sizeof(STATUS_TOPIC_PREFIX) + KG_SERIAL_MAX];
 	char buf[2048];
 	size_t n = 0;
-	bool again = false;
+	int64_t due = 0;
 
 	if(kp->l->dir && kit->view_dirty){
 		if(kp->now - kit->viewed_at_ms >= KIT_VIEW_EVERY_MS){
@@ -335,7 +336,7 @@ static bool visit_kit(struct kg_kit *kit, void *arg)
 			kit->view_dirty = false;
 			kit->viewed_at_ms = kp->now;
 		}else{
-			again = true;
+			due = kit->viewed_at_ms + KIT_VIEW_EVERY_MS;
 		}
 	}
 	if(kit->dirty){
@@ -348,10 +349,12 @@ static bool visit_kit(struct kg_kit *kit, void *arg)
 			kit->dirty = kit->urgent = false;
 			kit->published_at_ms = kp->now;
 		}else{
-			again = true;
+			int64_t at = kit->published_at_ms + (kit->urgent ? KG_KITS_STATUS_URGENT_MS : KG_KITS_STATUS_ROUTINE_MS);
+
+			if(due == 0 || at < due) due = at;
 		}
 	}
-	return again;
+	return due;
 }
 
 /* ---- test measurements from HTTP ------------------------------------------------------------ */
@@ -597,7 +600,7 @@ void kg_live__tick(struct kg_plugin *p)
 	}
 	kp.l = l;
 	kp.now = mono;
-	n = kg_kits__visit_changed(l->kits, KIT_VISITS_PER_TICK, visit_kit, &kp);
+	n = kg_kits__visit_due(l->kits, KIT_VISITS_PER_TICK, mono, visit_kit, &kp);
 	l->kit_visits += n;
 	if(n > l->tick_kits_max) l->tick_kits_max = n;
 	if(l->view && mono >= l->snapshot.next_ms && kg_view__wanted(l->view, SNAPSHOT_WANTED_MS)

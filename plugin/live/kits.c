@@ -16,6 +16,10 @@ struct kg_kits {
 	uint64_t evicted;
 	size_t online;                 /* kits with connections > 0 */
 	struct kg_kit *qhead, *qtail;  /* changed kits, oldest first */
+	size_t nfresh;                 /* kits in that queue (nqueued - the wheel's) */
+	struct kg_kit *whead[KG_KITS_WHEEL_SLOTS], *wtail[KG_KITS_WHEEL_SLOTS]; /* kits waiting, by due time */
+	int64_t wheel_t;               /* start of the oldest slot not drained yet (a multiple of
+	                                * KG_KITS_WHEEL_MS); INT64_MIN: no visit_due call yet */
 	struct kg_kit *ohead, *otail;  /* offline kits, least recently seen first */
 	size_t nqueued;
 	void (*on_evict)(struct kg_kit *kit, void *arg);
@@ -76,6 +80,7 @@ struct kg_kits *kg_kits__new(size_t max_kits)
 		return NULL;
 	}
 	k->max = max_kits ? max_kits : 1;
+	k->wheel_t = INT64_MIN;
 	return k;
 }
 
@@ -97,23 +102,64 @@ struct kg_kit *kg_kits__find(struct kg_kits *k, const char *serial, size_t slen)
 	return kit_of(kg_lru__find(&k->lru, serial, slen));
 }
 
+static void list_remove(struct kg_kit **head, struct kg_kit **tail, struct kg_kit *kit)
+{
+	if(kit->qprev) kit->qprev->qnext = kit->qnext; else *head = kit->qnext;
+	if(kit->qnext) kit->qnext->qprev = kit->qprev; else *tail = kit->qprev;
+	kit->qnext = kit->qprev = NULL;
+}
+
+static void list_append(struct kg_kit **head, struct kg_kit **tail, struct kg_kit *kit)
+{
+	kit->qprev = *tail;
+	kit->qnext = NULL;
+	if(*tail) (*tail)->qnext = kit; else *head = kit;
+	*tail = kit;
+}
+
 static void unqueue(struct kg_kits *k, struct kg_kit *kit)
 {
 	if(!kit->queued) return;
-	if(kit->qprev) kit->qprev->qnext = kit->qnext; else k->qhead = kit->qnext;
-	if(kit->qnext) kit->qnext->qprev = kit->qprev; else k->qtail = kit->qprev;
-	kit->qnext = kit->qprev = NULL;
+	if(kit->qslot < 0){
+		list_remove(&k->qhead, &k->qtail, kit);
+		k->nfresh--;
+	}else{
+		list_remove(&k->whead[kit->qslot], &k->wtail[kit->qslot], kit);
+	}
 	kit->queued = false;
 	k->nqueued--;
 }
 
+/* Into the changed queue (from the wheel too). */
 static void enqueue(struct kg_kits *k, struct kg_kit *kit)
 {
-	if(kit->queued) return;
-	kit->qprev = k->qtail;
-	kit->qnext = NULL;
-	if(k->qtail) k->qtail->qnext = kit; else k->qhead = kit;
-	k->qtail = kit;
+	if(kit->queued && kit->qslot < 0) return;
+	unqueue(k, kit);
+	list_append(&k->qhead, &k->qtail, kit);
+	kit->qslot = -1;
+	kit->queued = true;
+	k->nfresh++;
+	k->nqueued++;
+}
+
+static size_t wheel_slot(int64_t t)
+{
+	return (size_t)(((t / KG_KITS_WHEEL_MS) % KG_KITS_WHEEL_SLOTS + KG_KITS_WHEEL_SLOTS) % KG_KITS_WHEEL_SLOTS);
+}
+
+/* Wait in the wheel until due: never in a slot visit_due may still drain in this call (due is
+ * raised to now + 1), at most the span ahead of the wheel. */
+static void wheel_insert(struct kg_kits *k, struct kg_kit *kit, int64_t due, int64_t now)
+{
+	size_t s;
+
+	if(due <= now) due = now + 1;
+	if(due < k->wheel_t + KG_KITS_WHEEL_MS) due = k->wheel_t + KG_KITS_WHEEL_MS;
+	if(due > k->wheel_t + KG_KITS_WHEEL_SPAN_MS) due = k->wheel_t + KG_KITS_WHEEL_SPAN_MS;
+	s = wheel_slot(due);
+	unqueue(k, kit);
+	list_append(&k->whead[s], &k->wtail[s], kit);
+	kit->qslot = (int16_t)s;
 	kit->queued = true;
 	k->nqueued++;
 }
@@ -140,8 +186,11 @@ static void offline_append(struct kg_kits *k, struct kg_kit *kit)
 
 void kg_kits__changed(struct kg_kits *k, struct kg_kit *kit)
 {
+	/* waiting, and already due for both with the routine cadence: its due time stays */
+	bool stays = kit->queued && kit->qslot >= 0 && kit->dirty && kit->view_dirty && !kit->urgent;
+
 	kit->dirty = kit->view_dirty = true;
-	enqueue(k, kit);
+	if(!stays) enqueue(k, kit);
 }
 
 void kg_kits__on_evict(struct kg_kits *k, void (*cb)(struct kg_kit *kit, void *arg), void *arg)
@@ -152,7 +201,7 @@ void kg_kits__on_evict(struct kg_kits *k, void (*cb)(struct kg_kit *kit, void *a
 
 size_t kg_kits__visit_changed(struct kg_kits *k, size_t max, bool (*cb)(struct kg_kit *kit, void *arg), void *arg)
 {
-	size_t n = k->nqueued < max ? k->nqueued : max, i;
+	size_t n = k->nfresh < max ? k->nfresh : max, i;
 
 	for(i = 0; i < n && k->qhead; i++){
 		struct kg_kit *kit = k->qhead;
@@ -161,6 +210,40 @@ size_t kg_kits__visit_changed(struct kg_kits *k, size_t max, bool (*cb)(struct k
 		if(cb(kit, arg)) enqueue(k, kit);
 	}
 	return i;
+}
+
+size_t kg_kits__visit_due(struct kg_kits *k, size_t max, int64_t now_ms,
+		int64_t (*cb)(struct kg_kit *kit, void *arg), void *arg)
+{
+	size_t n = 0, m = k->nfresh < max ? k->nfresh : max, turns;
+	struct kg_kit *kit;
+	int64_t due;
+
+	/* first call, or not called for longer than the span: every slot is in the past, one turn drains them */
+	if(k->wheel_t == INT64_MIN || now_ms - k->wheel_t > KG_KITS_WHEEL_SPAN_MS + KG_KITS_WHEEL_MS){
+		int64_t t = k->wheel_t == INT64_MIN ? now_ms : now_ms - KG_KITS_WHEEL_SPAN_MS - KG_KITS_WHEEL_MS;
+
+		k->wheel_t = t - ((t % KG_KITS_WHEEL_MS) + KG_KITS_WHEEL_MS) % KG_KITS_WHEEL_MS;
+	}
+	while(n < m && k->qhead){ /* changed kits first, each once */
+		kit = k->qhead;
+		unqueue(k, kit);
+		n++;
+		if((due = cb(kit, arg)) != 0) wheel_insert(k, kit, due, now_ms);
+	}
+	/* then the slots whose time has passed, oldest first; at most one turn of the wheel per call */
+	for(turns = 0; n < max && turns < KG_KITS_WHEEL_SLOTS && k->wheel_t + KG_KITS_WHEEL_MS <= now_ms; turns++){
+		size_t s = wheel_slot(k->wheel_t);
+
+		while(n < max && (kit = k->whead[s]) != NULL){
+			unqueue(k, kit);
+			n++;
+			if((due = cb(kit, arg)) != 0) wheel_insert(k, kit, due, now_ms);
+		}
+		if(k->whead[s]) break; /* max reached: this slot again next call */
+		k->wheel_t += KG_KITS_WHEEL_MS;
+	}
+	return n;
 }
 
 size_t kg_kits__queued(const struct kg_kits *k)

@@ -117,6 +117,85 @@ static void test_kits_changed_queue_bounded(void **state)
 	kg_kits__free(k);
 }
 
+/* kg_kits__visit_due (issue 20): a kit that is not due waits in the wheel and costs nothing per
+ * call (with visit_changed, 1,000 kits waiting for their 10 s status were looked at 256 a TICK,
+ * and mosquitto 2.0 runs TICK on every loop iteration: 7 % of the broker's CPU at 1,000 kits). */
+struct due_ctx {
+	size_t visits;
+	int64_t due;      /* what the callback answers */
+	bool keep_dirty;  /* leave dirty/view_dirty set (waiting for a status cadence) */
+};
+
+static int64_t due_cb(struct kg_kit *kit, void *arg)
+{
+	struct due_ctx *c = arg;
+
+	c->visits++;
+	if(!c->keep_dirty) kit->dirty = kit->view_dirty = false;
+	kit->urgent = false;
+	return c->due;
+}
+
+static void test_kits_visit_due(void **state)
+{
+	enum { N = 20000, MAX = 256 };
+	struct kg_kits *k = kg_kits__new(N);
+	struct due_ctx c = {0, 0, true};
+	int64_t now = 1000000;
+	char serial[32];
+	size_t n, calls = 0, i;
+
+	(void)state;
+	for(i = 0; i < N; i++){
+		snprintf(serial, sizeof(serial), "k-%05zu", i);
+		assert_non_null(kg_kits__get(k, serial, strlen(serial)));
+	}
+	/* every kit visited once, MAX per call, each then waiting 5 s */
+	c.due = now + 5000;
+	while((n = kg_kits__visit_due(k, MAX, now, due_cb, &c)) > 0){
+		assert_true(n <= MAX);
+		calls++;
+	}
+	assert_int_equal(c.visits, N);
+	assert_int_equal(calls, (N + MAX - 1) / MAX);
+	assert_int_equal(kg_kits__queued(k), N); /* waiting, not lost */
+	/* not due: no visit at all, however often it is called */
+	c.visits = 0;
+	for(i = 0; i < 1000; i++){
+		now += 4;
+		assert_int_equal(kg_kits__visit_due(k, MAX, now, due_cb, &c), 0);
+	}
+	assert_int_equal(c.visits, 0);
+	/* a counter change of a waiting kit (already dirty, not urgent) keeps it waiting */
+	kg_kits__touch(k, kg_kits__find(k, "k-00007", 7), 1);
+	assert_int_equal(kg_kits__visit_due(k, MAX, now, due_cb, &c), 0);
+	/* an urgent change (online state) moves it to the changed queue: visited at once */
+	kg_kits__session_open(k, kg_kits__find(k, "k-00007", 7), "a", 2);
+	assert_int_equal(kg_kits__visit_due(k, MAX, now, due_cb, &c), 1);
+	assert_int_equal(c.visits, 1);
+	/* once due (5 s after, plus at most one slot), every kit comes back, MAX per call, once each */
+	now = 1000000 + 5000 + KG_KITS_WHEEL_MS;
+	c.visits = 0;
+	c.due = 0;
+	c.keep_dirty = false;
+	calls = 0;
+	while((n = kg_kits__visit_due(k, MAX, now, due_cb, &c)) > 0) calls++;
+	assert_int_equal(c.visits, N);
+	assert_int_equal(calls, (N + MAX - 1) / MAX);
+	assert_int_equal(kg_kits__queued(k), 0);
+	/* a due time past the wheel's span: visited at the span's end, and may ask again */
+	kg_kits__touch(k, kg_kits__find(k, "k-00009", 7), 3);
+	c.visits = 0;
+	c.due = now + 60000;
+	c.keep_dirty = true;
+	assert_int_equal(kg_kits__visit_due(k, MAX, now, due_cb, &c), 1);
+	assert_int_equal(kg_kits__visit_due(k, MAX, now + KG_KITS_WHEEL_SPAN_MS - 2 * KG_KITS_WHEEL_MS, due_cb, &c), 0);
+	assert_int_equal(kg_kits__visit_due(k, MAX, now + KG_KITS_WHEEL_SPAN_MS + KG_KITS_WHEEL_MS, due_cb, &c), 1);
+	assert_int_equal(c.visits, 2);
+	assert_int_equal(kg_kits__queued(k), 1);
+	kg_kits__free(k);
+}
+
 struct evict_ctx {
 	char last[KG_SERIAL_MAX + 1];
 	size_t n;
@@ -483,6 +562,7 @@ int main(void)
 		cmocka_unit_test(test_kits_sessions),
 		cmocka_unit_test(test_kits_session_ids),
 		cmocka_unit_test(test_kits_changed_queue_bounded),
+		cmocka_unit_test(test_kits_visit_due),
 		cmocka_unit_test(test_kits_evict_hook),
 		cmocka_unit_test(test_kitdir),
 		cmocka_unit_test(test_kits_json_utf8),
