@@ -8,6 +8,7 @@
 #include <ctype.h>
 #include <limits.h>
 #include <math.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,8 +29,14 @@ const int64_t kg_stats_window_ms[KG_STATS_WINDOWS] = { 60000, 300000, 1800000 };
 struct group;
 
 struct stream {
+	/* first 64 bytes: all that kg_stats__flush reads of a stream with nothing to expire or publish
+	 * (it walks every stream: one cache line each, not three) */
 	struct kg_lru_node node;       /* in kg_stats.streams (eviction takes the oldest); after
 	                                * eviction: in kg_stats.clearq */
+	int64_t first_t[KG_STATS_WINDOWS]; /* time of each window's first sample (INT64_MAX: empty), so that
+	                                    * the common case of add/flush (nothing to expire) stays here */
+	uint32_t version, published_version; /* compared for equality only */
+	int64_t published_at;
 	struct group *group;           /* NULL: in no group */
 	struct kg_lru_node gnode;      /* in group->members: update order within the group */
 	double *val;                   /* the ring, sorted by time, oldest at head: cap values, then */
@@ -37,19 +44,15 @@ struct stream {
 	                                * (val and tim are one allocation; NULL when cap == 0) */
 	int64_t base;
 	uint32_t cap, head, n;
-	bool wide;
+	bool wide, has_latest;
 	uint32_t off[KG_STATS_WINDOWS]; /* logical index of the first sample in each window (off[LONGEST] == 0) */
 	uint32_t cnt[KG_STATS_WINDOWS]; /* samples in each window (<= n) */
 	double sum[KG_STATS_WINDOWS], comp[KG_STATS_WINDOWS]; /* Neumaier-compensated sums */
-	bool has_latest;
 	double latest;
 	int64_t latest_at;
-	int64_t first_t[KG_STATS_WINDOWS]; /* time of each window's first sample (INT64_MAX: empty), so that
-	                                    * the common case of add (nothing to expire) stays in this struct */
-	uint64_t version, published_version;
-	int64_t published_at;
 	char key[];                    /* NUL-terminated, allocated with the struct */
 };
+static_assert(offsetof(struct stream, published_version) + sizeof(uint32_t) <= 64, "flush's fields in the first 64 bytes");
 static_assert(sizeof(struct stream) <= 256, "struct stream grew (fleet scale: one per kit stream)");
 
 /* Streams sharing a key prefix (a kit's "kit/<serial>/"), capped at max_per_group. */
