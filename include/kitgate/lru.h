@@ -6,7 +6,8 @@
  * under a random key of the map's own, because clients choose many of these keys: client ids,
  * topics. Nobody outside the process can tell which keys share a bucket, so no one can build a
  * long chain for the broker thread to walk) and kg_lru__find; one made with key_of == NULL is only an ordered list (no buckets, no
- * allocation at all). Every operation but init/fini is allocation-free: insert, touch and remove
+ * allocation at all). Every operation but init/fini is allocation-free (except an insert into a
+ * map made with kg_lru__init_growing, which may double its buckets): insert, touch and remove
  * are O(1) plus the walk of one bucket chain; eviction is the caller's kg_lru__remove of
  * kg_lru__oldest (or of the first evictable node walking newer from it). */
 #ifndef KITGATE_LRU_H
@@ -29,6 +30,7 @@ typedef const char *(*kg_lru_key_fn)(const struct kg_lru_node *node);
 struct kg_lru {
 	struct kg_lru_node **buckets;       /* NULL: an ordered list only */
 	size_t mask;
+	size_t max_mask;                    /* the buckets may double up to max_mask + 1 (kg_lru__init_growing) */
 	struct kg_lru_node *oldest, *newest;
 	size_t count;
 	kg_lru_key_fn key_of;
@@ -45,6 +47,13 @@ static inline void *kg_lru__entry(const struct kg_lru_node *n, size_t offset)
 /* An empty map with a power of two >= expected buckets (at least 16, at most 2^20) when key_of is
  * non-NULL, or an empty list (no allocation) when it is NULL. 0, or -1 out of memory. */
 int kg_lru__init(struct kg_lru *l, size_t expected, kg_lru_key_fn key_of);
+/* The same, but starting at 16 buckets that double (rehashing every entry, O(count) once per
+ * doubling) whenever an insert finds more entries than buckets, up to the power of two >= expected
+ * (at most 2^20): for tables sized for a fleet whose memory should follow what they hold (the
+ * buckets of a big table are touched page by page as keys land; issue 20). An insert that cannot
+ * get the bigger buckets (out of memory) keeps the old ones: longer chains, nothing lost. So here
+ * kg_lru__insert may allocate. 0, or -1 out of memory. */
+int kg_lru__init_growing(struct kg_lru *l, size_t expected, kg_lru_key_fn key_of);
 /* Frees the buckets; the entries still linked are the caller's (walk them before, if owned). */
 void kg_lru__fini(struct kg_lru *l);
 

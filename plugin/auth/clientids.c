@@ -56,11 +56,11 @@ struct kg_clientids *kg_clientids__new(size_t max_entries, size_t per_user)
 	assert(max_entries >= 1 && per_user >= 1);
 	m = calloc(1, sizeof(*m));
 	if(!m) return NULL;
-	if(kg_lru__init(&m->ids, max_entries * 2, entry_key) != 0){
+	if(kg_lru__init_growing(&m->ids, max_entries * 2, entry_key) != 0){
 		free(m);
 		return NULL;
 	}
-	if(kg_lru__init(&m->owners, max_entries, owner_key) != 0){
+	if(kg_lru__init_growing(&m->owners, max_entries, owner_key) != 0){
 		kg_lru__fini(&m->ids);
 		free(m);
 		return NULL;

@@ -71,9 +71,9 @@ struct kg_kitdir *kg_kitdir__new(size_t max_kits)
 	struct kg_kitdir *d = calloc(1, sizeof(*d));
 
 	if(!d) return NULL;
-	if(kg_lru__init(&d->kits, max_kits, dkit_key) != 0) goto fail0;
+	if(kg_lru__init_growing(&d->kits, max_kits, dkit_key) != 0) goto fail0;
 	if(kg_lru__init(&d->generic, 1024, dstream_key) != 0) goto fail1;
-	if(kg_lru__init(&d->cids, max_kits, dcid_key) != 0) goto fail2;
+	if(kg_lru__init_growing(&d->cids, max_kits, dcid_key) != 0) goto fail2;
 	d->max_cids = 4 * (max_kits ? max_kits : 1);
 	pthread_mutex_init(&d->lock, NULL);
 	pthread_mutex_init(&d->index_lock, NULL);

@@ -75,7 +75,7 @@ struct kg_kits *kg_kits__new(size_t max_kits)
 	struct kg_kits *k = calloc(1, sizeof(*k));
 
 	if(!k) return NULL;
-	if(kg_lru__init(&k->lru, max_kits, kit_key) != 0){
+	if(kg_lru__init_growing(&k->lru, max_kits, kit_key) != 0){
 		free(k);
 		return NULL;
 	}

@@ -374,8 +374,8 @@ struct kg_stats *kg_stats__new(size_t max_streams, size_t max_samples)
 	st = calloc(1, sizeof(*st));
 	if(!st) return NULL;
 	kg_lru__init(&st->clearq, 0, NULL); /* a list: allocates nothing */
-	if(kg_lru__init(&st->streams, max_streams, stream_key) != 0 ||
-			kg_lru__init(&st->groups, max_streams, group_key) != 0){
+	if(kg_lru__init_growing(&st->streams, max_streams, stream_key) != 0 ||
+			kg_lru__init_growing(&st->groups, max_streams, group_key) != 0){
 		kg_lru__fini(&st->streams);
 		free(st);
 		return NULL;

@@ -20,9 +20,36 @@ int kg_lru__init(struct kg_lru *l, size_t expected, kg_lru_key_fn key_of)
 	while(nb < expected && nb < MAX_BUCKETS) nb *= 2;
 	l->buckets = calloc(nb, sizeof(*l->buckets));
 	if(!l->buckets) return -1;
-	l->mask = nb - 1;
+	l->mask = l->max_mask = nb - 1;
 	kg_siphash__random_key(l->sipkey);
 	return 0;
+}
+
+int kg_lru__init_growing(struct kg_lru *l, size_t expected, kg_lru_key_fn key_of)
+{
+	size_t nb = MIN_BUCKETS;
+
+	if(kg_lru__init(l, MIN_BUCKETS, key_of) != 0) return -1;
+	if(!key_of) return 0;
+	while(nb < expected && nb < MAX_BUCKETS) nb *= 2;
+	l->max_mask = nb - 1;
+	return 0;
+}
+
+/* Double the buckets and rehash every entry (through the order list). Out of memory: unchanged. */
+static void grow_buckets(struct kg_lru *l)
+{
+	size_t nb = (l->mask + 1) * 2;
+	struct kg_lru_node **b = calloc(nb, sizeof(*b)), *n;
+
+	if(!b) return;
+	for(n = l->newest; n; n = n->older){
+		n->hnext = b[n->hash & (nb - 1)];
+		b[n->hash & (nb - 1)] = n;
+	}
+	free(l->buckets);
+	l->buckets = b;
+	l->mask = nb - 1;
 }
 
 void kg_lru__fini(struct kg_lru *l)
@@ -77,6 +104,7 @@ void kg_lru__insert(struct kg_lru *l, struct kg_lru_node *n)
 		size_t len = strlen(key);
 
 		assert(!kg_lru__find(l, key, len));
+		if(l->count > l->mask && l->mask < l->max_mask) grow_buckets(l);
 		n->hash = kg_lru__hash(l, key, len);
 		n->hnext = l->buckets[n->hash & l->mask];
 		l->buckets[n->hash & l->mask] = n;

@@ -234,6 +234,42 @@ static void test_bucket_collisions(void **state)
 	kg_lru__fini(&l);
 }
 
+/* kg_lru__init_growing (issue 20): a map sized for a fleet starts at 16 buckets and doubles as
+ * entries arrive, never past its expectation, keeping every entry findable and the order intact. */
+static void test_growing_buckets(void **state)
+{
+	enum { N = 3000 };
+	static struct item it[N];
+	struct kg_lru l;
+	size_t i;
+
+	(void)state;
+	init_items(it, N, "g");
+	assert_int_equal(kg_lru__init_growing(&l, 100000, item_key), 0);
+	assert_int_equal(l.mask, 15);
+	for(i = 0; i < N; i++){
+		kg_lru__insert(&l, &it[i].node);
+		assert_true(l.mask + 1 >= 16);
+		assert_true(kg_lru__count(&l) <= 2 * (l.mask + 1)); /* at most one doubling behind */
+	}
+	assert_int_equal(l.mask + 1, 4096);                     /* 3,000 entries: 4,096 buckets, not 131,072 */
+	for(i = 0; i < N; i++) assert_ptr_equal(find(&l, it[i].key), &it[i]);
+	assert_ptr_equal(item_of(kg_lru__oldest(&l)), &it[0]);
+	assert_ptr_equal(item_of(kg_lru__newest(&l)), &it[N - 1]);
+	for(i = 0; i < N; i += 2) kg_lru__remove(&l, &it[i].node);
+	for(i = 0; i < N; i++){
+		if(i % 2) assert_ptr_equal(find(&l, it[i].key), &it[i]);
+		else assert_null(find(&l, it[i].key));
+	}
+	kg_lru__fini(&l);
+	/* capped at the expectation's power of two: more entries make longer chains, all found */
+	assert_int_equal(kg_lru__init_growing(&l, 100, item_key), 0);
+	for(i = 0; i < N; i++) kg_lru__insert(&l, &it[i].node);
+	assert_int_equal(l.mask, 127);
+	for(i = 0; i < N; i++) assert_ptr_equal(find(&l, it[i].key), &it[i]);
+	kg_lru__fini(&l);
+}
+
 /* A list (no key function) allocates nothing and orders as a map does; a node removed from a map
  * can be queued on a list (what stats.c does with evicted streams). */
 static void test_list_and_move(void **state)
@@ -276,6 +312,7 @@ int main(void)
 		cmocka_unit_test(test_key_bytes),
 		cmocka_unit_test(test_keyed_hash),
 		cmocka_unit_test(test_bucket_collisions),
+		cmocka_unit_test(test_growing_buckets),
 		cmocka_unit_test(test_list_and_move),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
