@@ -6,6 +6,8 @@
 #include <string.h>
 #include <cmocka.h>
 
+#include <openssl/evp.h>
+
 #include "kitgate/pbkdf2.h"
 
 #define KA_PASSWORD "It all adds up to normality."
@@ -16,6 +18,38 @@
 #define SHA512_HASH "PBKDF2$sha512$1000$goAuthSalt1234$OtU+Jcn9scKggbuWGjTONPxHkminpaCAwYJDq+vzWrx2mu96D2pnYxoTfoxuaLGHB8pWQ/SrtiMUP8uWQRxLTQ=="
 /* jpmens auth-plug "np" style: 24-byte key, salt that looks like base64 but is used as text. */
 #define NP_HASH "PBKDF2$sha256$901$c2FsdHNhbHQx$WOVbZkDNGVLouia2QWDodbNNzqZzN2tQ"
+
+/* The allocation-free derivation (issue 20: 4.4 times as fast as OpenSSL 3's PKCS5_PBKDF2_HMAC)
+ * against PKCS5_PBKDF2_HMAC itself: passwords around both block sizes (64, 128: longer ones are
+ * hashed first), keys of one to several digest blocks, 1 to 3 and 50 iterations, both hashes. */
+static void test_against_openssl(void **state)
+{
+	char pw[300];
+	size_t pwlen, i;
+	int alg, iters[] = { 1, 2, 3, 50 }, it;
+
+	(void)state;
+	for(i = 0; i < sizeof(pw); i++) pw[i] = (char)(' ' + (i * 7) % 90);
+	for(alg = 0; alg < 2; alg++){
+		for(pwlen = 0; pwlen < sizeof(pw); pwlen += (pwlen < 140 ? 1 : 37)){
+			for(it = 0; it < 4; it++){
+				struct kg_pbkdf2 h = {0};
+				size_t key_len = 1 + (pwlen * 13) % KG_PBKDF2_MAX_KEY;
+
+				h.alg = alg ? KG_PBKDF2_SHA512 : KG_PBKDF2_SHA256;
+				h.iterations = (uint32_t)iters[it];
+				h.salt_len = 1 + pwlen % 20;
+				memcpy(h.salt, "saltSALTsaltSALTsalt", h.salt_len);
+				h.key_len = key_len;
+				assert_int_equal(PKCS5_PBKDF2_HMAC(pw, (int)pwlen, (const unsigned char *)h.salt,
+						(int)h.salt_len, iters[it], alg ? EVP_sha512() : EVP_sha256(), (int)key_len, h.key), 1);
+				assert_int_equal(kg_pbkdf2__verify(&h, pw, pwlen), 1);
+				h.key[key_len - 1] ^= 1;
+				assert_int_equal(kg_pbkdf2__verify(&h, pw, pwlen), 0);
+			}
+		}
+	}
+}
 
 static void test_known_answer(void **state)
 {
@@ -152,6 +186,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_known_answer),
+		cmocka_unit_test(test_against_openssl),
 		cmocka_unit_test(test_near_misses_do_not_verify),
 		cmocka_unit_test(test_sha512_and_key_lengths),
 		cmocka_unit_test(test_format_round_trip),
