@@ -584,7 +584,7 @@ static const struct kg_option options[] = {
 		"streams with statistics; past it the least recently updated one is evicted (counted) and its "
 		"retained `…/stats…` message cleared"),
 	INT("stats_max_samples", stats_max_samples, "1024", 2, 1000000,
-		"samples kept per stream (16 bytes each); past it the oldest is dropped (counted)"),
+		"samples kept per stream (12 bytes each); past it the oldest is dropped (counted)"),
 	INT("stats_max_streams_per_kit", stats_max_streams_per_kit, "64", 1, 10000000,
 		"streams per kit (peripheral × quantity type); past it the kit's least recently updated stream is "
 		"evicted (counted as `kit_evicted`), so one kit cannot evict other kits' statistics"),
