@@ -64,8 +64,12 @@ struct kg_ingest_memo {
 	const void *payload;
 	size_t len;
 	uint32_t n;                      /* bytes of rec used */
-	const char *serial;              /* into topic; for log lines while the memo is pending */
+	const char *serial;              /* serial_buf; for the live view and log lines while the memo
+	                                  * is pending */
 	size_t serial_len;
+	char serial_buf[KG_SERIAL_MAX + 1];  /* a copy: a will's topic is freed by the broker right
+	                                  * after its ACL check (will__clear), before the event that
+	                                  * pushes the memo */
 	uint8_t rec[KG_RECORD_MAX_FIXED];/* the encoded record */
 	struct kg_record dec;            /* the decoded record (the live view's statistics); valid
 	                                  * after ACCEPTED until the next check */
