@@ -503,7 +503,9 @@ static void rate_limit_on(int api, int want)
 	struct mosquitto *srv = fb_client_new("ingest", "server", "10.0.0.2", 5, true);
 	char buf[512];
 	struct timespec a, b;
+	bool limited;
 	cJSON *st;
+	int rc;
 
 	expect_start(api, opts);
 	assert_int_equal(fb_basic_auth(k1, "pw"), MOSQ_ERR_PLUGIN_DEFER);
@@ -511,15 +513,19 @@ static void rate_limit_on(int api, int want)
 	clock_gettime(CLOCK_MONOTONIC, &a);
 	assert_int_equal(fb_publish(k1, "kit/" K1 "/measurement/raw", raw(buf, sizeof(buf), 1), 1, false, NULL),
 			MOSQ_ERR_SUCCESS);
-	assert_int_equal(fb_publish(k1, "kit/" K1 "/measurement/raw", raw(buf, sizeof(buf), 2), 1, false, NULL), want);
+	rc = fb_publish(k1, "kit/" K1 "/measurement/raw", raw(buf, sizeof(buf), 2), 1, false, NULL);
 	clock_gettime(CLOCK_MONOTONIC, &b);
-	assert_true(b.tv_sec - a.tv_sec < 1);   /* the bucket (1/s, burst 1) cannot have refilled */
+	/* the bucket (1/s, burst 1) refills only if the two publishes were a second apart (a stalled
+	 * machine): then there is nothing to check */
+	limited = (b.tv_sec - a.tv_sec) * 1000 + (b.tv_nsec - a.tv_nsec) / 1000000 < 1000;
+	if(limited) assert_int_equal(rc, want);
+	else fprintf(stderr, "rate_limit_on: the publishes were a second apart; the limit is not checked\n");
 	/* service users are not limited */
 	assert_int_equal(fb_publish(srv, "kit/" K1 "/measurement/raw", raw(buf, sizeof(buf), 3), 1, false, NULL),
 			MOSQ_ERR_SUCCESS);
 	st = status_now();
-	assert_int_equal((int)num(st, "rejected.rate_limited"), 1);
-	assert_int_equal((int)num(st, "accepted"), 2);
+	assert_int_equal((int)num(st, "rejected.rate_limited"), limited ? 1 : 0);
+	assert_int_equal((int)num(st, "accepted"), limited ? 2 : 3);
 	cJSON_Delete(st);
 	fb_disconnect(k1, 0);
 	expect_stop();
@@ -693,8 +699,10 @@ static bool two_completions(void) { return fb_ncompletions() >= 2; }
 
 static void test_auth_postgres_20(void **state)
 {
+	/* the whole cold-login budget (1 s of checks per second): the paths, not the budget, are
+	 * under test here (test_authbudget), and valgrind makes each check slow */
 	const char *opts[] = { "sink", "none", "auth", "postgres", "database_url", NO_DB, "auth_refresh_s", "1",
-		"stats_interval_s", "1", NULL };
+		"stats_interval_s", "1", "auth_cold_budget_ms", "1000", NULL };
 	struct mosquitto *k1 = fb_client_new("c1", K1, "10.0.0.1", 4, true);
 	struct mosquitto *k2 = fb_client_new("c2", K2, "10.0.0.2", 4, true);
 	struct mosquitto *other = fb_client_new("o", "someone", "10.0.0.3", 4, true);
@@ -719,8 +727,7 @@ static void test_auth_postgres_20(void **state)
 	assert_int_equal(fb_basic_auth(k2, NULL), MOSQ_ERR_AUTH);
 	assert_non_null(fb_log_find("auth: refused kit " K2 " from 10.0.0.2: no password"));
 	fb_disconnect(k2, MOSQ_ERR_AUTH);
-	/* not kits: password_file and other plugins decide */
-	assert_int_equal(fb_basic_auth(other, "pw"), MOSQ_ERR_PLUGIN_DEFER);
+	/* a service user is left to password_file */
 	assert_int_equal(fb_basic_auth(srv, "pw"), MOSQ_ERR_PLUGIN_DEFER);
 	/* the snapshot's ownership rules in the measurement path: peripheral 21 is K2's */
 	assert_int_equal(fb_publish(k1, "kit/" K1 "/measurement/raw", raw(buf, sizeof(buf), 1), 1, false, NULL),
@@ -738,22 +745,20 @@ static void test_auth_postgres_20(void **state)
 	assert_int_equal((int)num(st, "accepted"), 1);
 	assert_int_equal((int)num(st, "rejected.foreign_peripheral"), 1);
 	cJSON_Delete(st);
-	/* K1's secret changes: the next snapshot disconnects it, and the old secret no longer works */
+	/* K1's secret changes: the next snapshot disconnects it; the new secret works, the old not */
 	atomic_store(&source_variant, 1);
 	assert_true(tick_until(kicked, 10000));
 	assert_int_equal(fb_nkicks(), 1);
 	assert_string_equal(fb_kick_at(0), K1);
 	assert_non_null(fb_log_find("auth: disconnecting kit " K1 ": its secret changed or it was deleted"));
 	fb_disconnect(k1, 0);
+	assert_int_equal(fb_basic_auth(k1, "pw2"), MOSQ_ERR_SUCCESS);
+	fb_disconnect(k1, 0);
 	assert_int_equal(fb_basic_auth(k1, "pw"), MOSQ_ERR_AUTH);
 	fb_disconnect(k1, MOSQ_ERR_AUTH);
-	{
-		/* from another address (10.0.0.1 is in its failure window now) the new secret works */
-		struct mosquitto *k1new = fb_client_new("c1", K1, "10.0.0.7", 4, true);
-		assert_int_equal(fb_basic_auth(k1new, "pw2"), MOSQ_ERR_SUCCESS);
-		fb_disconnect(k1new, 0);
-		fb_client_free(k1new);
-	}
+	/* not a kit: left to password_file and other plugins (after a dummy PBKDF2 with AstroPlant's
+	 * 15,000 iterations, last: under valgrind it spends the cold-login budget for a second) */
+	assert_int_equal(fb_basic_auth(other, "pw"), MOSQ_ERR_PLUGIN_DEFER);
 	expect_stop();
 	fb_client_free(k1);
 	fb_client_free(k2);
