@@ -36,6 +36,7 @@
 
 #define K1 "k-test-0001"
 #define K2 "k-test-0002"
+#define K3 "k-test-0003"
 #define STATUS "$SYS/broker/kitgate/status"
 #define NO_DB "postgresql://127.0.0.1:1/kitgate?connect_timeout=1"
 
@@ -452,7 +453,10 @@ static void test_handoff_and_will(void **state)
 {
 	struct mosquitto *k1 = fb_client_new("c1", K1, "10.0.0.1", 4, true);
 	struct mosquitto *k2 = fb_client_new("c2", K2, "10.0.0.2", 4, true);
+	struct mosquitto *k3 = fb_client_new("c3", K3, "10.0.0.3", 4, true);
+	struct mosquitto *srv = fb_client_new("ingest", "server", "10.0.0.4", 4, true);
 	char buf[512];
+	size_t npubs;
 	cJSON *st;
 
 	(void)state;
@@ -465,6 +469,7 @@ static void test_handoff_and_will(void **state)
 	assert_non_null(fb_log_find("loaded: sink postgres"));
 	assert_int_equal(fb_basic_auth(k1, "pw"), MOSQ_ERR_PLUGIN_DEFER);
 	assert_int_equal(fb_basic_auth(k2, "pw"), MOSQ_ERR_PLUGIN_DEFER);
+	assert_int_equal(fb_basic_auth(k3, "pw"), MOSQ_ERR_PLUGIN_DEFER);
 	fb_tick();
 	assert_int_equal(fb_publish(k1, "kit/" K1 "/measurement/raw", raw(buf, sizeof(buf), 1), 1, false, NULL),
 			MOSQ_ERR_SUCCESS);
@@ -473,24 +478,39 @@ static void test_handoff_and_will(void **state)
 	assert_int_equal((int)num(st, "streams.measurements.spool.appended"), 1);
 	assert_int_equal((int)num(st, "wills.accepted"), 0);
 	cJSON_Delete(st);
+	npubs = fb_npubs();
 
 	/* k2 goes away as mosquitto does it (src/context.c): DISCONNECT, then its will's ACL WRITE
-	 * (validated: allowed), then the will is freed; no MESSAGE follows, the next event pushes it */
+	 * (validated: allowed), then the will is freed; no MESSAGE follows: the next event (here its
+	 * delivery to a subscriber, a READ check) pushes it */
 	fb_disconnect(k2, 0);
 	assert_int_equal(fb_will(k2, "kit/" K2 "/measurement/raw", raw(buf, sizeof(buf), 2), 1, false), MOSQ_ERR_SUCCESS);
-	/* an invalid will is denied (not sent) and not counted as a will */
-	fb_disconnect(k1, 0);
-	assert_int_equal(fb_will(k1, "kit/" K1 "/measurement/raw", "{\"value\":\"x\"}", 1, false), MOSQ_ERR_ACL_DENIED);
+	assert_int_equal(fb_acl(srv, MOSQ_ACL_READ, "kit/" K2 "/measurement/raw", buf, strlen(buf), 1, false), MOSQ_ERR_SUCCESS);
+	assert_int_equal(fb_npubs(), npubs);        /* no TICK since */
 	st = status_now();
 	assert_int_equal((int)num(st, "accepted"), 2);
 	assert_int_equal((int)num(st, "wills.accepted"), 1);
+	cJSON_Delete(st);
+	assert_int_equal(fb_publish(k1, "kit/" K1 "/measurement/raw", raw(buf, sizeof(buf), 3), 1, false, NULL),
+			MOSQ_ERR_SUCCESS);
+	/* an invalid will is denied (not sent) and not counted as a will */
+	fb_disconnect(k3, 0);
+	assert_int_equal(fb_will(k3, "kit/" K3 "/measurement/raw", "{\"value\":\"x\"}", 1, false), MOSQ_ERR_ACL_DENIED);
+	/* a will followed by nothing but TICK */
+	fb_disconnect(k1, 0);
+	assert_int_equal(fb_will(k1, "kit/" K1 "/measurement/raw", raw(buf, sizeof(buf), 4), 1, false), MOSQ_ERR_SUCCESS);
+	st = status_now();
+	assert_int_equal((int)num(st, "accepted"), 4);
+	assert_int_equal((int)num(st, "wills.accepted"), 2);
 	assert_int_equal((int)num(st, "wills.unsaved"), 0);
-	assert_int_equal((int)num(st, "streams.measurements.spool.appended"), 2);
+	assert_int_equal((int)num(st, "streams.measurements.spool.appended"), 4);
 	assert_int_equal((int)rejected_total(st), 1);
 	cJSON_Delete(st);
 	expect_stop();
 	fb_client_free(k1);
 	fb_client_free(k2);
+	fb_client_free(k3);
+	fb_client_free(srv);
 	rm_tree(tmpdir);
 }
 
