@@ -612,6 +612,51 @@ static void test_tick_outbox_and_status(void **state)
 	expect_stop();
 }
 
+/* ---- the live view: rolling statistics published on MQTT in TICK ------------------------------ */
+
+static void test_live_statistics(void **state)
+{
+	const char *opts[] = { "sink", "none", "other_topics", "allow", "stats_topics", "office/#", NULL };
+	struct mosquitto *k1 = fb_client_new("c1", K1, "10.0.0.1", 4, true);
+	const struct fb_pub *p;
+	char buf[512];
+	cJSON *j;
+
+	(void)state;
+	expect_start(FB_API20, opts);
+	assert_int_equal(fb_basic_auth(k1, "pw"), MOSQ_ERR_PLUGIN_DEFER);
+	fb_tick();
+	assert_int_equal(fb_publish(k1, "office/temp", "{\"value\":20}", 0, false, NULL), MOSQ_ERR_SUCCESS);
+	assert_int_equal(fb_publish(k1, "office/temp", "{\"value\":22}", 0, false, NULL), MOSQ_ERR_SUCCESS);
+	assert_int_equal(fb_publish(k1, "office/door", "open", 0, false, NULL), MOSQ_ERR_SUCCESS);  /* no number */
+	assert_int_equal(fb_publish(k1, "kit/" K1 "/measurement/raw", raw(buf, sizeof(buf), 1), 1, false, NULL),
+			MOSQ_ERR_SUCCESS);
+	assert_null(fb_pub_last("office/temp/stats"));   /* published in TICK, not in the callback */
+	advance_ms(1100);
+	fb_tick();
+	p = fb_pub_last("office/temp/stats");
+	assert_non_null(p);
+	assert_true(p->retain);
+	j = cJSON_Parse(p->payload);
+	assert_non_null(j);
+	assert_int_equal((int)num(j, "count_1min"), 2);
+	assert_true(num(j, "avg_1min") == 21.0);
+	assert_true(num(j, "latest") == 22.0);
+	cJSON_Delete(j);
+	assert_null(fb_pub_last("office/door/stats"));
+	/* a kit's measurement: its stream kit/<serial>/stats/<peripheral>/<quantity type> */
+	p = fb_pub_last("kit/" K1 "/stats/11/1");
+	assert_non_null(p);
+	j = cJSON_Parse(p->payload);
+	assert_non_null(j);
+	assert_int_equal((int)num(j, "count_1min"), 1);
+	assert_true(num(j, "latest") == 21.5);
+	cJSON_Delete(j);
+	fb_disconnect(k1, 0);
+	expect_stop();
+	fb_client_free(k1);
+}
+
 /* ---- 2.1's events: CLIENT_OFFLINE closes a kit's session like DISCONNECT --------------------- */
 
 static bool kit_online(const char *serial)
@@ -858,6 +903,7 @@ int main(void)
 		T(test_handoff_and_will),
 		T(test_rate_limit_20),
 		T(test_tick_outbox_and_status),
+		T(test_live_statistics),
 		T(test_auth_postgres_20),
 		T(test_init_21),
 		T(test_auth_threads_21),
