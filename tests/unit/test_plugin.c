@@ -27,6 +27,8 @@
 #include <cmocka.h>
 
 #include <cjson/cJSON.h>
+#include <librdkafka/rdkafka.h>
+#include <librdkafka/rdkafka_mock.h>
 
 #include "fakebroker.h"
 #include "kitgate/clock.h"
@@ -70,6 +72,12 @@ static void advance_ms(int64_t ms)
 }
 
 /* ---- helpers ------------------------------------------------------------------------------ */
+
+static void sleep_ms(int ms)
+{
+	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
+	nanosleep(&ts, NULL);
+}
 
 /* A valid raw measurement, timed now. */
 static const char *raw(char *buf, size_t cap, int n)
@@ -657,6 +665,56 @@ static void test_live_statistics(void **state)
 	fb_client_free(k1);
 }
 
+/* ---- bridge routes: a Kafka stream of its own (librdkafka's in-process mock cluster) ----------- */
+
+static void test_bridge(void **state)
+{
+	struct mosquitto *srv = fb_client_new("ingest", "server", "10.0.0.4", 4, true);
+	char err[256], longtopic[300];
+	rd_kafka_conf_t *conf = rd_kafka_conf_new();
+	rd_kafka_t *mock_rk;
+	rd_kafka_mock_cluster_t *mock;
+	int waited, delivered = 0;
+	cJSON *st;
+
+	(void)state;
+	rd_kafka_conf_set(conf, "log_level", "0", err, sizeof(err));
+	mock_rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof(err));
+	assert_non_null(mock_rk);
+	mock = rd_kafka_mock_cluster_new(mock_rk, 1);
+	assert_non_null(mock);
+	{
+		const char *opts[] = { "sink", "none", "other_topics", "allow", "bridge_topics", "plant/#",
+			"kafka_brokers", rd_kafka_mock_cluster_bootstraps(mock), "spool_dir", "off",
+			"stats_interval_s", "1", "shutdown_timeout_ms", "2000", NULL };
+		expect_start(FB_API20, opts);
+	}
+	assert_non_null(fb_log_find("bridge routes 1"));
+	assert_int_equal(fb_publish(srv, "plant/p1/status", "{\"ok\":1}", 1, false, NULL), MOSQ_ERR_SUCCESS);
+	assert_int_equal(fb_publish(srv, "office/temp", "1", 1, false, NULL), MOSQ_ERR_SUCCESS);   /* not a route */
+	/* a topic Kafka cannot be named after: routed to MQTT subscribers, not forwarded, counted */
+	snprintf(longtopic, sizeof(longtopic), "plant/%0280d", 0);
+	assert_int_equal(fb_publish(srv, longtopic, "{}", 1, false, NULL), MOSQ_ERR_SUCCESS);
+	assert_non_null(fb_log_find("bridge: topic"));
+	for(waited = 0; waited < 10000 && !delivered; waited += 20){
+		st = status_now();
+		delivered = (int)num(st, "bridge.delivered");
+		if(!delivered){
+			cJSON_Delete(st);
+			sleep_ms(20);
+		}
+	}
+	assert_int_equal(delivered, 1);
+	assert_int_equal((int)num(st, "bridge.forwarded"), 1);
+	assert_int_equal((int)num(st, "bridge.refused_topic"), 1);
+	assert_int_equal((int)num(st, "accepted"), 0);
+	cJSON_Delete(st);
+	expect_stop();
+	fb_client_free(srv);
+	rd_kafka_mock_cluster_destroy(mock);
+	rd_kafka_destroy(mock_rk);
+}
+
 /* ---- 2.1's events: CLIENT_OFFLINE closes a kit's session like DISCONNECT --------------------- */
 
 static bool kit_online(const char *serial)
@@ -736,12 +794,6 @@ static void hashes(void)
 	assert_int_equal(kg_pbkdf2__format(KG_PBKDF2_SHA256, 1000, "tlastlastlastlastlas", "secret2", 32, hash_k2, sizeof(hash_k2)), 0);
 	atomic_store(&source_variant, 0);
 	kg_snapshot__test_source(test_source, NULL);
-}
-
-static void sleep_ms(int ms)
-{
-	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
-	nanosleep(&ts, NULL);
 }
 
 /* TICK every 5 ms until cond() holds; false after timeout_ms. */
@@ -904,6 +956,7 @@ int main(void)
 		T(test_rate_limit_20),
 		T(test_tick_outbox_and_status),
 		T(test_live_statistics),
+		T(test_bridge),
 		T(test_auth_postgres_20),
 		T(test_init_21),
 		T(test_auth_threads_21),
