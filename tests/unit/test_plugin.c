@@ -1,15 +1,17 @@
-/* test_plugin.c -- the plugin's broker-facing code (the files in plugin/broker/) against a fake broker API
- * (fakebroker.h): init and cleanup on a fake mosquitto 2.0 and 2.1, the access matrix through
- * ACL_CHECK and BASIC_AUTH, measurements through ACL WRITE + MESSAGE (accepted, handed to a spool,
- * denied and counted), a will, the per-kit rate limit's answer, the outbox and the $SYS status
- * drained in TICK. Driven only through the plugin's entry points and registered callbacks, never
- * its internal functions. In build-asan it runs under ASan+UBSan with assert() on (the leak check
- * at exit covers cleanup), in build-debug also under valgrind. auth postgres: the kits snapshot
- * comes from a test source instead of PostgreSQL (kg_snapshot__test_source): logins on 2.0 (on the
- * broker thread: ok, cached, wrong secret, backoff, no password, unknown user), delayed logins on
- * 2.1 (completed in TICK with mosquitto_complete_basic_auth), kicks after a snapshot change, the
- * snapshot's ownership check in the measurement path; the loader's SQL, LISTEN/NOTIFY and outages
- * stay with tests/integration/test_auth*.sh. */
+/* test_plugin.c -- the plugin's broker-facing code (the files in plugin/broker/) against a fake
+ * broker API (fakebroker.h): init and cleanup on a fake mosquitto 2.0 and 2.1, the access matrix
+ * through ACL_CHECK and BASIC_AUTH, measurements through ACL WRITE + MESSAGE (accepted, handed to a
+ * spool, denied and counted), wills, the per-kit rate limit's answer, the outbox, the $SYS status
+ * and the live view's statistics in TICK, bridge routes to librdkafka's mock cluster. Driven only
+ * through the plugin's entry points and registered callbacks, never its internal functions. In
+ * build-asan it runs under ASan+UBSan with assert() on (the leak check at exit covers cleanup), in
+ * build-debug also under valgrind. auth postgres: the kits snapshot comes from a test source
+ * instead of PostgreSQL (kg_snapshot__test_source): logins on 2.0 (on the broker thread: ok,
+ * cached, wrong secret, backoff, no password, unknown user), delayed logins on 2.1 (completed in
+ * TICK with mosquitto_complete_basic_auth), kicks after a snapshot change, the snapshot's
+ * ownership check in the measurement path; the loader's SQL, LISTEN/NOTIFY and outages stay with
+ * tests/integration/test_auth*.sh. Timing: two checks need two calls less than a second apart (the
+ * wrong-secret window, the 1/s rate limit); the rate limit is not judged after a longer stall. */
 #include <dirent.h>
 #include <dlfcn.h>
 #include <pthread.h>
