@@ -233,14 +233,13 @@ void kg_events__connect(struct kg_events *ev, const struct kg_events_client *c, 
 	}else if(c->username && is_completing(ev, c->id, true)){
 		(void)kg_clientids__record(ev->ids, c->id, c->username, c->token);
 	}
-	pd = find_pending(ev, c->token);
-	if(pd && !pd->refused){
+	pd = find_pending(ev, c->token);   /* its BASIC_AUTH's data (kits only) */
+	if(pd){
 		s = pd->s;
 		remove_pending(ev, pd);
 		online(ev, &s);
 		return;
 	}
-	if(pd) remove_pending(ev, pd);
 	if(!c->kit) return;
 	session_of(&s, c, now_ms);
 	online(ev, &s);

@@ -313,6 +313,13 @@ static void test20_refused_login(void **state)
 	login(ev, &k_again, KG_EVENTS_AUTH_REFUSED, 3000);
 	kg_events__tick(ev);
 	assert_string_equal(took(), "");
+	/* a client id refused at BASIC_AUTH is a refused login by itself */
+	kg_events__other(ev);
+	assert_int_equal(kg_events__basic_auth(ev, &(struct kg_events_client){ C, "c-1", "k-2", "z", 4, true,
+			false, true }, 4000), KG_EVENTS_ID_REFUSED);
+	assert_false(kg_events__publish(ev, C));
+	kg_events__tick(ev);
+	assert_string_equal(took(), "");
 	kg_events__free(ev);
 }
 
@@ -434,11 +441,12 @@ static void test20_owner_settled_by_next_event(void **state)
 {
 	struct kg_events *ev = new_events(false);
 	struct kg_events_client k1 = kit(A, "k-1", "x"), k2 = kit(B, "k-2", "x");
+	struct kg_events_client k1p = persistent(kit(A, "k-1", "x"));   /* its DISCONNECT keeps an id */
 
 	(void)state;
-	login(ev, &k1, KG_EVENTS_AUTH_DEFERRED, 1);
+	login(ev, &k1p, KG_EVENTS_AUTH_DEFERRED, 1);
 	assert_int_equal(kg_clientids__count(kg_events__clientids(ev)), 0);
-	kg_events__disconnect(ev, &k1);                  /* refused by password_file */
+	kg_events__disconnect(ev, &k1p);                 /* refused by password_file */
 	assert_int_equal(kg_clientids__count(kg_events__clientids(ev)), 0);
 	assert_int_equal(login(ev, &k2, KG_EVENTS_AUTH_DEFERRED, 2), KG_EVENTS_ID_ALLOWED);
 	kg_events__other(ev);                            /* k-2's first ACL check: it got in */
