@@ -160,8 +160,9 @@ void kg_live__measurement(struct kg_plugin *p, const void *client, const char *s
 		kit = kg_kits__find(l->kits, serial, slen);
 	}
 	if(kit){
-		if(client && kg_events__publish(p->events, client)){
-			/* its login was still pending (2.0, before the TICK): online now (kg_live__session_online) */
+		if(client && is_own(client, serial, slen) && kg_events__publish(p->events, client)){
+			/* its login was still pending (2.0, before the TICK): online now (kg_live__session_online
+			 * opens this kit's session: the login's username is this serial) */
 		}else if(client && kit->connections == 0 && is_own(client, serial, slen)){
 			go_online(p, kit, mosquitto_client_id((struct mosquitto *)client),
 					mosquitto_client_address((struct mosquitto *)client),
