@@ -18,6 +18,7 @@
 #include "kitgate/worker.h"
 #include "kitgate/backoff.h"
 #include "kitgate/snapshot.h"
+#include "kitgate/events.h"
 #include "kitgate_internal.h"
 
 #define STATUS_TOPIC "$SYS/broker/kitgate/status"
@@ -111,7 +112,7 @@ static char *status_format(struct kg_plugin *p)
 	NUM(o, "accepted", c->wills_accepted);
 	NUM(o, "unsaved", c->wills_unsaved);
 	NUM(root, "clientid_refused", c->clientid_refused);
-	NUM(root, "clientid_evicted", kg_clientids__evicted(p->idguard.ids));
+	NUM(root, "clientid_evicted", kg_clientids__evicted(kg_events__clientids(p->events)));
 	/* one decimal, as the status always printed it */
 	NUM(root, "broker_thread_ns_per_msg",
 			c->broker_msgs ? round((double)c->broker_ns / (double)c->broker_msgs * 10.0) / 10.0 : 0.0);
