@@ -173,6 +173,17 @@ struct kg_stream_status;
 /* One stream's numbers for the status model (statusmodel.h): hand-off depth, spool and worker
  * counters (copies), the sink's kind and what was handed to it. Broker thread. */
 void kg_status__gather(struct kg_plugin *p, enum kg_stream_id id, struct kg_stream_status *out);
+struct kg_broker_status;
+/* Every number of the status model (statusmodel.h), both streams' included: the one place the
+ * status outputs ($SYS, the HTTP API, /metrics) take their numbers from. Broker thread. */
+void kg_status__gather_broker(struct kg_plugin *p, struct kg_broker_status *out);
+/* live.c: the live view's numbers of the status model (kits, statistics, HTTP); nothing without
+ * the live view. Broker thread. */
+void kg_live__status(struct kg_plugin *p, struct kg_broker_status *out);
+struct kg_view;
+/* livetest.c: runs the test measurements queued on view by the HTTP threads and answers them;
+ * *accepted counts the accepted ones. Broker thread (TICK). */
+void kg_livetest__run(struct kg_plugin *p, struct kg_view *view, uint64_t *accepted);
 
 /* live.c: statistics, per-kit status and the HTTP view. init registers its own BASIC_AUTH
  * (call it before the other callbacks so it sees every CONNECT) and DISCONNECT callbacks; 0 or
