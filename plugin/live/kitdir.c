@@ -9,6 +9,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "kitgate/clock.h"
 #include "kitgate/json.h"
 #include "kitgate/kitdir.h"
 #include "kitgate/lru.h"
@@ -57,14 +58,6 @@ struct kg_kitdir {
 static const char *dkit_key(const struct kg_lru_node *n) { return KG_LRU_ENTRY(n, struct dkit, node)->serial; }
 static const char *dstream_key(const struct kg_lru_node *n) { return KG_LRU_ENTRY(n, struct dstream, node)->topic; }
 static const char *dcid_key(const struct kg_lru_node *n) { return KG_LRU_ENTRY(n, struct dcid, node)->cid; }
-
-static int64_t mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 struct kg_kitdir *kg_kitdir__new(size_t max_kits)
 {
@@ -395,7 +388,7 @@ static void index_refresh(struct kg_kitdir *d)
 	const struct kg_lru_node *n;
 	size_t cnt = 0;
 	uint64_t gen;
-	int64_t now = mono_ms();
+	int64_t now = kg_clock__mono_ms();
 
 	pthread_mutex_lock(&d->lock);
 	gen = d->gen;

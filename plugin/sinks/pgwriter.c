@@ -30,6 +30,7 @@
 
 #include <libpq-fe.h>
 
+#include "kitgate/clock.h"
 #include "kitgate/json.h"
 #include "kitgate/log.h"
 #include "kitgate/numfmt.h"
@@ -123,14 +124,6 @@ static int sb_add(struct sbuf *sb, const char *s, size_t n)
 static int sb_addc(struct sbuf *sb, char c)
 {
 	return sb_add(sb, &c, 1);
-}
-
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 /* ---- binary arrays (the array_recv wire format) ---- */
@@ -529,7 +522,7 @@ static int sb_addi(struct sbuf *sb, int32_t v)
  * a fatal server error (the caller drops the connection). */
 static int resolve(struct kg_pg *pg, const struct kg_record *const *recs, size_t n, const uint8_t *status)
 {
-	int64_t now = now_ms();
+	int64_t now = kg_clock__mono_ms();
 	size_t i, nmiss;
 	int pass, r;
 
