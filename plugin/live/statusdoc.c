@@ -1,12 +1,7 @@
 /* statusdoc.c -- the $SYS status JSON, the HTTP API snapshot and the /metrics text, each written
  * from the status model's tables (statusmodel.c); see statusdoc.h. Pure, any thread. */
-#include <stdarg.h>
-#include <stdbool.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-
 #include "kitgate/statusdoc.h"
+#include "kitgate/textbuf.h"
 
 /* Contract in statusdoc.h. */
 char *kg_statusdoc__sys(const struct kg_broker_status *s)
@@ -48,44 +43,11 @@ cJSON *kg_statusdoc__api(const struct kg_broker_status *s, const struct kg_kits 
 	return root;
 }
 
-/* A growing text buffer; on out of memory the text is dropped. */
-struct text {
-	char *s;
-	size_t len, cap;
-	bool failed;
-};
-
-static void put_text(void *arg, const char *str)
-{
-	struct text *t = arg;
-	size_t n = strlen(str);
-
-	if(t->failed) return;
-	if(t->len + n + 1 > t->cap){
-		size_t ncap = t->cap ? t->cap * 2 : 8192;
-		char *ns;
-
-		while(ncap < t->len + n + 1) ncap *= 2;
-		if(!(ns = realloc(t->s, ncap))){
-			t->failed = true;
-			return;
-		}
-		t->s = ns;
-		t->cap = ncap;
-	}
-	memcpy(t->s + t->len, str, n + 1);
-	t->len += n;
-}
-
 /* Contract in statusdoc.h. */
 char *kg_statusdoc__metrics(const struct kg_broker_status *s)
 {
-	struct text t = {0};
+	struct kg_text t = {0};
 
-	kg_statusmodel__broker_metrics(s, put_text, &t);
-	if(t.failed || !t.s){
-		free(t.s);
-		return NULL;
-	}
-	return t.s;
+	kg_statusmodel__broker_metrics(s, kg_text__puts, &t);
+	return kg_text__done(&t);
 }
