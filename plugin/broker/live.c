@@ -11,6 +11,7 @@
  * after its callback, and forgotten at the next TICK. A delayed login (mosquitto 2.1) is not
  * decided by the TICK: acl.c drops its pending session (kg_live__delayed) and marks it online from
  * the CONNECT event that its successful completion raises (kg_live__online). */
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -354,6 +355,13 @@ static bool visit_kit(struct kg_kit *kit, void *arg)
 	return again;
 }
 
+/* ---- test measurements from HTTP (livetest.c) ------------------------------------------------ */
+
+static void run_test_requests(struct kg_plugin *p)
+{
+	kg_livetest__run(p, p->live->view, &p->live->test_accepted);
+}
+
 /* ---- the status model's live-view numbers, the snapshot for HTTP ------------------------------ */
 
 /* Contract in kitgate_internal.h. */
@@ -414,7 +422,7 @@ void kg_live__tick(struct kg_plugin *p)
 	mono = kg_clock__mono_ms();
 	for(i = 0; i < l->npending; i++) promote(p, &l->pending[i]);
 	l->npending = 0;
-	if(l->view) kg_livetest__run(p, l->view, &l->test_accepted);
+	if(l->view) run_test_requests(p);
 	if(kg_clock__every(&l->flush, FLUSH_EVERY_MS, mono)){
 		kg_stats__drain_evicted(l->stats, clear_stats, l);
 		kg_stats__flush_at(l->stats, now, mono, 1000, publish_stats, l);
