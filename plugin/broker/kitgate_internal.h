@@ -180,6 +180,22 @@ void kg_status__gather_broker(struct kg_plugin *p, struct kg_broker_status *out)
 /* live.c: the live view's numbers of the status model (kits, statistics, HTTP); nothing without
  * the live view. Broker thread. */
 void kg_live__status(struct kg_plugin *p, struct kg_broker_status *out);
+struct kg_kitdir;
+struct kg_kit;
+struct kg_stats_view;
+/* livepub.c: the live view's MQTT publishing (statistics, kit status; the HTTP kit directory kept
+ * in step). The callbacks take a struct kg_livepub as their arg. Broker thread. */
+struct kg_livepub {
+	struct kg_kitdir *dir;       /* the HTTP kit directory (live.c owns it), or NULL */
+	uint64_t status_cleared;     /* retained kit statuses cleared because their kit was evicted */
+	int64_t now;                 /* kg_clock__mono_ms() of this TICK: the view and status cadences */
+};
+void kg_livepub__stats(const struct kg_stats_view *v, void *pub);     /* kg_stats__flush_at's */
+void kg_livepub__clear_stats(const char *key, void *pub);             /* kg_stats__drain_evicted's */
+void kg_livepub__kit_evicted(struct kg_kit *kit, void *pub);          /* kg_kits__on_evict's */
+/* kg_kits__visit_changed's: one changed kit's HTTP entry (at most once a second) and retained
+ * status; whether it must be visited again (not due yet). */
+bool kg_livepub__visit_kit(struct kg_kit *kit, void *pub);
 struct kg_view;
 /* livetest.c: runs the test measurements queued on view by the HTTP threads and answers them;
  * *accepted counts the accepted ones. Broker thread (TICK). */

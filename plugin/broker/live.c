@@ -39,10 +39,8 @@
 #define PENDING_MAX 256          /* CONNECTs between two TICKs; past it they wait for a publish */
 #define FLUSH_EVERY_MS 250       /* stats scan period */
 #define KIT_VISITS_PER_TICK 256  /* changed kits looked at per TICK, whatever the number of kits */
-#define KIT_VIEW_EVERY_MS 1000   /* a kit's HTTP view entry: rewritten at most once a second */
 #define SNAPSHOT_EVERY_MS 500    /* HTTP snapshot period (only with http_listen) ... */
 #define SNAPSHOT_WANTED_MS 2000  /* ... and only while an HTTP reader asked within this time */
-#define STATUS_TOPIC_PREFIX "$SYS/broker/kitgate/kits/"
 #define KITGATE_VERSION_STRING "0.2.0"
 
 struct pending {
@@ -73,7 +71,8 @@ struct kg_live {
 	int64_t started_ms;              /* wall: shown */
 	uint64_t test_accepted;
 	uint64_t snapshot_ns, snapshots;   /* broker-thread CPU time spent building snapshots */
-	uint64_t tick_kits_max, kit_visits, status_cleared; /* kits visited in one TICK at most; in all */
+	uint64_t tick_kits_max, kit_visits; /* kits visited in one TICK at most; in all */
+	struct kg_livepub pub;           /* livepub.c's: the MQTT side of statistics and kit status */
 };
 
 /* Wall time: for the timestamps shown (connected at, last seen, rejections, generic stats
@@ -272,89 +271,6 @@ void kg_live__other(struct kg_plugin *p, const char *topic, const void *payload,
 	}
 }
 
-/* ---- publishing on MQTT ------------------------------------------------------------------- */
-
-static void publish_stats(const struct kg_stats_view *v, void *arg)
-{
-	struct kg_live *l = arg;
-	char buf[512];
-	size_t n = kg_stats__format_json(v, buf, sizeof(buf));
-
-	if(n >= sizeof(buf)) return;
-	mosquitto_broker_publish_copy(NULL, v->key, (int)n, buf, 0, true, NULL);
-	if(l->dir) kg_kitdir__put_stream(l->dir, v->key, buf, n);
-}
-
-/* An evicted stream: clear its retained statistics (an empty retained message). */
-static void clear_stats(const char *key, void *arg)
-{
-	struct kg_live *l = arg;
-
-	mosquitto_broker_publish_copy(NULL, key, 0, NULL, 0, true, NULL);
-	if(l->dir) kg_kitdir__remove_stream(l->dir, key);
-}
-
-/* An evicted kit: clear its retained status (an empty retained message) and its HTTP entry. */
-static void kit_evicted(struct kg_kit *kit, void *arg)
-{
-	struct kg_live *l = arg;
-	char topic[sizeof(STATUS_TOPIC_PREFIX) + KG_SERIAL_MAX];
-
-	if(kit->published_at_ms){
-		snprintf(topic, sizeof(topic), STATUS_TOPIC_PREFIX "%s", kit->serial);
-		mosquitto_broker_publish_copy(NULL, topic, 0, NULL, 0, true, NULL);
-		l->status_cleared++;
-	}
-	if(l->dir) kg_kitdir__remove_kit(l->dir, kit->serial);
-}
-
-struct kit_pub {
-	struct kg_live *l;
-	int64_t now;    /* kg_clock__mono_ms(): the view and status cadences */
-};
-
-/* One changed kit: its HTTP entry (at most once a second) and its retained status (urgent changes
- * once a second, counters every ten). Returns whether it must be visited again (not due yet). */
-static bool visit_kit(struct kg_kit *kit, void *arg)
-{
-	struct kit_pub *kp = arg;
-	char topic[sizeof(STATUS_TOPIC_PREFIX) + KG_SERIAL_MAX];
-	char buf[2048];
-	size_t n = 0;
-	bool again = false;
-
-	if(kp->l->dir && kit->view_dirty){
-		if(kp->now - kit->viewed_at_ms >= KIT_VIEW_EVERY_MS){
-			const char *cids[KG_KITS_SESSIONS + 1];
-			size_t ncids = 0;
-			int i;
-
-			n = kg_kits__format_json(kit, buf, sizeof(buf));
-			cids[ncids++] = kit->client_id;
-			for(i = 0; i < kit->nsessions; i++) cids[ncids++] = kit->sessions[i];
-			if(n < sizeof(buf)) kg_kitdir__put_kit(kp->l->dir, kit->serial, buf, n, cids, ncids);
-			kit->view_dirty = false;
-			kit->viewed_at_ms = kp->now;
-		}else{
-			again = true;
-		}
-	}
-	if(kit->dirty){
-		if(kg_kits__status_due(kit, kp->now)){
-			if(n == 0) n = kg_kits__format_json(kit, buf, sizeof(buf));
-			if(n < sizeof(buf)){
-				snprintf(topic, sizeof(topic), STATUS_TOPIC_PREFIX "%s", kit->serial);
-				mosquitto_broker_publish_copy(NULL, topic, (int)n, buf, 0, true, NULL);
-			}
-			kit->dirty = kit->urgent = false;
-			kit->published_at_ms = kp->now;
-		}else{
-			again = true;
-		}
-	}
-	return again;
-}
-
 /* ---- test measurements from HTTP (livetest.c) ------------------------------------------------ */
 
 static void run_test_requests(struct kg_plugin *p)
@@ -384,7 +300,7 @@ void kg_live__status(struct kg_plugin *p, struct kg_broker_status *out)
 	out->snapshots = l->snapshots;
 	out->tick_kits_max = l->tick_kits_max;
 	out->kit_visits = l->kit_visits;
-	out->status_cleared = l->status_cleared;
+	out->status_cleared = l->pub.status_cleared;
 	if(l->http){
 		unsigned long long http[3], sse[2];
 
@@ -413,7 +329,6 @@ static void publish_snapshot(struct kg_plugin *p, int64_t now)
 void kg_live__tick(struct kg_plugin *p)
 {
 	struct kg_live *l = p->live;
-	struct kit_pub kp;
 	int64_t now, mono;
 	size_t i, n;
 
@@ -424,12 +339,11 @@ void kg_live__tick(struct kg_plugin *p)
 	l->npending = 0;
 	if(l->view) run_test_requests(p);
 	if(kg_clock__every(&l->flush, FLUSH_EVERY_MS, mono)){
-		kg_stats__drain_evicted(l->stats, clear_stats, l);
-		kg_stats__flush_at(l->stats, now, mono, 1000, publish_stats, l);
+		kg_stats__drain_evicted(l->stats, kg_livepub__clear_stats, &l->pub);
+		kg_stats__flush_at(l->stats, now, mono, 1000, kg_livepub__stats, &l->pub);
 	}
-	kp.l = l;
-	kp.now = mono;
-	n = kg_kits__visit_changed(l->kits, KIT_VISITS_PER_TICK, visit_kit, &kp);
+	l->pub.now = mono;
+	n = kg_kits__visit_changed(l->kits, KIT_VISITS_PER_TICK, kg_livepub__visit_kit, &l->pub);
 	l->kit_visits += n;
 	if(n > l->tick_kits_max) l->tick_kits_max = n;
 	if(l->view && mono >= l->snapshot.next_ms && kg_view__wanted(l->view, SNAPSHOT_WANTED_MS)
@@ -476,7 +390,7 @@ int kg_live__init(struct kg_plugin *p)
 	l->kits = kg_kits__new(p->cfg.live_max_kits);
 	l->routes = p->cfg.nstats_topics ? calloc(p->cfg.nstats_topics, sizeof(*l->routes)) : NULL;
 	if(!l->stats || !l->kits || (p->cfg.nstats_topics && !l->routes)) goto oom;
-	kg_kits__on_evict(l->kits, kit_evicted, l);
+	kg_kits__on_evict(l->kits, kg_livepub__kit_evicted, &l->pub);
 	for(i = 0; i < p->cfg.nstats_topics; i++){
 		const char *s = p->cfg.stats_topics[i], *eq = strchr(s, '=');
 
@@ -489,6 +403,7 @@ int kg_live__init(struct kg_plugin *p)
 		l->view = kg_view__new();
 		l->dir = kg_kitdir__new(p->cfg.live_max_kits);
 		if(!l->view || !l->dir) goto oom;
+		l->pub.dir = l->dir;
 		l->http = kg_http__start(&p->cfg, &p->ingest.limits, l->view, l->dir, err, sizeof(err));
 		if(!l->http){
 			kg_log(KG_LOG_ERROR, "http_listen %s: %s; the HTTP endpoint is OFF", p->cfg.http_listen, err);
