@@ -323,6 +323,8 @@ struct kg_snapshot_loader {
 	atomic_bool poked;           /* load now (kg_snapshot__poke) */
 	_Atomic uint64_t asks;       /* asks that woke the loader */
 	struct kg_pgconn_cancel cancel;  /* conn's cancel handle: stop interrupts a blocked query */
+	struct kg_snapshot *(*source)(void *arg);   /* tests: instead of PostgreSQL (kg_snapshot__test_source) */
+	void *source_arg;
 	/* loader thread only */
 	PGconn *conn;
 	struct kg_snapshot *published;   /* the loader's own reference to the last one published */
@@ -403,6 +405,11 @@ static struct kg_snapshot *load(struct kg_snapshot_loader *l)
 	PGresult *kits = NULL, *periphs = NULL, *qts = NULL, *res;
 	int i;
 
+	if(l->source){
+		s = l->source(l->source_arg);
+		if(!s) report_error(l, "load failed", "the test source had none");
+		return s;
+	}
 	res = query(l, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", PGRES_COMMAND_OK);
 	if(!res) return NULL;
 	PQclear(res);
@@ -531,7 +538,7 @@ static void *loader_main(void *arg)
 
 	kg_reloadsched__init(&sched, l->refresh_ms, NOTIFY_DEBOUNCE_MS, NOTIFY_MAX_DELAY_MS, ASK_MIN_MS);
 	while(!atomic_load(&l->stopping)){
-		if(!l->conn){
+		if(!l->conn && !l->source){
 			if(connect_db(l) != 0){
 				wait_event(l, backoff);
 				backoff = backoff * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : backoff * 2;
@@ -577,6 +584,15 @@ static void *loader_main(void *arg)
 	return NULL;
 }
 
+static struct kg_snapshot *(*test_source)(void *arg);
+static void *test_source_arg;
+
+void kg_snapshot__test_source(struct kg_snapshot *(*fn)(void *arg), void *arg)
+{
+	test_source = fn;
+	test_source_arg = arg;
+}
+
 struct kg_snapshot_loader *kg_snapshot__start(const char *database_url, int refresh_s)
 {
 	struct kg_snapshot_loader *l = calloc(1, sizeof(*l));
@@ -586,6 +602,8 @@ struct kg_snapshot_loader *kg_snapshot__start(const char *database_url, int refr
 	if(!l) return NULL;
 	l->wake[0] = l->wake[1] = -1;
 	l->refresh_ms = refresh_s * 1000;
+	l->source = test_source;
+	l->source_arg = test_source_arg;
 	l->url = strdup(database_url);
 	if(!l->url || pipe2(l->wake, O_CLOEXEC | O_NONBLOCK) != 0 || pthread_mutex_init(&l->lock, NULL) != 0){
 		if(l->wake[0] >= 0){

@@ -2,15 +2,11 @@
  * on MQTT, and the snapshot the HTTP endpoint serves. Broker thread only (callbacks and TICK);
  * the HTTP server's threads meet it only through the kg_view.
  *
- * Kit connection state: mosquitto 2.0.11 has no CONNECT event. BASIC_AUTH (our callback is
- * registered before any other and always defers) notes a pending session; authentication is
- * synchronous, and a refused client is disconnected (MOSQ_EVT_DISCONNECT) in the same main-loop
- * iteration, before the TICK that ends it; so a pending session still there at TICK is online.
- * A kit's publish also marks it online (clients that never went through BASIC_AUTH, e.g. TLS
- * identities). The struct mosquitto pointer of a pending session is compared, never dereferenced
- * after its callback, and forgotten at the next TICK. A delayed login (mosquitto 2.1) is not
- * decided by the TICK: acl.c drops its pending session (kg_live__delayed) and marks it online from
- * the CONNECT event that its successful completion raises (kg_live__online). */
+ * Kit connection state: when a kit goes online or offline is decided by the events module
+ * (events.h, fed by acl.c: on 2.0 a login still pending at TICK or at its first publish, on 2.1
+ * the CONNECT event; DISCONNECT/CLIENT_OFFLINE of a client that logged in); this file acts on the
+ * decisions (kg_live__session_online/_offline). A kit's own publish also marks it online when it
+ * has no open session (clients that never went through BASIC_AUTH, e.g. TLS identities). */
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,6 +18,7 @@
 #include "kitgate/access.h"
 #include "kitgate/bridge.h"
 #include "kitgate/clock.h"
+#include "kitgate/events.h"
 #include "kitgate/http.h"
 #include "kitgate/kitdir.h"
 #include "kitgate/kits.h"
@@ -36,21 +33,11 @@
 #include "kitgate/worker.h"
 #include "kitgate_internal.h"
 
-#define PENDING_MAX 256          /* CONNECTs between two TICKs; past it they wait for a publish */
 #define FLUSH_EVERY_MS 250       /* stats scan period */
 #define KIT_VISITS_PER_TICK 256  /* changed kits looked at per TICK, whatever the number of kits */
 #define SNAPSHOT_EVERY_MS 500    /* HTTP snapshot period (only with http_listen) ... */
 #define SNAPSHOT_WANTED_MS 2000  /* ... and only while an HTTP reader asked within this time */
 #define KITGATE_VERSION_STRING "0.2.0"
-
-struct pending {
-	const void *client;          /* identity only */
-	char serial[KG_SERIAL_MAX + 1];
-	char client_id[KG_KITS_CLIENT_ID_MAX + 1];
-	char address[64];
-	int protocol_version;
-	int64_t at_ms;
-};
 
 struct stats_route {
 	char *filter;
@@ -63,8 +50,6 @@ struct kg_live {
 	struct kg_view *view;        /* NULL without http_listen */
 	struct kg_kitdir *dir;       /* the kits and streams HTTP lists; NULL without http_listen */
 	struct kg_http *http;
-	struct pending pending[PENDING_MAX];
-	size_t npending;
 	struct stats_route *routes;
 	size_t nroutes;
 	struct kg_every flush, snapshot; /* on the monotonic clock */
@@ -114,86 +99,36 @@ static void go_online(struct kg_plugin *p, struct kg_kit *kit, const char *clien
 	kg_kits__session_open(p->live->kits, kit, client_id, at_ms);
 }
 
-static void promote(struct kg_plugin *p, const struct pending *pd)
+/* Contract in kitgate_internal.h: the events module's online() decision. */
+void kg_live__session_online(struct kg_plugin *p, const struct kg_events_session *s)
 {
-	struct kg_kit *kit = is_kit(p, pd->serial, strlen(pd->serial))
-		? kg_kits__get(p->live->kits, pd->serial, strlen(pd->serial)) : NULL;
-
-	if(kit) go_online(p, kit, pd->client_id, pd->address, pd->protocol_version, pd->at_ms);
-}
-
-/* Remove client from the pending list; returns whether it was there (and copies it out). */
-static bool take_pending(struct kg_live *l, const void *client, struct pending *out)
-{
-	size_t i;
-
-	for(i = 0; i < l->npending; i++){
-		if(l->pending[i].client != client) continue;
-		if(out) *out = l->pending[i];
-		l->pending[i] = l->pending[--l->npending];
-		return true;
-	}
-	return false;
-}
-
-static int on_basic_auth(int event, void *event_data, void *userdata)
-{
-	struct mosquitto_evt_basic_auth *ed = event_data;
-	struct kg_plugin *p = userdata;
-	struct kg_live *l = p->live;
-	struct pending *pd;
-
-	(void)event;
-	if(!is_kit_user(p, ed->username) || l->npending == PENDING_MAX) return MOSQ_ERR_PLUGIN_DEFER;
-	take_pending(l, ed->client, NULL); /* a re-sent CONNECT on the same socket */
-	pd = &l->pending[l->npending++];
-	pd->client = ed->client;
-	copy_str(pd->serial, sizeof(pd->serial), ed->username);
-	copy_str(pd->client_id, sizeof(pd->client_id), mosquitto_client_id(ed->client));
-	copy_str(pd->address, sizeof(pd->address), mosquitto_client_address(ed->client));
-	pd->protocol_version = mosquitto_client_protocol_version(ed->client);
-	pd->at_ms = now_ms();
-	return MOSQ_ERR_PLUGIN_DEFER;
-}
-
-static int on_disconnect(int event, void *event_data, void *userdata)
-{
-	struct mosquitto_evt_disconnect *ed = event_data;
-	struct kg_plugin *p = userdata;
-	const char *username = mosquitto_client_username(ed->client);
 	struct kg_kit *kit;
 
-	(void)event;
-	if(take_pending(p->live, ed->client, NULL)) return MOSQ_ERR_SUCCESS; /* refused or gone at once */
-	if(kg_auth__refusing(p, mosquitto_client_id(ed->client))) return MOSQ_ERR_SUCCESS; /* 2.1: a refused delayed login */
-	if(!is_kit_user(p, username)) return MOSQ_ERR_SUCCESS;
-	kit = kg_kits__find(p->live->kits, username, strlen(username));
-	if(!kit || kit->connections == 0) return MOSQ_ERR_SUCCESS;
-	kg_kits__session_close(p->live->kits, kit, mosquitto_client_id(ed->client), now_ms());
-	return MOSQ_ERR_SUCCESS;
+	if(!p->live || !is_kit(p, s->serial, strlen(s->serial))) return;
+	kit = kg_kits__get(p->live->kits, s->serial, strlen(s->serial));
+	if(kit) go_online(p, kit, s->client_id, s->address, s->protocol, s->at_ms);
+}
+
+/* Contract in kitgate_internal.h: the events module's offline() decision. */
+void kg_live__session_offline(struct kg_plugin *p, const struct kg_events_client *c)
+{
+	struct kg_kit *kit;
+
+	if(!p->live || !is_kit_user(p, c->username)) return;
+	kit = kg_kits__find(p->live->kits, c->username, strlen(c->username));
+	if(!kit || kit->connections == 0) return;
+	kg_kits__session_close(p->live->kits, kit, c->id, now_ms());
+}
+
+bool kg_live__is_kit_user(struct kg_plugin *p, const char *username)
+{
+	return p->live && is_kit_user(p, username);
 }
 
 struct kg_kit *kg_live__kit(struct kg_plugin *p, const char *serial, size_t slen)
 {
 	if(!p->live || !is_kit(p, serial, slen)) return NULL; /* only kits are kits */
 	return kg_kits__get(p->live->kits, serial, slen);
-}
-
-void kg_live__delayed(struct kg_plugin *p, const void *client)
-{
-	if(p->live) take_pending(p->live, client, NULL);
-}
-
-void kg_live__online(struct kg_plugin *p, const void *client)
-{
-	const struct mosquitto *c = client;
-	const char *username = mosquitto_client_username(c);
-	struct kg_kit *kit;
-
-	if(!p->live || !is_kit_user(p, username)) return;
-	kit = kg_kits__get(p->live->kits, username, strlen(username));
-	if(kit) go_online(p, kit, mosquitto_client_id(c), mosquitto_client_address(c),
-			mosquitto_client_protocol_version(c), now_ms());
 }
 
 /* ---- the MESSAGE-path hooks ------------------------------------------------------------------ */
@@ -210,7 +145,6 @@ void kg_live__measurement(struct kg_plugin *p, const void *client, const char *s
 		const char *topic, enum kg_reason r, const char *detail, const struct kg_record *rec)
 {
 	struct kg_live *l = p->live;
-	struct pending pd;
 	struct kg_kit *kit;
 	int64_t now = now_ms();
 	char key[KG_TOPIC_KIT_STATS_MAX];
@@ -226,8 +160,9 @@ void kg_live__measurement(struct kg_plugin *p, const void *client, const char *s
 		kit = kg_kits__find(l->kits, serial, slen);
 	}
 	if(kit){
-		if(client && take_pending(l, client, &pd)){
-			go_online(p, kit, pd.client_id, pd.address, pd.protocol_version, pd.at_ms);
+		if(client && is_own(client, serial, slen) && kg_events__publish(p->events, client)){
+			/* its login was still pending (2.0, before the TICK): online now (kg_live__session_online
+			 * opens this kit's session: the login's username is this serial) */
 		}else if(client && kit->connections == 0 && is_own(client, serial, slen)){
 			go_online(p, kit, mosquitto_client_id((struct mosquitto *)client),
 					mosquitto_client_address((struct mosquitto *)client),
@@ -330,13 +265,11 @@ void kg_live__tick(struct kg_plugin *p)
 {
 	struct kg_live *l = p->live;
 	int64_t now, mono;
-	size_t i, n;
+	size_t n;
 
 	if(!l) return;
 	now = now_ms();
 	mono = kg_clock__mono_ms();
-	for(i = 0; i < l->npending; i++) promote(p, &l->pending[i]);
-	l->npending = 0;
 	if(l->view) run_test_requests(p);
 	if(kg_clock__every(&l->flush, FLUSH_EVERY_MS, mono)){
 		kg_stats__drain_evicted(l->stats, kg_livepub__clear_stats, &l->pub);
@@ -413,14 +346,6 @@ int kg_live__init(struct kg_plugin *p)
 		}
 	}
 	p->live = l;
-	if(mosquitto_callback_register(p->pid, MOSQ_EVT_BASIC_AUTH, on_basic_auth, NULL, p) != MOSQ_ERR_SUCCESS
-			|| mosquitto_callback_register(p->pid, MOSQ_EVT_DISCONNECT, on_disconnect, NULL, p) != MOSQ_ERR_SUCCESS
-			/* 2.1: a persistent session going offline is CLIENT_OFFLINE (broker_api.h) */
-			|| (p->broker.api21 && mosquitto_callback_register(p->pid, KG_MOSQ_EVT_CLIENT_OFFLINE, on_disconnect,
-					NULL, p) != MOSQ_ERR_SUCCESS)){
-		kg_live__cleanup(p);
-		return -1;
-	}
 	return 0;
 oom:
 	live_free(l);
@@ -430,9 +355,6 @@ oom:
 void kg_live__cleanup(struct kg_plugin *p)
 {
 	if(!p->live) return;
-	mosquitto_callback_unregister(p->pid, MOSQ_EVT_BASIC_AUTH, on_basic_auth, NULL);
-	mosquitto_callback_unregister(p->pid, MOSQ_EVT_DISCONNECT, on_disconnect, NULL);
-	if(p->broker.api21) mosquitto_callback_unregister(p->pid, KG_MOSQ_EVT_CLIENT_OFFLINE, on_disconnect, NULL);
 	live_free(p->live);
 	p->live = NULL;
 }

@@ -18,6 +18,7 @@
 #include "kitgate/worker.h"
 #include "kitgate/backoff.h"
 #include "kitgate/snapshot.h"
+#include "kitgate/events.h"
 #include "kitgate_internal.h"
 
 #define STATUS_TOPIC "$SYS/broker/kitgate/status"
@@ -61,7 +62,7 @@ void kg_status__gather_broker(struct kg_plugin *p, struct kg_broker_status *out)
 	out->wills_accepted = c->wills_accepted;
 	out->wills_unsaved = c->wills_unsaved;
 	out->clientid_refused = c->clientid_refused;
-	out->clientid_evicted = kg_clientids__evicted(p->idguard.ids);
+	out->clientid_evicted = kg_clientids__evicted(kg_events__clientids(p->events));
 	out->auth.ok = p->auth.ok;
 	out->auth.cached = p->auth.cached;
 	out->auth.refused = p->auth.refused;
