@@ -60,13 +60,6 @@ struct kg_live {
 	struct kg_livepub pub;           /* livepub.c's: the MQTT side of statistics and kit status */
 };
 
-/* Wall time: for the timestamps shown (connected at, last seen, rejections, generic stats
- * samples); every cadence below runs on kg_clock__mono_ms(). */
-static int64_t now_ms(void)
-{
-	return kg_clock__wall_ms();
-}
-
 static void copy_str(char *dst, size_t cap, const char *src)
 {
 	snprintf(dst, cap, "%s", src ? src : "");
@@ -117,7 +110,7 @@ void kg_live__session_offline(struct kg_plugin *p, const struct kg_events_client
 	if(!p->live || !is_kit_user(p, c->username)) return;
 	kit = kg_kits__find(p->live->kits, c->username, strlen(c->username));
 	if(!kit || kit->connections == 0) return;
-	kg_kits__session_close(p->live->kits, kit, c->id, now_ms());
+	kg_kits__session_close(p->live->kits, kit, c->id, kg_clock__wall_ms());
 }
 
 bool kg_live__is_kit_user(struct kg_plugin *p, const char *username)
@@ -146,7 +139,7 @@ void kg_live__measurement(struct kg_plugin *p, const void *client, const char *s
 {
 	struct kg_live *l = p->live;
 	struct kg_kit *kit;
-	int64_t now = now_ms();
+	int64_t now = kg_clock__wall_ms();
 	char key[KG_TOPIC_KIT_STATS_MAX];
 
 	if(!l) return;
@@ -201,7 +194,7 @@ void kg_live__other(struct kg_plugin *p, const char *topic, const void *payload,
 			kg_stats__ignored(l->stats);
 			return;
 		}
-		kg_stats__add(l->stats, out, now_ms(), v, now_ms());
+		kg_stats__add(l->stats, out, kg_clock__wall_ms(), v, kg_clock__wall_ms());
 		return;
 	}
 }
@@ -268,8 +261,8 @@ void kg_live__tick(struct kg_plugin *p)
 	size_t n;
 
 	if(!l) return;
-	now = now_ms();
-	mono = kg_clock__mono_ms();
+	now = kg_clock__wall_ms();   /* for the timestamps shown (samples, the snapshot's "now") */
+	mono = kg_clock__mono_ms();  /* every cadence */
 	if(l->view) run_test_requests(p);
 	if(kg_clock__every(&l->flush, FLUSH_EVERY_MS, mono)){
 		kg_stats__drain_evicted(l->stats, kg_livepub__clear_stats, &l->pub);
@@ -317,7 +310,7 @@ int kg_live__init(struct kg_plugin *p)
 	size_t i;
 
 	if(!l) return -1;
-	l->started_ms = now_ms();
+	l->started_ms = kg_clock__wall_ms();
 	l->stats = kg_stats__new(p->cfg.stats_max_streams, p->cfg.stats_max_samples);
 	if(l->stats) kg_stats__set_group_limit(l->stats, p->cfg.stats_max_streams_per_kit);
 	l->kits = kg_kits__new(p->cfg.live_max_kits);
