@@ -199,13 +199,6 @@ void kg_live__other(struct kg_plugin *p, const char *topic, const void *payload,
 	}
 }
 
-/* ---- test measurements from HTTP (livetest.c) ------------------------------------------------ */
-
-static void run_test_requests(struct kg_plugin *p)
-{
-	kg_livetest__run(p, p->live->view, &p->live->test_accepted);
-}
-
 /* ---- the status model's live-view numbers, the snapshot for HTTP ------------------------------ */
 
 /* Contract in kitgate_internal.h. */
@@ -263,7 +256,7 @@ void kg_live__tick(struct kg_plugin *p)
 	if(!l) return;
 	now = kg_clock__wall_ms();   /* for the timestamps shown (samples, the snapshot's "now") */
 	mono = kg_clock__mono_ms();  /* every cadence */
-	if(l->view) run_test_requests(p);
+	if(l->view) kg_livetest__run(p, l->view, &l->test_accepted); /* test measurements from HTTP */
 	if(kg_clock__every(&l->flush, FLUSH_EVERY_MS, mono)){
 		kg_stats__drain_evicted(l->stats, kg_livepub__clear_stats, &l->pub);
 		kg_stats__flush_at(l->stats, now, mono, 1000, kg_livepub__stats, &l->pub);
