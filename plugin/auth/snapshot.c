@@ -20,6 +20,7 @@
 
 #include <libpq-fe.h>
 
+#include "kitgate/clock.h"
 #include "kitgate/log.h"
 #include "kitgate/pgconn.h"
 #include "kitgate/reloadsched.h"
@@ -331,16 +332,9 @@ struct kg_snapshot_loader {
 	bool failing;
 };
 
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static void report_error(struct kg_snapshot_loader *l, const char *what, const char *detail)
 {
-	int64_t now = now_ms();
+	int64_t now = kg_clock__mono_ms();
 	size_t n = detail ? strlen(detail) : 0;
 
 	while(n && (detail[n - 1] == '\n' || detail[n - 1] == ' ')) n--;
@@ -552,7 +546,7 @@ static void *loader_main(void *arg)
 			}
 			kg_reloadsched__force(&sched); /* notifications sent while we were not listening are lost */
 		}
-		now = now_ms();
+		now = kg_clock__mono_ms();
 		due = kg_reloadsched__due(&sched);
 		if(now >= due){
 			started = now;
@@ -579,7 +573,7 @@ static void *loader_main(void *arg)
 		 * burst's first one, and never past the periodic reload. */
 		rc = wait_event(l, due - now > INT32_MAX ? INT32_MAX : (int)(due - now));
 		if(rc > 0){
-			now = now_ms();
+			now = kg_clock__mono_ms();
 			/* a wake byte is the broker's ask (rate-limited by the scheduler) and/or a poke */
 			if((rc & WOKE_PIPE) && atomic_load(&l->asked)) kg_reloadsched__ask(&sched, now);
 			if((rc & WOKE_PIPE) && atomic_exchange(&l->poked, false)) kg_reloadsched__force(&sched);

@@ -4,7 +4,6 @@
  * database is read by the snapshot loader thread (snapshot.c), never here. On mosquitto 2.1 a login
  * that needs PBKDF2 is delayed (MOSQ_ERR_AUTH_DELAYED): the hash runs on the authpool's threads and
  * the login is completed in TICK (mosquitto_complete_basic_auth, looked up at run time). */
-#include <dlfcn.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -43,14 +42,13 @@ static uint64_t mono_ns(void)
 }
 
 /* Delayed logins: mosquitto 2.1's mosquitto_complete_basic_auth, looked up in the running broker
- * (a plugin built against 2.0 headers must use it when loaded into 2.1). 0, -1 out of memory,
- * -2 bad option (logged). */
+ * by kg_brokerinfo__detect (a plugin built against 2.0 headers must use it when loaded into 2.1).
+ * 0, -1 out of memory, -2 bad option (logged). */
 static int delayed_init(struct kg_plugin *p)
 {
 	long ncpu;
-	void *fn = dlsym(RTLD_DEFAULT, "mosquitto_complete_basic_auth");
 
-	if(!fn){
+	if(!p->broker.complete_basic_auth){
 		if(p->cfg.auth_threads){
 			mosquitto_log_printf(MOSQ_LOG_ERR, "kitgate: option auth_threads %d needs mosquitto 2.1 or "
 					"later (delayed basic auth, mosquitto_complete_basic_auth), and this broker is "
@@ -73,7 +71,7 @@ static int delayed_init(struct kg_plugin *p)
 	p->auth.threads = p->cfg.auth_threads ? p->cfg.auth_threads : (int)(ncpu < 1 ? 1 : ncpu > 256 ? 256 : ncpu);
 	p->auth.pool = kg_authpool__new(p->auth.threads, POOL_PENDING);
 	if(!p->auth.pool) return -1;
-	*(void **)&p->auth.complete = fn;
+	p->auth.complete = p->broker.complete_basic_auth;
 	return 0;
 }
 

@@ -163,6 +163,33 @@ struct kg_stream_status;
 /* One stream's numbers for the status model (statusmodel.h): hand-off depth, spool and worker
  * counters (copies), the sink's kind and what was handed to it. Broker thread. */
 void kg_status__gather(struct kg_plugin *p, enum kg_stream_id id, struct kg_stream_status *out);
+struct kg_broker_status;
+/* Every number of the status model (statusmodel.h), both streams' included: the one place the
+ * status outputs ($SYS, the HTTP API, /metrics) take their numbers from. Broker thread. */
+void kg_status__gather_broker(struct kg_plugin *p, struct kg_broker_status *out);
+/* live.c: the live view's numbers of the status model (kits, statistics, HTTP); nothing without
+ * the live view. Broker thread. */
+void kg_live__status(struct kg_plugin *p, struct kg_broker_status *out);
+struct kg_kitdir;
+struct kg_kit;
+struct kg_stats_view;
+/* livepub.c: the live view's MQTT publishing (statistics, kit status; the HTTP kit directory kept
+ * in step). The callbacks take a struct kg_livepub as their arg. Broker thread. */
+struct kg_livepub {
+	struct kg_kitdir *dir;       /* the HTTP kit directory (live.c owns it), or NULL */
+	uint64_t status_cleared;     /* retained kit statuses cleared because their kit was evicted */
+	int64_t now;                 /* kg_clock__mono_ms() of this TICK: the view and status cadences */
+};
+void kg_livepub__stats(const struct kg_stats_view *v, void *pub);     /* kg_stats__flush_at's */
+void kg_livepub__clear_stats(const char *key, void *pub);             /* kg_stats__drain_evicted's */
+void kg_livepub__kit_evicted(struct kg_kit *kit, void *pub);          /* kg_kits__on_evict's */
+/* kg_kits__visit_changed's: one changed kit's HTTP entry (at most once a second) and retained
+ * status; whether it must be visited again (not due yet). */
+bool kg_livepub__visit_kit(struct kg_kit *kit, void *pub);
+struct kg_view;
+/* livetest.c: runs the test measurements queued on view by the HTTP threads and answers them;
+ * *accepted counts the accepted ones. Broker thread (TICK). */
+void kg_livetest__run(struct kg_plugin *p, struct kg_view *view, uint64_t *accepted);
 
 /* live.c: statistics, per-kit status and the HTTP view. init: 0 or -1 (out of memory). measurement: once per kit measurement, accepted (r == KG_OK, rec filled)
  * or not; client may be NULL. other: once per publish on a non-kit topic. Main thread only. */
