@@ -1,11 +1,13 @@
 /* kitgate-recbench.c -- what handing a batch of decoded records to the PostgreSQL sink costs
- * (sink_pg.c pg_submit copies the worker's records into the batch the connection threads write):
- * the whole struct kg_record per row, as it was, against the bytes each record uses
- * (kg_record__copy), in the same run, for RAW and AGGREGATE (4 values) batches.
+ * (sink_pg.c pg_submit copies the worker's records into the batch the connection threads write),
+ * three ways in the same run, for RAW and AGGREGATE (4 values) batches: the whole struct
+ * kg_record per row (the original), the bytes each record uses into an array of whole structs
+ * (kg_record__copy, the step after), and the records stored sized to their data with an array of
+ * pointers to them (kg_record__store, what pg_submit does now; kg_pg__write_ptrs reads them).
  *
  * Usage: kitgate-recbench [--rows N (default 1000)] [--repeat R (default 201)]
- * Prints, per kind, the median time per batch (malloc of the batch + the copies) and the bytes
- * copied, for both ways. */
+ * Prints, per kind and way, the median time per batch (malloc of the batch + the copies + free),
+ * per record, the bytes copied and the bytes allocated for the records. */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -56,27 +58,60 @@ static void fill(struct kg_record *recs, size_t n, uint8_t kind)
 	}
 }
 
-/* One batch as pg_submit builds it: malloc, copy every record (whole or used bytes), free.
- * Returns ns; *bytes receives the bytes copied. */
-static int64_t one_batch(const struct kg_record *recs, size_t n, int sized, size_t *bytes, volatile uint64_t *sink)
+enum way { WHOLE, USED, SIZED, NWAYS };
+
+static const char *const way_name[NWAYS] = {
+	"whole struct (memcpy of n structs, the original)",
+	"used bytes into n structs (kg_record__copy)",
+	"sized to their data (kg_record__store, pointers: pg_submit now)",
+};
+
+/* One batch as pg_submit builds it (malloc, copy every record, free) in one of the three ways.
+ * Returns ns; *bytes receives the bytes copied, *alloc the bytes allocated for the records. */
+static int64_t one_batch(const struct kg_record *recs, size_t n, enum way way, size_t *bytes, size_t *alloc,
+		volatile uint64_t *sink)
 {
 	int64_t t0 = now_ns();
-	struct kg_record *b = malloc(n * sizeof(*b));
-	size_t copied = 0;
+	size_t copied = 0, total = 0;
 
-	if(!b) abort();
-	if(sized){
+	if(way == SIZED){
+		const struct kg_record **ptrs;
+		unsigned char *data;
+		size_t off = 0;
+
+		for(size_t i = 0; i < n; i++) total += kg_record__stored(&recs[i]);
+		data = malloc(total + n * sizeof(*ptrs));
+		if(!data) abort();
+		ptrs = (const struct kg_record **)(void *)(data + total);
 		for(size_t i = 0; i < n; i++){
-			kg_record__copy(&b[i], &recs[i]);
+			size_t k = kg_record__store(data + off, &recs[i]);
+
+			ptrs[i] = (const struct kg_record *)(void *)(data + off);
+			off += k;
 			copied += kg_record__used(&recs[i]);
 		}
+		*sink += (uint64_t)ptrs[n - 1]->peripheral + (uint64_t)ptrs[0]->serial[3];
+		free(data);
+		total += n * sizeof(*ptrs);
 	}else{
-		memcpy(b, recs, n * sizeof(*b));
-		copied = n * sizeof(*b);
+		struct kg_record *b = malloc(n * sizeof(*b));
+
+		if(!b) abort();
+		total = n * sizeof(*b);
+		if(way == USED){
+			for(size_t i = 0; i < n; i++){
+				kg_record__copy(&b[i], &recs[i]);
+				copied += kg_record__used(&recs[i]);
+			}
+		}else{
+			memcpy(b, recs, n * sizeof(*b));
+			copied = n * sizeof(*b);
+		}
+		*sink += (uint64_t)b[n - 1].peripheral + (uint64_t)b[0].serial[3];
+		free(b);
 	}
-	*sink += (uint64_t)b[n - 1].peripheral + (uint64_t)b[0].serial[3];
-	free(b);
 	*bytes = copied;
+	*alloc = total;
 	return now_ns() - t0;
 }
 
@@ -101,28 +136,29 @@ int main(int argc, char **argv)
 			sizeof(struct kg_record), rows, repeat);
 	for(int kind = KG_KIND_RAW; kind <= KG_KIND_AGGREGATE; kind++){
 		struct kg_record *recs = calloc((size_t)rows, sizeof(*recs));
-		int64_t *t[2];
-		size_t bytes[2] = {0, 0};
+		int64_t *t[NWAYS], med[NWAYS];
+		size_t bytes[NWAYS] = {0}, alloc[NWAYS] = {0};
 
-		t[0] = calloc((size_t)repeat, sizeof(int64_t));
-		t[1] = calloc((size_t)repeat, sizeof(int64_t));
-		if(!recs || !t[0] || !t[1]) return 1;
+		if(!recs) return 1;
+		for(int w = 0; w < NWAYS; w++) if(!(t[w] = calloc((size_t)repeat, sizeof(int64_t)))) return 1;
 		fill(recs, (size_t)rows, (uint8_t)kind);
-		for(long r = 0; r < repeat; r++){ /* interleaved, so both see the same machine */
-			t[0][r] = one_batch(recs, (size_t)rows, 0, &bytes[0], &sink);
-			t[1][r] = one_batch(recs, (size_t)rows, 1, &bytes[1], &sink);
+		for(long r = 0; r < repeat; r++){ /* interleaved, so every way sees the same machine */
+			for(int w = 0; w < NWAYS; w++) t[w][r] = one_batch(recs, (size_t)rows, (enum way)w, &bytes[w], &alloc[w], &sink);
 		}
-		qsort(t[0], (size_t)repeat, sizeof(int64_t), cmp_i64);
-		qsort(t[1], (size_t)repeat, sizeof(int64_t), cmp_i64);
-		printf("recbench: %s: whole struct: %.1f us and %zu bytes copied per batch; used bytes "
-				"(kg_record__copy): %.1f us and %zu bytes; ratio %.1fx time, %.1fx bytes\n",
+		for(int w = 0; w < NWAYS; w++){
+			qsort(t[w], (size_t)repeat, sizeof(int64_t), cmp_i64);
+			med[w] = t[w][repeat / 2];
+			printf("recbench: %s: %s: %.1f us per batch, %.1f ns per record, %zu bytes copied, %zu bytes allocated\n",
+					kind == KG_KIND_RAW ? "raw" : "aggregate(4 values)", way_name[w], (double)med[w] / 1000.0,
+					(double)med[w] / (double)rows, bytes[w], alloc[w]);
+		}
+		printf("recbench: %s: sized vs whole struct: %.1fx less time, %.1fx fewer bytes copied, %.1fx less memory\n",
 				kind == KG_KIND_RAW ? "raw" : "aggregate(4 values)",
-				(double)t[0][repeat / 2] / 1000.0, bytes[0], (double)t[1][repeat / 2] / 1000.0, bytes[1],
-				(double)t[0][repeat / 2] / (double)(t[1][repeat / 2] ? t[1][repeat / 2] : 1),
-				(double)bytes[0] / (double)(bytes[1] ? bytes[1] : 1));
+				(double)med[WHOLE] / (double)(med[SIZED] ? med[SIZED] : 1),
+				(double)bytes[WHOLE] / (double)(bytes[SIZED] ? bytes[SIZED] : 1),
+				(double)alloc[WHOLE] / (double)(alloc[SIZED] ? alloc[SIZED] : 1));
 		free(recs);
-		free(t[0]);
-		free(t[1]);
+		for(int w = 0; w < NWAYS; w++) free(t[w]);
 	}
 	return sink == 0xdeadbeef; /* keeps the copies observable */
 }

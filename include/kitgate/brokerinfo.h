@@ -12,6 +12,9 @@ struct kg_brokerinfo {
 	char version[16];      /* "2.0.11", "2.1.2", ... or "unknown" */
 	bool api21;            /* 2.1's plugin functions are there (tick scheduling, new events) */
 	bool delayed_auth;     /* mosquitto_complete_basic_auth (MOSQ_ERR_AUTH_DELAYED) exists */
+	/* mosquitto_complete_basic_auth itself (the one lookup; plugin/broker/auth.c calls it on the
+	 * main thread), or NULL on 2.0 */
+	void (*complete_basic_auth)(const char *client_id, int result);
 };
 
 /* The mosquitto version named in an executable image: the one distinct NUL-terminated string of

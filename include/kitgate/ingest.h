@@ -59,13 +59,13 @@ struct kg_ingest {
  * compared with the MESSAGE that follows in the same synchronous call chain, never dereferenced
  * later. n == 0: empty. */
 struct kg_ingest_memo {
-	const void *client;
-	const char *topic;
-	const void *payload;
-	size_t len;
 	uint32_t n;                      /* bytes of rec used */
-	const char *serial;              /* into topic; for log lines while the memo is pending */
+	const char *serial;              /* serial_buf; for the live view and log lines while the memo
+	                                  * is pending */
 	size_t serial_len;
+	char serial_buf[KG_SERIAL_MAX + 1];  /* a copy: a will's topic is freed by the broker right
+	                                  * after its ACL check (will__clear), before the event that
+	                                  * pushes the memo */
 	uint8_t rec[KG_RECORD_MAX_FIXED];/* the encoded record */
 	struct kg_record dec;            /* the decoded record (the live view's statistics); valid
 	                                  * after ACCEPTED until the next check */
@@ -86,7 +86,7 @@ enum kg_ingest_result kg_ingest__message(const struct kg_ingest *ig, const char 
  * retained publish (len 0, retain) on a measurement topic clears the retained message: it is not a
  * measurement, KG_INGEST_PASS. The check hook runs as in kg_ingest__message; out->rec is not
  * filled (the record is memo->dec). Every other topic: KG_INGEST_PASS (memo->n == 0). memo is
- * overwritten; its client/topic/payload are not set here. Allocation-free except cJSON's. */
+ * overwritten (which write it belongs to is the events module's business, events.h). Allocation-free except cJSON's. */
 enum kg_ingest_result kg_ingest__check(const struct kg_ingest *ig, const char *topic,
 		const void *payload, size_t len, bool retain, int64_t now_ms, struct kg_ingest_memo *memo,
 		struct kg_ingest_out *out);

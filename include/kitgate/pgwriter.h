@@ -36,7 +36,8 @@ struct kg_pg_stats {
  * never fails because the server is down. Returns NULL only on out-of-memory. */
 struct kg_pg *kg_pg__new(const char *conninfo);
 
-/* Write n RAW/AGGREGATE records in one transaction: resolves each peripheral to its kit and
+/* Write the n RAW/AGGREGATE records recs[0..n) point to in one transaction (a record may be
+ * stored sized to its data, kg_record__used: only its used bytes are read): resolves each peripheral to its kit and
  * configuration (cached), rejects rows whose peripheral is unknown or belongs to another kit or
  * whose quantity type is unknown (status[i] says which), inserts the rest with
  * ON CONFLICT (id) DO NOTHING, upserts kit_last_seen (GREATEST of old and now()), commits.
@@ -45,6 +46,9 @@ struct kg_pg *kg_pg__new(const char *conninfo);
  * or -1 on a connection or server error: nothing is committed, the connection is reset, and the
  * caller retries the same batch later (with backoff). status must hold n entries.
  * Owning thread. */
+int kg_pg__write_ptrs(struct kg_pg *pg, const struct kg_record *const *recs, size_t n, uint8_t *status);
+
+/* kg_pg__write_ptrs over an array of n records (the tools and tests). -1 also on out of memory. */
 int kg_pg__write(struct kg_pg *pg, const struct kg_record *recs, size_t n, uint8_t *status);
 
 /* Counters since creation. Owning thread. */

@@ -51,6 +51,16 @@ size_t kg_record__used(const struct kg_record *rec);
  * fraction of a struct copy. dst's other values entries are left as they were. Pure. */
 void kg_record__copy(struct kg_record *dst, const struct kg_record *src);
 
+/* Bytes a record stored sized to its data takes in an array of them: kg_record__used rounded up
+ * so that the next one is aligned as a struct kg_record. Pure. */
+size_t kg_record__stored(const struct kg_record *rec);
+
+/* Copies src sized to its data to dst (which must be aligned as a struct kg_record and hold
+ * kg_record__stored(src) bytes) and returns kg_record__stored(src): dst is then a record of which
+ * only the used bytes exist, so read it through a pointer (never copy it by value, never read
+ * values[] past nvalues). Pure. */
+size_t kg_record__store(void *dst, const struct kg_record *src);
+
 /* Set rec's kind and clear what not every kind writes: the RAW and AGGREGATE scalars, nvalues and
  * the BRIDGE views (id, serial, peripheral, quantity_type and the value names are left as they
  * are: every decoder writes them). Cheap (no memset of the value array). Pure, any thread. */

@@ -74,6 +74,12 @@ size_t kg_snapshot__diff(const struct kg_snapshot *old, const struct kg_snapshot
  * out of memory or the thread cannot start (never because the database is down). */
 struct kg_snapshot_loader *kg_snapshot__start(const char *database_url, int refresh_s);
 
+/* Tests (test_plugin): a loader started while a source is set loads its snapshots from fn(arg)
+ * instead of PostgreSQL (database_url is not used): fn runs on the loader thread, at the times a
+ * load would, and returns a new sealed snapshot with one reference for the loader, or NULL (a
+ * failed load). NULL fn: PostgreSQL again. Main thread, before kg_snapshot__start. */
+void kg_snapshot__test_source(struct kg_snapshot *(*fn)(void *arg), void *arg);
+
 /* Broker thread (TICK): when a snapshot newer than *gen was published, returns a new reference to
  * it, updates *gen and hands over the serials to disconnect since the last take (*kicks: malloc'd
  * array of malloc'd strings, the caller frees all; *nkicks may be 0). Otherwise NULL (one atomic

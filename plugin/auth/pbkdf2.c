@@ -17,34 +17,8 @@
 #include <openssl/evp.h>
 #include <openssl/sha.h>
 
+#include "kitgate/base64.h"
 #include "kitgate/pbkdf2.h"
-
-static int b64_char(char c)
-{
-	return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '+' || c == '/';
-}
-
-/* Strict standard base64 with padding (what Go's base64.StdEncoding and Rust's base64 STANDARD
- * write). Returns the decoded length, or -1. */
-static int b64_decode(const char *s, size_t len, uint8_t *out, size_t outlen)
-{
-	unsigned char tmp[(KG_PBKDF2_MAX_KEY + 2) / 3 * 3 + 3];
-	size_t i, pad = 0;
-	int n;
-
-	if(len == 0 || len % 4 != 0 || len / 4 * 3 > sizeof(tmp)) return -1;
-	if(s[len - 1] == '=') pad++;
-	if(s[len - 2] == '=') pad++;
-	for(i = 0; i < len - pad; i++){
-		if(!b64_char(s[i])) return -1;
-	}
-	n = EVP_DecodeBlock(tmp, (const unsigned char *)s, (int)len);
-	if(n < 0 || (size_t)n < pad) return -1;
-	n -= (int)pad;
-	if((size_t)n > outlen) return -1;
-	memcpy(out, tmp, (size_t)n);
-	return n;
-}
 
 int kg_pbkdf2__parse(const char *s, struct kg_pbkdf2 *out, const char **why)
 {
@@ -105,7 +79,7 @@ int kg_pbkdf2__parse(const char *s, struct kg_pbkdf2 *out, const char **why)
 	memcpy(out->salt, f[3], flen[3]);
 	out->salt[flen[3]] = '\0';
 	out->salt_len = flen[3];
-	n = b64_decode(f[4], flen[4], out->key, sizeof(out->key));
+	n = (int)kg_base64__decode(f[4], flen[4], out->key, sizeof(out->key), KG_BASE64_PADDED);
 	if(n <= 0){
 		*why = "bad base64 key";
 		return -1;

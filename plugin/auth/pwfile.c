@@ -10,6 +10,7 @@
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 
+#include "kitgate/base64.h"
 #include "kitgate/pwfile.h"
 
 struct entry {
@@ -82,19 +83,6 @@ void kg_pwfile__free(struct kg_pwfile *pw)
 	free(pw);
 }
 
-/* Standard base64 (mosquitto's, with padding) into out; returns the length or -1. */
-static int b64_decode(const char *s, size_t len, unsigned char *out, size_t cap)
-{
-	int n;
-
-	if(len == 0 || len % 4 || (len / 4) * 3 > cap) return -1;
-	n = EVP_DecodeBlock(out, (const unsigned char *)s, (int)len);
-	if(n < 0) return -1;
-	if(s[len - 1] == '=') n--;
-	if(s[len - 2] == '=') n--;
-	return n;
-}
-
 static int check_digest(const unsigned char *want, int wantlen, const unsigned char *got, int gotlen)
 {
 	return wantlen == gotlen && CRYPTO_memcmp(want, got, (size_t)gotlen) == 0;
@@ -114,8 +102,8 @@ static int check_pbkdf2(const char *h, const char *password)
 	s1 = end + 1;
 	s2 = strchr(s1, '$');
 	if(!s2) return 0;
-	slen = b64_decode(s1, (size_t)(s2 - s1), salt, sizeof(salt));
-	wlen = b64_decode(s2 + 1, strlen(s2 + 1), want, sizeof(want));
+	slen = (int)kg_base64__decode(s1, (size_t)(s2 - s1), salt, sizeof(salt), KG_BASE64_PADDED);
+	wlen = (int)kg_base64__decode(s2 + 1, strlen(s2 + 1), want, sizeof(want), KG_BASE64_PADDED);
 	if(slen <= 0 || wlen != 64) return 0;
 	if(!PKCS5_PBKDF2_HMAC(password, (int)strlen(password), salt, slen, (int)iter, EVP_sha512(), 64, got)) return 0;
 	return check_digest(want, wlen, got, 64);
@@ -131,8 +119,8 @@ static int check_sha512(const char *h, const char *password)
 	int slen, wlen, ok;
 
 	if(!sep) return -1;
-	slen = b64_decode(h, (size_t)(sep - h), salt, sizeof(salt));
-	wlen = b64_decode(sep + 1, strlen(sep + 1), want, sizeof(want));
+	slen = (int)kg_base64__decode(h, (size_t)(sep - h), salt, sizeof(salt), KG_BASE64_PADDED);
+	wlen = (int)kg_base64__decode(sep + 1, strlen(sep + 1), want, sizeof(want), KG_BASE64_PADDED);
 	if(slen <= 0 || wlen != 64) return -1;
 	ctx = EVP_MD_CTX_new();
 	if(!ctx) return 0;

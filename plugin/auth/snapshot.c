@@ -20,6 +20,7 @@
 
 #include <libpq-fe.h>
 
+#include "kitgate/clock.h"
 #include "kitgate/log.h"
 #include "kitgate/pgconn.h"
 #include "kitgate/reloadsched.h"
@@ -322,6 +323,8 @@ struct kg_snapshot_loader {
 	atomic_bool poked;           /* load now (kg_snapshot__poke) */
 	_Atomic uint64_t asks;       /* asks that woke the loader */
 	struct kg_pgconn_cancel cancel;  /* conn's cancel handle: stop interrupts a blocked query */
+	struct kg_snapshot *(*source)(void *arg);   /* tests: instead of PostgreSQL (kg_snapshot__test_source) */
+	void *source_arg;
 	/* loader thread only */
 	PGconn *conn;
 	struct kg_snapshot *published;   /* the loader's own reference to the last one published */
@@ -329,16 +332,9 @@ struct kg_snapshot_loader {
 	bool failing;
 };
 
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static void report_error(struct kg_snapshot_loader *l, const char *what, const char *detail)
 {
-	int64_t now = now_ms();
+	int64_t now = kg_clock__mono_ms();
 	size_t n = detail ? strlen(detail) : 0;
 
 	while(n && (detail[n - 1] == '\n' || detail[n - 1] == ' ')) n--;
@@ -409,6 +405,11 @@ static struct kg_snapshot *load(struct kg_snapshot_loader *l)
 	PGresult *kits = NULL, *periphs = NULL, *qts = NULL, *res;
 	int i;
 
+	if(l->source){
+		s = l->source(l->source_arg);
+		if(!s) report_error(l, "load failed", "the test source had none");
+		return s;
+	}
 	res = query(l, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", PGRES_COMMAND_OK);
 	if(!res) return NULL;
 	PQclear(res);
@@ -539,7 +540,7 @@ static void *loader_main(void *arg)
 
 	kg_reloadsched__init(&sched, l->refresh_ms, NOTIFY_DEBOUNCE_MS, NOTIFY_MAX_DELAY_MS, ASK_MIN_MS);
 	while(!atomic_load(&l->stopping)){
-		if(!l->conn){
+		if(!l->conn && !l->source){
 			if(connect_db(l) != 0){
 				wait_event(l, backoff);
 				backoff = backoff * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : backoff * 2;
@@ -547,7 +548,7 @@ static void *loader_main(void *arg)
 			}
 			kg_reloadsched__force(&sched); /* notifications sent while we were not listening are lost */
 		}
-		now = now_ms();
+		now = kg_clock__mono_ms();
 		due = kg_reloadsched__due(&sched);
 		if(now >= due){
 			started = now;
@@ -574,7 +575,7 @@ static void *loader_main(void *arg)
 		 * burst's first one, and never past the periodic reload. */
 		rc = wait_event(l, due - now > INT32_MAX ? INT32_MAX : (int)(due - now));
 		if(rc > 0){
-			now = now_ms();
+			now = kg_clock__mono_ms();
 			/* a wake byte is the broker's ask (rate-limited by the scheduler) and/or a poke */
 			if((rc & WOKE_PIPE) && atomic_load(&l->asked)) kg_reloadsched__ask(&sched, now);
 			if((rc & WOKE_PIPE) && atomic_exchange(&l->poked, false)) kg_reloadsched__force(&sched);
@@ -583,6 +584,15 @@ static void *loader_main(void *arg)
 	}
 	drop_conn(l);
 	return NULL;
+}
+
+static struct kg_snapshot *(*test_source)(void *arg);
+static void *test_source_arg;
+
+void kg_snapshot__test_source(struct kg_snapshot *(*fn)(void *arg), void *arg)
+{
+	test_source = fn;
+	test_source_arg = arg;
 }
 
 struct kg_snapshot_loader *kg_snapshot__start(const char *database_url, int refresh_s)
@@ -594,6 +604,8 @@ struct kg_snapshot_loader *kg_snapshot__start(const char *database_url, int refr
 	if(!l) return NULL;
 	l->wake[0] = l->wake[1] = -1;
 	l->refresh_ms = refresh_s * 1000;
+	l->source = test_source;
+	l->source_arg = test_source_arg;
 	l->url = strdup(database_url);
 	if(!l->url || pipe2(l->wake, O_CLOEXEC | O_NONBLOCK) != 0 || pthread_mutex_init(&l->lock, NULL) != 0){
 		if(l->wake[0] >= 0){

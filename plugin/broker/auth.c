@@ -4,7 +4,6 @@
  * database is read by the snapshot loader thread (snapshot.c), never here. On mosquitto 2.1 a login
  * that needs PBKDF2 is delayed (MOSQ_ERR_AUTH_DELAYED): the hash runs on the authpool's threads and
  * the login is completed in TICK (mosquitto_complete_basic_auth, looked up at run time). */
-#include <dlfcn.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -19,6 +18,7 @@
 #include "kitgate/pbkdf2.h"
 #include "kitgate/siphash.h"
 #include "kitgate/snapshot.h"
+#include "kitgate/events.h"
 #include "kitgate_internal.h"
 
 #define LOGIN_CACHE_ENTRIES 16384   /* 40 bytes each: 640 KiB at start ... */
@@ -42,14 +42,13 @@ static uint64_t mono_ns(void)
 }
 
 /* Delayed logins: mosquitto 2.1's mosquitto_complete_basic_auth, looked up in the running broker
- * (a plugin built against 2.0 headers must use it when loaded into 2.1). 0, -1 out of memory,
- * -2 bad option (logged). */
+ * by kg_brokerinfo__detect (a plugin built against 2.0 headers must use it when loaded into 2.1).
+ * 0, -1 out of memory, -2 bad option (logged). */
 static int delayed_init(struct kg_plugin *p)
 {
 	long ncpu;
-	void *fn = dlsym(RTLD_DEFAULT, "mosquitto_complete_basic_auth");
 
-	if(!fn){
+	if(!p->broker.complete_basic_auth){
 		if(p->cfg.auth_threads){
 			mosquitto_log_printf(MOSQ_LOG_ERR, "kitgate: option auth_threads %d needs mosquitto 2.1 or "
 					"later (delayed basic auth, mosquitto_complete_basic_auth), and this broker is "
@@ -72,7 +71,7 @@ static int delayed_init(struct kg_plugin *p)
 	p->auth.threads = p->cfg.auth_threads ? p->cfg.auth_threads : (int)(ncpu < 1 ? 1 : ncpu > 256 ? 256 : ncpu);
 	p->auth.pool = kg_authpool__new(p->auth.threads, POOL_PENDING);
 	if(!p->auth.pool) return -1;
-	*(void **)&p->auth.complete = fn;
+	p->auth.complete = p->broker.complete_basic_auth;
 	return 0;
 }
 
@@ -215,10 +214,11 @@ static void complete_one(struct kg_plugin *p, struct kg_authresult *r)
 		p->auth.stale++;
 		return;
 	}
-	p->auth.completing = r->client_id;
-	p->auth.completing_rc = result;
+	/* 2.1 raises CONNECT (success) or a DISCONNECT about a client that never logged in (refusal)
+	 * inside the call: the events module tells them apart by this client id (events.h) */
+	kg_events__complete_begin(p->events, r->client_id, result == MOSQ_ERR_SUCCESS);
 	p->auth.complete(r->client_id, result);
-	p->auth.completing = NULL;
+	kg_events__complete_end(p->events);
 }
 
 void kg_auth__tick(struct kg_plugin *p)
@@ -236,20 +236,6 @@ void kg_auth__tick(struct kg_plugin *p)
 long kg_auth__tick_wish_ms(struct kg_plugin *p)
 {
 	return p->auth.pool && kg_authpool__pending(p->auth.pool) > 0 ? POOL_TICK_MS : 0;
-}
-
-const char *kg_auth__completing(const struct kg_plugin *p)
-{
-	return p->auth.completing;
-}
-
-/* 2.1's mosquitto_complete_basic_auth(id, refused) disconnects the refused client at once, and that
- * raises MOSQ_EVT_DISCONNECT inside the call (src/plugin_public.c, context__disconnect): an event
- * about a client that never logged in, which must not close the kit's live session. */
-bool kg_auth__refusing(const struct kg_plugin *p, const char *client_id)
-{
-	return p->auth.completing && p->auth.completing_rc != MOSQ_ERR_SUCCESS && client_id
-		&& strcmp(client_id, p->auth.completing) == 0;
 }
 
 /* The delayed path of a cold login (2.1): queue the check. The per-serial backoff still refuses

@@ -1,7 +1,7 @@
 /* kitgate_internal.h -- the plugin's private state, shared by its modules (one instance per plugin
  * load, passed as the callbacks' userdata).
  *
- * Only the broker-only files (plugin.c acl.c message.c outbox.c status.c) include it; the core
+ * Only the broker-only files (the .c files of plugin/broker/) include it; the core
  * library (worker, sinks, hand-off, spool...) never sees struct kg_plugin.
  *
  * Thread rules (see HACKING.md): fields marked [broker] are touched only by the broker thread;
@@ -29,6 +29,9 @@
 
 struct kg_spool;
 struct kg_handoff;
+struct kg_events;
+struct kg_events_session;
+struct kg_events_client;
 struct kg_worker;
 
 /* The two independent streams (worker.h): each has its own spool directory, hand-off, worker
@@ -55,15 +58,6 @@ struct kg_counters {
 	uint64_t clientid_refused;     /* CONNECTs refused: client id owned by another username */
 };
 
-/* [broker] client-id ownership (acl.c, clientids.h) and the owner recorded at BASIC_AUTH that
- * waits for the proof that the login succeeded (any event but this client's DISCONNECT). */
-struct kg_idguard {
-	struct kg_clientids *ids;
-	const void *client;            /* pending: opaque token, NULL when nothing is pending */
-	char *id, *user;
-	struct kg_ratelimit log;
-};
-
 /* auth postgres (auth.c); all NULL/0 with auth none. */
 struct kg_auth {
 	struct kg_snapshot_loader *loader;
@@ -87,8 +81,6 @@ struct kg_auth {
 	struct kg_authpool *pool;
 	void (*complete)(const char *client_id, int result);   /* dlsym'ed; NULL on 2.0 */
 	int threads;
-	const char *completing;        /* [broker] client id being completed (CONNECT callback), or NULL */
-	int completing_rc;             /* [broker] the result it is being completed with */
 	uint64_t delayed, slots_refused, busy_refused, stale, changed;         /* [broker] */
 	struct kg_ratelimit slots_log;                                         /* [broker] */
 	uint64_t unknown_passed;       /* [broker] measurements whose peripheral or quantity type the
@@ -111,7 +103,9 @@ struct kg_plugin {
 	struct kg_live *live;          /* [broker] live.c: statistics, kit status, HTTP view */
 	struct kg_auth auth;
 	struct kg_ingest_memo memo;    /* [broker] the last allowed measurement write (acl.c, message.c) */
-	struct kg_idguard idguard;     /* [broker] */
+	struct kg_events *events;      /* [broker] what the event sequence means: wills, client-id
+	                                * owners, kits online/offline (events.h; fed by acl.c) */
+	struct kg_ratelimit clientid_log; /* [broker] */
 	struct kg_ratelimit will_log;  /* [broker] */
 	int quota_rc;                  /* what a rate-limited publish gets: MOSQ_ERR_QUOTA_EXCEEDED on
 	                                * 2.1 (v5 0x97), MOSQ_ERR_ACL_DENIED on 2.0 (0x87); set at init */
@@ -130,14 +124,14 @@ void kg_outbox__cleanup(void);
 /* acl.c: MOSQ_EVT_ACL_CHECK and MOSQ_EVT_BASIC_AUTH. */
 int kg_acl__on_check(int event, void *event_data, void *userdata);
 int kg_acl__on_basic_auth(int event, void *event_data, void *userdata);
-/* acl.c: init (0, or -1 out of memory) and cleanup (pushes a pending will first) of the client-id
- * guard; tick and DISCONNECT settle what is pending (a will's record, a client-id owner). */
+/* acl.c: init (0, or -1 out of memory) and cleanup (pushes a pending will first) of the events
+ * module (p->events); tick and DISCONNECT (also CLIENT_OFFLINE on 2.1) feed it their event. */
 int kg_acl__init(struct kg_plugin *p);
 void kg_acl__cleanup(struct kg_plugin *p);
 void kg_acl__tick(struct kg_plugin *p);
 int kg_acl__on_disconnect(int event, void *event_data, void *userdata);
-/* acl.c: MOSQ_EVT_CONNECT (2.1, registered only with delayed logins): a delayed login that has just
- * been completed with success: its client id's owner is recorded, the kit goes online (live.c). */
+/* acl.c: MOSQ_EVT_CONNECT (2.1): a login succeeded: its client id's owner is recorded, a kit goes
+ * online (events.h decides, live.c acts). */
 int kg_acl__on_connect(int event, void *event_data, void *userdata);
 /* message.c: MOSQ_EVT_MESSAGE. */
 int kg_message__on_message(int event, void *event_data, void *userdata);
@@ -145,9 +139,9 @@ int kg_message__on_message(int event, void *event_data, void *userdata);
  * allowed it: validate into p->memo; MOSQ_ERR_SUCCESS or MOSQ_ERR_ACL_DENIED (counted, logged). */
 struct mosquitto_evt_acl_check;
 int kg_message__on_write(struct kg_plugin *p, struct mosquitto_evt_acl_check *ed);
-/* message.c: a memo still pending when any other event arrives was a will (no MESSAGE follows a
- * will): push its record now. No-op when nothing is pending. */
-void kg_message__flush(struct kg_plugin *p);
+/* message.c: the events module's will() decision: the write validated into p->memo had no MESSAGE,
+ * so it was a will: push its record now. No-op when the memo is empty. */
+void kg_message__will(struct kg_plugin *p);
 /* message.c: kg_ingest's check hook (ud = the plugin): the kits snapshot's rules with auth postgres. */
 enum kg_reason kg_message__check(void *ud, const char *serial, size_t serial_len,
 		const struct kg_record *rec, const char **detail);
@@ -160,10 +154,6 @@ void kg_auth__tick(struct kg_plugin *p);
 /* auth.c: milliseconds until auth needs the next TICK (delayed logins pending: a few ms), 0 for no
  * wish. For the tick callback's next_s/next_ms (2.1). Main thread. */
 long kg_auth__tick_wish_ms(struct kg_plugin *p);
-/* auth.c: the client id whose delayed login is being completed right now (mosquitto 2.1 runs the
- * CONNECT callbacks inside mosquitto_complete_basic_auth), or NULL. Main thread. */
-const char *kg_auth__completing(const struct kg_plugin *p);
-bool kg_auth__refusing(const struct kg_plugin *p, const char *client_id);
 struct mosquitto_evt_basic_auth;
 int kg_auth__basic_auth(struct kg_plugin *p, struct mosquitto_evt_basic_auth *ed);
 void kg_auth__cleanup(struct kg_plugin *p);
@@ -173,10 +163,35 @@ struct kg_stream_status;
 /* One stream's numbers for the status model (statusmodel.h): hand-off depth, spool and worker
  * counters (copies), the sink's kind and what was handed to it. Broker thread. */
 void kg_status__gather(struct kg_plugin *p, enum kg_stream_id id, struct kg_stream_status *out);
+struct kg_broker_status;
+/* Every number of the status model (statusmodel.h), both streams' included: the one place the
+ * status outputs ($SYS, the HTTP API, /metrics) take their numbers from. Broker thread. */
+void kg_status__gather_broker(struct kg_plugin *p, struct kg_broker_status *out);
+/* live.c: the live view's numbers of the status model (kits, statistics, HTTP); nothing without
+ * the live view. Broker thread. */
+void kg_live__status(struct kg_plugin *p, struct kg_broker_status *out);
+struct kg_kitdir;
+struct kg_kit;
+struct kg_stats_view;
+/* livepub.c: the live view's MQTT publishing (statistics, kit status; the HTTP kit directory kept
+ * in step). The callbacks take a struct kg_livepub as their arg. Broker thread. */
+struct kg_livepub {
+	struct kg_kitdir *dir;       /* the HTTP kit directory (live.c owns it), or NULL */
+	uint64_t status_cleared;     /* retained kit statuses cleared because their kit was evicted */
+	int64_t now;                 /* kg_clock__mono_ms() of this TICK: the view and status cadences */
+};
+void kg_livepub__stats(const struct kg_stats_view *v, void *pub);     /* kg_stats__flush_at's */
+void kg_livepub__clear_stats(const char *key, void *pub);             /* kg_stats__drain_evicted's */
+void kg_livepub__kit_evicted(struct kg_kit *kit, void *pub);          /* kg_kits__on_evict's */
+/* kg_kits__visit_due's: one changed kit's HTTP entry (at most once a second) and retained
+ * status; 0 when done, else when it is due again (mono ms). */
+int64_t kg_livepub__visit_kit(struct kg_kit *kit, void *pub);
+struct kg_view;
+/* livetest.c: runs the test measurements queued on view by the HTTP threads and answers them;
+ * *accepted counts the accepted ones. Broker thread (TICK). */
+void kg_livetest__run(struct kg_plugin *p, struct kg_view *view, uint64_t *accepted);
 
-/* live.c: statistics, per-kit status and the HTTP view. init registers its own BASIC_AUTH
- * (call it before the other callbacks so it sees every CONNECT) and DISCONNECT callbacks; 0 or
- * -1 (out of memory). measurement: once per kit measurement, accepted (r == KG_OK, rec filled)
+/* live.c: statistics, per-kit status and the HTTP view. init: 0 or -1 (out of memory). measurement: once per kit measurement, accepted (r == KG_OK, rec filled)
  * or not; client may be NULL. other: once per publish on a non-kit topic. Main thread only. */
 int kg_live__init(struct kg_plugin *p);
 void kg_live__cleanup(struct kg_plugin *p);
@@ -184,12 +199,15 @@ void kg_live__tick(struct kg_plugin *p);
 void kg_live__measurement(struct kg_plugin *p, const void *client, const char *serial, size_t slen,
 		const char *topic, enum kg_reason r, const char *detail, const struct kg_record *rec);
 void kg_live__other(struct kg_plugin *p, const char *topic, const void *payload, size_t len);
-/* live.c: a kit's login was delayed (2.1): forget its pending session (TICK must not take it for
- * online); kg_live__online marks it online once the login completed (CONNECT). Main thread. */
-void kg_live__delayed(struct kg_plugin *p, const void *client);
+/* live.c: the events module's online()/offline() decisions: open the kit session s (when its
+ * serial is a kit), close the session of the client c that went away (when it is a kit's). And
+ * whether username may be a kit (a valid serial of the kits snapshot, not a service user), for the
+ * events module's kg_events_client.kit. Main thread. */
+void kg_live__session_online(struct kg_plugin *p, const struct kg_events_session *s);
+void kg_live__session_offline(struct kg_plugin *p, const struct kg_events_client *c);
+bool kg_live__is_kit_user(struct kg_plugin *p, const char *username);
 /* live.c: the kit table's entry of serial (created if needed; NULL when out of memory): where the
  * per-kit rate limit's bucket lives (kits.h). Main thread. */
 struct kg_kit *kg_live__kit(struct kg_plugin *p, const char *serial, size_t slen);
-void kg_live__online(struct kg_plugin *p, const void *client);
 
 #endif

@@ -2,15 +2,11 @@
  * on MQTT, and the snapshot the HTTP endpoint serves. Broker thread only (callbacks and TICK);
  * the HTTP server's threads meet it only through the kg_view.
  *
- * Kit connection state: mosquitto 2.0.11 has no CONNECT event. BASIC_AUTH (our callback is
- * registered before any other and always defers) notes a pending session; authentication is
- * synchronous, and a refused client is disconnected (MOSQ_EVT_DISCONNECT) in the same main-loop
- * iteration, before the TICK that ends it; so a pending session still there at TICK is online.
- * A kit's publish also marks it online (clients that never went through BASIC_AUTH, e.g. TLS
- * identities). The struct mosquitto pointer of a pending session is compared, never dereferenced
- * after its callback, and forgotten at the next TICK. A delayed login (mosquitto 2.1) is not
- * decided by the TICK: acl.c drops its pending session (kg_live__delayed) and marks it online from
- * the CONNECT event that its successful completion raises (kg_live__online). */
+ * Kit connection state: when a kit goes online or offline is decided by the events module
+ * (events.h, fed by acl.c: on 2.0 a login still pending at TICK or at its first publish, on 2.1
+ * the CONNECT event; DISCONNECT/CLIENT_OFFLINE of a client that logged in); this file acts on the
+ * decisions (kg_live__session_online/_offline). A kit's own publish also marks it online when it
+ * has no open session (clients that never went through BASIC_AUTH, e.g. TLS identities). */
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,12 +18,14 @@
 #include "kitgate/access.h"
 #include "kitgate/bridge.h"
 #include "kitgate/clock.h"
+#include "kitgate/events.h"
 #include "kitgate/http.h"
 #include "kitgate/kitdir.h"
 #include "kitgate/kits.h"
 #include "kitgate/snapshot.h"
 #include "kitgate/spool.h"
 #include "kitgate/stats.h"
+#include "kitgate/statusdoc.h"
 #include "kitgate/statusmodel.h"
 #include "kitgate/topic.h"
 #include "kitgate/view.h"
@@ -35,23 +33,11 @@
 #include "kitgate/worker.h"
 #include "kitgate_internal.h"
 
-#define PENDING_MAX 256          /* CONNECTs between two TICKs; past it they wait for a publish */
 #define FLUSH_EVERY_MS 250       /* stats scan period */
 #define KIT_VISITS_PER_TICK 256  /* changed kits looked at per TICK, whatever the number of kits */
-#define KIT_VIEW_EVERY_MS 1000   /* a kit's HTTP view entry: rewritten at most once a second */
 #define SNAPSHOT_EVERY_MS 500    /* HTTP snapshot period (only with http_listen) ... */
 #define SNAPSHOT_WANTED_MS 2000  /* ... and only while an HTTP reader asked within this time */
-#define STATUS_TOPIC_PREFIX "$SYS/broker/kitgate/kits/"
 #define KITGATE_VERSION_STRING "0.2.0"
-
-struct pending {
-	const void *client;          /* identity only */
-	char serial[KG_SERIAL_MAX + 1];
-	char client_id[KG_KITS_CLIENT_ID_MAX + 1];
-	char address[64];
-	int protocol_version;
-	int64_t at_ms;
-};
 
 struct stats_route {
 	char *filter;
@@ -64,23 +50,15 @@ struct kg_live {
 	struct kg_view *view;        /* NULL without http_listen */
 	struct kg_kitdir *dir;       /* the kits and streams HTTP lists; NULL without http_listen */
 	struct kg_http *http;
-	struct pending pending[PENDING_MAX];
-	size_t npending;
 	struct stats_route *routes;
 	size_t nroutes;
 	struct kg_every flush, snapshot; /* on the monotonic clock */
 	int64_t started_ms;              /* wall: shown */
 	uint64_t test_accepted;
 	uint64_t snapshot_ns, snapshots;   /* broker-thread CPU time spent building snapshots */
-	uint64_t tick_kits_max, kit_visits, status_cleared; /* kits visited in one TICK at most; in all */
+	uint64_t tick_kits_max, kit_visits; /* kits visited in one TICK at most; in all */
+	struct kg_livepub pub;           /* livepub.c's: the MQTT side of statistics and kit status */
 };
-
-/* Wall time: for the timestamps shown (connected at, last seen, rejections, generic stats
- * samples); every cadence below runs on kg_clock__mono_ms(). */
-static int64_t now_ms(void)
-{
-	return kg_clock__wall_ms();
-}
 
 static void copy_str(char *dst, size_t cap, const char *src)
 {
@@ -114,86 +92,36 @@ static void go_online(struct kg_plugin *p, struct kg_kit *kit, const char *clien
 	kg_kits__session_open(p->live->kits, kit, client_id, at_ms);
 }
 
-static void promote(struct kg_plugin *p, const struct pending *pd)
+/* Contract in kitgate_internal.h: the events module's online() decision. */
+void kg_live__session_online(struct kg_plugin *p, const struct kg_events_session *s)
 {
-	struct kg_kit *kit = is_kit(p, pd->serial, strlen(pd->serial))
-		? kg_kits__get(p->live->kits, pd->serial, strlen(pd->serial)) : NULL;
-
-	if(kit) go_online(p, kit, pd->client_id, pd->address, pd->protocol_version, pd->at_ms);
-}
-
-/* Remove client from the pending list; returns whether it was there (and copies it out). */
-static bool take_pending(struct kg_live *l, const void *client, struct pending *out)
-{
-	size_t i;
-
-	for(i = 0; i < l->npending; i++){
-		if(l->pending[i].client != client) continue;
-		if(out) *out = l->pending[i];
-		l->pending[i] = l->pending[--l->npending];
-		return true;
-	}
-	return false;
-}
-
-static int on_basic_auth(int event, void *event_data, void *userdata)
-{
-	struct mosquitto_evt_basic_auth *ed = event_data;
-	struct kg_plugin *p = userdata;
-	struct kg_live *l = p->live;
-	struct pending *pd;
-
-	(void)event;
-	if(!is_kit_user(p, ed->username) || l->npending == PENDING_MAX) return MOSQ_ERR_PLUGIN_DEFER;
-	take_pending(l, ed->client, NULL); /* a re-sent CONNECT on the same socket */
-	pd = &l->pending[l->npending++];
-	pd->client = ed->client;
-	copy_str(pd->serial, sizeof(pd->serial), ed->username);
-	copy_str(pd->client_id, sizeof(pd->client_id), mosquitto_client_id(ed->client));
-	copy_str(pd->address, sizeof(pd->address), mosquitto_client_address(ed->client));
-	pd->protocol_version = mosquitto_client_protocol_version(ed->client);
-	pd->at_ms = now_ms();
-	return MOSQ_ERR_PLUGIN_DEFER;
-}
-
-static int on_disconnect(int event, void *event_data, void *userdata)
-{
-	struct mosquitto_evt_disconnect *ed = event_data;
-	struct kg_plugin *p = userdata;
-	const char *username = mosquitto_client_username(ed->client);
 	struct kg_kit *kit;
 
-	(void)event;
-	if(take_pending(p->live, ed->client, NULL)) return MOSQ_ERR_SUCCESS; /* refused or gone at once */
-	if(kg_auth__refusing(p, mosquitto_client_id(ed->client))) return MOSQ_ERR_SUCCESS; /* 2.1: a refused delayed login */
-	if(!is_kit_user(p, username)) return MOSQ_ERR_SUCCESS;
-	kit = kg_kits__find(p->live->kits, username, strlen(username));
-	if(!kit || kit->connections == 0) return MOSQ_ERR_SUCCESS;
-	kg_kits__session_close(p->live->kits, kit, mosquitto_client_id(ed->client), now_ms());
-	return MOSQ_ERR_SUCCESS;
+	if(!p->live || !is_kit(p, s->serial, strlen(s->serial))) return;
+	kit = kg_kits__get(p->live->kits, s->serial, strlen(s->serial));
+	if(kit) go_online(p, kit, s->client_id, s->address, s->protocol, s->at_ms);
+}
+
+/* Contract in kitgate_internal.h: the events module's offline() decision. */
+void kg_live__session_offline(struct kg_plugin *p, const struct kg_events_client *c)
+{
+	struct kg_kit *kit;
+
+	if(!p->live || !is_kit_user(p, c->username)) return;
+	kit = kg_kits__find(p->live->kits, c->username, strlen(c->username));
+	if(!kit || kit->connections == 0) return;
+	kg_kits__session_close(p->live->kits, kit, c->id, kg_clock__wall_ms());
+}
+
+bool kg_live__is_kit_user(struct kg_plugin *p, const char *username)
+{
+	return p->live && is_kit_user(p, username);
 }
 
 struct kg_kit *kg_live__kit(struct kg_plugin *p, const char *serial, size_t slen)
 {
 	if(!p->live || !is_kit(p, serial, slen)) return NULL; /* only kits are kits */
 	return kg_kits__get(p->live->kits, serial, slen);
-}
-
-void kg_live__delayed(struct kg_plugin *p, const void *client)
-{
-	if(p->live) take_pending(p->live, client, NULL);
-}
-
-void kg_live__online(struct kg_plugin *p, const void *client)
-{
-	const struct mosquitto *c = client;
-	const char *username = mosquitto_client_username(c);
-	struct kg_kit *kit;
-
-	if(!p->live || !is_kit_user(p, username)) return;
-	kit = kg_kits__get(p->live->kits, username, strlen(username));
-	if(kit) go_online(p, kit, mosquitto_client_id(c), mosquitto_client_address(c),
-			mosquitto_client_protocol_version(c), now_ms());
 }
 
 /* ---- the MESSAGE-path hooks ------------------------------------------------------------------ */
@@ -210,9 +138,8 @@ void kg_live__measurement(struct kg_plugin *p, const void *client, const char *s
 		const char *topic, enum kg_reason r, const char *detail, const struct kg_record *rec)
 {
 	struct kg_live *l = p->live;
-	struct pending pd;
 	struct kg_kit *kit;
-	int64_t now = now_ms();
+	int64_t now = kg_clock__wall_ms();
 	char key[KG_TOPIC_KIT_STATS_MAX];
 
 	if(!l) return;
@@ -226,8 +153,9 @@ void kg_live__measurement(struct kg_plugin *p, const void *client, const char *s
 		kit = kg_kits__find(l->kits, serial, slen);
 	}
 	if(kit){
-		if(client && take_pending(l, client, &pd)){
-			go_online(p, kit, pd.client_id, pd.address, pd.protocol_version, pd.at_ms);
+		if(client && is_own(client, serial, slen) && kg_events__publish(p->events, client)){
+			/* its login was still pending (2.0, before the TICK): online now (kg_live__session_online
+			 * opens this kit's session: the login's username is this serial) */
 		}else if(client && kit->connections == 0 && is_own(client, serial, slen)){
 			go_online(p, kit, mosquitto_client_id((struct mosquitto *)client),
 					mosquitto_client_address((struct mosquitto *)client),
@@ -266,317 +194,55 @@ void kg_live__other(struct kg_plugin *p, const char *topic, const void *payload,
 			kg_stats__ignored(l->stats);
 			return;
 		}
-		kg_stats__add(l->stats, out, now_ms(), v, now_ms());
+		kg_stats__add(l->stats, out, kg_clock__wall_ms(), v, kg_clock__wall_ms());
 		return;
 	}
 }
 
-/* ---- publishing on MQTT ------------------------------------------------------------------- */
+/* ---- the status model's live-view numbers, the snapshot for HTTP ------------------------------ */
 
-static void publish_stats(const struct kg_stats_view *v, void *arg)
+/* Contract in kitgate_internal.h. */
+void kg_live__status(struct kg_plugin *p, struct kg_broker_status *out)
 {
-	struct kg_live *l = arg;
-	char buf[512];
-	size_t n = kg_stats__format_json(v, buf, sizeof(buf));
+	const struct kg_live *l = p->live;
+	size_t online = 0;
 
-	if(n >= sizeof(buf)) return;
-	mosquitto_broker_publish_copy(NULL, v->key, (int)n, buf, 0, true, NULL);
-	if(l->dir) kg_kitdir__put_stream(l->dir, v->key, buf, n);
-}
+	if(!l) return;
+	out->version = KITGATE_VERSION_STRING;
+	out->started_ms = l->started_ms;
+	out->kits_known = kg_kits__count(l->kits, &online);
+	out->kits_online = online;
+	out->kits_evicted = kg_kits__evicted(l->kits);
+	out->kits_listed = l->dir ? kg_kitdir__count(l->dir) : 0;
+	out->kits_queued = kg_kits__queued(l->kits);
+	kg_stats__counters(l->stats, &out->stats);
+	out->test_measurements = l->test_accepted;
+	out->snapshot_ns = l->snapshot_ns;
+	out->snapshots = l->snapshots;
+	out->tick_kits_max = l->tick_kits_max;
+	out->kit_visits = l->kit_visits;
+	out->status_cleared = l->pub.status_cleared;
+	if(l->http){
+		unsigned long long http[3], sse[2];
 
-/* An evicted stream: clear its retained statistics (an empty retained message). */
-static void clear_stats(const char *key, void *arg)
-{
-	struct kg_live *l = arg;
-
-	mosquitto_broker_publish_copy(NULL, key, 0, NULL, 0, true, NULL);
-	if(l->dir) kg_kitdir__remove_stream(l->dir, key);
-}
-
-/* An evicted kit: clear its retained status (an empty retained message) and its HTTP entry. */
-static void kit_evicted(struct kg_kit *kit, void *arg)
-{
-	struct kg_live *l = arg;
-	char topic[sizeof(STATUS_TOPIC_PREFIX) + KG_SERIAL_MAX];
-
-	if(kit->published_at_ms){
-		snprintf(topic, sizeof(topic), STATUS_TOPIC_PREFIX "%s", kit->serial);
-		mosquitto_broker_publish_copy(NULL, topic, 0, NULL, 0, true, NULL);
-		l->status_cleared++;
-	}
-	if(l->dir) kg_kitdir__remove_kit(l->dir, kit->serial);
-}
-
-struct kit_pub {
-	struct kg_live *l;
-	int64_t now;    /* kg_clock__mono_ms(): the view and status cadences */
-};
-
-/* One changed kit: its HTTP entry (at most once a second) and its retained status (urgent changes
- * once a second, counters every ten). Returns 0 when done, else the time (mono) when it is due
- * again (kg_kits__visit_due: it waits until then at no cost per tick). */
-static int64_t visit_kit(struct kg_kit *kit, void *arg)
-{
-	struct kit_pub *kp = arg;
-	char topic[sizeof(STATUS_TOPIC_PREFIX) + KG_SERIAL_MAX];
-	char buf[2048];
-	size_t n = 0;
-	int64_t due = 0;
-
-	if(kp->l->dir && kit->view_dirty){
-		if(kp->now - kit->viewed_at_ms >= KIT_VIEW_EVERY_MS){
-			const char *cids[KG_KITS_SESSIONS + 1];
-			size_t ncids = 0;
-			int i;
-
-			n = kg_kits__format_json(kit, buf, sizeof(buf));
-			cids[ncids++] = kit->client_id;
-			for(i = 0; i < kit->nsessions; i++) cids[ncids++] = kit->sessions[i];
-			if(n < sizeof(buf)) kg_kitdir__put_kit(kp->l->dir, kit->serial, buf, n, cids, ncids);
-			kit->view_dirty = false;
-			kit->viewed_at_ms = kp->now;
-		}else{
-			due = kit->viewed_at_ms + KIT_VIEW_EVERY_MS;
-		}
-	}
-	if(kit->dirty){
-		if(kg_kits__status_due(kit, kp->now)){
-			if(n == 0) n = kg_kits__format_json(kit, buf, sizeof(buf));
-			if(n < sizeof(buf)){
-				snprintf(topic, sizeof(topic), STATUS_TOPIC_PREFIX "%s", kit->serial);
-				mosquitto_broker_publish_copy(NULL, topic, (int)n, buf, 0, true, NULL);
-			}
-			kit->dirty = kit->urgent = false;
-			kit->published_at_ms = kp->now;
-		}else{
-			int64_t at = kit->published_at_ms + (kit->urgent ? KG_KITS_STATUS_URGENT_MS : KG_KITS_STATUS_ROUTINE_MS);
-
-			if(due == 0 || at < due) due = at;
-		}
-	}
-	return due;
-}
-
-/* ---- test measurements from HTTP ------------------------------------------------------------ */
-
-static void run_test_requests(struct kg_plugin *p)
-{
-	const struct kg_stream *ms = &p->streams[KG_STREAM_MEASUREMENTS];
-	struct kg_live *l = p->live;
-	struct kg_test_req *req = kg_view__take_requests(l->view), *next;
-	uint8_t buf[KG_RECORD_MAX_FIXED];
-	size_t n;
-
-	for(; req; req = next){
-		enum kg_reason r = KG_OK;
-
-		next = req->next;
-		/* the rest of the broker's checks: the kits snapshot (auth postgres) */
-		if(p->auth.snap){
-			const char *detail = NULL;
-			r = kg_message__check(p, req->rec.serial, strlen(req->rec.serial), &req->rec, &detail);
-		}
-		if(r != KG_OK){
-			req->reason = r;
-			kg_view__complete(l->view, req, 422, "kits snapshot");
-			continue;
-		}
-		n = kg_record__encode(&req->rec, buf, sizeof(buf));
-		if(n == 0 || n > sizeof(buf) || (ms->h && kg_handoff__push(ms->h, buf, (uint32_t)n) != 0)){
-			p->counters.rejected[KG_OVERLOAD]++;
-			kg_live__measurement(p, NULL, req->rec.serial, strlen(req->rec.serial), req->topic,
-					KG_OVERLOAD, "test measurement: queue full and spool unavailable", &req->rec);
-			req->reason = KG_OVERLOAD;
-			kg_view__complete(l->view, req, 503, "queue full and spool unavailable");
-			continue;
-		}
-		p->counters.accepted++;
-		l->test_accepted++;
-		kg_live__measurement(p, NULL, req->rec.serial, strlen(req->rec.serial), req->topic, KG_OK, NULL, &req->rec);
-		mosquitto_broker_publish_copy(NULL, req->topic, (int)req->len, req->payload, 1, false, NULL);
-		kg_view__complete(l->view, req, 202, ms->h ? "accepted: handed to the sink and published"
-				: "accepted: published (sink none)");
+		out->http = true;
+		kg_http__counts(l->http, http);
+		kg_http__sse(l->http, sse);
+		for(int i = 0; i < 3; i++) out->http_responses[i] = http[i];
+		out->sse_events = sse[0];
+		out->sse_event_bytes_max = sse[1];
 	}
 }
 
-/* ---- the snapshot for HTTP ------------------------------------------------------------------ */
-
-struct snap_ctx {
-	cJSON *rej;
-};
-
-static void snap_rejection(const struct kg_rejection *r, void *arg)
-{
-	struct snap_ctx *c = arg;
-	cJSON *o = cJSON_CreateObject();
-
-	if(!o) return;
-	cJSON_AddNumberToObject(o, "at", (double)r->at_ms);
-	cJSON_AddStringToObject(o, "reason", kg_reason__name(r->reason));
-	cJSON_AddStringToObject(o, "serial", r->serial);
-	cJSON_AddStringToObject(o, "topic", r->topic);
-	cJSON_AddStringToObject(o, "detail", r->detail);
-	cJSON_AddItemToArray(c->rej, o);
-}
-
-/* A growing text buffer for the metrics; on out of memory the text is dropped. */
-struct text {
-	char *s;
-	size_t len, cap;
-	bool failed;
-};
-
-static void put(struct text *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void put(struct text *t, const char *fmt, ...)
-{
-	va_list ap;
-	int n;
-
-	if(t->failed) return;
-	for(;;){
-		va_start(ap, fmt);
-		n = vsnprintf(t->s ? t->s + t->len : NULL, t->s ? t->cap - t->len : 0, fmt, ap);
-		va_end(ap);
-		if(n < 0){
-			t->failed = true;
-			return;
-		}
-		if(t->s && t->len + (size_t)n < t->cap){
-			t->len += (size_t)n;
-			return;
-		}
-		size_t ncap = t->cap ? t->cap * 2 : 8192;
-		while(ncap < t->len + (size_t)n + 1) ncap *= 2;
-		char *ns = realloc(t->s, ncap);
-		if(!ns){
-			t->failed = true;
-			return;
-		}
-		t->s = ns;
-		t->cap = ncap;
-	}
-}
-
-static void metric(struct text *t, const char *name, const char *type, const char *help, double v)
-{
-	put(t, "# HELP %s %s\n# TYPE %s %s\n%s %.17g\n", name, help, name, type, name, v);
-}
-
-static void put_text(void *arg, const char *text)
-{
-	put(arg, "%s", text);
-}
-
-/* The /metrics text: the broker thread's counters here, each stream's from the status model
- * (statusmodel.c: the measurement stream as kitgate_*, the bridge stream as kitgate_bridge_*). */
-static char *build_metrics(struct kg_plugin *p, const struct kg_stream_status *ms, const struct kg_stream_status *bs,
-		size_t nkits, size_t online, const struct kg_stats_counters *sc)
-{
-	struct kg_counters *c = &p->counters;
-	struct text t = {0};
-	unsigned long long http[3] = {0, 0, 0};
-	int r;
-
-	metric(&t, "kitgate_measurements_accepted_total", "counter", "Measurements accepted by validation.", (double)c->accepted);
-	put(&t, "# HELP kitgate_measurements_rejected_total Measurements rejected inside the broker, by reason.\n"
-			"# TYPE kitgate_measurements_rejected_total counter\n");
-	for(r = 1; r < KG_REASON_COUNT; r++){
-		put(&t, "kitgate_measurements_rejected_total{reason=\"%s\"} %llu\n", kg_reason__name(r),
-				(unsigned long long)c->rejected[r]);
-	}
-	metric(&t, "kitgate_bridge_forwarded_total", "counter", "Messages handed to the Kafka bridge.", (double)c->bridge_forwarded);
-	metric(&t, "kitgate_bridge_undecodable_total", "counter", "Sparkplug B payloads on bridge routes that did not decode (forwarded unchanged).",
-			(double)kg_bridge__undecodable());
-	kg_statusmodel__metrics(ms, "kitgate_", put_text, &t);
-	kg_statusmodel__metrics(bs, "kitgate_bridge_", put_text, &t);
-	metric(&t, "kitgate_kits_known", "gauge", "Kits the live view tracks.", (double)nkits);
-	metric(&t, "kitgate_kits_online", "gauge", "Kits with an open session.", (double)online);
-	metric(&t, "kitgate_stats_streams", "gauge", "Streams with rolling statistics.", (double)sc->streams);
-	metric(&t, "kitgate_stats_samples", "gauge", "Samples held for rolling statistics.", (double)sc->samples);
-	metric(&t, "kitgate_stats_evicted_total", "counter", "Streams evicted at stats_max_streams.", (double)sc->evicted);
-	metric(&t, "kitgate_stats_kit_evicted_total", "counter", "Streams evicted at stats_max_streams_per_kit.", (double)sc->group_evicted);
-	metric(&t, "kitgate_stats_samples_dropped_total", "counter", "Samples dropped at stats_max_samples.", (double)sc->samples_dropped);
-	metric(&t, "kitgate_stats_clear_dropped_total", "counter", "Evicted streams whose retained statistics were not cleared (clear queue full).",
-			(double)sc->clear_dropped);
-	metric(&t, "kitgate_stats_ignored_total", "counter", "Non-numeric payloads on stats topics.", (double)sc->ignored);
-	metric(&t, "kitgate_stats_published_total", "counter", "Statistics messages published.", (double)sc->published);
-	metric(&t, "kitgate_broker_thread_seconds_per_message", "gauge", "Mean broker-thread time per message in the MESSAGE callback.",
-			c->broker_msgs ? (double)c->broker_ns / (double)c->broker_msgs / 1e9 : 0);
-	metric(&t, "kitgate_http_snapshot_seconds_total", "counter", "Broker-thread CPU time spent building HTTP snapshots.",
-			(double)p->live->snapshot_ns / 1e9);
-	metric(&t, "kitgate_http_snapshots_total", "counter", "HTTP snapshots built.", (double)p->live->snapshots);
-	metric(&t, "kitgate_live_tick_kits_max", "gauge", "Most changed kits the broker thread visited in one tick (bounded by design).",
-			(double)p->live->tick_kits_max);
-	metric(&t, "kitgate_live_kit_visits_total", "counter", "Changed kits visited by the broker thread (HTTP entry and retained status).",
-			(double)p->live->kit_visits);
-	metric(&t, "kitgate_live_kits_queued", "gauge", "Changed kits waiting for their visit.", (double)kg_kits__queued(p->live->kits));
-	metric(&t, "kitgate_live_status_cleared_total", "counter", "Retained kit status messages cleared when their kit was evicted.",
-			(double)p->live->status_cleared);
-	if(p->live->http){
-		unsigned long long sse[2];
-
-		kg_http__counts(p->live->http, http);
-		kg_http__sse(p->live->http, sse);
-		metric(&t, "kitgate_http_sse_events_total", "counter", "Server-sent events sent.", (double)sse[0]);
-		metric(&t, "kitgate_http_sse_event_bytes_max", "gauge", "The largest server-sent event so far, in bytes.", (double)sse[1]);
-	}
-	put(&t, "# HELP kitgate_http_responses_total HTTP responses by status class.\n"
-			"# TYPE kitgate_http_responses_total counter\n"
-			"kitgate_http_responses_total{code=\"2xx\"} %llu\nkitgate_http_responses_total{code=\"4xx\"} %llu\n"
-			"kitgate_http_responses_total{code=\"5xx\"} %llu\n", http[0], http[1], http[2]);
-	if(t.failed){
-		free(t.s);
-		return NULL;
-	}
-	return t.s;
-}
-
+/* The HTTP API's snapshot and the /metrics text, both from the status model (statusdoc.c). */
 static void publish_snapshot(struct kg_plugin *p, int64_t now)
 {
-	struct kg_live *l = p->live;
-	struct kg_counters *c = &p->counters;
-	struct kg_stats_counters sc;
-	struct kg_stream_status ms, bs;
-	struct snap_ctx ctx = { NULL };
-	size_t nkits, online;
-	cJSON *root = cJSON_CreateObject(), *st, *o;
-	int r;
+	struct kg_broker_status st;
+	cJSON *root;
 
-	if(!root) return;
-	kg_status__gather(p, KG_STREAM_MEASUREMENTS, &ms);
-	kg_status__gather(p, KG_STREAM_BRIDGE, &bs);
-	kg_stats__counters(l->stats, &sc);
-	nkits = kg_kits__count(l->kits, &online);
-
-	cJSON_AddNumberToObject(root, "now", (double)now);
-	st = cJSON_AddObjectToObject(root, "status");
-	cJSON_AddStringToObject(st, "version", KITGATE_VERSION_STRING);
-	cJSON_AddNumberToObject(st, "started_at", (double)l->started_ms);
-	cJSON_AddNumberToObject(st, "accepted", (double)c->accepted);
-	o = cJSON_AddObjectToObject(st, "rejected");
-	for(r = 1; r < KG_REASON_COUNT; r++) cJSON_AddNumberToObject(o, kg_reason__name(r), (double)c->rejected[r]);
-	kg_statusmodel__json(st, &ms, KG_STATUS_API); /* sink, queue_depth, spilling, spool */
-	o = cJSON_AddObjectToObject(st, "kits");
-	cJSON_AddNumberToObject(o, "known", (double)nkits);
-	cJSON_AddNumberToObject(o, "online", (double)online);
-	cJSON_AddNumberToObject(o, "evicted", (double)kg_kits__evicted(l->kits));
-	cJSON_AddNumberToObject(o, "listed", (double)(l->dir ? kg_kitdir__count(l->dir) : 0));
-	o = cJSON_AddObjectToObject(st, "stats");
-	cJSON_AddNumberToObject(o, "streams", (double)sc.streams);
-	cJSON_AddNumberToObject(o, "samples", (double)sc.samples);
-	cJSON_AddNumberToObject(o, "evicted", (double)sc.evicted);
-	cJSON_AddNumberToObject(o, "kit_evicted", (double)sc.group_evicted);
-	cJSON_AddNumberToObject(o, "samples_dropped", (double)sc.samples_dropped);
-	cJSON_AddNumberToObject(o, "clear_dropped", (double)sc.clear_dropped);
-	cJSON_AddNumberToObject(o, "too_old", (double)sc.too_old);
-	cJSON_AddNumberToObject(o, "ignored", (double)sc.ignored);
-	cJSON_AddNumberToObject(st, "test_measurements", (double)l->test_accepted);
-
-	/* Bounded whatever the number of kits: counters and the ring of recent rejections. The kits
-	 * and streams are in the kit directory, written a kit at a time (visit_kit, publish_stats). */
-	ctx.rej = cJSON_AddArrayToObject(root, "rejections");
-	if(ctx.rej) kg_kits__rejections(l->kits, snap_rejection, &ctx);
-	kg_view__publish(l->view, root, build_metrics(p, &ms, &bs, nkits, online, &sc), now);
+	kg_status__gather_broker(p, &st);
+	root = kg_statusdoc__api(&st, p->live->kits, now);
+	if(root) kg_view__publish(p->live->view, root, kg_statusdoc__metrics(&st), now);
 }
 
 /* ---- lifecycle ------------------------------------------------------------------------------ */
@@ -584,23 +250,19 @@ static void publish_snapshot(struct kg_plugin *p, int64_t now)
 void kg_live__tick(struct kg_plugin *p)
 {
 	struct kg_live *l = p->live;
-	struct kit_pub kp;
 	int64_t now, mono;
-	size_t i, n;
+	size_t n;
 
 	if(!l) return;
-	now = now_ms();
-	mono = kg_clock__mono_ms();
-	for(i = 0; i < l->npending; i++) promote(p, &l->pending[i]);
-	l->npending = 0;
-	if(l->view) run_test_requests(p);
+	now = kg_clock__wall_ms();   /* for the timestamps shown (samples, the snapshot's "now") */
+	mono = kg_clock__mono_ms();  /* every cadence */
+	if(l->view) kg_livetest__run(p, l->view, &l->test_accepted); /* test measurements from HTTP */
 	if(kg_clock__every(&l->flush, FLUSH_EVERY_MS, mono)){
-		kg_stats__drain_evicted(l->stats, clear_stats, l);
-		kg_stats__flush_at(l->stats, now, mono, 1000, publish_stats, l);
+		kg_stats__drain_evicted(l->stats, kg_livepub__clear_stats, &l->pub);
+		kg_stats__flush_at(l->stats, now, mono, 1000, kg_livepub__stats, &l->pub);
 	}
-	kp.l = l;
-	kp.now = mono;
-	n = kg_kits__visit_due(l->kits, KIT_VISITS_PER_TICK, mono, visit_kit, &kp);
+	l->pub.now = mono;
+	n = kg_kits__visit_due(l->kits, KIT_VISITS_PER_TICK, mono, kg_livepub__visit_kit, &l->pub);
 	l->kit_visits += n;
 	if(n > l->tick_kits_max) l->tick_kits_max = n;
 	if(l->view && mono >= l->snapshot.next_ms && kg_view__wanted(l->view, SNAPSHOT_WANTED_MS)
@@ -641,13 +303,13 @@ int kg_live__init(struct kg_plugin *p)
 	size_t i;
 
 	if(!l) return -1;
-	l->started_ms = now_ms();
+	l->started_ms = kg_clock__wall_ms();
 	l->stats = kg_stats__new(p->cfg.stats_max_streams, p->cfg.stats_max_samples);
 	if(l->stats) kg_stats__set_group_limit(l->stats, p->cfg.stats_max_streams_per_kit);
 	l->kits = kg_kits__new(p->cfg.live_max_kits);
 	l->routes = p->cfg.nstats_topics ? calloc(p->cfg.nstats_topics, sizeof(*l->routes)) : NULL;
 	if(!l->stats || !l->kits || (p->cfg.nstats_topics && !l->routes)) goto oom;
-	kg_kits__on_evict(l->kits, kit_evicted, l);
+	kg_kits__on_evict(l->kits, kg_livepub__kit_evicted, &l->pub);
 	for(i = 0; i < p->cfg.nstats_topics; i++){
 		const char *s = p->cfg.stats_topics[i], *eq = strchr(s, '=');
 
@@ -660,6 +322,7 @@ int kg_live__init(struct kg_plugin *p)
 		l->view = kg_view__new();
 		l->dir = kg_kitdir__new(p->cfg.live_max_kits);
 		if(!l->view || !l->dir) goto oom;
+		l->pub.dir = l->dir;
 		l->http = kg_http__start(&p->cfg, &p->ingest.limits, l->view, l->dir, err, sizeof(err));
 		if(!l->http){
 			kg_log(KG_LOG_ERROR, "http_listen %s: %s; the HTTP endpoint is OFF", p->cfg.http_listen, err);
@@ -669,14 +332,6 @@ int kg_live__init(struct kg_plugin *p)
 		}
 	}
 	p->live = l;
-	if(mosquitto_callback_register(p->pid, MOSQ_EVT_BASIC_AUTH, on_basic_auth, NULL, p) != MOSQ_ERR_SUCCESS
-			|| mosquitto_callback_register(p->pid, MOSQ_EVT_DISCONNECT, on_disconnect, NULL, p) != MOSQ_ERR_SUCCESS
-			/* 2.1: a persistent session going offline is CLIENT_OFFLINE (broker_api.h) */
-			|| (p->broker.api21 && mosquitto_callback_register(p->pid, KG_MOSQ_EVT_CLIENT_OFFLINE, on_disconnect,
-					NULL, p) != MOSQ_ERR_SUCCESS)){
-		kg_live__cleanup(p);
-		return -1;
-	}
 	return 0;
 oom:
 	live_free(l);
@@ -686,9 +341,6 @@ oom:
 void kg_live__cleanup(struct kg_plugin *p)
 {
 	if(!p->live) return;
-	mosquitto_callback_unregister(p->pid, MOSQ_EVT_BASIC_AUTH, on_basic_auth, NULL);
-	mosquitto_callback_unregister(p->pid, MOSQ_EVT_DISCONNECT, on_disconnect, NULL);
-	if(p->broker.api21) mosquitto_callback_unregister(p->pid, KG_MOSQ_EVT_CLIENT_OFFLINE, on_disconnect, NULL);
 	live_free(p->live);
 	p->live = NULL;
 }

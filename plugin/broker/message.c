@@ -13,13 +13,14 @@
  * Measurements are validated one step earlier, in the ACL WRITE check (kg_message__on_write, called
  * by acl.c), because wills pass that check at send time and never reach MESSAGE: an invalid
  * measurement or will is denied there (MOSQ_ERR_ACL_DENIED: never delivered, never retained,
- * counted by reason). The encoded record waits in p->memo; the MESSAGE that follows in the same
- * call chain (same client, topic and payload pointers) pushes it without validating again. Any
- * other event arriving while the memo is pending means no MESSAGE followed, i.e. it was a will:
- * kg_message__flush pushes the record then. A will whose push fails was delivered anyway (the
- * broker sends it after the check): it is counted as wills_unsaved and logged; nothing can be
- * denied retroactively. A MESSAGE without a matching memo (another plugin decided the ACL, a
- * bridge connection, which mosquitto never ACL-checks) is validated here as before. */
+ * counted by reason). The encoded record waits in p->memo, and the events module (events.h) notes
+ * the write's identity: when it says the MESSAGE is that write's (KG_EVENTS_MSG_MEMO), the memo is
+ * pushed without validating again; when another event finds the write still pending, it was a
+ * will and the module calls kg_message__will, which pushes the record then. A will whose push
+ * fails was delivered anyway (the broker sends it after the check): it is counted as wills_unsaved
+ * and logged; nothing can be denied retroactively. A MESSAGE without a memo of its own (another
+ * plugin decided the ACL, a bridge connection, which mosquitto never ACL-checks) is validated here
+ * as before. */
 #include <errno.h>
 #include <stdbool.h>
 #include <string.h>
@@ -28,6 +29,7 @@
 #include "broker_api.h"
 
 #include "kitgate/clock.h"
+#include "kitgate/events.h"
 #include "kitgate/ingest.h"
 #include "kitgate/kits.h"
 #include "kitgate/snapshot.h"
@@ -79,7 +81,7 @@ int kg_message__on_write(struct kg_plugin *p, struct mosquitto_evt_acl_check *ed
 	enum kg_ingest_result r;
 	int64_t t0 = clock_ns(CLOCK_MONOTONIC);
 
-	kg_message__flush(p);
+	/* acl.c fed this event to kg_events__other: no will is pending in p->memo any more */
 	r = kg_ingest__check(&p->ingest, ed->topic, ed->payload, ed->payloadlen, ed->retain,
 			kg_clock__wall_ms(), &p->memo, &out);
 	if(r == KG_INGEST_PASS) return MOSQ_ERR_SUCCESS;
@@ -92,15 +94,12 @@ int kg_message__on_write(struct kg_plugin *p, struct mosquitto_evt_acl_check *ed
 		kg_live__measurement(p, NULL, out.serial, out.serial_len, ed->topic, out.reason, out.detail, &p->memo.dec);
 		return MOSQ_ERR_ACL_DENIED; /* v5: PUBACK/PUBREC 0x87; v3.1.1: dropped; a will: not sent */
 	}
-	p->memo.client = ed->client;
-	p->memo.topic = ed->topic;
-	p->memo.payload = ed->payload;
-	p->memo.len = ed->payloadlen;
+	kg_events__write(p->events, ed->client, ed->topic, ed->payload, (size_t)ed->payloadlen);
 	return MOSQ_ERR_SUCCESS;
 }
 
 /* Contract in kitgate_internal.h. Broker thread. */
-void kg_message__flush(struct kg_plugin *p)
+void kg_message__will(struct kg_plugin *p)
 {
 	struct kg_ingest_out out;
 	enum kg_ingest_result r;
@@ -122,13 +121,6 @@ void kg_message__flush(struct kg_plugin *p)
 				out.serial ? out.serial : "-", out.detail ? out.detail : "-",
 				out.err ? strerror(-out.err) : "queue full", (unsigned long long)suppressed);
 	}
-}
-
-/* The memo belongs to this MESSAGE: the same publish the ACL WRITE check just allowed. */
-static bool memo_matches(const struct kg_plugin *p, const struct mosquitto_evt_message *ed)
-{
-	return p->memo.n > 0 && p->memo.client == ed->client && p->memo.topic == ed->topic
-		&& p->memo.payload == ed->payload && p->memo.len == ed->payloadlen;
 }
 
 /* kg_ingest's check hook (plugin.c installs it): with auth postgres, the kits snapshot rejects
@@ -174,12 +166,12 @@ static bool over_rate(struct kg_plugin *p, const struct mosquitto_evt_message *e
 			clock_ns(CLOCK_MONOTONIC));
 }
 
-static int rate_limited(struct kg_plugin *p, const struct mosquitto_evt_message *ed)
+static int rate_limited(struct kg_plugin *p, const struct mosquitto_evt_message *ed, bool own_memo)
 {
 	const char *serial = ed->topic + 4;
 	size_t slen = strcspn(serial, "/");
 
-	if(memo_matches(p, ed)) p->memo.n = 0;   /* validated in the ACL check; never pushed */
+	if(own_memo) p->memo.n = 0;   /* validated in the ACL check; never pushed */
 	p->counters.rejected[KG_RATE_LIMITED]++;
 	log_reject(p, KG_RATE_LIMITED, serial, slen, ed->topic, "kit_rate_limit");
 	kg_live__measurement(p, ed->client, serial, slen, ed->topic, KG_RATE_LIMITED, "kit_rate_limit", &p->memo.dec);
@@ -194,13 +186,16 @@ int kg_message__on_message(int event, void *event_data, void *userdata)
 	enum kg_ingest_result r;
 	uint64_t suppressed;
 	int64_t t0 = clock_ns(CLOCK_MONOTONIC);
+	bool own_memo;
 
 	(void)event;
-	if(p->cfg.kit_rate_limit && over_rate(p, ed)) return rate_limited(p, ed);
-	if(memo_matches(p, ed)){
+	/* the write this MESSAGE belongs to, if any; another write still pending was a will (pushed) */
+	own_memo = kg_events__message(p->events, ed->client, ed->topic, ed->payload, (size_t)ed->payloadlen)
+		== KG_EVENTS_MSG_MEMO && p->memo.n > 0;
+	if(p->cfg.kit_rate_limit && over_rate(p, ed)) return rate_limited(p, ed, own_memo);
+	if(own_memo){
 		r = kg_ingest__push(&p->ingest, &p->memo, &out);
 	}else{
-		kg_message__flush(p);
 		r = kg_ingest__check(&p->ingest, ed->topic, ed->payload, ed->payloadlen, ed->retain,
 				kg_clock__wall_ms(), &p->memo, &out);
 		if(r == KG_INGEST_ACCEPTED) r = kg_ingest__push(&p->ingest, &p->memo, &out);

@@ -38,7 +38,7 @@ static int on_tick(int event, void *event_data, void *userdata)
 
 	(void)event;
 	kg_outbox__drain(0);
-	kg_acl__tick(userdata);    /* a pending will's record, a pending client-id owner */
+	kg_acl__tick(userdata);    /* the events module: a pending will, client-id owner, kit logins */
 	kg_auth__tick(userdata);   /* completes delayed logins whose check came back (2.1) */
 	kg_status__tick(userdata);
 	kg_live__tick(userdata);
@@ -79,7 +79,7 @@ static void plugin_free(struct kg_plugin *p)
 	for(i = 0; i < NCALLBACKS; i++){
 		mosquitto_callback_unregister(p->pid, callbacks[i].event, callbacks[i].cb, NULL);
 	}
-	if(p->auth.pool) mosquitto_callback_unregister(p->pid, KG_MOSQ_EVT_CONNECT, kg_acl__on_connect, NULL);
+	if(p->broker.api21) mosquitto_callback_unregister(p->pid, KG_MOSQ_EVT_CONNECT, kg_acl__on_connect, NULL);
 	if(p->broker.api21) mosquitto_callback_unregister(p->pid, KG_MOSQ_EVT_CLIENT_OFFLINE, kg_acl__on_disconnect, NULL);
 	kg_acl__cleanup(p); /* first: a will sent at shutdown still goes into its stream */
 	kg_live__cleanup(p);
@@ -260,8 +260,7 @@ static void log_broker(const struct kg_plugin *p)
 			KG_MOSQ_HEADERS_VERSION,
 			bi.api21 ? "every loop iteration and at the latest every " KG_STR(KG_TICK_MS) " ms (asked of 2.1 with next_s/next_ms)" : "every loop iteration and at least every 100 ms (the broker's own cadence)",
 			delayed,
-			bi.api21 ? (p->auth.pool ? "CLIENT_OFFLINE handled like DISCONNECT (persistent sessions), CONNECT settles delayed logins"
-					: "CLIENT_OFFLINE handled like DISCONNECT (persistent sessions), CONNECT not used (inferred as on 2.0)")
+			bi.api21 ? "CONNECT brings kits online and records client-id owners, CLIENT_OFFLINE handled like DISCONNECT (persistent sessions)"
 					: "not available (inferred from callbacks)");
 }
 
@@ -331,12 +330,11 @@ EXPORT int mosquitto_plugin_init(mosquitto_plugin_id_t *identifier, void **userd
 			return rc;
 		}
 	}
-	/* 2.1 delayed logins: their successful completion raises CONNECT, which settles the client-id
-	 * owner and the kit's session (acl.c); 2.0 has no such event (and never delays). */
-	if(p->auth.pool && (rc = mosquitto_callback_register(p->pid, KG_MOSQ_EVT_CONNECT, kg_acl__on_connect,
+	/* 2.1: a successful login (a delayed one too) raises CONNECT, which records the client id's
+	 * owner and brings a kit online (acl.c, events.h); 2.0 has no such event. */
+	if(p->broker.api21 && (rc = mosquitto_callback_register(p->pid, KG_MOSQ_EVT_CONNECT, kg_acl__on_connect,
 			NULL, p)) != MOSQ_ERR_SUCCESS){
-		mosquitto_log_printf(MOSQ_LOG_ERR, "kitgate: cannot register the CONNECT callback (mosquitto 2.1) "
-				"for delayed logins");
+		mosquitto_log_printf(MOSQ_LOG_ERR, "kitgate: cannot register the CONNECT callback (mosquitto 2.1)");
 		plugin_free(p);
 		return rc;
 	}

@@ -1,15 +1,15 @@
-/* status.c -- publishes the plugin's counters, retained, on $SYS/broker/kitgate/status every
- * stats_interval_s. Broker thread only (MOSQ_EVT_TICK). */
-#include <math.h>
+/* status.c -- gathers the plugin's numbers into the status model (statusmodel.h) and publishes the
+ * $SYS document, retained, on $SYS/broker/kitgate/status every stats_interval_s. Broker thread
+ * only (MOSQ_EVT_TICK). */
 #include <stdio.h>
 #include <string.h>
-#include <time.h>
 
 #include "broker_api.h"
 
 #include <cjson/cJSON.h>
 
 #include "kitgate/clientids.h"
+#include "kitgate/statusdoc.h"
 #include "kitgate/statusmodel.h"
 #include "kitgate/clock.h"
 #include "kitgate/handoff.h"
@@ -18,6 +18,7 @@
 #include "kitgate/worker.h"
 #include "kitgate/backoff.h"
 #include "kitgate/snapshot.h"
+#include "kitgate/events.h"
 #include "kitgate_internal.h"
 
 #define STATUS_TOPIC "$SYS/broker/kitgate/status"
@@ -42,93 +43,63 @@ void kg_status__gather(struct kg_plugin *p, enum kg_stream_id id, struct kg_stre
 	if(st->spool) kg_spool__stats(st->spool, &out->spool);
 }
 
-#define NUM(obj, key, v) do{ if(!cJSON_AddNumberToObject((obj), (key), (double)(v))) goto oom; }while(0)
-
-/* The status JSON (cJSON, printed unformatted), or NULL on out of memory.
- * Top level: the broker thread's counters; "streams": one object per stream (statusmodel.c);
- * "queue_depth", "spilling", "spool" and "sink" at the top level repeat the measurement stream's
- * (the shape before streams existed). */
-static char *status_format(struct kg_plugin *p)
+/* Contract in kitgate_internal.h: the broker thread's counters copied into the status model's
+ * struct (statusmodel.h), which every status output is written from. */
+void kg_status__gather_broker(struct kg_plugin *p, struct kg_broker_status *out)
 {
 	const struct kg_counters *c = &p->counters;
-	struct kg_stream_status ms, bs;
-	uint64_t refused_worker = 0;
-	cJSON *root = cJSON_CreateObject(), *o, *streams;
-	char *text = NULL;
-	size_t i;
-	int r;
 
-	if(!root) return NULL;
-	kg_status__gather(p, KG_STREAM_MEASUREMENTS, &ms);
-	kg_status__gather(p, KG_STREAM_BRIDGE, &bs);
-	NUM(root, "accepted", c->accepted);
-	if(!(o = cJSON_AddObjectToObject(root, "rejected"))) goto oom;
-	for(r = 1; r < KG_REASON_COUNT; r++) NUM(o, kg_reason__name(r), c->rejected[r]);
-	NUM(o, "spool_unavailable", c->spool_unavailable);
-	NUM(root, "unacked_spool_unavailable", c->unacked);
-	if(kg_statusmodel__json(root, &ms, KG_STATUS_SYS)) goto oom;
-	for(i = 0; i < bs.worker.nreasons; i++){
-		if(!strcmp(bs.worker.reasons[i].reason, "refused_topic")) refused_worker += bs.worker.reasons[i].n;
-	}
-	if(!(o = cJSON_AddObjectToObject(root, "bridge"))) goto oom;
-	NUM(o, "forwarded", c->bridge_forwarded);
-	NUM(o, "refused_topic", c->bridge_refused + refused_worker);
-	NUM(o, "delivered", bs.worker.sink.written);
-	NUM(o, "undecodable", kg_bridge__undecodable());
-	if(!(streams = cJSON_AddObjectToObject(root, "streams"))) goto oom;
-	if(!(o = cJSON_AddObjectToObject(streams, "measurements")) || kg_statusmodel__json(o, &ms, KG_STATUS_SYS)) goto oom;
-	if(!(o = cJSON_AddObjectToObject(streams, "bridge")) || kg_statusmodel__json(o, &bs, KG_STATUS_SYS)) goto oom;
-	if(!(o = cJSON_AddObjectToObject(root, "auth"))) goto oom;
-	NUM(o, "ok", p->auth.ok);
-	NUM(o, "cached", p->auth.cached);
-	NUM(o, "refused", p->auth.refused);
-	NUM(o, "backoff_refused", p->auth.backoff_refused);
-	NUM(o, "budget_refused", p->auth.budget_refused);
-	NUM(o, "no_password", p->auth.no_password);
-	NUM(o, "pbkdf2_runs", p->auth.pbkdf2_runs);
-	NUM(o, "pbkdf2_ms", p->auth.pbkdf2_ns / 1000000u);
-	NUM(o, "kicked", p->auth.kicked);
-	NUM(o, "backoff_evicted", kg_backoff__evicted(p->auth.backoff));
-	NUM(o, "backoff_overflowed", kg_backoff__overflowed(p->auth.backoff));
-	/* delayed logins (mosquitto 2.1), inside "auth" */
-	NUM(o, "threads", (uint64_t)p->auth.threads);
-	NUM(o, "delayed", p->auth.delayed);
-	NUM(o, "pending", (uint64_t)(p->auth.pool ? kg_authpool__pending(p->auth.pool) : 0));
-	NUM(o, "slots_refused", p->auth.slots_refused);
-	NUM(o, "busy_refused", p->auth.busy_refused);
-	NUM(o, "superseded", p->auth.stale);
-	NUM(o, "changed_meanwhile", p->auth.changed);
+	memset(out, 0, sizeof(*out));
+	out->accepted = c->accepted;
+	memcpy(out->rejected, c->rejected, sizeof(out->rejected));
+	out->spool_unavailable = c->spool_unavailable;
+	out->unacked = c->unacked;
+	out->broker_ns = c->broker_ns;
+	out->broker_msgs = c->broker_msgs;
+	out->bridge_forwarded = c->bridge_forwarded;
+	out->bridge_refused = c->bridge_refused;
+	out->bridge_undecodable = kg_bridge__undecodable();
+	out->wills_accepted = c->wills_accepted;
+	out->wills_unsaved = c->wills_unsaved;
+	out->clientid_refused = c->clientid_refused;
+	out->clientid_evicted = kg_clientids__evicted(kg_events__clientids(p->events));
+	out->auth.ok = p->auth.ok;
+	out->auth.cached = p->auth.cached;
+	out->auth.refused = p->auth.refused;
+	out->auth.backoff_refused = p->auth.backoff_refused;
+	out->auth.budget_refused = p->auth.budget_refused;
+	out->auth.no_password = p->auth.no_password;
+	out->auth.pbkdf2_runs = p->auth.pbkdf2_runs;
+	out->auth.pbkdf2_ns = p->auth.pbkdf2_ns;
+	out->auth.kicked = p->auth.kicked;
+	out->auth.backoff_evicted = kg_backoff__evicted(p->auth.backoff);
+	out->auth.backoff_overflowed = kg_backoff__overflowed(p->auth.backoff);
+	out->auth.threads = (uint64_t)p->auth.threads;
+	out->auth.delayed = p->auth.delayed;
+	out->auth.pending = (uint64_t)(p->auth.pool ? kg_authpool__pending(p->auth.pool) : 0);
+	out->auth.slots_refused = p->auth.slots_refused;
+	out->auth.busy_refused = p->auth.busy_refused;
+	out->auth.stale = p->auth.stale;
+	out->auth.changed = p->auth.changed;
 	if(p->auth.loader){
-		uint64_t loads, asks;
-
-		kg_snapshot__counts(p->auth.loader, &loads, &asks);
-		if(!(o = cJSON_AddObjectToObject(root, "auth_snapshot"))) goto oom;
-		NUM(o, "loads", loads);
-		NUM(o, "refresh_asked", asks);
-		NUM(o, "unknown_passed", p->auth.unknown_passed);
+		out->snapshot_loader = true;
+		kg_snapshot__counts(p->auth.loader, &out->snapshot_loads, &out->snapshot_asks);
+		out->unknown_passed = p->auth.unknown_passed;
 	}
-	if(!(o = cJSON_AddObjectToObject(root, "wills"))) goto oom;
-	NUM(o, "accepted", c->wills_accepted);
-	NUM(o, "unsaved", c->wills_unsaved);
-	NUM(root, "clientid_refused", c->clientid_refused);
-	NUM(root, "clientid_evicted", kg_clientids__evicted(p->idguard.ids));
-	/* one decimal, as the status always printed it */
-	NUM(root, "broker_thread_ns_per_msg",
-			c->broker_msgs ? round((double)c->broker_ns / (double)c->broker_msgs * 10.0) / 10.0 : 0.0);
-	text = cJSON_PrintUnformatted(root);
-oom:
-	cJSON_Delete(root);
-	return text;
+	kg_status__gather(p, KG_STREAM_MEASUREMENTS, &out->streams[0]);
+	kg_status__gather(p, KG_STREAM_BRIDGE, &out->streams[1]);
+	kg_live__status(p, out);
 }
-#undef NUM
 
 void kg_status__tick(struct kg_plugin *p)
 {
+	struct kg_broker_status st;
 	char *text;
 
 	/* monotonic: a wall clock step back must not stop the status (stats_interval_s 0 = off) */
 	if(!kg_clock__every(&p->status_every, (int64_t)p->cfg.stats_interval_s * 1000, kg_clock__mono_ms())) return;
-	text = status_format(p);
+	kg_status__gather_broker(p, &st);
+	text = kg_statusdoc__sys(&st);
 	if(!text) return;
 	mosquitto_broker_publish_copy(NULL, STATUS_TOPIC, (int)strlen(text), text, 0, true, NULL);
 	cJSON_free(text);

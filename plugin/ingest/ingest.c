@@ -131,7 +131,10 @@ enum kg_ingest_result kg_ingest__check(const struct kg_ingest *ig, const char *t
 		return KG_INGEST_REJECTED;
 	}
 	memo->n = (uint32_t)n;
-	memo->serial = out->serial;
+	assert(out->serial_len <= KG_SERIAL_MAX);  /* kg_payload__validate refuses a longer one */
+	memcpy(memo->serial_buf, out->serial, out->serial_len);
+	memo->serial_buf[out->serial_len] = '\0';
+	memo->serial = memo->serial_buf;
 	memo->serial_len = out->serial_len;
 	return KG_INGEST_ACCEPTED;
 }

@@ -267,6 +267,23 @@ size_t kg_record__used(const struct kg_record *rec)
 }
 
 /* Contract in record.h. */
+size_t kg_record__stored(const struct kg_record *rec)
+{
+	size_t a = _Alignof(struct kg_record);
+
+	return (kg_record__used(rec) + a - 1) / a * a;
+}
+
+/* Contract in record.h. */
+size_t kg_record__store(void *dst, const struct kg_record *src)
+{
+	size_t a = _Alignof(struct kg_record), n = kg_record__used(src);
+
+	memcpy(dst, src, n);
+	return (n + a - 1) / a * a;
+}
+
+/* Contract in record.h. */
 void kg_record__copy(struct kg_record *dst, const struct kg_record *src)
 {
 	memcpy(dst, src, kg_record__used(src));

@@ -20,6 +20,7 @@
 #include <microhttpd.h>
 
 #include "kitgate/clock.h"
+#include "kitgate/base64.h"
 #include "kitgate/http.h"
 #include "kitgate/kitdir.h"
 #include "kitgate/log.h"
@@ -74,12 +75,6 @@ struct conn {
 	char *body;
 	size_t len;
 };
-
-/* Wall time: a test measurement's time check (clock.h). */
-static int64_t now_ms(void)
-{
-	return kg_clock__wall_ms();
-}
 
 static void count(struct kg_http *h, unsigned status)
 {
@@ -188,39 +183,6 @@ static void pw_refresh(struct kg_http *h)
 	h->pw_mtime = sb.st_mtim;
 }
 
-static int b64_value(unsigned char ch)
-{
-	if(ch >= 'A' && ch <= 'Z') return ch - 'A';
-	if(ch >= 'a' && ch <= 'z') return ch - 'a' + 26;
-	if(ch >= '0' && ch <= '9') return ch - '0' + 52;
-	if(ch == '+') return 62;
-	if(ch == '/') return 63;
-	return -1;
-}
-
-/* Decode standard base64 (padding optional) into out (cap bytes); the length, or -1 when it is not
- * base64 or does not fit. */
-static long b64_decode(const char *in, unsigned char *out, size_t cap)
-{
-	unsigned acc = 0;
-	int bits = 0, v;
-	size_t n = 0;
-
-	for(; *in && *in != '='; in++){
-		if((v = b64_value((unsigned char)*in)) < 0) return -1;
-		acc = (acc << 6) | (unsigned)v;
-		bits += 6;
-		if(bits >= 8){
-			bits -= 8;
-			if(n == cap) return -1;
-			out[n++] = (unsigned char)(acc >> bits);
-			acc &= (1u << bits) - 1;
-		}
-	}
-	while(*in == '=') in++;
-	return *in ? -1 : (long)n;
-}
-
 /* The Basic credentials of the request (the scheme name is case-insensitive, RFC 7617/7235), as
  * "user\0pass" in buf; *pass points into it. False when absent or malformed, and when either part
  * holds a NUL (no password is "secret\0junk"). */
@@ -232,7 +194,7 @@ static bool basic_credentials(struct MHD_Connection *c, char *buf, size_t cap, c
 
 	if(!v || strncasecmp(v, "basic", 5) != 0 || (v[5] != ' ' && v[5] != '\t')) return false;
 	for(v += 5; *v == ' ' || *v == '\t'; v++);
-	n = b64_decode(v, (unsigned char *)buf, cap - 1);
+	n = kg_base64__decode(v, strlen(v), (unsigned char *)buf, cap - 1, KG_BASE64_PAD_OPTIONAL);
 	if(n < 0 || memchr(buf, '\0', (size_t)n)) return false;
 	buf[n] = '\0';
 	colon = strchr(buf, ':');
@@ -591,7 +553,7 @@ static enum MHD_Result test_measurement(struct kg_http *h, struct MHD_Connection
 	req = calloc(1, sizeof(*req));
 	if(!req) return MHD_NO;
 	r = kg_payload__validate(h->cfg->payload_format, kind, serial, strlen(serial), cn->body, cn->len,
-			now_ms(), h->limits, &req->rec, &detail);
+			kg_clock__wall_ms(), h->limits, &req->rec, &detail);
 	if(r != KG_OK){
 		free(req);
 		j = cJSON_CreateObject();

@@ -9,8 +9,10 @@
 #include <string.h>
 #include <time.h>
 
+#include "kitgate/clock.h"
 #include "kitgate/json.h"
 #include "kitgate/kitdir.h"
+#include "kitgate/textbuf.h"
 #include "kitgate/lru.h"
 #include "kitgate/record.h"
 
@@ -57,14 +59,6 @@ struct kg_kitdir {
 static const char *dkit_key(const struct kg_lru_node *n) { return KG_LRU_ENTRY(n, struct dkit, node)->serial; }
 static const char *dstream_key(const struct kg_lru_node *n) { return KG_LRU_ENTRY(n, struct dstream, node)->topic; }
 static const char *dcid_key(const struct kg_lru_node *n) { return KG_LRU_ENTRY(n, struct dcid, node)->cid; }
-
-static int64_t mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 struct kg_kitdir *kg_kitdir__new(size_t max_kits)
 {
@@ -325,47 +319,8 @@ void kg_kitdir__remove_stream(struct kg_kitdir *d, const char *topic)
 
 /* ---- readers ---------------------------------------------------------------------------------- */
 
-struct text {
-	char *s;
-	size_t len, cap;
-	bool failed;
-};
-
-static void put(struct text *t, const char *s, size_t n)
-{
-	if(t->failed) return;
-	if(n >= SIZE_MAX / 2 - t->len){
-		t->failed = true;
-		return;
-	}
-	if(t->len + n + 1 > t->cap){
-		size_t ncap = t->cap ? t->cap : 1024;
-		char *ns;
-
-		while(ncap < t->len + n + 1) ncap *= 2;
-		if(!(ns = realloc(t->s, ncap))){
-			t->failed = true;
-			return;
-		}
-		t->s = ns;
-		t->cap = ncap;
-	}
-	memcpy(t->s + t->len, s, n);
-	t->len += n;
-	t->s[t->len] = '\0';
-}
-
-static char *text_done(struct text *t)
-{
-	if(t->failed){
-		free(t->s);
-		return NULL;
-	}
-	return t->s;
-}
-
 /* A kit's JSON with its streams spliced in before the final '}'. Under the lock. */
-static void put_kit(struct text *t, const struct dkit *k)
+static void put_kit(struct kg_text *t, const struct dkit *k)
 {
 	const struct dstream *s;
 
@@ -373,13 +328,13 @@ static void put_kit(struct text *t, const struct dkit *k)
 		t->failed = true;
 		return;
 	}
-	put(t, k->json, k->len - 1);
-	put(t, ",\"streams\":[", 12);
+	kg_text__put(t, k->json, k->len - 1);
+	kg_text__put(t, ",\"streams\":[", 12);
 	for(s = k->streams; s; s = s->next){
-		if(s != k->streams) put(t, ",", 1);
-		put(t, s->json, s->len);
+		if(s != k->streams) kg_text__put(t, ",", 1);
+		kg_text__put(t, s->json, s->len);
 	}
-	put(t, "]}", 2);
+	kg_text__put(t, "]}", 2);
 }
 
 static int cmp_serial(const void *a, const void *b)
@@ -395,7 +350,7 @@ static void index_refresh(struct kg_kitdir *d)
 	const struct kg_lru_node *n;
 	size_t cnt = 0;
 	uint64_t gen;
-	int64_t now = mono_ms();
+	int64_t now = kg_clock__mono_ms();
 
 	pthread_mutex_lock(&d->lock);
 	gen = d->gen;
@@ -440,7 +395,7 @@ char *kg_kitdir__kits(struct kg_kitdir *d, const char *prefix, const char *after
 		size_t limit, size_t *total, char *next)
 {
 	size_t plen = prefix ? strlen(prefix) : 0, first, end, i, start, n = 0, last = 0;
-	struct text t = {0};
+	struct kg_text t = {0};
 	bool more;
 
 	if(limit > KG_KITDIR_PAGE_MAX) limit = KG_KITDIR_PAGE_MAX;
@@ -455,13 +410,13 @@ char *kg_kitdir__kits(struct kg_kitdir *d, const char *prefix, const char *after
 	}else{
 		start = offset < end - first ? first + offset : end;
 	}
-	put(&t, "[", 1);
+	kg_text__put(&t, "[", 1);
 	pthread_mutex_lock(&d->lock);
 	for(i = start; i < end && n < limit; i++){
 		const struct dkit *k = KG_LRU_ENTRY(kg_lru__find(&d->kits, d->sorted[i], strlen(d->sorted[i])), struct dkit, node);
 
 		if(!k || !k->json) continue; /* gone since the index was built */
-		if(n++) put(&t, ",", 1);
+		if(n++) kg_text__put(&t, ",", 1);
 		put_kit(&t, k);
 		last = i;
 	}
@@ -470,19 +425,19 @@ char *kg_kitdir__kits(struct kg_kitdir *d, const char *prefix, const char *after
 	if(more) memmove(next, d->sorted[last], KG_SERIAL_MAX + 1); /* next may be `after` */
 	else next[0] = '\0';
 	pthread_mutex_unlock(&d->index_lock);
-	put(&t, "]", 1);
-	return text_done(&t);
+	kg_text__put(&t, "]", 1);
+	return kg_text__done(&t);
 }
 
 static char *kit_text(struct kg_kitdir *d, const char *serial)
 {
-	struct text t = {0};
+	struct kg_text t = {0};
 	const struct dkit *k;
 
 	k = KG_LRU_ENTRY(kg_lru__find(&d->kits, serial, strlen(serial)), struct dkit, node);
 	if(!k || !k->json) return NULL;
 	put_kit(&t, k);
-	return text_done(&t);
+	return kg_text__done(&t);
 }
 
 char *kg_kitdir__kit(struct kg_kitdir *d, const char *serial)
@@ -510,23 +465,23 @@ char *kg_kitdir__client(struct kg_kitdir *d, const char *client_id)
 char *kg_kitdir__streams(struct kg_kitdir *d, size_t offset, size_t limit, size_t *total)
 {
 	const struct kg_lru_node *n;
-	struct text t = {0};
+	struct kg_text t = {0};
 	size_t i = 0, out = 0;
 
 	if(limit > KG_KITDIR_PAGE_MAX) limit = KG_KITDIR_PAGE_MAX;
-	put(&t, "[", 1);
+	kg_text__put(&t, "[", 1);
 	pthread_mutex_lock(&d->lock);
 	*total = kg_lru__count(&d->generic);
 	for(n = kg_lru__newest(&d->generic); n && out < limit; n = n->older, i++){
 		const struct dstream *s = KG_LRU_ENTRY(n, struct dstream, node);
 
 		if(i < offset || !s->json) continue;
-		if(out++) put(&t, ",", 1);
-		put(&t, s->json, s->len);
+		if(out++) kg_text__put(&t, ",", 1);
+		kg_text__put(&t, s->json, s->len);
 	}
 	pthread_mutex_unlock(&d->lock);
-	put(&t, "]", 1);
-	return text_done(&t);
+	kg_text__put(&t, "]", 1);
+	return kg_text__done(&t);
 }
 
 size_t kg_kitdir__count(struct kg_kitdir *d)

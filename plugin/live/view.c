@@ -23,24 +23,16 @@ struct kg_view {
 	atomic_llong wanted_ms;        /* CLOCK_MONOTONIC ms a reader last wanted a snapshot */
 };
 
-static int64_t mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 void kg_view__want(struct kg_view *v)
 {
-	atomic_store_explicit(&v->wanted_ms, mono_ms(), memory_order_relaxed);
+	atomic_store_explicit(&v->wanted_ms, kg_clock__mono_ms(), memory_order_relaxed);
 }
 
 int kg_view__wanted(struct kg_view *v, int within_ms)
 {
 	int64_t w = atomic_load_explicit(&v->wanted_ms, memory_order_relaxed);
 
-	return w != 0 && mono_ms() - w <= within_ms;
+	return w != 0 && kg_clock__mono_ms() - w <= within_ms;
 }
 
 struct kg_view *kg_view__new(void)
@@ -97,7 +89,7 @@ void kg_view__publish(struct kg_view *v, cJSON *state, char *metrics, int64_t at
 	s->state = state;
 	s->metrics = metrics;
 	s->at_ms = at_ms;
-	s->mono_ms = mono_ms();
+	s->mono_ms = kg_clock__mono_ms();
 	s->refs = 1; /* the view's */
 	pthread_mutex_lock(&v->lock);
 	s->seq = ++v->seq;
@@ -144,7 +136,7 @@ struct kg_view_snapshot *kg_view__acquire_fresh(struct kg_view *v, int max_age_m
 	kg_view__want(v);
 	kg_clock__deadline_in(&ts, timeout_ms);
 	pthread_mutex_lock(&v->lock);
-	while(!v->stopping && (!v->current || mono_ms() - v->current->mono_ms > max_age_ms) && rc != ETIMEDOUT){
+	while(!v->stopping && (!v->current || kg_clock__mono_ms() - v->current->mono_ms > max_age_ms) && rc != ETIMEDOUT){
 		rc = pthread_cond_timedwait(&v->cond, &v->lock, &ts);
 	}
 	s = v->current;

@@ -30,6 +30,7 @@
 
 #include <libpq-fe.h>
 
+#include "kitgate/clock.h"
 #include "kitgate/json.h"
 #include "kitgate/log.h"
 #include "kitgate/numfmt.h"
@@ -123,14 +124,6 @@ static int sb_add(struct sbuf *sb, const char *s, size_t n)
 static int sb_addc(struct sbuf *sb, char c)
 {
 	return sb_add(sb, &c, 1);
-}
-
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 /* ---- binary arrays (the array_recv wire format) ---- */
@@ -249,6 +242,12 @@ static void barr_finish(struct barr *a, const char **val, int *len)
 
 enum { RL_SERVER = KG_PG_ROW_COUNT, RL_COUNT };
 
+/* A row of the batch in lock order: the record and its index in the caller's status array. */
+struct ord_row {
+	const struct kg_record *rec;
+	size_t i;
+};
+
 struct kg_pg {
 	char *conninfo;
 	PGconn *conn;
@@ -258,9 +257,11 @@ struct kg_pg {
 	struct kg_pgcache *periph, *qtypes;
 	/* The parameters of ST_BATCH under construction: raw columns, aggregate columns, kit ids. */
 	struct barr raw[NRAW], agg[NAGG], kits;
-	const struct kg_record **ord; /* this batch's OK rows in lock order */
+	struct ord_row *ord;          /* this batch's OK rows in lock order */
 	int32_t *kit_ids;
 	size_t ord_cap;
+	const struct kg_record **ptrs; /* kg_pg__write's pointers to its array's records */
+	size_t ptrs_cap;
 	struct sbuf ids, json;        /* resolve()'s id list; one aggregate's JSON object */
 	struct kg_ratelimit rl[RL_COUNT];  /* log lines, per rejection reason and for server errors */
 	char data_error[256];   /* message of the last SQLSTATE 22/23 error */
@@ -370,6 +371,7 @@ void kg_pg__free(struct kg_pg *pg)
 	for(i = 0; i < NAGG; i++) free(pg->agg[i].b.p);
 	free(pg->kits.b.p);
 	free(pg->ord);
+	free(pg->ptrs);
 	free(pg->kit_ids);
 	free(pg->ids.p);
 	free(pg->json.p);
@@ -518,9 +520,9 @@ static int sb_addi(struct sbuf *sb, int32_t v)
 /* Resolve the peripherals and quantity types of rows whose status is OK and whose ids are not
  * cached (or whose entry expired): at most one query each. Returns 0, or -1 on out-of-memory /
  * a fatal server error (the caller drops the connection). */
-static int resolve(struct kg_pg *pg, const struct kg_record *recs, size_t n, const uint8_t *status)
+static int resolve(struct kg_pg *pg, const struct kg_record *const *recs, size_t n, const uint8_t *status)
 {
-	int64_t now = now_ms();
+	int64_t now = kg_clock__mono_ms();
 	size_t i, nmiss;
 	int pass, r;
 
@@ -536,7 +538,7 @@ static int resolve(struct kg_pg *pg, const struct kg_record *recs, size_t n, con
 		if(kg_pgcache__used(c) + n > CACHE_MAX_ENTRIES) kg_pgcache__clear(c);
 		nmiss = 0;
 		for(i = 0; i < n; i++){
-			int32_t id = pass == 0 ? recs[i].peripheral : recs[i].quantity_type;
+			int32_t id = pass == 0 ? recs[i]->peripheral : recs[i]->quantity_type;
 			struct kg_pgcache_entry *e;
 
 			if(status[i] != KG_PG_ROW_OK) continue;
@@ -571,7 +573,7 @@ static int resolve(struct kg_pg *pg, const struct kg_record *recs, size_t n, con
 		/* Whatever is still pending does not exist (yet). */
 		for(i = 0; i < n; i++){
 			struct kg_pgcache_entry *e = kg_pgcache__find(c,
-					pass == 0 ? recs[i].peripheral : recs[i].quantity_type);
+					pass == 0 ? recs[i]->peripheral : recs[i]->quantity_type);
 
 			if(e && e->state == KG_PGCACHE_PENDING){
 				e->state = KG_PGCACHE_NEGATIVE;
@@ -583,12 +585,12 @@ static int resolve(struct kg_pg *pg, const struct kg_record *recs, size_t n, con
 }
 
 /* Check every still-OK row against the caches (resolve() ran) and reject the bad ones. */
-static void check_rows(struct kg_pg *pg, const struct kg_record *recs, size_t n, uint8_t *status)
+static void check_rows(struct kg_pg *pg, const struct kg_record *const *recs, size_t n, uint8_t *status)
 {
 	size_t i;
 
 	for(i = 0; i < n; i++){
-		const struct kg_record *rec = &recs[i];
+		const struct kg_record *rec = recs[i];
 		struct kg_pgcache_entry *p, *q;
 
 		if(status[i] != KG_PG_ROW_OK) continue;
@@ -620,8 +622,8 @@ static int json_escape(struct sbuf *sb, const char *s)
 /* The lock order: raw rows before aggregate rows, each by id (bytes, as uuid compares). */
 static int cmp_rows(const void *a, const void *b)
 {
-	const struct kg_record *x = *(const struct kg_record *const *)a;
-	const struct kg_record *y = *(const struct kg_record *const *)b;
+	const struct kg_record *x = ((const struct ord_row *)a)->rec;
+	const struct kg_record *y = ((const struct ord_row *)b)->rec;
 
 	if(x->kind != y->kind) return x->kind == KG_KIND_RAW ? -1 : 1;
 	return memcmp(x->id, y->id, sizeof(x->id));
@@ -636,12 +638,12 @@ static int cmp_i32(const void *a, const void *b)
 
 /* Fill pg->ord with the rows of recs whose status is OK, in lock order. Returns how many, or
  * -1 on out-of-memory. */
-static long order_rows(struct kg_pg *pg, const struct kg_record *recs, size_t n, const uint8_t *status)
+static long order_rows(struct kg_pg *pg, const struct kg_record *const *recs, size_t n, const uint8_t *status)
 {
 	size_t i, k = 0;
 
 	if(n > pg->ord_cap){
-		const struct kg_record **no = realloc(pg->ord, n * sizeof(*no));
+		struct ord_row *no = realloc(pg->ord, n * sizeof(*no));
 		int32_t *nk;
 
 		if(!no) return -1;
@@ -652,7 +654,7 @@ static long order_rows(struct kg_pg *pg, const struct kg_record *recs, size_t n,
 		pg->ord_cap = n;
 	}
 	for(i = 0; i < n; i++){
-		if(status[i] == KG_PG_ROW_OK) pg->ord[k++] = &recs[i];
+		if(status[i] == KG_PG_ROW_OK) pg->ord[k++] = (struct ord_row){recs[i], i};
 	}
 	qsort(pg->ord, k, sizeof(*pg->ord), cmp_rows);
 	return (long)k;
@@ -708,12 +710,12 @@ static int append_row(struct kg_pg *pg, const struct kg_record *rec)
 }
 
 /* Put the distinct kit ids of rows ord[0..k) into the kit_last_seen array, ascending. */
-static int add_kits(struct kg_pg *pg, const struct kg_record *const *ord, size_t k)
+static int add_kits(struct kg_pg *pg, const struct ord_row *ord, size_t k)
 {
 	size_t i, nk = 0;
 
 	for(i = 0; i < k; i++){
-		const struct kg_pgcache_entry *p = kg_pgcache__find(pg->periph, ord[i]->peripheral);
+		const struct kg_pgcache_entry *p = kg_pgcache__find(pg->periph, ord[i].rec->peripheral);
 
 		assert(p && p->state == KG_PGCACHE_KNOWN);
 		pg->kit_ids[nk++] = p->kit_id;
@@ -747,7 +749,7 @@ static enum errkind run_batch(struct kg_pg *pg, uint64_t *inserted)
 
 /* The fast path: every OK row (in lock order) and the kit_last_seen upsert in one statement,
  * hence one implicit transaction. */
-static enum errkind write_bulk(struct kg_pg *pg, const struct kg_record *recs, size_t n,
+static enum errkind write_bulk(struct kg_pg *pg, const struct kg_record *const *recs, size_t n,
 		const uint8_t *status, uint64_t *inserted, uint64_t *accepted)
 {
 	long k = order_rows(pg, recs, n, status);
@@ -758,7 +760,7 @@ static enum errkind write_bulk(struct kg_pg *pg, const struct kg_record *recs, s
 	if(!k) return ERR_NONE;
 	if(reset_arrays(pg)) return ERR_FATAL;
 	for(i = 0; i < k; i++){
-		if(append_row(pg, pg->ord[i])) return ERR_FATAL;
+		if(append_row(pg, pg->ord[i].rec)) return ERR_FATAL;
 	}
 	if(add_kits(pg, pg->ord, (size_t)k)) return ERR_FATAL;
 	*accepted = (uint64_t)k;
@@ -767,7 +769,7 @@ static enum errkind write_bulk(struct kg_pg *pg, const struct kg_record *recs, s
 
 /* The slow path after a data error: one transaction, a savepoint per row, rows in lock order;
  * rows the database still refuses become KG_PG_ROW_REJECTED. */
-static enum errkind write_rows(struct kg_pg *pg, const struct kg_record *recs, size_t n,
+static enum errkind write_rows(struct kg_pg *pg, const struct kg_record *const *recs, size_t n,
 		uint8_t *status, uint64_t *inserted, uint64_t *accepted)
 {
 	long k = order_rows(pg, recs, n, status);
@@ -778,7 +780,8 @@ static enum errkind write_rows(struct kg_pg *pg, const struct kg_record *recs, s
 	if(k < 0) return ERR_FATAL;
 	if(run(pg, "BEGIN") != ERR_NONE) return ERR_FATAL;
 	for(i = 0; i < k; i++){
-		const struct kg_record *rec = pg->ord[i];
+		struct ord_row row = pg->ord[i];
+		const struct kg_record *rec = row.rec;
 		uint64_t ins = 0;
 
 		if(reset_arrays(pg) || append_row(pg, rec)) return ERR_FATAL;
@@ -787,11 +790,11 @@ static enum errkind write_rows(struct kg_pg *pg, const struct kg_record *recs, s
 		if(e == ERR_FATAL) return e;
 		if(e == ERR_DATA){
 			if(run(pg, "ROLLBACK TO SAVEPOINT kg_row") != ERR_NONE) return ERR_FATAL;
-			reject_row(pg, rec, &status[rec - recs], KG_PG_ROW_REJECTED);
+			reject_row(pg, rec, &status[row.i], KG_PG_ROW_REJECTED);
 			continue;
 		}
 		if(run(pg, "RELEASE SAVEPOINT kg_row") != ERR_NONE) return ERR_FATAL;
-		pg->ord[nok++] = rec; /* keep the accepted ones, still in order, for the kits */
+		pg->ord[nok++] = row; /* keep the accepted ones, still in order, for the kits */
 		*inserted += ins;
 	}
 	*accepted = (uint64_t)nok;
@@ -806,7 +809,7 @@ static enum errkind write_rows(struct kg_pg *pg, const struct kg_record *recs, s
 	return run(pg, "COMMIT") == ERR_NONE ? ERR_NONE : ERR_FATAL;
 }
 
-int kg_pg__write(struct kg_pg *pg, const struct kg_record *recs, size_t n, uint8_t *status)
+int kg_pg__write_ptrs(struct kg_pg *pg, const struct kg_record *const *recs, size_t n, uint8_t *status)
 {
 	uint64_t inserted = 0, accepted = 0;
 	uint64_t rejected_before[KG_PG_ROW_COUNT];
@@ -820,10 +823,10 @@ int kg_pg__write(struct kg_pg *pg, const struct kg_record *recs, size_t n, uint8
 	memcpy(rejected_before, pg->st.rows_rejected, sizeof(rejected_before));
 	for(i = 0; i < n; i++){
 		status[i] = KG_PG_ROW_OK;
-		if(recs[i].kind != KG_KIND_RAW && recs[i].kind != KG_KIND_AGGREGATE){
+		if(recs[i]->kind != KG_KIND_RAW && recs[i]->kind != KG_KIND_AGGREGATE){
 			snprintf(pg->data_error, sizeof(pg->data_error), "not a measurement (kind %u)",
-					(unsigned)recs[i].kind);
-			reject_row(pg, &recs[i], &status[i], KG_PG_ROW_REJECTED);
+					(unsigned)recs[i]->kind);
+			reject_row(pg, recs[i], &status[i], KG_PG_ROW_REJECTED);
 		}
 	}
 	if(resolve(pg, recs, n, status)) goto failed;
@@ -852,4 +855,20 @@ failed:
 	pg->st.errors++;
 	drop_connection(pg);
 	return -1;
+}
+
+int kg_pg__write(struct kg_pg *pg, const struct kg_record *recs, size_t n, uint8_t *status)
+{
+	size_t i;
+
+	assert(pg && (recs || !n));
+	if(n > pg->ptrs_cap){
+		const struct kg_record **np = realloc(pg->ptrs, n * sizeof(*np));
+
+		if(!np) return -1;
+		pg->ptrs = np;
+		pg->ptrs_cap = n;
+	}
+	for(i = 0; i < n; i++) pg->ptrs[i] = &recs[i];
+	return kg_pg__write_ptrs(pg, pg->ptrs, n, status);
 }

@@ -31,7 +31,8 @@ struct batch {
 	size_t n;
 	void **items;
 	uint8_t *status;
-	struct kg_record recs[];
+	const struct kg_record **recs; /* into data: each record sized to its data (kg_record__store) */
+	_Alignas(struct kg_record) unsigned char data[];
 };
 
 struct pg_sink;
@@ -82,7 +83,7 @@ static bool write_batch(struct conn *c, struct batch *b)
 	int backoff = BACKOFF_MIN_MS;
 
 	for(;;){
-		int rc = kg_pg__write(c->pg, b->recs, b->n, b->status);
+		int rc = kg_pg__write_ptrs(c->pg, b->recs, b->n, b->status);
 		bool current;
 
 		pthread_mutex_lock(&s->lock);
@@ -177,13 +178,21 @@ static size_t pg_submit(void *state, const struct kg_record *recs, void *const *
 			break; /* every connection busy and the queue full: the worker waits */
 		}
 		pthread_mutex_unlock(&s->lock);
-		b = malloc(sizeof(*b) + k * sizeof(b->recs[0]) + k * sizeof(void *) + k);
+		/* the records sized to their data (about 130 bytes for a RAW one, not the struct's 3.6 KB),
+		 * then the pointers to them, the items and the status bytes */
+		size_t bytes = 0, off = 0;
+		for(size_t i = 0; i < k; i++) bytes += kg_record__stored(&recs[taken + i]);
+		b = malloc(sizeof(*b) + bytes + k * sizeof(b->recs[0]) + k * sizeof(void *) + k);
 		if(!b) break;
 		b->next = NULL;
 		b->n = k;
+		b->recs = (const struct kg_record **)(void *)(b->data + bytes);
 		b->items = (void **)(b->recs + k);
 		b->status = (uint8_t *)(b->items + k);
-		for(size_t i = 0; i < k; i++) kg_record__copy(&b->recs[i], &recs[taken + i]); /* used bytes only */
+		for(size_t i = 0; i < k; i++){
+			b->recs[i] = (const struct kg_record *)(void *)(b->data + off);
+			off += kg_record__store(b->data + off, &recs[taken + i]);
+		}
 		memcpy(b->items, items + taken, k * sizeof(void *));
 		memset(b->status, 0, k);
 		pthread_mutex_lock(&s->lock);

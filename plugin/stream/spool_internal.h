@@ -135,7 +135,6 @@ struct kg_spool {
  * the held-back count is appended). The thread that owns the cause (see enum kg_spool_cause). */
 void kg_spool_log(struct kg_spool *sp, enum kg_spool_cause cause, int level, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
-int64_t kg_spool_now_ms(void);
 int kg_spool_mkdir_p(const char *dir);
 /* Take the directory's LOCK (created if needed) with flock LOCK_EX|LOCK_NB and write our pid.
  * Returns the fd, or -errno: -EWOULDBLOCK when another process holds it (logged with its pid). */

@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "kitgate/clock.h"
 #include "spool_internal.h"
 
 #define DIRCHECK_MS 250   /* how often maintain looks whether the directory still exists */
@@ -142,7 +143,7 @@ static void request_release(struct kg_spool *sp)
 /* See spool.h. */
 int kg_spool__maintain(struct kg_spool *sp)
 {
-	int64_t now = kg_spool_now_ms();
+	int64_t now = kg_clock__mono_ms();
 	int rc = 0;
 
 	if(sp->readonly) return -EROFS;

@@ -16,14 +16,6 @@
 
 #include "spool_internal.h"
 
-int64_t kg_spool_now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* See spool_internal.h. */
 void kg_spool_log(struct kg_spool *sp, enum kg_spool_cause cause, int level, const char *fmt, ...)
 {

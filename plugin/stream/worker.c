@@ -13,6 +13,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "kitgate/clock.h"
 #include "kitgate/handoff.h"
 #include "kitgate/log.h"
 #include "kitgate/ratelimit.h"
@@ -56,21 +57,14 @@ struct kg_worker {
 	struct kg_ratelimit foreign_log, corrupt_log, lost_log;
 };
 
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* True once a stop was requested and its drain deadline has passed. */
 static bool past_deadline(struct kg_worker *w)
 {
 	if(!w->deadline_ms){
 		if(!kg_handoff__stopping(w->h)) return false;
-		w->deadline_ms = now_ms() + w->cfg.shutdown_timeout_ms;
+		w->deadline_ms = kg_clock__mono_ms() + w->cfg.shutdown_timeout_ms;
 	}
-	return now_ms() >= w->deadline_ms;
+	return kg_clock__mono_ms() >= w->deadline_ms;
 }
 
 /* Sleep ms in short slices, returning early when the drain deadline passes. */
@@ -93,7 +87,7 @@ static void publish_stats(struct kg_worker *w)
 
 static void refresh_health(struct kg_worker *w, bool force)
 {
-	int64_t now = now_ms();
+	int64_t now = kg_clock__mono_ms();
 
 	if(!force && now - w->last_health_ms < HEALTH_INTERVAL_MS) return;
 	w->sink.ops->health(w->sink.state, &w->st.sink);
@@ -156,12 +150,12 @@ static void release_settled(struct kg_worker *w, bool force_commit)
 		free(it);
 	}
 	if(!w->spool || w->released_pos <= w->committed_pos) return;
-	if(!force_commit && now_ms() - w->last_commit_ms < COMMIT_INTERVAL_MS) return;
+	if(!force_commit && kg_clock__mono_ms() - w->last_commit_ms < COMMIT_INTERVAL_MS) return;
 	if(kg_spool__commit(w->spool, w->released_pos) == 0){
 		w->committed_pos = w->released_pos;
 		w->st.checkpoint = w->committed_pos;
 	}
-	w->last_commit_ms = now_ms();
+	w->last_commit_ms = kg_clock__mono_ms();
 }
 
 /* The sink's report callback (called from poll, on this thread). */
@@ -287,10 +281,10 @@ static void maybe_sync(struct kg_worker *w)
 
 	if(!w->spool) return;
 	end = kg_spool__end(w->spool);
-	if(end == w->st.synced || now_ms() - w->last_sync_ms < SYNC_INTERVAL_MS) return;
+	if(end == w->st.synced || kg_clock__mono_ms() - w->last_sync_ms < SYNC_INTERVAL_MS) return;
 	/* a failure is logged by the spool itself, at most once a second; retried next time */
 	if(kg_spool__sync(w->spool) == 0) w->st.synced = end;
-	w->last_sync_ms = now_ms();
+	w->last_sync_ms = kg_clock__mono_ms();
 }
 
 static void *worker_main(void *arg)

@@ -79,7 +79,8 @@ void kg_brokerinfo__detect(struct kg_brokerinfo *bi)
 {
 	memset(bi, 0, sizeof(*bi));
 	detect_version(bi);
-	bi->delayed_auth = dlsym(RTLD_DEFAULT, "mosquitto_complete_basic_auth") != NULL;
+	*(void **)&bi->complete_basic_auth = dlsym(RTLD_DEFAULT, "mosquitto_complete_basic_auth");
+	bi->delayed_auth = bi->complete_basic_auth != NULL;
 	/* 2.1 added these with its new events; any one of them marks the 2.1 plugin API */
 	bi->api21 = bi->delayed_auth || dlsym(RTLD_DEFAULT, "mosquitto_client_will_set") != NULL;
 }

@@ -5,7 +5,7 @@
 # prints rows/s for batches of 1, 100 and 1000. The bench fails below KG_PG_MIN_RATE rows/s at
 # batch 1000 (default 10000 in a plain build, not enforced under the sanitizers): a floor that
 # catches a row-at-a-time regression without making a busy machine's test flaky.
-# ctest: RUN_SERIAL it checks a rows/s floor
+# ctest: RUN_SERIAL_UNSANITIZED it checks a rows/s floor (not under the sanitizers: it runs in parallel there)
 . "$(dirname "$0")/lib.sh"
 
 CHECK="$KG_BUILD_DIR/tests/pgwriter_check"

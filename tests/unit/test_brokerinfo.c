@@ -61,6 +61,7 @@ static void test_detect_here(void **state)
 	kg_brokerinfo__detect(&bi);
 	assert_false(bi.api21);
 	assert_false(bi.delayed_auth);
+	assert_null(bi.complete_basic_auth); /* the one lookup of the function auth.c calls */
 	assert_string_equal(bi.version, "unknown");
 }
 
