@@ -34,11 +34,6 @@
 
 struct kg_authpool;
 
-/* The worker threads' nice value (Linux: per thread), above the broker thread's: on a machine with
- * as many auth threads as cores, a storm's hashing yields to the broker's network loop instead of
- * sharing the cores with it evenly (measured: docs/authentication.md, storm benchmark). */
-#define KG_AUTHPOOL_NICE 10
-
 enum kg_authpool_class { KG_AUTHPOOL_CLEAN = 0, KG_AUTHPOOL_SUSPECT };
 
 enum kg_authpool_submit {

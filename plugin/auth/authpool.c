@@ -2,9 +2,6 @@
  * budget (see authpool.h). No mosquitto calls; one mutex for the queues and the indices. */
 #include <pthread.h>
 #include <stdlib.h>
-#include <sys/resource.h>
-#include <sys/syscall.h>
-#include <unistd.h>
 #include <string.h>
 #include <time.h>
 
@@ -153,10 +150,7 @@ static void *worker_main(void *arg)
 	struct job *j;
 
 	pthread_setname_np(pthread_self(), "kg-auth"); /* named for per-thread CPU (ci/bench-fleet) */
-	/* Hashing is the one thing here that may wait: below the broker thread's priority, so that a
-	 * login storm on a machine with as many auth threads as cores does not take CPU slices from
-	 * the broker's network loop (Linux: nice is per thread). Best effort: failure changes nothing. */
-	(void)setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), KG_AUTHPOOL_NICE);
+
 	pthread_mutex_lock(&ap->lock);
 	for(;;){
 		while(!ap->stopping && !ap->queue.head) pthread_cond_wait(&ap->wake, &ap->lock);
