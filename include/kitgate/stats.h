@@ -24,7 +24,8 @@
  * caller, which clears their retained messages.
  *
  * Cost: kg_stats__add is O(1) amortized for samples arriving in time order (an out-of-order sample
- * is inserted in place: O(samples newer than it)); expiry is amortized into add and flush. */
+ * is inserted in place: O(samples newer than it)); expiry is amortized into add and flush, and a
+ * flush visits only the streams changed or due (see kg_stats__flush), not every stream. */
 #ifndef KITGATE_STATS_H
 #define KITGATE_STATS_H
 
