@@ -7,7 +7,13 @@
  *
  * Simulates N kits each with S streams receiving R samples per second per stream, in time order,
  * over T simulated seconds (so the windows fill and expire as in production). Times are the
- * thread's CPU time per operation. */
+ * thread's CPU time per operation.
+ *
+ * Then the flush at fleet scale (issue 20), N x S streams: idle (one sample each, handed out, then
+ * 200 flushes 250 ms apart before any sample leaves a window: the full scan visited every stream
+ * each time) and a fleet's traffic (a sample every 10 s per stream, staggered, flushes every
+ * 250 ms for 120 simulated seconds after the windows' first minute), as ns per flush and streams
+ * visited per flush (counters.flush_visits). */
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -119,6 +125,62 @@ int main(int argc, char **argv)
 			t_flush / (double)nflush * 1e6, t_flush / (double)nflush / (kits * per_kit) * 1e9);
 	printf("| stats messages handed out | %zu |\n", published);
 	kg_stats__free(st);
+
+	/* Pass 3: the flush with every stream idle, then with a fleet's traffic (0.1 Hz per stream). */
+	{
+		int nst = kits * per_kit, f;
+		struct kg_stats_counters c0, c1;
+		double t_idle = 0, t_fleet = 0, t_fleet_add = 0;
+		uint64_t nfl = 0, nadd = 0;
+		int64_t now = base, mono = 0;
+
+		memset(&c0, 0, sizeof(c0));
+		memset(&c1, 0, sizeof(c1));
+		st = kg_stats__new((size_t)nst, max_samples);
+		if(!st) return 1;
+		for(i = 0; i < nst; i++) kg_stats__add(st, keys[i], now, 1.0, now);
+		kg_stats__flush_at(st, now, mono, 1000, NULL, NULL);
+		kg_stats__counters(st, &c0);
+		for(f = 1; f <= 200; f++){
+			t0 = now_s();
+			kg_stats__flush_at(st, now + 250 * f, mono + 250 * f, 1000, NULL, NULL);
+			t_idle += now_s() - t0;
+		}
+		kg_stats__counters(st, &c1);
+		printf("| kg_stats__flush_at, %d idle streams (nothing changed, nothing due) | %.1f us/flush, %.1f streams visited/flush |\n",
+				nst, t_idle / 200 * 1e6, c1.flushes > c0.flushes ? (double)(c1.flush_visits - c0.flush_visits) / 200 : (double)nst);
+		kg_stats__free(st);
+
+		/* every stream a sample every 10 s, stream i at offset i * 10000 / nst ms */
+		st = kg_stats__new((size_t)nst, max_samples);
+		if(!st) return 1;
+		for(int64_t ms = 0; ms < 180 * 1000; ms += 250){
+			int64_t lo = ms % 10000, hi = lo + 250; /* the streams whose offset falls in (ms-250, ms] */
+
+			now = base + ms;
+			mono = ms;
+			t0 = now_s();
+			for(i = (int)(lo * nst / 10000); i < (int)(hi * nst / 10000) && i < nst; i++){
+				kg_stats__add(st, keys[i], now, (double)(ms % 997) / 10.0, now);
+				nadd++;
+			}
+			t_fleet_add += now_s() - t0;
+			if(ms == 60 * 1000) kg_stats__counters(st, &c0);
+			t0 = now_s();
+			kg_stats__flush_at(st, now, mono, 1000, NULL, NULL);
+			if(ms > 60 * 1000){
+				t_fleet += now_s() - t0;
+				nfl++;
+			}
+		}
+		kg_stats__counters(st, &c1);
+		printf("| kg_stats__flush_at, %d streams at 0.1 Hz (after the first minute) | %.1f us/flush, %.1f streams visited/flush, %.1f handed out/flush |\n",
+				nst, t_fleet / (double)nfl * 1e6,
+				c1.flushes > c0.flushes ? (double)(c1.flush_visits - c0.flush_visits) / (double)nfl : (double)nst,
+				(double)(c1.published - c0.published) / (double)nfl);
+		(void)t_fleet_add;
+		kg_stats__free(st);
+	}
 	kg_kits__free(kt);
 	free(serials);
 	free(keys);

@@ -24,7 +24,8 @@
  * caller, which clears their retained messages.
  *
  * Cost: kg_stats__add is O(1) amortized for samples arriving in time order (an out-of-order sample
- * is inserted in place: O(samples newer than it)); expiry is amortized into add and flush. */
+ * is inserted in place: O(samples newer than it)); expiry is amortized into add and flush, and a
+ * flush visits only the streams changed or due (see kg_stats__flush), not every stream. */
 #ifndef KITGATE_STATS_H
 #define KITGATE_STATS_H
 
@@ -60,6 +61,9 @@ struct kg_stats_counters {
 	uint64_t ignored;          /* non-numeric payloads on stats topics (counted by the caller) */
 	uint64_t published;        /* views handed to the flush callback */
 	uint64_t ring_bytes;       /* bytes of the sample rings held (every stream, excluding structs) */
+	uint64_t flushes;          /* kg_stats__flush(_at) calls */
+	uint64_t flush_visits;     /* streams those flushes looked at (dirty ones, and the wheel's in the
+	                            * slots of the ticks they covered): their cost, not O(streams) */
 };
 
 /* A table of at most max_streams (>= 1) streams of at most max_samples (>= 2) samples.
@@ -88,8 +92,12 @@ size_t kg_stats__drain_evicted(struct kg_stats *st, void (*cb)(const char *key, 
 void kg_stats__ignored(struct kg_stats *st);
 
 /* Expire every stream to now_ms; for each stream whose windows or latest value changed since it
- * was last handed out, and that was last handed out at least min_interval_ms ago, call cb once.
- * Returns how many were handed out. O(streams). */
+ * was last handed out, and that was last handed out at least min_interval_ms ago, call cb once,
+ * most recently updated first. Returns how many were handed out. Cost: O(changed + due), not
+ * O(streams): it visits only the streams changed since they were handed out and those whose
+ * oldest sample of a window has left it by now_ms (a timer wheel keyed by that time, on now_ms's
+ * clock; counters.flush_visits). now_ms may step back (nothing is then due; what was filed
+ * comes when now_ms reaches it) or forward (everything due by now_ms is expired). */
 size_t kg_stats__flush(struct kg_stats *st, int64_t now_ms, int64_t min_interval_ms,
 		void (*cb)(const struct kg_stats_view *v, void *arg), void *arg);
 

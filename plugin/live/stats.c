@@ -24,19 +24,46 @@ const int64_t kg_stats_window_ms[KG_STATS_WINDOWS] = { 60000, 300000, 1800000 };
 #define RING_MIN 8
 
 /* Fleet scale (issue 20): a stream is ~2.3 KB at 0.1 Hz once its 30 minutes are full (181 samples
- * of 12 bytes in a ring of at most 25 % more, plus this struct and its key), 4.4 KB before. */
+ * of 12 bytes in a ring of at most 25 % more, plus this struct and its key), 4.4 KB before.
+ *
+ * What a flush visits (issue 20: it used to walk every stream 4 times a second, 8 % of the broker
+ * thread at 5,000 kits): a stream is in at most one of two queues, by qwhere:
+ * - Q_DIRTY, the dirty list: changed (by an add, or by a sample leaving a window) since it was last
+ *   handed out. Every flush walks it: expires each member to now and hands it out once min_interval
+ *   has passed since its last publish (until then it stays, so a changed stream is visited at most
+ *   min_interval / the flush period + 1 times).
+ * - Q_WHEEL, the expiry wheel: unchanged since handed out, some window not empty. Filed under the
+ *   tick (WHEEL_MS) of its due time, the first `now` at which a window's oldest sample has left it
+ *   (min over w of first_t[w] + W[w] + 1); WHEEL_SLOTS slots cover 35 minutes, a stream due later
+ *   waits in its slot for later turns (checked exactly each time its slot is looked at).
+ * - Q_NONE: unchanged, every window empty: nothing can happen to it until the next add.
+ * A flush looks at the slots of the ticks wheel_lo..now (every slot once when that is more than a
+ * turn: a wall clock step forward), moves the streams due by now (exact check) to the dirty list and
+ * sets wheel_lo to now's tick; a stream filed with a due tick below wheel_lo lowers it. Invariant:
+ * every stream in the wheel is due at a tick >= wheel_lo, so a wall clock step back (now below
+ * wheel_lo) finds nothing due, which is exact (the old full scan expired nothing there either), and a
+ * stream filed during the step back is found when its own tick comes. So a flush visits the dirty
+ * streams, plus the streams filed in the slots of the ticks since the last flush (those due, and
+ * those due later in the same tick or in a later turn): O(changed + due), not O(streams).
+ * The order of the handed-out views is that of the old full scan: most recently updated first (seq,
+ * the order of kg_stats.streams). */
+#define WHEEL_SHIFT 8                        /* ticks of 256 ms: about the flush period */
+#define WHEEL_MS ((int64_t)1 << WHEEL_SHIFT)
+#define WHEEL_SLOTS 8192                     /* 8192 x 256 ms: 35 minutes, > the longest window */
+enum { Q_NONE = 0, Q_WHEEL, Q_DIRTY };
 
 struct group;
 
 struct stream {
-	/* first 64 bytes: all that kg_stats__flush reads of a stream with nothing to expire or publish
-	 * (it walks every stream: one cache line each, not three) */
-	struct kg_lru_node node;       /* in kg_stats.streams (eviction takes the oldest); after
-	                                * eviction: in kg_stats.clearq */
+	/* first 64 bytes: all that a flush reads of a stream it only checks (in a wheel slot, not due) */
+	struct stream *qnext;          /* in a wheel slot's list or the dirty list (qwhere) */
+	struct stream **qpprev;        /* &the previous one's qnext, or &the list's head */
 	int64_t first_t[KG_STATS_WINDOWS]; /* time of each window's first sample (INT64_MAX: empty), so that
 	                                    * the common case of add/flush (nothing to expire) stays here */
-	uint32_t version, published_version; /* compared for equality only */
-	int64_t published_at;
+	int64_t published_at;          /* flush's mono_ms when last handed out */
+	uint64_t seq;                  /* kg_stats.seq at its last add: the order of kg_stats.streams */
+	struct kg_lru_node node;       /* in kg_stats.streams (eviction takes the oldest); after
+	                                * eviction: in kg_stats.clearq */
 	struct group *group;           /* NULL: in no group */
 	struct kg_lru_node gnode;      /* in group->members: update order within the group */
 	double *val;                   /* the ring, sorted by time, oldest at head: cap values, then */
@@ -45,6 +72,7 @@ struct stream {
 	int64_t base;
 	uint32_t cap, head, n;
 	bool wide, has_latest;
+	uint8_t qwhere;                /* Q_NONE, Q_WHEEL or Q_DIRTY */
 	uint32_t off[KG_STATS_WINDOWS]; /* logical index of the first sample in each window (off[LONGEST] == 0) */
 	uint32_t cnt[KG_STATS_WINDOWS]; /* samples in each window (<= n) */
 	double sum[KG_STATS_WINDOWS], comp[KG_STATS_WINDOWS]; /* Neumaier-compensated sums */
@@ -52,7 +80,10 @@ struct stream {
 	int64_t latest_at;
 	char key[];                    /* NUL-terminated, allocated with the struct */
 };
-static_assert(offsetof(struct stream, published_version) + sizeof(uint32_t) <= 64, "flush's fields in the first 64 bytes");
+static_assert(offsetof(struct stream, first_t) + sizeof(int64_t) * KG_STATS_WINDOWS <= 64, "a wheel check's fields in the first 64 bytes");
+/* 256 bytes: the queue links (16) and seq (8) replaced the two versions (8): +16 bytes per stream
+ * (240 before), plus the wheel (WHEEL_SLOTS pointers, 64 KiB per table) and flush's scratch array
+ * (a pointer per stream handed out in one flush, kept for the next) */
 static_assert(sizeof(struct stream) <= 256, "struct stream grew (fleet scale: one per kit stream)");
 
 /* Streams sharing a key prefix (a kit's "kit/<serial>/"), capped at max_per_group. */
@@ -68,6 +99,12 @@ struct kg_stats {
 	struct kg_lru clearq;          /* a list: evicted streams (ring freed) whose key awaits clearing */
 	size_t max_streams, max_samples, max_per_group; /* max_samples <= UINT32_MAX */
 	struct kg_stats_counters c;    /* c.streams is kept in streams' count */
+	struct stream *dirty;          /* the dirty list (Q_DIRTY) */
+	struct stream **wheel;         /* WHEEL_SLOTS lists (Q_WHEEL) */
+	int64_t wheel_lo;              /* every stream in the wheel is due at a tick >= wheel_lo */
+	uint64_t seq;                  /* adds so far (stream.seq) */
+	struct stream **pub;           /* flush's scratch: the streams it hands out */
+	size_t pubcap;
 };
 
 static const char *stream_key(const struct kg_lru_node *n)
@@ -161,6 +198,72 @@ static void refresh_first(struct stream *s)
 
 static int resize(struct kg_stats *st, struct stream *s, size_t ncap, bool force_wide);
 
+/* The first now at which expire(s, now) changes something (a window's oldest sample has left it:
+ * now - W > first_t), or INT64_MAX when every window is empty. */
+static int64_t due_of(const struct stream *s)
+{
+	int64_t due = INT64_MAX, d;
+	int w;
+
+	for(w = 0; w < KG_STATS_WINDOWS; w++){
+		if(s->first_t[w] != INT64_MAX && !__builtin_add_overflow(s->first_t[w], kg_stats_window_ms[w] + 1, &d) && d < due) due = d;
+	}
+	return due;
+}
+
+/* The wheel tick of time t: floor(t / WHEEL_MS). */
+static int64_t tick_of(int64_t t)
+{
+	int64_t q = t / WHEEL_MS;
+
+	return t % WHEEL_MS < 0 ? q - 1 : q;
+}
+
+static struct stream **wheel_slot(struct kg_stats *st, int64_t tick)
+{
+	return &st->wheel[(uint64_t)tick & (WHEEL_SLOTS - 1)];
+}
+
+static void q_unlink(struct stream *s)
+{
+	if(s->qwhere == Q_NONE) return;
+	*s->qpprev = s->qnext;
+	if(s->qnext) s->qnext->qpprev = s->qpprev;
+	s->qnext = NULL;
+	s->qpprev = NULL;
+	s->qwhere = Q_NONE;
+}
+
+static void q_push(struct stream **head, struct stream *s, uint8_t where)
+{
+	assert(s->qwhere == Q_NONE);
+	s->qnext = *head;
+	if(*head) (*head)->qpprev = &s->qnext;
+	*head = s;
+	s->qpprev = head;
+	s->qwhere = where;
+}
+
+/* s changed since it was handed out: into the dirty list (every flush visits it until then). */
+static void mark_dirty(struct kg_stats *st, struct stream *s)
+{
+	if(s->qwhere == Q_DIRTY) return;
+	q_unlink(s);
+	q_push(&st->dirty, s, Q_DIRTY);
+}
+
+/* s was just handed out: into the wheel under its due tick (nowhere when its windows are empty). */
+static void file_due(struct kg_stats *st, struct stream *s)
+{
+	int64_t due = due_of(s), tick;
+
+	q_unlink(s);
+	if(due == INT64_MAX) return;
+	tick = tick_of(due);
+	if(tick < st->wheel_lo) st->wheel_lo = tick;
+	q_push(wheel_slot(st, tick), s, Q_WHEEL);
+}
+
 /* Drop samples that left each window at now. Returns whether anything changed. */
 static bool expire(struct kg_stats *st, struct stream *s, int64_t now)
 {
@@ -194,7 +297,6 @@ static bool expire(struct kg_stats *st, struct stream *s, int64_t now)
 	/* a quarter full: shrink to twice what it holds (nothing held: no ring); may fail: kept */
 	if(changed && s->cap > RING_MIN && s->n < s->cap / 4) resize(st, s, s->n ? 2 * (size_t)s->n : 0, false);
 	refresh_first(s);
-	if(changed) s->version++;
 	return changed;
 }
 
@@ -336,6 +438,7 @@ static void group_unlink(struct kg_stats *st, struct stream *s)
  * the oldest waiting key is forgotten, counted in clear_dropped). */
 static void evict(struct kg_stats *st, struct stream *s)
 {
+	q_unlink(s);
 	kg_lru__remove(&st->streams, &s->node);
 	group_unlink(st, s);
 	st->c.samples -= s->n;
@@ -380,6 +483,14 @@ struct kg_stats *kg_stats__new(size_t max_streams, size_t max_samples)
 		free(st);
 		return NULL;
 	}
+	st->wheel = calloc(WHEEL_SLOTS, sizeof(*st->wheel));
+	if(!st->wheel){
+		kg_lru__fini(&st->streams);
+		kg_lru__fini(&st->groups);
+		free(st);
+		return NULL;
+	}
+	st->wheel_lo = INT64_MAX;
 	st->max_streams = max_streams;
 	st->max_samples = max_samples;
 	return st;
@@ -401,6 +512,8 @@ void kg_stats__free(struct kg_stats *st)
 	}
 	kg_lru__fini(&st->streams);
 	kg_lru__fini(&st->groups);
+	free(st->wheel);
+	free(st->pub);
 	free(st);
 }
 
@@ -439,6 +552,7 @@ int kg_stats__add_grouped(struct kg_stats *st, const char *key, size_t group_len
 	struct stream *s = lookup(st, key);
 	struct group *g = NULL;
 	size_t pos, i;
+	bool changed;
 	int w;
 
 	assert(isfinite(value));
@@ -481,13 +595,19 @@ int kg_stats__add_grouped(struct kg_stats *st, const char *key, size_t group_len
 		kg_lru__touch(&st->streams, &s->node);
 		if(s->group) kg_lru__touch(&s->group->members, &s->gnode);
 	}
-	expire(st, s, now_ms);
+	s->seq = ++st->seq; /* the newest in st->streams */
+	/* a change (expiry here, or the sample) puts it in the dirty list; an unchanged stream keeps
+	 * its place (its first_t, hence its due time, did not change) */
+	changed = expire(st, s, now_ms);
 	if(t_ms < now_ms - kg_stats_window_ms[LONGEST]){
 		st->c.too_old++;
+		if(changed) mark_dirty(st, s);
 		return 1;
 	}
-	if(s->n == s->cap && s->cap < st->max_samples && grow(st, s) != 0) return -1;
-	if(fit_time(st, s, t_ms) != 0) return -1;
+	if((s->n == s->cap && s->cap < st->max_samples && grow(st, s) != 0) || fit_time(st, s, t_ms) != 0){
+		if(changed) mark_dirty(st, s);
+		return -1;
+	}
 	if(s->n == st->max_samples || s->n == s->cap) drop_oldest(st, s);
 
 	/* Insert in time order: O(1) for in-order samples. */
@@ -499,8 +619,10 @@ int kg_stats__add_grouped(struct kg_stats *st, const char *key, size_t group_len
 	st->c.samples++;
 	st->c.added++;
 	for(w = 0; w < KG_STATS_WINDOWS; w++){
-		if(t_ms >= now_ms - kg_stats_window_ms[w]){
-			assert(pos >= s->off[w]);
+		/* in the window by its time, unless it lands among samples that already left it: after a
+		 * wall clock step back, the windows keep what they expired (a window stays the samples
+		 * from off[w] on; before, this case failed the assert, or corrupted the window without it) */
+		if(t_ms >= now_ms - kg_stats_window_ms[w] && pos >= s->off[w]){
 			sum_add(s, w, value);
 			s->cnt[w]++;
 			if(pos == s->off[w]) s->first_t[w] = t_ms; /* the window's new first sample */
@@ -514,7 +636,7 @@ int kg_stats__add_grouped(struct kg_stats *st, const char *key, size_t group_len
 		s->latest = value;
 		s->latest_at = t_ms;
 	}
-	s->version++;
+	mark_dirty(st, s);
 	return 0;
 }
 
@@ -543,25 +665,66 @@ size_t kg_stats__flush(struct kg_stats *st, int64_t now_ms, int64_t min_interval
 	return kg_stats__flush_at(st, now_ms, now_ms, min_interval_ms, cb, arg);
 }
 
+/* Most recently updated first: the order of st->streams (seq grows with every add). */
+static int newest_first(const void *a, const void *b)
+{
+	const struct stream *x = *(struct stream *const *)a, *y = *(struct stream *const *)b;
+
+	return x->seq < y->seq ? 1 : x->seq > y->seq ? -1 : 0;
+}
+
 size_t kg_stats__flush_at(struct kg_stats *st, int64_t now_ms, int64_t mono_ms, int64_t min_interval_ms,
 		void (*cb)(const struct kg_stats_view *v, void *arg), void *arg)
 {
 	struct kg_stats_view v;
-	struct kg_lru_node *n;
-	struct stream *s;
-	size_t count = 0;
+	struct stream *s, *next;
+	int64_t now_tick = tick_of(now_ms), t;
+	uint64_t visits = 0;
+	size_t count = 0, npub = 0, i;
 
-	for(n = kg_lru__newest(&st->streams); n; n = n->older){
-		s = stream_of(n);
+	/* 1. the wheel: the streams due by now join the dirty list; the others stay in their slot */
+	if(now_tick >= st->wheel_lo){
+		t = st->wheel_lo;
+		if(t <= now_tick - WHEEL_SLOTS) t = now_tick - WHEEL_SLOTS + 1; /* a step forward: each slot once */
+		for(; t <= now_tick; t++){
+			for(s = *wheel_slot(st, t); s; s = next){
+				next = s->qnext;
+				if(due_of(s) <= now_ms) mark_dirty(st, s); /* visited there */
+				else visits++; /* looked at, not due yet */
+			}
+		}
+		st->wheel_lo = now_tick; /* what stays is due after now: at now's tick or later */
+	}
+	/* 2. the dirty list: expire to now; those whose min_interval has passed are handed out */
+	for(s = st->dirty; s; s = next){
+		next = s->qnext;
+		visits++;
 		expire(st, s, now_ms);
-		if(s->version == s->published_version || mono_ms - s->published_at < min_interval_ms) continue;
+		if(mono_ms - s->published_at < min_interval_ms) continue; /* stays dirty */
+		if(npub == st->pubcap){
+			size_t ncap = st->pubcap ? 2 * st->pubcap : 64;
+			struct stream **np = realloc(st->pub, ncap * sizeof(*np));
+
+			if(!np) continue; /* out of memory: stays dirty, handed out by a later flush */
+			st->pub = np;
+			st->pubcap = ncap;
+		}
+		q_unlink(s);
+		st->pub[npub++] = s;
+	}
+	/* 3. hand them out in the order of the full scan this replaces; each waits in the wheel again */
+	if(npub > 1) qsort(st->pub, npub, sizeof(*st->pub), newest_first);
+	for(i = 0; i < npub; i++){
+		s = st->pub[i];
 		view_of(s, &v);
-		s->published_version = s->version;
 		s->published_at = mono_ms;
+		file_due(st, s);
 		st->c.published++;
 		count++;
 		if(cb) cb(&v, arg);
 	}
+	st->c.flush_visits += visits;
+	st->c.flushes++;
 	return count;
 }
 

@@ -262,6 +262,8 @@ BNUM(b_stats_clear_dropped, s->stats.clear_dropped)
 BNUM(b_stats_too_old, s->stats.too_old)
 BNUM(b_stats_ignored, s->stats.ignored)
 BNUM(b_stats_published, s->stats.published)
+BNUM(b_stats_flushes, s->stats.flushes)
+BNUM(b_stats_flush_visits, s->stats.flush_visits)
 BNUM(b_test_measurements, s->test_measurements)
 BNUM(b_ns_per_msg, s->broker_msgs ? (double)s->broker_ns / (double)s->broker_msgs : 0.0)
 BNUM(b_snapshot_ns, s->snapshot_ns)
@@ -395,6 +397,11 @@ static const struct bfield broker_fields[] = {
 	{NULL, "stats.ignored", "kitgate_stats_ignored_total", B_COUNTER, "Non-numeric payloads on stats topics.",
 		b_stats_ignored, NULL, NULL, 0, false, NULL},
 	{NULL, NULL, "kitgate_stats_published_total", B_COUNTER, "Statistics messages published.", b_stats_published,
+		NULL, NULL, 0, false, NULL},
+	{NULL, NULL, "kitgate_stats_flushes_total", B_COUNTER, "Statistics flushes (every 250 ms).", b_stats_flushes,
+		NULL, NULL, 0, false, NULL},
+	{NULL, NULL, "kitgate_stats_flush_visits_total", B_COUNTER,
+		"Streams the statistics flushes visited (changed or due ones only, not every stream).", b_stats_flush_visits,
 		NULL, NULL, 0, false, NULL},
 	{NULL, "test_measurements", NULL, B_COUNTER, NULL, b_test_measurements, NULL, NULL, 0, false, NULL},
 	/* the broker thread's time per message: ns with one decimal in $SYS, seconds in /metrics */

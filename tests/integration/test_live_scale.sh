@@ -52,6 +52,19 @@ visits=$(metric kitgate_live_kit_visits_total)
 [ -n "$tk" ] && [ "${tk%.*}" -le $TICK_BOUND ] && [ "${tk%.*}" -gt 0 ] &&
 	kg_pass "kits the broker thread visited in one tick: at most $tk (bound $TICK_BOUND) with $N kits ($visits visits in all)" ||
 	kg_fail "kitgate_live_tick_kits_max: '$tk' (bound $TICK_BOUND)"
+# the statistics flush (4 a second) visits only changed or due streams: over 3 s with the kits
+# quiet, at most 3 visits per stream (a window edge passing: checked in its wheel slot by up to two
+# flushes of that 256 ms tick, then visited when due), where the full scan visited every stream at
+# every flush (>= 8 flushes in 3 s)
+imetric() { metric "$1" | awk '{printf "%d", $1}'; }
+f0=$(imetric kitgate_stats_flushes_total); v0=$(imetric kitgate_stats_flush_visits_total)
+sleep 3
+f1=$(imetric kitgate_stats_flushes_total); v1=$(imetric kitgate_stats_flush_visits_total)
+streams=$(imetric kitgate_stats_streams)
+echo "statistics flush: $((v1 - v0)) streams visited in $((f1 - f0)) flushes, $streams streams"
+[ -n "$v1" ] && [ $((f1 - f0)) -ge 8 ] && [ $((v1 - v0)) -le $((3 * streams)) ] &&
+	kg_pass "statistics flushes visited $((v1 - v0)) streams in $((f1 - f0)) flushes with $streams streams (a full scan: $(( (f1 - f0) * streams )))" ||
+	kg_fail "statistics flush visits: $((v1 - v0)) in $((f1 - f0)) flushes, $streams streams"
 snap_s=$(metric kitgate_http_snapshot_seconds_total); snaps=$(metric kitgate_http_snapshots_total)
 awk -v t="$snap_s" -v n="$snaps" 'BEGIN { if (n > 0) printf "broker-thread time per snapshot: %.1f us (%d snapshots)\n", t / n * 1e6, n }'
 
