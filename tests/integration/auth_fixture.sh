@@ -1,7 +1,8 @@
 # auth_fixture.sh -- sourced by test_auth.sh and test_auth_timing.sh (after lib.sh, with DB set to
 # the database and broker name): AstroPlant-like kit secrets and their PBKDF2 hashes (hashlib),
 # the database DB with them and the NOTIFY trigger, a broker with auth postgres whose first kits
-# snapshot has loaded (port in P), and the helpers both tests use.
+# snapshot has loaded (port in P), and the helpers both tests use (measurements, rows, a kit
+# subscriber and its kick).
 
 # AstroPlant-like secrets (24 characters, with ! @ # $ % &).
 S1='q7!Rm@x#T$v%W&z2Kp9LbN4c'
@@ -51,3 +52,22 @@ pub() { mosquitto_pub -d -p "$P" -V mqttv5 -q 1 -u "$1" -P "$2" -t "$3" -m "$4" 
 refused() { grep -qiE 'not authori[sz]ed|Connection Refused|CONNACK \(.*135\)|reason code 135' <<<"$1"; }
 rows() { kg_psql $DB "select count(*) from raw_measurements where id = '$1'"; }
 row_is() { [ "$(rows "$1")" = "$2" ]; }
+
+# kit_sub NAME USER SECRET: a subscriber that stays connected; its pid in KSUB. mosquitto_sub
+# reconnects after a kick and then exits on the refused CONNACK.
+kit_sub() {
+	mosquitto_sub -p "$P" -V mqttv311 -u "$2" -P "$3" -i "$1" -t "kit/$2/#" >"$KG_BROKER_DIR/$1.out" 2>&1 &
+	KSUB=$!
+	kg_wait_until 10 grep -q "Sending SUBACK to $1\$" "$KG_BROKER_LOG" || kg_fail "$1: no SUBACK"
+}
+gone() { ! kill -0 "$1" 2>/dev/null; }
+kicked_within() { # PID SECONDS WHAT
+	local t0=$(date +%s%N)
+	if kg_wait_until "$2" gone "$1"; then
+		kg_pass "$3: disconnected after $(( ($(date +%s%N) - t0) / 1000000 )) ms"
+	else
+		kg_fail "$3: still connected after $2 s"
+		kill "$1" 2>/dev/null
+	fi
+	wait "$1" 2>/dev/null
+}

@@ -110,24 +110,6 @@ kg_wait_until 5 eval '[ "$(kg_status_get .auth_snapshot.refresh_asked)" -ge 1 ]'
 	kg_pass "an unknown id asked the loader for a fresh snapshot" || kg_fail "no refresh asked"
 
 # ---------------------------------------------------------------- rotation and deletion (NOTIFY)
-# kit_sub NAME USER SECRET: a subscriber that stays connected; its pid in KSUB. mosquitto_sub
-# reconnects after a kick and then exits on the refused CONNACK.
-kit_sub() {
-	mosquitto_sub -p "$P" -V mqttv311 -u "$2" -P "$3" -i "$1" -t "kit/$2/#" >"$KG_BROKER_DIR/$1.out" 2>&1 &
-	KSUB=$!
-	kg_wait_until 10 grep -q "Sending SUBACK to $1\$" "$KG_BROKER_LOG" || kg_fail "$1: no SUBACK"
-}
-gone() { ! kill -0 "$1" 2>/dev/null; }
-kicked_within() { # PID SECONDS WHAT
-	local t0=$(date +%s%N)
-	if kg_wait_until "$2" gone "$1"; then
-		kg_pass "$3: disconnected after $(( ($(date +%s%N) - t0) / 1000000 )) ms"
-	else
-		kg_fail "$3: still connected after $2 s"
-		kill "$1" 2>/dev/null
-	fi
-	wait "$1" 2>/dev/null
-}
 kit_sub rot1 k-test-0001 "$S1"
 kg_psql $DB "UPDATE kits SET password_hash = '$HNEW' WHERE serial = 'k-test-0001'" >/dev/null
 kicked_within "$KSUB" 5 "rotation (NOTIFY)"

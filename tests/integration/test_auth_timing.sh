@@ -49,26 +49,6 @@ kg_eq "CONNECTs without a password were not refused by a failure window" 0 $((bo
 kg_wait_until 5 kg_broker_log_has 'auth: refused kit k-test-0006 from .*: no password' &&
 	kg_pass "CONNECT without a password logged" || kg_fail "no log line for the CONNECT without a password"
 
-# ---------------------------------------------------------------- rotation and deletion helpers
-# kit_sub NAME USER SECRET: a subscriber that stays connected; its pid in KSUB. mosquitto_sub
-# reconnects after a kick and then exits on the refused CONNACK.
-kit_sub() {
-	mosquitto_sub -p "$P" -V mqttv311 -u "$2" -P "$3" -i "$1" -t "kit/$2/#" >"$KG_BROKER_DIR/$1.out" 2>&1 &
-	KSUB=$!
-	kg_wait_until 10 grep -q "Sending SUBACK to $1\$" "$KG_BROKER_LOG" || kg_fail "$1: no SUBACK"
-}
-gone() { ! kill -0 "$1" 2>/dev/null; }
-kicked_within() { # PID SECONDS WHAT
-	local t0=$(date +%s%N)
-	if kg_wait_until "$2" gone "$1"; then
-		kg_pass "$3: disconnected after $(( ($(date +%s%N) - t0) / 1000000 )) ms"
-	else
-		kg_fail "$3: still connected after $2 s"
-		kill "$1" 2>/dev/null
-	fi
-	wait "$1" 2>/dev/null
-}
-
 # ---------------------------------------------------------------- a busy kits table (NOTIFY stream)
 # ~1,000 no-op UPDATEs a second on kits (a notification each, through the trigger) for 20 s must
 # not postpone reloads: a rotated secret still disconnects its kit and a new kit gets in, within a
