@@ -30,15 +30,19 @@ URL=$(kg_db_create $DB 10) || kg_die "cannot create database $DB"
 set_hashes $DB
 kg__psql -d $DB -f "$KG_SOURCE_DIR/schema/kitgate-notify.sql" >/dev/null || kg_fail "cannot install the NOTIFY trigger"
 
-kg_broker_start "$DB" <<CONF
+# auth_broker_start NAME URL: a broker with auth postgres against URL (the tests' one configuration).
+auth_broker_start() {
+	kg_broker_start "$1" <<CONF
 plugin_opt_sink postgres
-plugin_opt_database_url $URL
+plugin_opt_database_url $2
 plugin_opt_auth postgres
 plugin_opt_auth_refresh_s 300
 plugin_opt_other_topics allow
 plugin_opt_stats_interval_s 1
 CONF
-P=$KG_BROKER_PORT
+	P=$KG_BROKER_PORT
+}
+auth_broker_start "$DB" "$URL"
 kg_wait_until 20 kg_broker_log_has 'auth: first kits snapshot: 10 kits' || kg_fail "no first snapshot within 20 s"
 
 uuid() { cat /proc/sys/kernel/random/uuid; }

@@ -135,15 +135,7 @@ refused "$out" && kg_pass "deleted kit refused" || kg_fail "deleted kit: $out"
 DB3=auth_stale
 URL3=$(kg_db_create $DB3 10) || kg_die "cannot create database $DB3"
 set_hashes $DB3
-kg_broker_start auth_stale <<CONF
-plugin_opt_sink postgres
-plugin_opt_database_url $URL3
-plugin_opt_auth postgres
-plugin_opt_auth_refresh_s 300
-plugin_opt_other_topics allow
-plugin_opt_stats_interval_s 1
-CONF
-P=$KG_BROKER_PORT
+auth_broker_start auth_stale "$URL3"
 kg_wait_until 20 kg_broker_log_has 'auth: first kits snapshot' || kg_fail "auth_stale: no first snapshot"
 rows3() { kg_psql $DB3 "select count(*) from raw_measurements where id = '$1'"; }
 out=$(pub k-test-0002 "$S2" kit/k-test-0002/x hi)
