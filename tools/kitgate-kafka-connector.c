@@ -82,6 +82,40 @@ static void log_cb(const rd_kafka_t *rk, int level, const char *fac, const char 
 	kg_log(level <= LOG_ERR ? KG_LOG_ERROR : KG_LOG_WARNING, "kafka: %s: %s", fac, buf);
 }
 
+/* Committed offsets of assigned partitions that have no consumer position yet: a partition
+ * assigned by a rebalance has none until a message arrives on it, so an idle, caught-up
+ * partition would otherwise count as lagging by its whole length. Filled by publish_metrics
+ * (one rd_kafka_committed round trip per assignment), emptied by every rebalance. Main thread
+ * only: the rebalance callback is served from rd_kafka_consumer_poll. */
+static rd_kafka_topic_partition_list_t *g_lag_committed;
+
+/* Forget the committed offsets, then take the assignment (eager or cooperative protocol). */
+static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t *parts, void *opaque)
+{
+	int coop = !strcmp(rd_kafka_rebalance_protocol(rk), "COOPERATIVE");
+	rd_kafka_error_t *e = NULL;
+	rd_kafka_resp_err_t rc = RD_KAFKA_RESP_ERR_NO_ERROR;
+
+	(void)opaque;
+	if(g_lag_committed){
+		rd_kafka_topic_partition_list_destroy(g_lag_committed);
+		g_lag_committed = NULL;
+	}
+	if(err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS){
+		if(coop) e = rd_kafka_incremental_assign(rk, parts);
+		else rc = rd_kafka_assign(rk, parts);
+	}else{
+		if(coop) e = rd_kafka_incremental_unassign(rk, parts);
+		else rc = rd_kafka_assign(rk, NULL);
+	}
+	if(e){
+		kg_log(KG_LOG_WARNING, "kafka: rebalance: %s", rd_kafka_error_string(e));
+		rd_kafka_error_destroy(e);
+	}else if(rc){
+		kg_log(KG_LOG_WARNING, "kafka: rebalance: %s", rd_kafka_err2str(rc));
+	}
+}
+
 /* The consumer handle, subscribed to topics. NULL on error (logged). librdkafka's threads are
  * started with every signal blocked, so SIGTERM/SIGINT reach the main thread's handler. */
 static rd_kafka_t *make_consumer(const struct kg_config *cfg, const char *group, rd_kafka_topic_partition_list_t *topics)
@@ -107,6 +141,7 @@ static rd_kafka_t *make_consumer(const struct kg_config *cfg, const char *group,
 		return NULL;
 	}
 	rd_kafka_conf_set_log_cb(conf, log_cb);
+	rd_kafka_conf_set_rebalance_cb(conf, rebalance_cb);
 
 	rk = kg_rdkconf__create(RD_KAFKA_CONSUMER, conf, why, sizeof(why));
 	if(!rk){
@@ -258,9 +293,38 @@ static void text_printf(struct text *t, const char *fmt, ...)
 	}
 }
 
+/* Make sure g_lag_committed knows the committed offset of every partition of parts that has no
+ * position: one rd_kafka_committed round trip (1 s at most) for those it does not know yet; on
+ * an error they are asked again at the next publication. */
+static void lag_committed_fill(rd_kafka_t *rk, const rd_kafka_topic_partition_list_t *parts)
+{
+	rd_kafka_topic_partition_list_t *ask = NULL;
+	int i;
+
+	for(i = 0; i < parts->cnt; i++){
+		const rd_kafka_topic_partition_t *p = &parts->elems[i];
+
+		if(p->offset >= 0) continue;
+		if(g_lag_committed && rd_kafka_topic_partition_list_find(g_lag_committed, p->topic, p->partition)) continue;
+		if(!ask) ask = rd_kafka_topic_partition_list_new(parts->cnt);
+		rd_kafka_topic_partition_list_add(ask, p->topic, p->partition);
+	}
+	if(!ask) return;
+	if(rd_kafka_committed(rk, ask, 1000) == RD_KAFKA_RESP_ERR_NO_ERROR){
+		if(!g_lag_committed) g_lag_committed = rd_kafka_topic_partition_list_new(ask->cnt);
+		for(i = 0; i < ask->cnt; i++){
+			if(ask->elems[i].err) continue;
+			rd_kafka_topic_partition_list_add(g_lag_committed, ask->elems[i].topic,
+					ask->elems[i].partition)->offset = ask->elems[i].offset;
+		}
+	}
+	rd_kafka_topic_partition_list_destroy(ask);
+}
+
 /* Render the Prometheus exposition (counters, writer state, consumer lag per assigned partition
- * from the positions and the cached high watermarks: no broker round trip) and hand it to the
- * HTTP thread. Main thread. */
+ * from the positions -- the committed offsets before a partition's first message -- and the
+ * cached high watermarks: a broker round trip only after a rebalance) and hand it to the HTTP
+ * thread. Main thread. */
 static void publish_metrics(struct kg_metrics_http *mh, rd_kafka_t *rk, struct kg_pg *pg,
 		const struct counters *c, double rows_per_s)
 {
@@ -314,12 +378,17 @@ static void publish_metrics(struct kg_metrics_http *mh, rd_kafka_t *rk, struct k
 			"# TYPE kitgate_connector_consumer_lag gauge\n");
 	if(rd_kafka_assignment(rk, &parts) == RD_KAFKA_RESP_ERR_NO_ERROR && parts){
 		rd_kafka_position(rk, parts);
+		lag_committed_fill(rk, parts);
 		for(i = 0; i < parts->cnt; i++){
 			rd_kafka_topic_partition_t *p = &parts->elems[i];
-			int64_t lo = -1, hi = -1, lag;
+			int64_t lo = -1, hi = -1, lag, from = p->offset;
 
 			if(rd_kafka_get_watermark_offsets(rk, p->topic, p->partition, &lo, &hi) || hi < 0) continue;
-			lag = p->offset >= 0 ? hi - p->offset : hi - (lo > 0 ? lo : 0);
+			if(from < 0 && g_lag_committed){
+				rd_kafka_topic_partition_t *cp = rd_kafka_topic_partition_list_find(g_lag_committed, p->topic, p->partition);
+				if(cp) from = cp->offset;
+			}
+			lag = from >= 0 ? hi - from : hi - (lo > 0 ? lo : 0);
 			if(lag < 0) lag = 0;
 			total_lag += lag;
 			text_printf(&t, "kitgate_connector_consumer_lag{topic=\"%s\",partition=\"%d\"} %" PRId64 "\n",
@@ -550,6 +619,7 @@ int main(int argc, char **argv)
 	kg_metrics_http__stop(mh);
 	rd_kafka_consumer_close(rk);
 	rd_kafka_destroy(rk);
+	if(g_lag_committed) rd_kafka_topic_partition_list_destroy(g_lag_committed);
 	kg_pg__free(pg);
 	free(msgs);
 	free(recs);

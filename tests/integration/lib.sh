@@ -70,16 +70,19 @@ export PGCONNECT_TIMEOUT=5 PGCLIENTENCODING=UTF8
 
 kg_pass() { echo "PASS: $*"; }
 
-# Records a failure (also from a subshell) and continues.
+# Records a failure (also from a subshell) and continues. The fail file holds one line per
+# failure (kg__nfail counts lines), so a message's own newlines become spaces there.
 kg_fail() {
 	echo "FAIL: $*"
-	echo "$*" >>"$KG__FAILFILE"
+	printf '%s\n' "$*" | tr '\n' ' ' >>"$KG__FAILFILE"
+	echo >>"$KG__FAILFILE"
 }
 
 # Like kg_fail, but on stderr: for functions whose stdout is captured.
 kg__fail_err() {
 	echo "FAIL: $*" >&2
-	echo "$*" >>"$KG__FAILFILE"
+	printf '%s\n' "$*" | tr '\n' ' ' >>"$KG__FAILFILE"
+	echo >>"$KG__FAILFILE"
 }
 
 # Fails and ends the test now (the EXIT trap cleans up).

@@ -3,7 +3,8 @@
 # three-broker Kafka mock with 6-partition raw/aggregate topics, connectors in one consumer group.
 # One connector is killed (-9) mid-stream and another started, and a Kafka broker is down for 8 s:
 # every acknowledged measurement lands in PostgreSQL exactly once. The connectors' /metrics pass
-# promtool and show rows and consumer lag.
+# promtool and show rows and consumer lag, which is 0 once caught up, also on partitions a late
+# joiner took over with nothing new on them.
 . "$(dirname "$0")/lib.sh"
 
 LOADGEN="$KG_TOOLS/kitgate-loadgen"
@@ -100,13 +101,28 @@ kg_eq "rows = distinct ids (nothing doubled)" "$(sort -u "$dir/ids" | wc -l)" "$
 kg_eq "the stored ids are exactly the acknowledged ids" "" "$(comm -3 "$dir/acked" "$dir/ids" | head -n 5)"
 kg_eq "aggregates landed too" 1 "$([ "$(kg_psql "$db" "select count(*) from aggregate_measurements")" -gt 0 ] && echo 1)"
 
-lag_zero() { metrics_of c2 | grep -q '^kitgate_connector_consumer_lag_overall 0$'; }
-if kg_wait_until 90 lag_zero; then   # its watermarks refresh with its fetches: slow on a busy machine
+lag_zero_of() { metrics_of "$1" | grep -q '^kitgate_connector_consumer_lag_overall 0$'; }
+if kg_wait_until 90 lag_zero_of c2; then   # its watermarks refresh with its fetches: slow on a busy machine
 	kg_pass "consumer lag of c2 drains to 0"
 else
 	kg_fail "c2 lag: $(metrics_of c2 | grep consumer_lag)"
 fi
-for c in c2 c3; do
+# A connector joining now gets caught-up partitions on which nothing new arrives, so it has no
+# consumer position there: its lag must come from the committed offsets, not the whole partition.
+start_connector c4
+assigned() { metrics_of c4 | grep -q '^kitgate_connector_consumer_lag{'; }
+if kg_wait_until 60 assigned; then
+	for c in c2 c3 c4; do
+		if kg_wait_until 30 lag_zero_of "$c"; then
+			kg_pass "after c4 joined, consumer lag of $c is 0"
+		else
+			kg_fail "after c4 joined, $c lag: $(metrics_of "$c" | grep '^kitgate_connector_consumer_lag')"
+		fi
+	done
+else
+	kg_fail "connector c4 got no partitions in 60 s"
+fi
+for c in c2 c3 c4; do
 	kill -TERM "${CPID[$c]}"
 	wait "${CPID[$c]}"
 	kg_eq "connector $c exits 0 after SIGTERM" 0 "$?"
