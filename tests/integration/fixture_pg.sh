@@ -2,7 +2,7 @@
 # fixture_pg.sh -- start/stop the one PostgreSQL cluster the integration tests share (ctest fixture "pg").
 #
 #   fixture_pg.sh start   stop any stale cluster of a previous run, initdb a fresh one (user postgres,
-#                         trust auth, fsync on) on a free port of 127.0.0.1 with its own socket dir,
+#                         trust auth, fsync on; a copy of the build directory's first one) on a free port of 127.0.0.1 with its own socket dir,
 #                         start it and write $KG_SCRATCH/pg.env for lib.sh
 #   fixture_pg.sh stop    fast stop, remove the cluster and pg.env
 #
@@ -84,11 +84,25 @@ start_cluster() {
 	chmod 700 "$base/data"
 	[ "$(id -u)" -eq 0 ] && chown -R postgres: "$base"
 
-	log "initdb in $base/data ($pgbin)"
-	if ! as_owner "$pgbin/initdb" -D "$base/data" -U postgres --auth=trust -E UTF8 --locale=C \
-		>"$base/initdb.log" 2>&1; then
-		cat "$base/initdb.log" >&2
-		die "initdb failed"
+	# initdb costs about a second of CPU and a ctest run starts some thirty clusters (every test
+	# that stops PostgreSQL has its own): the first initdb of a build directory is kept as a
+	# template (per server version) and later clusters are copies of it.
+	local tmpl
+	tmpl="$KG_BUILD_DIR/it-scratch/.pg-template-$( { echo "$pgbin"; "$pgbin/postgres" --version; } | cksum | cut -d' ' -f1)"
+	if [ -f "$tmpl/PG_VERSION" ] && cp -a "$tmpl/." "$base/data/"; then
+		log "cluster copied from $tmpl ($pgbin)"
+	else
+		log "initdb in $base/data ($pgbin)"
+		if ! as_owner "$pgbin/initdb" -D "$base/data" -U postgres --auth=trust -E UTF8 --locale=C \
+			>"$base/initdb.log" 2>&1; then
+			cat "$base/initdb.log" >&2
+			die "initdb failed"
+		fi
+		# another fixture may be doing the same: the first complete copy to be renamed wins
+		mkdir -p "$(dirname "$tmpl")"
+		if cp -a "$base/data" "$tmpl.tmp.$$"; then
+			mv -T "$tmpl.tmp.$$" "$tmpl" 2>/dev/null || rm -rf "$tmpl.tmp.$$"
+		fi
 	fi
 
 	for i in 1 2 3 4 5; do

@@ -60,7 +60,7 @@ xacts() { kg_psql $DB "SELECT xact_commit FROM pg_stat_database WHERE datname = 
 kit_sub rot2 k-test-0002 "$S2"
 loads0=$(kg_status_get .auth_snapshot.loads)
 x0=$(xacts); ts0=$(date +%s%N)
-psql -X -q -h "$KG_PGHOST" -p "$KG_PGPORT" -U postgres -d $DB -o /dev/null -f "$NSQL" &
+"$KG_PSQL" -X -q -h "$KG_PGHOST" -p "$KG_PGPORT" -U postgres -d $DB -o /dev/null -f "$NSQL" &
 NSPID=$!
 sleep 2
 kill -0 "$NSPID" 2>/dev/null && kg_pass "notify stream running" || kg_fail "the notify stream ended early"
