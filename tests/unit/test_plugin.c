@@ -5,7 +5,7 @@
  * and the live view's statistics in TICK, bridge routes to librdkafka's mock cluster. Driven only
  * through the plugin's entry points and registered callbacks, never its internal functions. In
  * build-asan it runs under ASan+UBSan with assert() on (the leak check at exit covers cleanup), in
- * build-debug also under valgrind. auth postgres: the kits snapshot comes from a test source
+ * build-pkg (Release) also under valgrind. auth postgres: the kits snapshot comes from a test source
  * instead of PostgreSQL (kg_snapshot__test_source): logins on 2.0 (on the broker thread: ok,
  * cached, wrong secret, backoff, no password, unknown user), delayed logins on 2.1 (completed in
  * TICK with mosquitto_complete_basic_auth), kicks after a snapshot change, the snapshot's
