@@ -7,7 +7,8 @@ LOADGEN="$KG_TOOLS/kitgate-loadgen"
 [ -x "$LOADGEN" ] || kg_die "not built: $LOADGEN"
 # The README's figure for the default queue_limit 100000 is for the release build (500,000
 # messages: 400,000 of them in the spool); ASan's shadow memory and quarantine need more, and there
-# 200,000 messages (100,000 spooled) check the same paths at a fifth of the CPU (ci/test runs both).
+# 200,000 messages (100,000 spooled) check the same paths at a fifth of the CPU (a hand run in a
+# sanitizer build; ci/test runs this test once, in the release build).
 if [ "$KG_SANITIZE" = 1 ]; then
 	N=${KG_MEMORY_MESSAGES:-200000}; LIMIT_MB=${KG_MEMORY_LIMIT_MB:-600}
 else
