@@ -294,12 +294,17 @@ static void text_printf(struct text *t, const char *fmt, ...)
 }
 
 /* Make sure g_lag_committed knows the committed offset of every partition of parts that has no
- * position: one rd_kafka_committed round trip (1 s at most) for those it does not know yet; on
- * an error they are asked again at the next publication. */
+ * position: one rd_kafka_committed round trip (250 ms at most: it blocks the consuming thread)
+ * for those it does not know yet; after an error (say the group coordinator is down) not again for
+ * 10 s, so an outage does not cost the consumer a quarter of every second. */
 static void lag_committed_fill(rd_kafka_t *rk, const rd_kafka_topic_partition_list_t *parts)
 {
+	static int64_t retry_at;
 	rd_kafka_topic_partition_list_t *ask = NULL;
+	int64_t now = now_ms(CLOCK_MONOTONIC);
 	int i;
+
+	if(now < retry_at) return;
 
 	for(i = 0; i < parts->cnt; i++){
 		const rd_kafka_topic_partition_t *p = &parts->elems[i];
@@ -310,13 +315,15 @@ static void lag_committed_fill(rd_kafka_t *rk, const rd_kafka_topic_partition_li
 		rd_kafka_topic_partition_list_add(ask, p->topic, p->partition);
 	}
 	if(!ask) return;
-	if(rd_kafka_committed(rk, ask, 1000) == RD_KAFKA_RESP_ERR_NO_ERROR){
+	if(rd_kafka_committed(rk, ask, 250) == RD_KAFKA_RESP_ERR_NO_ERROR){
 		if(!g_lag_committed) g_lag_committed = rd_kafka_topic_partition_list_new(ask->cnt);
 		for(i = 0; i < ask->cnt; i++){
 			if(ask->elems[i].err) continue;
 			rd_kafka_topic_partition_list_add(g_lag_committed, ask->elems[i].topic,
 					ask->elems[i].partition)->offset = ask->elems[i].offset;
 		}
+	}else{
+		retry_at = now + 10000;
 	}
 	rd_kafka_topic_partition_list_destroy(ask);
 }
