@@ -88,11 +88,13 @@ static void log_cb(const rd_kafka_t *rk, int level, const char *fac, const char 
  * (one rd_kafka_committed round trip per assignment), emptied by every rebalance. Main thread
  * only: the rebalance callback is served from rd_kafka_consumer_poll. */
 static rd_kafka_topic_partition_list_t *g_lag_committed;
+static int64_t g_lag_retry_at;   /* after a failed lookup, not before this (monotonic ms) */
 
 /* Forget the committed offsets, then take the assignment (eager or cooperative protocol). */
 static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t *parts, void *opaque)
 {
-	int coop = !strcmp(rd_kafka_rebalance_protocol(rk), "COOPERATIVE");
+	const char *proto = rd_kafka_rebalance_protocol(rk);
+	int coop = proto && !strcmp(proto, "COOPERATIVE");
 	rd_kafka_error_t *e = NULL;
 	rd_kafka_resp_err_t rc = RD_KAFKA_RESP_ERR_NO_ERROR;
 
@@ -101,10 +103,14 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err, rd_kafka_topic
 		rd_kafka_topic_partition_list_destroy(g_lag_committed);
 		g_lag_committed = NULL;
 	}
+	g_lag_retry_at = 0;
 	if(err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS){
 		if(coop) e = rd_kafka_incremental_assign(rk, parts);
 		else rc = rd_kafka_assign(rk, parts);
 	}else{
+		if(err != RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS){
+			kg_log(KG_LOG_WARNING, "kafka: rebalance error: %s; dropping the assignment", rd_kafka_err2str(err));
+		}
 		if(coop) e = rd_kafka_incremental_unassign(rk, parts);
 		else rc = rd_kafka_assign(rk, NULL);
 	}
@@ -295,16 +301,16 @@ static void text_printf(struct text *t, const char *fmt, ...)
 
 /* Make sure g_lag_committed knows the committed offset of every partition of parts that has no
  * position: one rd_kafka_committed round trip (250 ms at most: it blocks the consuming thread)
- * for those it does not know yet; after an error (say the group coordinator is down) not again for
- * 10 s, so an outage does not cost the consumer a quarter of every second. */
+ * for those it does not know yet; after an error (say the group coordinator is down, for the
+ * request or for one partition) not again for 10 s or until the next rebalance, so an outage does
+ * not cost the consumer a quarter of every second. */
 static void lag_committed_fill(rd_kafka_t *rk, const rd_kafka_topic_partition_list_t *parts)
 {
-	static int64_t retry_at;
 	rd_kafka_topic_partition_list_t *ask = NULL;
 	int64_t now = now_ms(CLOCK_MONOTONIC);
-	int i;
+	int i, failed = 0;
 
-	if(now < retry_at) return;
+	if(now < g_lag_retry_at) return;
 
 	for(i = 0; i < parts->cnt; i++){
 		const rd_kafka_topic_partition_t *p = &parts->elems[i];
@@ -318,13 +324,17 @@ static void lag_committed_fill(rd_kafka_t *rk, const rd_kafka_topic_partition_li
 	if(rd_kafka_committed(rk, ask, 250) == RD_KAFKA_RESP_ERR_NO_ERROR){
 		if(!g_lag_committed) g_lag_committed = rd_kafka_topic_partition_list_new(ask->cnt);
 		for(i = 0; i < ask->cnt; i++){
-			if(ask->elems[i].err) continue;
+			if(ask->elems[i].err){
+				failed = 1;
+				continue;
+			}
 			rd_kafka_topic_partition_list_add(g_lag_committed, ask->elems[i].topic,
 					ask->elems[i].partition)->offset = ask->elems[i].offset;
 		}
 	}else{
-		retry_at = now + 10000;
+		failed = 1;
 	}
+	if(failed) g_lag_retry_at = now + 10000;
 	rd_kafka_topic_partition_list_destroy(ask);
 }
 
@@ -395,6 +405,7 @@ static void publish_metrics(struct kg_metrics_http *mh, rd_kafka_t *rk, struct k
 				rd_kafka_topic_partition_t *cp = rd_kafka_topic_partition_list_find(g_lag_committed, p->topic, p->partition);
 				if(cp) from = cp->offset;
 			}
+			if(from >= 0 && lo > from) from = lo;   /* committed before what retention kept */
 			lag = from >= 0 ? hi - from : hi - (lo > 0 ? lo : 0);
 			if(lag < 0) lag = 0;
 			total_lag += lag;

@@ -86,22 +86,25 @@ start_cluster() {
 
 	# initdb costs about a second of CPU and a ctest run starts some thirty clusters (every test
 	# that stops PostgreSQL has its own): the first initdb of a build directory is kept as a
-	# template (per server version) and later clusters are copies of it.
-	local tmpl
-	tmpl="$KG_BUILD_DIR/it-scratch/.pg-template-$( { echo "$pgbin"; "$pgbin/postgres" --version; } | cksum | cut -d' ' -f1)"
-	if [ -f "$tmpl/PG_VERSION" ] && cp -a "$tmpl/." "$base/data/"; then
+	# template (per server, initdb arguments and user) and later clusters are copies of it. The
+	# template is a cache: making it is best-effort, and a copy that fails falls back to initdb.
+	local initdb_args=(-U postgres --auth=trust -E UTF8 --locale=C) tmpl tmp
+	tmpl="$KG_BUILD_DIR/it-scratch/.pg-template-$( { echo "$pgbin ${initdb_args[*]} $(id -u)"
+		"$pgbin/postgres" --version; } | cksum | cut -d' ' -f1)"
+	if [ -f "$tmpl/PG_VERSION" ] && cp -a "$tmpl/." "$base/data/" 2>/dev/null &&
+			{ [ "$(id -u)" -ne 0 ] || chown -R postgres: "$base/data"; }; then
 		log "cluster copied from $tmpl ($pgbin)"
 	else
+		rm -rf "$base/data" && mkdir -p "$base/data" && chmod 700 "$base/data"
+		[ "$(id -u)" -eq 0 ] && chown postgres: "$base/data"
 		log "initdb in $base/data ($pgbin)"
-		if ! as_owner "$pgbin/initdb" -D "$base/data" -U postgres --auth=trust -E UTF8 --locale=C \
-			>"$base/initdb.log" 2>&1; then
+		if ! as_owner "$pgbin/initdb" -D "$base/data" "${initdb_args[@]}" >"$base/initdb.log" 2>&1; then
 			cat "$base/initdb.log" >&2
 			die "initdb failed"
 		fi
 		# another fixture may be doing the same: the first complete copy to be renamed wins
-		mkdir -p "$(dirname "$tmpl")"
-		if cp -a "$base/data" "$tmpl.tmp.$$"; then
-			mv -T "$tmpl.tmp.$$" "$tmpl" 2>/dev/null || rm -rf "$tmpl.tmp.$$"
+		if tmp=$(mkdir -p "$(dirname "$tmpl")" 2>/dev/null && mktemp -d "$tmpl.tmp.XXXXXX" 2>/dev/null); then
+			{ cp -a "$base/data/." "$tmp/" && mv -T "$tmp" "$tmpl"; } 2>/dev/null || rm -rf "$tmp"
 		fi
 	fi
 

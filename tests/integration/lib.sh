@@ -75,15 +75,13 @@ kg_pass() { echo "PASS: $*"; }
 # failure (kg__nfail counts lines), so a message's own newlines become spaces there.
 kg_fail() {
 	echo "FAIL: $*"
-	printf '%s\n' "$*" | tr '\n' ' ' >>"$KG__FAILFILE"
-	echo >>"$KG__FAILFILE"
+	printf '%s\n' "${*//$'\n'/ }" >>"$KG__FAILFILE"
 }
 
 # Like kg_fail, but on stderr: for functions whose stdout is captured.
 kg__fail_err() {
 	echo "FAIL: $*" >&2
-	printf '%s\n' "$*" | tr '\n' ' ' >>"$KG__FAILFILE"
-	echo >>"$KG__FAILFILE"
+	printf '%s\n' "${*//$'\n'/ }" >>"$KG__FAILFILE"
 }
 
 # Fails and ends the test now (the EXIT trap cleans up).
@@ -144,10 +142,11 @@ print("PBKDF2$%s$%d$%s$%s" % (alg, it, salt, base64.b64encode(key).decode()))' "
 kg_wait_until() {
 	local secs=$1
 	shift
-	local deadline=$((${EPOCHREALTIME/./} / 1000 + secs * 1000))   # no date(1) per poll
+	# no date(1) per poll; the digits only: the locale's decimal point may be a comma or U+066B
+	local deadline=$((${EPOCHREALTIME//[!0-9]/} / 1000 + secs * 1000))
 	while :; do
 		"$@" && return 0
-		[ "$((${EPOCHREALTIME/./} / 1000))" -ge "$deadline" ] && return 1
+		[ "$((${EPOCHREALTIME//[!0-9]/} / 1000))" -ge "$deadline" ] && return 1
 		sleep 0.2
 	done
 }
