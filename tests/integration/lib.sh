@@ -17,7 +17,7 @@
 # Extra functions beyond the interface: kg_broker_use NAME, kg_status_get JQ_PATH,
 # kg_on_exit CMD, kg_die MSG, kg_sub_count, kg_broker_log_has REGEX.
 # KG_BROKER_LOG_TYPE: the brokers' log_type values, space-separated (default all; benchmarks log less so that logging is
-# not what they measure).
+# not what they measure; kg_broker_log_no_debug sets it for a test that reads no debug line).
 
 KG_LIB_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 : "${KG_SOURCE_DIR:=$(cd "$KG_LIB_DIR/../.." && pwd)}"
@@ -264,6 +264,11 @@ kg__passwd_init() {
 	mosquitto_passwd -U "$tmp" || kg_die "mosquitto_passwd -U failed"
 	mv "$tmp" "$KG_PASSWD"
 }
+
+# Brokers started after this log everything but debug lines (mosquitto writes two per message,
+# received PUBLISH and sent PUBACK: the bulk of a load test's log and of its broker's write calls),
+# unless KG_BROKER_LOG_TYPE was set already. For tests whose checks read no debug line.
+kg_broker_log_no_debug() { : "${KG_BROKER_LOG_TYPE:=error warning notice information}"; }
 
 # Makes NAME the broker that KG_BROKER_* and the broker functions refer to.
 kg_broker_use() {

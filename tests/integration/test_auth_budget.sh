@@ -17,8 +17,7 @@
 # to another value to measure it (the PBKDF2 bound follows the value).
 # ctest: RUN_SERIAL its checks bound PBKDF2 time and login latencies under an attack
 . "$(dirname "$0")/lib.sh"
-# No debug lines (two per message): the checks read only the plugin's own lines.
-: "${KG_BROKER_LOG_TYPE:=error warning notice information}"
+kg_broker_log_no_debug   # the checks read only the plugin's own lines
 
 BENCH="$KG_TOOLS/kitgate-authbench"
 [ -x "$BENCH" ] || kg_die "not built: $BENCH"

@@ -9,8 +9,7 @@
 # entry in the live view.
 # ctest: RUN_SERIAL it times logins during an attack
 . "$(dirname "$0")/lib.sh"
-# No debug lines (two per message): the checks read only the plugin's own lines.
-: "${KG_BROKER_LOG_TYPE:=error warning notice information}"
+kg_broker_log_no_debug   # the checks read only the plugin's own lines
 
 BENCH="$KG_TOOLS/kitgate-authbench"
 [ -x "$BENCH" ] || kg_die "not built: $BENCH"

@@ -2,8 +2,7 @@
 # test_durability.sh -- nothing accepted is lost: PostgreSQL outage during a 50,000-message run,
 # SIGKILL of the broker mid-run, and a spool with a torn tail and a corrupted record.
 source "$(dirname "$0")/lib.sh"
-# No debug lines (two per message): the checks read only the plugin's own lines.
-: "${KG_BROKER_LOG_TYPE:=error warning notice information}"
+kg_broker_log_no_debug   # the checks read only the plugin's own lines
 
 LOADGEN="$KG_TOOLS/kitgate-loadgen"
 [ -x "$LOADGEN" ] || kg_die "not built: $LOADGEN"

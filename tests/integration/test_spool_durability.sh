@@ -4,8 +4,7 @@
 # start with one line naming it; a restart while the spool's disk is full (a small tmpfs) replays
 # everything that was spooled.
 source "$(dirname "$0")/lib.sh"
-# No debug lines (two per message): the checks read only the plugin's own lines.
-: "${KG_BROKER_LOG_TYPE:=error warning notice information}"
+kg_broker_log_no_debug   # the checks read only the plugin's own lines
 
 LOADGEN="$KG_TOOLS/kitgate-loadgen"
 TOOL="$KG_TOOLS/kitgate-spool"
