@@ -299,20 +299,19 @@ static void text_printf(struct text *t, const char *fmt, ...)
 	}
 }
 
-/* Make sure g_lag_committed knows the committed offset of every partition of parts that has no
- * position: one rd_kafka_committed round trip (250 ms at most: it blocks the consuming thread)
- * for those it does not know yet; after an error (say the group coordinator is down, for the
- * request or for one partition) not again for 10 s or until the next rebalance, so an outage does
- * not cost the consumer a quarter of every second. */
-static void lag_committed_fill(rd_kafka_t *rk, const rd_kafka_topic_partition_list_t *parts)
+/* Give every partition of parts (positions from rd_kafka_position) that has no position the
+ * committed offset instead, where it is known. g_lag_committed learns the ones it does not know
+ * yet with one rd_kafka_committed round trip (250 ms at most: it blocks the consuming thread);
+ * after an error (say the group coordinator is down, for the request or for one partition) not
+ * again for 10 s or until the next rebalance, so an outage does not cost the consumer a quarter
+ * of every second. */
+static void lag_committed_fill(rd_kafka_t *rk, rd_kafka_topic_partition_list_t *parts)
 {
 	rd_kafka_topic_partition_list_t *ask = NULL;
 	int64_t now = now_ms(CLOCK_MONOTONIC);
 	int i, failed = 0;
 
-	if(now < g_lag_retry_at) return;
-
-	for(i = 0; i < parts->cnt; i++){
+	for(i = 0; i < parts->cnt && now >= g_lag_retry_at; i++){
 		const rd_kafka_topic_partition_t *p = &parts->elems[i];
 
 		if(p->offset >= 0) continue;
@@ -320,22 +319,30 @@ static void lag_committed_fill(rd_kafka_t *rk, const rd_kafka_topic_partition_li
 		if(!ask) ask = rd_kafka_topic_partition_list_new(parts->cnt);
 		rd_kafka_topic_partition_list_add(ask, p->topic, p->partition);
 	}
-	if(!ask) return;
-	if(rd_kafka_committed(rk, ask, 250) == RD_KAFKA_RESP_ERR_NO_ERROR){
-		if(!g_lag_committed) g_lag_committed = rd_kafka_topic_partition_list_new(ask->cnt);
-		for(i = 0; i < ask->cnt; i++){
-			if(ask->elems[i].err){
-				failed = 1;
-				continue;
+	if(ask){
+		if(rd_kafka_committed(rk, ask, 250) == RD_KAFKA_RESP_ERR_NO_ERROR){
+			if(!g_lag_committed) g_lag_committed = rd_kafka_topic_partition_list_new(ask->cnt);
+			for(i = 0; i < ask->cnt; i++){
+				if(ask->elems[i].err){
+					failed = 1;
+					continue;
+				}
+				rd_kafka_topic_partition_list_add(g_lag_committed, ask->elems[i].topic,
+						ask->elems[i].partition)->offset = ask->elems[i].offset;
 			}
-			rd_kafka_topic_partition_list_add(g_lag_committed, ask->elems[i].topic,
-					ask->elems[i].partition)->offset = ask->elems[i].offset;
+		}else{
+			failed = 1;
 		}
-	}else{
-		failed = 1;
+		if(failed) g_lag_retry_at = now + 10000;
+		rd_kafka_topic_partition_list_destroy(ask);
 	}
-	if(failed) g_lag_retry_at = now + 10000;
-	rd_kafka_topic_partition_list_destroy(ask);
+	for(i = 0; i < parts->cnt && g_lag_committed; i++){
+		rd_kafka_topic_partition_t *p = &parts->elems[i], *c;
+
+		if(p->offset < 0 && (c = rd_kafka_topic_partition_list_find(g_lag_committed, p->topic, p->partition))){
+			p->offset = c->offset;
+		}
+	}
 }
 
 /* Render the Prometheus exposition (counters, writer state, consumer lag per assigned partition
@@ -398,15 +405,12 @@ static void publish_metrics(struct kg_metrics_http *mh, rd_kafka_t *rk, struct k
 		lag_committed_fill(rk, parts);
 		for(i = 0; i < parts->cnt; i++){
 			rd_kafka_topic_partition_t *p = &parts->elems[i];
-			int64_t lo = -1, hi = -1, lag, from = p->offset;
+			int64_t lo = -1, hi = -1, from = p->offset, lag;
 
 			if(rd_kafka_get_watermark_offsets(rk, p->topic, p->partition, &lo, &hi) || hi < 0) continue;
-			if(from < 0 && g_lag_committed){
-				rd_kafka_topic_partition_t *cp = rd_kafka_topic_partition_list_find(g_lag_committed, p->topic, p->partition);
-				if(cp) from = cp->offset;
-			}
-			if(from >= 0 && lo > from) from = lo;   /* committed before what retention kept */
-			lag = from >= 0 ? hi - from : hi - (lo > 0 ? lo : 0);
+			/* nothing known, or before what retention kept: from the log start */
+			if(from < 0 || from < lo) from = lo > 0 ? lo : 0;
+			lag = hi - from;
 			if(lag < 0) lag = 0;
 			total_lag += lag;
 			text_printf(&t, "kitgate_connector_consumer_lag{topic=\"%s\",partition=\"%d\"} %" PRId64 "\n",
