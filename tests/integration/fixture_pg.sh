@@ -2,8 +2,9 @@
 # fixture_pg.sh -- start/stop the one PostgreSQL cluster the integration tests share (ctest fixture "pg").
 #
 #   fixture_pg.sh start   stop any stale cluster of a previous run, initdb a fresh one (user postgres,
-#                         trust auth, fsync on; a copy of the build directory's first one) on a free port of 127.0.0.1 with its own socket dir,
-#                         start it and write $KG_SCRATCH/pg.env for lib.sh
+#                         trust auth, fsync on; a copy of the build directory's first one) on a free
+#                         port of 127.0.0.1 with its own socket dir, start it and write
+#                         $KG_SCRATCH/pg.env for lib.sh
 #   fixture_pg.sh stop    fast stop, remove the cluster and pg.env
 #
 # As root the cluster runs as user postgres; its directory is $KG_SCRATCH/pg when postgres can reach
@@ -80,8 +81,7 @@ start_cluster() {
 		[ $((${#base} + 25)) -ge 100 ]; then
 		base=$(mktemp -d /tmp/kitgate-pg.XXXXXX)
 	fi
-	mkdir -p "$base/data" "$base/sock"
-	chmod 700 "$base/data"
+	mkdir -p "$base/sock"
 	[ "$(id -u)" -eq 0 ] && chown -R postgres: "$base"
 
 	# initdb costs about a second of CPU and a ctest run starts some thirty clusters (every test
@@ -91,11 +91,11 @@ start_cluster() {
 	local initdb_args=(-U postgres --auth=trust -E UTF8 --locale=C) tmpl tmp
 	tmpl="$KG_BUILD_DIR/it-scratch/.pg-template-$( { echo "$pgbin ${initdb_args[*]} $(id -u)"
 		"$pgbin/postgres" --version; } | cksum | cut -d' ' -f1)"
-	if [ -f "$tmpl/PG_VERSION" ] && cp -a "$tmpl/." "$base/data/" 2>/dev/null &&
+	if [ -f "$tmpl/PG_VERSION" ] && cp -a "$tmpl" "$base/data" 2>/dev/null &&
 			{ [ "$(id -u)" -ne 0 ] || chown -R postgres: "$base/data"; }; then
 		log "cluster copied from $tmpl ($pgbin)"
 	else
-		rm -rf "$base/data" && mkdir -p "$base/data" && chmod 700 "$base/data"
+		rm -rf "$base/data" && mkdir -m 700 "$base/data"
 		[ "$(id -u)" -eq 0 ] && chown postgres: "$base/data"
 		log "initdb in $base/data ($pgbin)"
 		if ! as_owner "$pgbin/initdb" -D "$base/data" "${initdb_args[@]}" >"$base/initdb.log" 2>&1; then
